@@ -1,0 +1,287 @@
+//===- Elaborator.h - Internal state of elaboration --------------*- C++ -*-===//
+//
+// Shared by Elaborate.cpp (the module tree and its state), MLIRGen.cpp (the
+// tracing of forward), Builtins.cpp (built-in modules) and Functions.cpp
+// (built-in functions). Not part of the frontend's public interface.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MODELC_FRONTEND_ELABORATOR_H
+#define MODELC_FRONTEND_ELABORATOR_H
+
+#include "frontend/AST.h"
+#include "mdl/IR/ShapeInference.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <functional>
+#include <map>
+
+namespace mlir::mdl {
+class ModelOp;
+} // namespace mlir::mdl
+
+namespace modelc {
+
+//===----------------------------------------------------------------------===//
+// Values of the interpreter
+//===----------------------------------------------------------------------===//
+
+/// What an expression evaluates to. Compile-time values (numbers, strings,
+/// lists) are computed by the compiler; tensors are SSA values of the function
+/// being traced. `Poison` stands for the result of an expression that already
+/// reported an error: every use of it stays silent, so one mistake gives one
+/// diagnostic.
+struct Value {
+  enum class Kind { Poison, None, Bool, Int, Float, Str, List, Tensor, DType };
+  Kind kind = Kind::None;
+  bool b = false;
+  int64_t i = 0;
+  double f = 0;
+  std::string s;
+  std::vector<Value> elems; // List elements, or several results of a call
+  mlir::Value tensor;
+  mlir::Type dtype;
+
+  static Value poison() { return make(Kind::Poison); }
+  static Value none() { return make(Kind::None); }
+  static Value boolean(bool v) { Value r = make(Kind::Bool); r.b = v; return r; }
+  static Value integer(int64_t v) { Value r = make(Kind::Int); r.i = v; return r; }
+  static Value real(double v) { Value r = make(Kind::Float); r.f = v; return r; }
+  static Value str(std::string v) { Value r = make(Kind::Str); r.s = std::move(v); return r; }
+  static Value list(std::vector<Value> v) { Value r = make(Kind::List); r.elems = std::move(v); return r; }
+  static Value ofTensor(mlir::Value v) { Value r = make(Kind::Tensor); r.tensor = v; return r; }
+  static Value ofDType(mlir::Type t) { Value r = make(Kind::DType); r.dtype = t; return r; }
+
+  bool isPoison() const { return kind == Kind::Poison; }
+  bool isNone() const { return kind == Kind::None; }
+  bool isTensor() const { return kind == Kind::Tensor; }
+  bool isNumber() const { return kind == Kind::Int || kind == Kind::Float || kind == Kind::Bool; }
+  double number() const { return kind == Kind::Float ? f : kind == Kind::Int ? double(i) : double(b); }
+  mlir::RankedTensorType type() const {
+    return llvm::cast<mlir::RankedTensorType>(tensor.getType());
+  }
+
+  /// A short description for diagnostics: "int", "a tensor of shape [2, 3]".
+  std::string describe() const;
+
+private:
+  static Value make(Kind k) { Value v; v.kind = k; return v; }
+};
+
+/// PyTorch's way of printing a shape: `[2, ?]`, with `?` for a dynamic size.
+inline std::string formatShape(llvm::ArrayRef<int64_t> shape) {
+  return mlir::mdl::shape::format(shape);
+}
+/// `f32`, `i64`, ... as the language spells dtypes.
+std::string formatDType(mlir::Type type);
+
+//===----------------------------------------------------------------------===//
+// The module tree
+//===----------------------------------------------------------------------===//
+
+enum class StateRole { Parameter, PersistentBuffer, NonPersistentBuffer, Constant };
+
+/// One state entry with its state-dict name and initializer, reduced to one
+/// of the dialect's three distributions: full(v), uniform(lo, hi), normal(m, s).
+struct StateEntry {
+  std::string fullName;
+  std::string localName;
+  StateRole role;
+  mlir::RankedTensorType type;
+  std::string init;
+  llvm::SmallVector<double, 2> initArgs;
+  mlir::Location loc;
+};
+
+/// One instantiated module: a user module, a built-in one or a Sequential.
+struct Instance {
+  std::string typeName; // BasicBlock, Linear, Sequential
+  std::string path;     // layer1.0 (empty for the model)
+  mlir::Location loc;
+  const ast::ModuleDecl *decl = nullptr; // user modules only
+  llvm::StringMap<Value> args;           // bound constructor arguments
+  std::vector<StateEntry> states;        // params, then buffers, then consts
+  std::vector<std::pair<std::string, std::unique_ptr<Instance>>> children;
+  /// Members whose trailing `if` was false: they do not exist, as PyTorch's
+  /// `None` entries, and using one in forward is an error.
+  llvm::StringMap<mlir::Location> absent;
+
+  Instance(std::string typeName, std::string path, mlir::Location loc)
+      : typeName(std::move(typeName)), path(std::move(path)), loc(loc) {}
+
+  std::string qualify(llvm::StringRef local) const {
+    return path.empty() ? local.str() : path + "." + local.str();
+  }
+  const StateEntry *findState(llvm::StringRef local) const;
+  Instance *findChild(llvm::StringRef local) const;
+};
+
+//===----------------------------------------------------------------------===//
+// Signatures of built-ins
+//===----------------------------------------------------------------------===//
+
+enum class ArgType {
+  Any,
+  Tensor,         // a tensor
+  OptTensor,      // a tensor or none
+  TensorOrNumber, // a tensor or a number (pow's exponent)
+  TensorList,     // [t1, t2]
+  Int,
+  OptInt,
+  Float,
+  OptFloat,
+  Bool,
+  Str,
+  IntOrInts,      // 3 or [3, 3]
+  OptIntOrInts,   // none, 3 or [3, 3]
+  OptInts,        // none or [0, 2] (or a single int)
+  Ints,           // [2, -1] (or a single int)
+  DType,          // f64 or "f64"
+};
+
+struct ParamSpec {
+  llvm::StringRef name;
+  ArgType type;
+  std::optional<Value> def; // nullopt: required
+};
+
+using Signature = std::vector<ParamSpec>;
+
+/// An evaluated call argument.
+struct ArgValue {
+  std::string keyword;
+  mlir::Location loc;
+  Value value;
+};
+
+//===----------------------------------------------------------------------===//
+// The elaborator
+//===----------------------------------------------------------------------===//
+
+/// Where names are looked up: the instance whose members and constructor
+/// arguments are visible, and, inside forward, its local variables.
+struct Env {
+  Instance *self = nullptr;
+  llvm::StringMap<Value> *locals = nullptr; // null outside forward
+  bool inForward() const { return locals != nullptr; }
+};
+
+class Elaborator {
+public:
+  Elaborator(const ast::File &file, mlir::MLIRContext *ctx);
+
+  mlir::OwningOpRef<mlir::ModuleOp> run(llvm::StringRef modelName);
+
+  // ---- Elaborate.cpp: the module tree ------------------------------------
+  std::unique_ptr<Instance> instantiate(const ast::CallExpr &call, std::string path,
+                                        Env &env, int depth);
+  std::unique_ptr<Instance> instantiateUser(const ast::ModuleDecl &decl,
+                                            const ast::CallExpr *call, std::string path,
+                                            Env &env, int depth);
+  mlir::LogicalResult declareState(Instance &inst, const ast::StateDecl &decl, Env &env);
+  void collectStates(const Instance &inst, std::vector<const StateEntry *> &out) const;
+
+  /// Binds evaluated arguments to a signature, checking kinds and converting
+  /// ints to floats where a float is expected. `what` names the callee.
+  std::optional<llvm::StringMap<Value>> bind(const Signature &sig,
+                                             llvm::ArrayRef<ArgValue> args,
+                                             llvm::StringRef what, mlir::Location loc);
+  std::optional<std::vector<ArgValue>> evaluateArgs(const std::vector<ast::Argument> &args,
+                                                    Env &env);
+
+  mlir::FailureOr<mlir::RankedTensorType> resolveType(const ast::TensorTypeExpr &type,
+                                                      Env &env, bool allowDynamic);
+  mlir::FailureOr<mlir::Type> parseDType(llvm::StringRef name, mlir::Location loc);
+  /// Converts a list or a single int to `arity` ints (`3` -> `[3, 3]`).
+  std::optional<llvm::SmallVector<int64_t>> toInts(const Value &v, size_t arity,
+                                                   llvm::StringRef what, mlir::Location loc);
+
+  // ---- Builtins.cpp: built-in modules -------------------------------------
+  static bool isBuiltinModule(llvm::StringRef name);
+  mlir::LogicalResult instantiateBuiltin(Instance &inst, llvm::ArrayRef<ArgValue> args,
+                                         Env &env, int depth, const ast::CallExpr &call);
+  Value callBuiltinModule(Instance &inst, llvm::ArrayRef<Value> inputs, mlir::Location loc);
+
+  // ---- Functions.cpp: built-in functions ----------------------------------
+  static bool isBuiltinFunction(llvm::StringRef name);
+  Value callFunction(const ast::CallExpr &call, Env &env);
+  /// Compile-time arithmetic on numbers and the elementwise ops on tensors.
+  Value binary(ast::BinaryOp op, const Value &lhs, const Value &rhs, mlir::Location loc);
+  Value unary(llvm::StringRef fn, const Value &x, mlir::Location loc);
+  // Emitters shared by built-in modules and functions; `what` names the
+  // callee in diagnostics ("Linear" or "linear").
+  Value emitLinear(const Value &x, mlir::Value w, mlir::Value b, llvm::StringRef what,
+                   mlir::Location loc);
+  Value emitConv2d(const Value &x, mlir::Value w, mlir::Value b, llvm::ArrayRef<int64_t> stride,
+                   llvm::ArrayRef<int64_t> padding, llvm::ArrayRef<int64_t> dilation,
+                   int64_t groups, llvm::StringRef what, mlir::Location loc);
+  Value emitPool(bool isMax, const Value &x, llvm::ArrayRef<int64_t> kernel,
+                 llvm::ArrayRef<int64_t> stride, llvm::ArrayRef<int64_t> padding,
+                 bool countIncludePad, llvm::StringRef what, mlir::Location loc);
+  Value emitAdaptiveAvgPool(const Value &x, llvm::ArrayRef<int64_t> out, llvm::StringRef what,
+                            mlir::Location loc);
+  Value emitSoftmax(const Value &x, std::optional<int64_t> dim, bool isLog,
+                    llvm::StringRef what, mlir::Location loc);
+  Value emitFlatten(const Value &x, int64_t start, int64_t end, llvm::StringRef what,
+                    mlir::Location loc);
+  Value emitLayerNorm(const Value &x, llvm::ArrayRef<int64_t> normalizedShape, mlir::Value w,
+                      mlir::Value b, double eps, llvm::StringRef what, mlir::Location loc);
+  Value emitEmbedding(const Value &indices, mlir::Value w, llvm::StringRef what,
+                      mlir::Location loc);
+  Value emitActivation(llvm::StringRef fn, const Value &x, llvm::StringMap<Value> &opts,
+                       mlir::Location loc);
+  Value emitDropout(const Value &x, double p, bool active, mlir::Location loc);
+  Value emitReduce(llvm::StringRef fn, const Value &x, const Value &dims, bool keepdim,
+                   bool unbiased, mlir::Location loc);
+
+  // ---- MLIRGen.cpp: tracing forward ---------------------------------------
+  Value evaluate(const ast::Expr &expr, Env &env);
+  Value callModule(Instance &inst, llvm::ArrayRef<Value> inputs, mlir::Location loc);
+  mlir::LogicalResult traceForward(Instance &model, bool training, mlir::mdl::ModelOp modelOp);
+  Value readState(Instance &inst, const StateEntry &entry, mlir::Location loc);
+  mlir::LogicalResult writeState(Instance &inst, const ast::WriteStmt &stmt, Env &env);
+
+  // ---- Tensor helpers (MLIRGen.cpp) ---------------------------------------
+  mlir::Value scalar(double v, mlir::Type elementType, mlir::Location loc);
+  mlir::Value castTo(mlir::Value v, mlir::Type elementType, mlir::Location loc);
+  /// The tensor form of a value: numbers become rank-0 tensors of `like`'s
+  /// element type (or f32/i64 when there is none).
+  mlir::Value asTensor(const Value &v, mlir::Type like, mlir::Location loc);
+  mlir::RankedTensorType tensorOf(llvm::ArrayRef<int64_t> shape, mlir::Type elt) {
+    return mlir::RankedTensorType::get(shape, elt);
+  }
+
+  // ---- Diagnostics -------------------------------------------------------
+  mlir::InFlightDiagnostic error(mlir::Location loc) {
+    hadError = true;
+    return mlir::emitError(loc);
+  }
+  /// Checks a tensor argument and reports "`what` expects a tensor" otherwise.
+  bool expectTensor(const Value &v, llvm::StringRef what, mlir::Location loc);
+
+  const ast::File &file;
+  mlir::MLIRContext *ctx;
+  mlir::OpBuilder builder;
+  bool hadError = false;
+  bool training = false;
+
+  llvm::StringMap<const ast::ModuleDecl *> modules;
+  /// While tracing: the current value of every state entry already read or
+  /// written in this function, so that a read after `<-` sees the new value.
+  llvm::StringMap<mlir::Value> stateValues;
+  /// The user modules being instantiated, to stop unbounded recursion.
+  static constexpr int kMaxDepth = 64;
+};
+
+/// Suggests the closest of `candidates` to `name`, for "did you mean" notes.
+std::optional<std::string> closestMatch(llvm::StringRef name,
+                                        llvm::ArrayRef<llvm::StringRef> candidates);
+
+} // namespace modelc
+
+#endif // MODELC_FRONTEND_ELABORATOR_H

@@ -1,0 +1,141 @@
+//===- modelc.cpp - The modelc compiler driver ----------------------------===//
+//
+// modelc model.mdl -o model.so      (code generation: not yet in this build)
+// modelc model.mdl --emit=mdl       the program in the mdl dialect
+//
+// Errors go through MLIR's diagnostics with the file, line, column, the
+// source line and a caret. On any error the exit status is 1 and no output
+// file is written: output goes to a temporary file renamed into place.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontend/Elaborate.h"
+#include "frontend/Parser.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fmt/format.h>
+
+using namespace llvm;
+
+namespace {
+enum class Emit { Lib, Mdl, Linalg, LLVM, Header };
+
+cl::OptionCategory category("modelc options");
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mdl>"), cl::Required,
+                               cl::cat(category));
+cl::opt<std::string> outputFile("o", cl::desc("Output file"), cl::value_desc("file"),
+                                cl::init("-"), cl::cat(category));
+cl::opt<Emit> emit("emit", cl::desc("What to produce"), cl::init(Emit::Lib),
+                   cl::values(clEnumValN(Emit::Lib, "lib", "a shared library (default)"),
+                              clEnumValN(Emit::Mdl, "mdl", "the program in the mdl dialect"),
+                              clEnumValN(Emit::Linalg, "linalg", "after lowering to linalg"),
+                              clEnumValN(Emit::LLVM, "llvm", "LLVM IR"),
+                              clEnumValN(Emit::Header, "header", "the C header")),
+                   cl::cat(category));
+cl::opt<std::string> modelName("model", cl::desc("The model to compile when a file holds several"),
+                               cl::value_desc("name"), cl::cat(category));
+cl::opt<std::string> target("target", cl::desc("cpu or cuda"), cl::init("cpu"),
+                            cl::cat(category));
+cl::opt<bool> objectOnly("c", cl::desc("Emit an object file for static linking"),
+                         cl::cat(category));
+cl::opt<std::string> prefix("prefix", cl::desc("Symbol prefix (default: the model's name)"),
+                            cl::cat(category));
+cl::opt<std::string> weights("weights", cl::desc("Bake this state dict into the library"),
+                             cl::value_desc("state.safetensors"), cl::cat(category));
+cl::opt<char> optLevel("O", cl::desc("Optimization level: -O0 to -O3 (default -O2)"),
+                       cl::Prefix, cl::init('2'), cl::cat(category));
+cl::opt<bool> verbose("v", cl::desc("Say what is done"), cl::cat(category));
+
+/// Writes `text` to `path` (or stdout for "-") through a temporary file that is
+/// renamed into place, so that a failure never leaves a partial output.
+bool writeOutput(StringRef path, StringRef text) {
+  if (path == "-") {
+    outs() << text;
+    outs().flush();
+    return true;
+  }
+  std::string error;
+  auto out = mlir::openOutputFile(path, &error);
+  if (!out) {
+    errs() << fmt::format("modelc: error: cannot write '{}': {}\n", path.str(), error);
+    return false;
+  }
+  out->os() << text;
+  out->os().flush();
+  if (out->os().has_error()) {
+    errs() << fmt::format("modelc: error: cannot write '{}'\n", path.str());
+    out->os().clear_error();
+    return false;
+  }
+  out->keep();
+  return true;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  mlir::registerPassManagerCLOptions();
+  cl::HideUnrelatedOptions({&category});
+  cl::AddExtraVersionPrinter(
+      [](raw_ostream &os) { os << "modelc 0.1 (mdl dialect, MLIR " << LLVM_VERSION_MAJOR << ")\n"; });
+  cl::ParseCommandLineOptions(argc, argv, "modelc: compile a .mdl model to native code\n");
+
+  if (optLevel < '0' || optLevel > '3') {
+    errs() << fmt::format("modelc: error: unknown optimization level '-O{}'; use -O0 to -O3\n",
+                          optLevel.getValue());
+    return 1;
+  }
+  if (target != "cpu" && target != "cuda") {
+    errs() << fmt::format("modelc: error: unknown target '{}'; expected cpu or cuda\n",
+                          target.getValue());
+    return 1;
+  }
+
+  auto buffer = MemoryBuffer::getFileOrSTDIN(inputFile, /*IsText=*/false,
+                                             /*RequiresNullTerminator=*/true);
+  if (std::error_code ec = buffer.getError()) {
+    errs() << fmt::format("modelc: error: cannot read '{}': {}\n", inputFile.getValue(),
+                          ec.message());
+    return 1;
+  }
+
+  mlir::MLIRContext context;
+  SourceMgr sourceMgr;
+  std::string path = inputFile == "-" ? "<stdin>" : inputFile.getValue();
+  StringRef contents = (*buffer)->getBuffer();
+  sourceMgr.AddNewSourceBuffer(MemoryBuffer::getMemBuffer(contents, path), SMLoc());
+  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+
+  auto file = modelc::parseFile(path, contents, &context);
+  if (!file)
+    return 1;
+  mlir::OwningOpRef<mlir::ModuleOp> module = modelc::elaborate(*file, modelName, &context);
+  if (!module)
+    return 1;
+
+  if (emit != Emit::Mdl) {
+    errs() << "modelc: error: this build stops at the mdl dialect: code generation (-o "
+              "model.so, -c, --emit=linalg|llvm|header) is not implemented yet; use "
+              "--emit=mdl\n";
+    return 1;
+  }
+  std::string text;
+  raw_string_ostream os(text);
+  module->print(os);
+  os.flush();
+  return writeOutput(outputFile, text) ? 0 : 1;
+}
