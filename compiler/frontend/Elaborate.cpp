@@ -563,6 +563,7 @@ std::unique_ptr<Instance> Elaborator::instantiateUser(const ast::ModuleDecl &dec
     }
     std::optional<bool> holds;
     if (!conditionHolds(s.condition.get(), holds)) {
+      inst->broken.insert(s.name);
       ok = false;
       continue;
     }
@@ -570,7 +571,10 @@ std::unique_ptr<Instance> Elaborator::instantiateUser(const ast::ModuleDecl &dec
       inst->absent.try_emplace(s.name, s.loc);
       continue;
     }
-    ok &= succeeded(declareState(*inst, s, env));
+    if (failed(declareState(*inst, s, env))) {
+      inst->broken.insert(s.name);
+      ok = false;
+    }
   }
   // PyTorch's order: parameters, then buffers; constants are not in the
   // state dict and go last.
@@ -589,6 +593,7 @@ std::unique_ptr<Instance> Elaborator::instantiateUser(const ast::ModuleDecl &dec
     }
     std::optional<bool> holds;
     if (!conditionHolds(m.condition.get(), holds)) {
+      inst->broken.insert(m.name);
       ok = false;
       continue;
     }
@@ -601,18 +606,21 @@ std::unique_ptr<Instance> Elaborator::instantiateUser(const ast::ModuleDecl &dec
       error(m.value->getLoc()) << fmt::format(
           "member '{}' must be a module such as Linear(10, 20); use 'const' for a tensor",
           m.name);
+      inst->broken.insert(m.name);
       ok = false;
       continue;
     }
     auto child = instantiate(*call, inst->qualify(m.name), env, depth + 1);
     if (!child) {
+      inst->broken.insert(m.name);
       ok = false;
       continue;
     }
     inst->children.emplace_back(m.name, std::move(child));
   }
-  if (!ok)
-    return nullptr;
+  // Errors are reported and remembered in `hadError`; the instance is still
+  // returned so that forward can report the errors independent of them.
+  (void)ok;
   return inst;
 }
 
@@ -705,21 +713,26 @@ OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
   if (!modelName.empty()) {
     const ast::ModuleDecl *d = modules.lookup(modelName);
     if (!d || !d->isModel) {
-      error(fileLoc) << fmt::format("no model named '{}' in this file", modelName.str());
+      std::string names;
+      for (const ast::ModuleDecl *m : models)
+        names += (names.empty() ? "" : ", ") + m->name;
+      error(models.empty() ? fileLoc : models.front()->loc)
+          << fmt::format("--model={}: no model of that name in this file; it declares {}",
+                         modelName.str(), names.empty() ? "none" : names);
       return nullptr;
     }
     model = d;
   } else if (models.size() == 1) {
     model = models.front();
   } else if (models.empty()) {
-    error(fileLoc) << "this file declares no model; the unit of compilation is a "
-                      "'model Name { ... }'";
+    error(file.modules.empty() ? fileLoc : file.modules.front()->loc)
+        << "this file declares no model; the unit of compilation is a 'model Name { ... }'";
     return nullptr;
   } else {
     std::string names;
     for (const ast::ModuleDecl *m : models)
       names += (names.empty() ? "" : ", ") + m->name;
-    error(fileLoc) << fmt::format(
+    error(models[1]->loc) << fmt::format(
         "this file declares several models ({}); choose one with --model=NAME", names);
     return nullptr;
   }
@@ -732,7 +745,7 @@ OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
 
   Env env;
   std::unique_ptr<Instance> root = instantiateUser(*model, nullptr, "", env, 0);
-  if (!root || hadError)
+  if (!root)
     return nullptr;
 
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
@@ -758,7 +771,9 @@ OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
     }
   }
 
-  if (failed(traceForward(*root, /*training=*/false, modelOp)) ||
+  // Trace evaluation mode even after errors in the declarations, to report
+  // the independent errors of forward too; training mode would repeat them.
+  if (failed(traceForward(*root, /*training=*/false, modelOp)) || hadError ||
       failed(traceForward(*root, /*training=*/true, modelOp)) || hadError)
     return nullptr;
   if (failed(verify(*module)))

@@ -17,6 +17,7 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 #include <functional>
 #include <map>
@@ -110,6 +111,9 @@ struct Instance {
   /// Members whose trailing `if` was false: they do not exist, as PyTorch's
   /// `None` entries, and using one in forward is an error.
   llvm::StringMap<mlir::Location> absent;
+  /// Members whose declaration had an error: already reported, so forward
+  /// treats their uses as poison and reports the independent errors only.
+  llvm::StringSet<> broken;
 
   Instance(std::string typeName, std::string path, mlir::Location loc)
       : typeName(std::move(typeName)), path(std::move(path)), loc(loc) {}

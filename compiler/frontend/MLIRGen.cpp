@@ -14,6 +14,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
+#include "llvm/ADT/SmallBitVector.h"
+
 #include <fmt/format.h>
 
 using namespace mlir;
@@ -165,6 +167,8 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
     // In forward a member wins over a bool argument of the same name (see
     // checkMemberName); in the declarations only arguments are values.
     if (env.self && env.inForward()) {
+      if (env.self->broken.contains(name))
+        return Value::poison();
       if (const StateEntry *s = env.self->findState(name))
         return readState(*env.self, *s, expr.getLoc());
       if (env.self->findChild(name)) {
@@ -262,6 +266,8 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
   case K::Call: {
     const auto &call = llvm::cast<ast::CallExpr>(expr);
     if (env.self && env.inForward()) {
+      if (env.self->broken.contains(call.callee))
+        return Value::poison();
       if (Instance *child = env.self->findChild(call.callee)) {
         std::vector<Value> inputs;
         bool poisoned = false;
@@ -485,18 +491,20 @@ LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::Mo
   llvm::StringMap<Value> locals;
   Env env{&model, &locals};
 
+  // An argument without a usable type is reported and poisoned (with a
+  // placeholder type), so that the body's own errors are reported too.
   SmallVector<Type> argTypes;
-  for (const ast::ForwardArg &a : fwd.args) {
-    if (!a.type) {
+  llvm::SmallBitVector poisoned(fwd.args.size());
+  for (auto [i, a] : llvm::enumerate(fwd.args)) {
+    FailureOr<RankedTensorType> t = failure();
+    if (!a.type)
       error(a.loc) << fmt::format(
           "the model's forward must give the type of '{}', as in {}: f32[N, 100]", a.name,
           a.name);
-      return failure();
-    }
-    FailureOr<RankedTensorType> t = resolveType(*a.type, env, /*allowDynamic=*/true);
-    if (failed(t))
-      return failure();
-    argTypes.push_back(*t);
+    else
+      t = resolveType(*a.type, env, /*allowDynamic=*/true);
+    poisoned[i] = failed(t);
+    argTypes.push_back(succeeded(t) ? *t : RankedTensorType::get({}, builder.getF32Type()));
   }
 
   OpBuilder::InsertionGuard guard(builder);
@@ -506,7 +514,7 @@ LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::Mo
                                    builder.getFunctionType(argTypes, {}));
   Block *entry = func.addEntryBlock();
   for (auto [i, a] : llvm::enumerate(fwd.args)) {
-    locals[a.name] = Value::ofTensor(entry->getArgument(i));
+    locals[a.name] = poisoned[i] ? Value::poison() : Value::ofTensor(entry->getArgument(i));
     func.setArgAttr(i, "mdl.name", builder.getStringAttr(a.name));
   }
   builder.setInsertionPointToEnd(entry);
