@@ -1,0 +1,347 @@
+//===- Api.cpp - the exported C ABI (modelc.h) -----------------------------===//
+//
+// Every ABI function is defined here as modelc_rt_<fn>; the link step exports
+// each one as <Prefix>_<fn> with --defsym and hides the modelc_rt_ names
+// with the version script (docs/ABI.md). Each entry point checks its
+// pointers, never lets an exception escape and reports failures through
+// Errors.h.
+//
+//===----------------------------------------------------------------------===//
+#include "Errors.h"
+#include "GeneratedSymbols.h"
+#include "Model.h"
+#include "support/FileIO.h"
+#include "support/Format.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+using namespace modelc::rt;
+
+// The prototypes come from the header, so a signature that drifts from
+// modelc.h fails to compile. Default visibility: the aliases made by
+// --defsym take the visibility of their target.
+#pragma GCC visibility push(default)
+MODELC_DECLARE_MODEL(modelc_rt)
+#pragma GCC visibility pop
+
+#define MODELC_RT_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+/// Runs `body`, turning an escaping exception (only std::bad_alloc is
+/// possible) into a recorded error and `failValue`.
+template <typename T, typename Body>
+T guarded(const modelc_model *model, T failValue, Body &&body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc &) {
+    recordError(model, "out of memory");
+  } catch (...) {
+    recordError(model, "internal error: unexpected exception");
+  }
+  return failValue;
+}
+
+int32_t fail(const modelc_model *model, std::string message) {
+  recordError(model, std::move(message));
+  return -1;
+}
+
+bool checkModel(const modelc_model *model, const char *function) {
+  if (model)
+    return true;
+  recordError(nullptr, format("%s: the model is NULL", function));
+  return false;
+}
+
+void fillIoInfo(const TensorDesc &t, modelc_io_info *info) {
+  info->name = t.name.c_str();
+  info->dtype = static_cast<int32_t>(t.dtype);
+  info->rank = static_cast<int32_t>(t.shape.size());
+  info->shape = t.shape.data();
+}
+
+int32_t ioInfo(const modelc_model *model, const std::vector<TensorDesc> &list,
+               const char *function, int32_t index, modelc_io_info *info) {
+  if (!info)
+    return fail(model, format("%s: info is NULL", function));
+  if (index < 0 || static_cast<size_t>(index) >= list.size())
+    return fail(model, format("%s: index %d is out of range (the model has "
+                              "%zu)", function, index, list.size()));
+  fillIoInfo(list[static_cast<size_t>(index)], info);
+  return 0;
+}
+
+} // namespace
+
+MODELC_RT_EXPORT modelc_model *modelc_rt_create(const char *device,
+                                                uint64_t seed) {
+  return guarded<modelc_model *>(nullptr, nullptr, [&]() -> modelc_model * {
+    std::string error;
+    modelc_model *model = createModel(device, seed, error);
+    if (!model)
+      recordError(nullptr, error);
+    return model;
+  });
+}
+
+MODELC_RT_EXPORT void modelc_rt_destroy(modelc_model *model) { delete model; }
+
+MODELC_RT_EXPORT int32_t modelc_rt_forward(modelc_model *model,
+                                           const modelc_tensor *inputs,
+                                           int32_t n_inputs) {
+  if (!checkModel(model, "forward"))
+    return -1;
+  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+    std::string error;
+    return runForward(*model, inputs, n_inputs, error) ? 0 : fail(model, error);
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_num_inputs(const modelc_model *model) {
+  return checkModel(model, "num_inputs")
+             ? static_cast<int32_t>(model->desc->inputs.size()) : -1;
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_input_info(const modelc_model *model,
+                                              int32_t index,
+                                              modelc_io_info *info) {
+  if (!checkModel(model, "input_info"))
+    return -1;
+  return ioInfo(model, model->desc->inputs, "input_info", index, info);
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_num_outputs(const modelc_model *model) {
+  return checkModel(model, "num_outputs")
+             ? static_cast<int32_t>(model->desc->outputs.size()) : -1;
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_output_info(const modelc_model *model,
+                                               int32_t index,
+                                               modelc_io_info *info) {
+  if (!checkModel(model, "output_info"))
+    return -1;
+  return ioInfo(model, model->desc->outputs, "output_info", index, info);
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_get_output(const modelc_model *model,
+                                              int32_t index,
+                                              modelc_tensor *out) {
+  if (!checkModel(model, "get_output"))
+    return -1;
+  if (!out)
+    return fail(model, "get_output: out is NULL");
+  const auto &outputs = model->desc->outputs;
+  if (index < 0 || static_cast<size_t>(index) >= outputs.size())
+    return fail(model, format("get_output: index %d is out of range (the "
+                              "model has %zu outputs)", index, outputs.size()));
+  if (!model->hasOutputs)
+    return fail(model, "get_output: no successful forward call yet");
+  const OutputTensor &t = model->outputs[static_cast<size_t>(index)];
+  out->data = t.data;
+  out->dtype = static_cast<int32_t>(outputs[static_cast<size_t>(index)].dtype);
+  out->rank = static_cast<int32_t>(t.shape.size());
+  out->shape = t.shape.data();
+  return 0;
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_set_training(modelc_model *model,
+                                                int32_t training) {
+  if (!checkModel(model, "set_training"))
+    return -1;
+  model->training = training != 0;
+  return 0;
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_is_training(const modelc_model *model) {
+  return checkModel(model, "is_training") ? (model->training ? 1 : 0) : -1;
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_num_states(const modelc_model *model) {
+  return checkModel(model, "num_states")
+             ? static_cast<int32_t>(model->desc->states.size()) : -1;
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_state_info(const modelc_model *model,
+                                              int32_t index,
+                                              modelc_state_info *info) {
+  if (!checkModel(model, "state_info"))
+    return -1;
+  if (!info)
+    return fail(model, "state_info: info is NULL");
+  const ModelDesc &desc = *model->desc;
+  if (index < 0 || static_cast<size_t>(index) >= desc.listingOrder.size())
+    return fail(model, format("state_info: index %d is out of range (the "
+                              "model has %zu states)", index,
+                              desc.listingOrder.size()));
+  const StateDesc &s = desc.states[desc.listingOrder[static_cast<size_t>(index)]];
+  info->name = s.name.c_str();
+  info->kind = static_cast<int32_t>(s.kind);
+  info->dtype = static_cast<int32_t>(s.dtype);
+  info->rank = static_cast<int32_t>(s.shape.size());
+  info->shape = s.shape.data();
+  info->numel = s.numel;
+  info->nbytes = s.nbytes;
+  return 0;
+}
+
+namespace {
+/// The state `name` if `nbytes` is exactly its size; -1 otherwise.
+int64_t stateForCopy(const modelc_model *model, const char *function,
+                     const char *name, const void *buffer, size_t nbytes) {
+  std::string error;
+  int64_t index = findState(*model, name, error);
+  if (index < 0)
+    return fail(model, format("%s: %s", function, error.c_str()));
+  const StateDesc &s = model->desc->states[static_cast<size_t>(index)];
+  if (nbytes != s.nbytes)
+    return fail(model, format("%s: '%s' is %s %s (%llu bytes), but the "
+                              "buffer has %zu bytes", function, name,
+                              dtypeName(s.dtype), formatShape(s.shape).c_str(),
+                              static_cast<unsigned long long>(s.nbytes), nbytes));
+  if (!buffer && nbytes)
+    return fail(model, format("%s: the buffer for '%s' is NULL", function, name));
+  return index;
+}
+} // namespace
+
+MODELC_RT_EXPORT int32_t modelc_rt_read_state(const modelc_model *model,
+                                              const char *name, void *dst,
+                                              size_t nbytes) {
+  if (!checkModel(model, "read_state"))
+    return -1;
+  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+    int64_t index = stateForCopy(model, "read_state", name, dst, nbytes);
+    if (index < 0)
+      return -1;
+    if (nbytes)
+      std::memcpy(dst, model->stateData[static_cast<size_t>(index)], nbytes);
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_write_state(modelc_model *model,
+                                               const char *name,
+                                               const void *src, size_t nbytes) {
+  if (!checkModel(model, "write_state"))
+    return -1;
+  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+    int64_t index = stateForCopy(model, "write_state", name, src, nbytes);
+    if (index < 0)
+      return -1;
+    if (nbytes)
+      std::memcpy(model->stateData[static_cast<size_t>(index)], src, nbytes);
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_load_state(modelc_model *model,
+                                              const char *path,
+                                              int32_t strict) {
+  if (!checkModel(model, "load_state"))
+    return -1;
+  if (!path)
+    return fail(model, "load_state: path is NULL");
+  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+    std::string bytes, error;
+    if (!readSafeTensorsFile(path, bytes, error))
+      return fail(model, format("'%s': %s", path, error.c_str()));
+    return loadStateDict(*model,
+                         reinterpret_cast<const unsigned char *>(bytes.data()),
+                         bytes.size(), strict != 0, format("'%s'", path), error)
+               ? 0 : fail(model, error);
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_load_state_from_memory(modelc_model *model,
+                                                          const void *data,
+                                                          size_t size,
+                                                          int32_t strict) {
+  if (!checkModel(model, "load_state_from_memory"))
+    return -1;
+  if (!data)
+    return fail(model, "load_state_from_memory: data is NULL");
+  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+    std::string error;
+    return loadStateDict(*model, static_cast<const unsigned char *>(data), size,
+                         strict != 0, "memory", error)
+               ? 0 : fail(model, error);
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_save_state(const modelc_model *model,
+                                              const char *path) {
+  if (!checkModel(model, "save_state"))
+    return -1;
+  if (!path)
+    return fail(model, "save_state: path is NULL");
+  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+    std::string error;
+    if (!writeFileAtomically(path, serializeStateDict(*model), error))
+      return fail(model, format("cannot save the state to '%s': %s", path,
+                                error.c_str()));
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_save_state_to_memory(const modelc_model *model,
+                                                        void **data,
+                                                        size_t *size) {
+  if (!checkModel(model, "save_state_to_memory"))
+    return -1;
+  if (!data || !size)
+    return fail(model, "save_state_to_memory: data or size is NULL");
+  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+    std::string bytes = serializeStateDict(*model);
+    void *buffer = std::malloc(bytes.size());
+    if (!buffer)
+      return fail(model, "out of memory");
+    std::memcpy(buffer, bytes.data(), bytes.size());
+    *data = buffer;
+    *size = bytes.size();
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT void modelc_rt_free_buffer(void *buffer) { std::free(buffer); }
+
+MODELC_RT_EXPORT int32_t modelc_rt_to_device(modelc_model *model,
+                                             const char *device) {
+  if (!checkModel(model, "to_device"))
+    return -1;
+  if (!device)
+    return fail(model, "to_device: device is NULL");
+  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+    std::string error;
+    return checkDevice(device, error) ? 0 : fail(model, "to_device: " + error);
+  });
+}
+
+MODELC_RT_EXPORT const char *modelc_rt_device(const modelc_model *model) {
+  return checkModel(model, "device") ? "cpu" : nullptr;
+}
+
+MODELC_RT_EXPORT const char *modelc_rt_last_error(const modelc_model *model) {
+  return lastError(model);
+}
+
+MODELC_RT_EXPORT const modelc_api *modelc_model_entry(void) {
+  static const modelc_api api = [] {
+    modelc_api a;
+    std::memset(&a, 0, sizeof a);
+    a.abi_version = MODELC_ABI_VERSION;
+    a.size = sizeof(modelc_api);
+    std::string error;
+    const ModelDesc *desc = linkedModelDesc(error);
+    a.name = desc ? desc->name.c_str() : "";
+    a.prefix = desc ? desc->prefix.c_str() : "";
+    a.desc_json = modelc_generated_desc;
+#define MODELC_FILL_(P, ret, fn, params) a.fn = &P##_##fn;
+    MODELC_FOR_EACH_ABI_FUNCTION(MODELC_FILL_, modelc_rt)
+#undef MODELC_FILL_
+    return a;
+  }();
+  return &api;
+}

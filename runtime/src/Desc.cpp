@@ -1,0 +1,200 @@
+//===- Desc.cpp -----------------------------------------------------------===//
+#include "Desc.h"
+
+#include "GeneratedSymbols.h"
+#include "support/Format.h"
+#include "support/Json.h"
+
+#include <cstring>
+
+namespace modelc::rt {
+
+namespace {
+
+bool getString(const JsonValue &obj, const char *key, std::string &out,
+               const std::string &where, std::string &error) {
+  const JsonValue *v = obj.get(key);
+  if (!v || !v->isString()) {
+    error = format("%s: '%s' must be a string", where.c_str(), key);
+    return false;
+  }
+  out = v->string;
+  return true;
+}
+
+bool getDType(const JsonValue &obj, DType &dtype, const std::string &where,
+              std::string &error) {
+  std::string name;
+  if (!getString(obj, "dtype", name, where, error))
+    return false;
+  if (!parseDType(name, dtype)) {
+    error = format("%s: unknown dtype '%s'", where.c_str(), name.c_str());
+    return false;
+  }
+  return true;
+}
+
+bool getShape(const JsonValue &obj, bool allowDynamic,
+              std::vector<int64_t> &shape, const std::string &where,
+              std::string &error) {
+  const JsonValue *v = obj.get("shape");
+  if (!v || !v->isArray()) {
+    error = format("%s: 'shape' must be an array", where.c_str());
+    return false;
+  }
+  for (const JsonValue &dim : v->array) {
+    if (!dim.isNumber() || !dim.isInteger || dim.integer < (allowDynamic ? -1 : 0)) {
+      error = format("%s: 'shape' must hold sizes >= %d", where.c_str(),
+                     allowDynamic ? -1 : 0);
+      return false;
+    }
+    shape.push_back(dim.integer);
+  }
+  return true;
+}
+
+bool parseState(const JsonValue &entry, size_t index, StateDesc &state,
+                std::string &error) {
+  std::string where = format("states[%zu]", index);
+  if (!entry.isObject()) {
+    error = where + ": must be an object";
+    return false;
+  }
+  if (!getString(entry, "name", state.name, where, error))
+    return false;
+  where = format("state '%s'", state.name.c_str());
+  std::string kind, init;
+  if (!getString(entry, "kind", kind, where, error) ||
+      !getDType(entry, state.dtype, where, error) ||
+      !getShape(entry, /*allowDynamic=*/false, state.shape, where, error) ||
+      !getString(entry, "init", init, where, error))
+    return false;
+  if (kind == "parameter") state.kind = StateKind::Parameter;
+  else if (kind == "buffer") state.kind = StateKind::Buffer;
+  else if (kind == "nonpersistent_buffer") state.kind = StateKind::NonPersistentBuffer;
+  else {
+    error = format("%s: unknown kind '%s'", where.c_str(), kind.c_str());
+    return false;
+  }
+  size_t arity;
+  if (init == "full") { state.init = InitKind::Full; arity = 1; }
+  else if (init == "uniform") { state.init = InitKind::Uniform; arity = 2; }
+  else if (init == "normal") { state.init = InitKind::Normal; arity = 2; }
+  else {
+    error = format("%s: unknown initializer '%s'", where.c_str(), init.c_str());
+    return false;
+  }
+  const JsonValue *args = entry.get("init_args");
+  if (!args || !args->isArray() || args->array.size() != arity) {
+    error = format("%s: initializer '%s' needs init_args with %zu numbers",
+                   where.c_str(), init.c_str(), arity);
+    return false;
+  }
+  for (size_t i = 0; i < arity; ++i) {
+    if (!args->array[i].isNumber()) {
+      error = format("%s: init_args must be numbers", where.c_str());
+      return false;
+    }
+    state.initArgs[i] = args->array[i].number;
+  }
+  if (!computeNumBytes(state.shape, state.dtype, state.nbytes) ||
+      !computeNumel(state.shape, state.numel)) {
+    error = format("%s: shape %s is too large", where.c_str(),
+                   formatShape(state.shape).c_str());
+    return false;
+  }
+  return true;
+}
+
+bool parseTensors(const JsonValue &root, const char *key, bool named,
+                  std::vector<TensorDesc> &out, std::string &error) {
+  const JsonValue *list = root.get(key);
+  if (!list || !list->isArray()) {
+    error = format("'%s' must be an array", key);
+    return false;
+  }
+  for (size_t i = 0; i < list->array.size(); ++i) {
+    const JsonValue &entry = list->array[i];
+    std::string where = format("%s[%zu]", key, i);
+    TensorDesc t;
+    if (!entry.isObject()) {
+      error = where + ": must be an object";
+      return false;
+    }
+    if (named && !getString(entry, "name", t.name, where, error))
+      return false;
+    if (!getDType(entry, t.dtype, where, error) ||
+        !getShape(entry, /*allowDynamic=*/true, t.shape, where, error))
+      return false;
+    out.push_back(std::move(t));
+  }
+  return true;
+}
+
+} // namespace
+
+bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
+  std::string detail;
+  auto fail = [&](const std::string &what) {
+    error = "invalid model description embedded in the library: " + what;
+    return false;
+  };
+  JsonValue root;
+  if (!json)
+    return fail("missing");
+  if (!parseJson(json, std::strlen(json), root, detail))
+    return fail(detail);
+  if (!root.isObject())
+    return fail("not a JSON object");
+  if (!getString(root, "name", desc.name, "the model", detail) ||
+      !getString(root, "prefix", desc.prefix, "the model", detail))
+    return fail(detail);
+  const JsonValue *states = root.get("states");
+  if (!states || !states->isArray())
+    return fail("'states' must be an array");
+  for (size_t i = 0; i < states->array.size(); ++i) {
+    StateDesc state;
+    if (!parseState(states->array[i], i, state, detail))
+      return fail(detail);
+    if (!desc.stateIndex.emplace(state.name, desc.states.size()).second)
+      return fail(format("state '%s' is listed twice", state.name.c_str()));
+    desc.states.push_back(std::move(state));
+  }
+  if (!parseTensors(root, "inputs", /*named=*/true, desc.inputs, detail) ||
+      !parseTensors(root, "outputs", /*named=*/false, desc.outputs, detail))
+    return fail(detail);
+  for (size_t i = 0; i < desc.outputs.size(); ++i)
+    desc.outputs[i].name =
+        desc.outputs.size() == 1 ? std::string("output") : format("output.%zu", i);
+  for (size_t i = 0; i < desc.states.size(); ++i)
+    if (desc.states[i].kind == StateKind::Parameter)
+      desc.listingOrder.push_back(i);
+  for (size_t i = 0; i < desc.states.size(); ++i)
+    if (desc.states[i].kind != StateKind::Parameter)
+      desc.listingOrder.push_back(i);
+  return true;
+}
+
+const ModelDesc *linkedModelDesc(std::string &error) {
+  // Parsed on first use; C++ guarantees thread-safe initialisation.
+  struct Parsed {
+    ModelDesc desc;
+    std::string error;
+    bool ok;
+    Parsed() {
+      try {
+        ok = parseModelDesc(modelc_generated_desc, desc, error);
+      } catch (...) { // out of memory: nothing may escape to C callers
+        ok = false;
+      }
+    }
+  };
+  static const Parsed parsed;
+  if (!parsed.ok) {
+    error = parsed.error;
+    return nullptr;
+  }
+  return &parsed.desc;
+}
+
+} // namespace modelc::rt

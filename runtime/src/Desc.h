@@ -1,0 +1,69 @@
+//===- Desc.h - the model description the compiler embeds ------------------===//
+//
+// Generated code defines `modelc_generated_desc`, a NUL-terminated JSON text
+// (docs/ABI.md):
+//   {"name":..., "prefix":...,
+//    "states":[{"name","kind","dtype","shape","init","init_args"}...],
+//    "inputs":[{"name","dtype","shape"}...], "outputs":[{"dtype","shape"}...]}
+// States are in PyTorch state_dict order; a size of -1 is dynamic.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MODELC_RUNTIME_DESC_H
+#define MODELC_RUNTIME_DESC_H
+
+#include "support/DType.h"
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace modelc::rt {
+
+/// The values match modelc_state_kind in modelc.h.
+enum class StateKind : int32_t { Parameter, Buffer, NonPersistentBuffer };
+
+enum class InitKind { Full, Uniform, Normal };
+
+struct StateDesc {
+  std::string name;
+  StateKind kind = StateKind::Parameter;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  uint64_t numel = 0;
+  uint64_t nbytes = 0;
+  InitKind init = InitKind::Full;
+  double initArgs[2] = {0, 0};
+
+  /// Parameters and persistent buffers are in the state dict.
+  bool isPersistent() const { return kind != StateKind::NonPersistentBuffer; }
+};
+
+struct TensorDesc {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape; // -1: dynamic
+};
+
+struct ModelDesc {
+  std::string name;
+  std::string prefix;
+  std::vector<StateDesc> states;  // state_dict order (the calling convention's)
+  std::vector<TensorDesc> inputs;
+  std::vector<TensorDesc> outputs; // named "output" or "output.<i>"
+  /// Indices into `states`: parameters, then buffers (PyTorch's listing).
+  std::vector<size_t> listingOrder;
+  /// State name -> index into `states`.
+  std::unordered_map<std::string, size_t> stateIndex;
+};
+
+/// Parses and checks a description; `error` names the entry at fault.
+bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error);
+
+/// The description of the model linked into this library, parsed once.
+/// Null (with `error` set) if the embedded text is invalid.
+const ModelDesc *linkedModelDesc(std::string &error);
+
+} // namespace modelc::rt
+
+#endif

@@ -1,0 +1,20 @@
+//===- GeneratedSymbols.h - what the compiler's object file defines -------===//
+//
+// The three symbols the generated code provides (docs/ABI.md). They are
+// hidden: they bind inside model.so and are never exported.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MODELC_RUNTIME_GENERATEDSYMBOLS_H
+#define MODELC_RUNTIME_GENERATEDSYMBOLS_H
+
+extern "C" {
+/// NUL-terminated JSON model description (Desc.h).
+__attribute__((visibility("hidden"))) extern const char modelc_generated_desc[];
+/// Packed calling convention: args[0] -> results (the outputs' memref
+/// descriptors back to back), args[1..S] -> one memref descriptor per state
+/// entry in description order, args[S+1..S+I] -> one per input.
+__attribute__((visibility("hidden"))) void modelc_generated_forward_eval(void **args);
+__attribute__((visibility("hidden"))) void modelc_generated_forward_train(void **args);
+}
+
+#endif

@@ -1,0 +1,167 @@
+//===- FileIO.cpp ---------------------------------------------------------===//
+#include "support/FileIO.h"
+
+#include "support/Format.h"
+#include "support/SafeTensors.h"
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace modelc::rt {
+
+namespace {
+
+std::string errnoText() { return std::strerror(errno); }
+
+/// read(2) until `size` bytes arrived; false on error or early EOF.
+bool readFully(int fd, char *dst, size_t size, std::string &error) {
+  while (size > 0) {
+    ssize_t n = ::read(fd, dst, size);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      error = "cannot read: " + errnoText();
+      return false;
+    }
+    if (n == 0) {
+      error = "the file shrank while it was read";
+      return false;
+    }
+    dst += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool writeFully(int fd, const char *src, size_t size, std::string &error) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, src, size);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      error = "cannot write: " + errnoText();
+      return false;
+    }
+    src += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+class FileDescriptor {
+public:
+  explicit FileDescriptor(int fd) : fd(fd) {}
+  ~FileDescriptor() {
+    if (fd >= 0)
+      ::close(fd);
+  }
+  FileDescriptor(const FileDescriptor &) = delete;
+  FileDescriptor &operator=(const FileDescriptor &) = delete;
+  int get() const { return fd; }
+  int release() {
+    int result = fd;
+    fd = -1;
+    return result;
+  }
+
+private:
+  int fd;
+};
+
+} // namespace
+
+bool readSafeTensorsFile(const std::string &path, std::string &bytes,
+                         std::string &error) {
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    error = "cannot open: " + errnoText();
+    return false;
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) {
+    error = "cannot stat: " + errnoText();
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error = "not a regular file";
+    return false;
+  }
+  uint64_t fileSize = static_cast<uint64_t>(st.st_size);
+  if (fileSize < 8) {
+    error = format("file is too short (%llu bytes) to be a safetensors file: "
+                   "it needs at least the 8-byte header length",
+                   static_cast<unsigned long long>(fileSize));
+    return false;
+  }
+  char prefix[8];
+  if (!readFully(fd.get(), prefix, 8, error))
+    return false;
+  uint64_t headerLength;
+  std::memcpy(&headerLength, prefix, 8);
+  if (!checkSafeTensorsHeaderLength(headerLength, fileSize, error))
+    return false;
+  bytes.assign(prefix, 8);
+  bytes.resize(fileSize);
+  return readFully(fd.get(), &bytes[8], fileSize - 8, error);
+}
+
+bool writeTempFile(const std::string &path, const std::string &data,
+                   std::string &tempPath, std::string &error) {
+  tempPath = format("%s.tmp.%ld", path.c_str(), static_cast<long>(::getpid()));
+  FileDescriptor fd(::open(tempPath.c_str(),
+                           O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (fd.get() < 0) {
+    error = format("cannot create '%s': %s", tempPath.c_str(),
+                   errnoText().c_str());
+    return false;
+  }
+  bool ok = writeFully(fd.get(), data.data(), data.size(), error);
+  if (ok && ::fsync(fd.get()) != 0) {
+    error = "cannot fsync: " + errnoText();
+    ok = false;
+  }
+  if (::close(fd.release()) != 0 && ok) {
+    error = "cannot close: " + errnoText();
+    ok = false;
+  }
+  if (!ok)
+    ::unlink(tempPath.c_str());
+  return ok;
+}
+
+bool commitTempFile(const std::string &tempPath, const std::string &path,
+                    std::string &error) {
+  if (::rename(tempPath.c_str(), path.c_str()) != 0) {
+    error = "cannot rename the temporary file into place: " + errnoText();
+    ::unlink(tempPath.c_str());
+    return false;
+  }
+  // Make the rename itself durable; failing to is not an error worth
+  // reporting (some file systems refuse fsync on directories).
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+  return true;
+}
+
+void discardTempFile(const std::string &tempPath) {
+  if (!tempPath.empty())
+    ::unlink(tempPath.c_str());
+}
+
+bool writeFileAtomically(const std::string &path, const std::string &data,
+                         std::string &error) {
+  std::string tempPath;
+  return writeTempFile(path, data, tempPath, error) &&
+         commitTempFile(tempPath, path, error);
+}
+
+} // namespace modelc::rt
