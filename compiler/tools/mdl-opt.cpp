@@ -1,26 +1,25 @@
 //===- mdl-opt.cpp - the mdl dialect's opt driver -------------------------===//
 //
-// Parses, verifies, transforms and prints mdl IR; the driver of the lit tests
-// under test/Dialect.
+// Parses, verifies, transforms and prints mdl IR: the mdl dialect, every
+// upstream dialect and pass the code generator uses, and the lowering passes
+// (mdl-lower-state, convert-mdl-to-linalg). The driver of the lit tests under
+// test/Dialect and test/Conversion.
 //
 //===----------------------------------------------------------------------===//
 
-#include "mdl/IR/MdlDialect.h"
+#include "lowering/Codegen.h"
+#include "lowering/Passes.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
-#include "mlir/Transforms/Passes.h"
 
 int main(int argc, char **argv) {
-  // The core passes: canonicalize, cse, inline, symbol-dce, ...
-  mlir::registerTransformsPasses();
+  mlir::registerAllPasses();
+  modelc::lowering::registerLoweringPasses();
 
   mlir::DialectRegistry registry;
-  registry.insert<mlir::mdl::MdlDialect, mlir::func::FuncDialect,
-                  mlir::arith::ArithDialect, mlir::tensor::TensorDialect>();
+  modelc::lowering::registerCodegenDialects(registry);
 
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "mdl optimizer driver\n", registry));

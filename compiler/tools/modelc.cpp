@@ -1,7 +1,8 @@
 //===- modelc.cpp - The modelc compiler driver ----------------------------===//
 //
-// modelc model.mdl -o model.so      (code generation: not yet in this build)
-// modelc model.mdl --emit=mdl       the program in the mdl dialect
+// modelc model.mdl -o model.so      one self-contained shared library
+// modelc model.mdl -c -o model.o    the generated code as an object file
+// modelc model.mdl --emit=mdl|linalg|llvm   the program at a stage
 //
 // Errors go through MLIR's diagnostics with the file, line, column, the
 // source line and a caret. On any error the exit status is 1 and no output
@@ -10,7 +11,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "frontend/Elaborate.h"
+#include "mdl/IR/MdlOps.h"
 #include "frontend/Parser.h"
+#include "lowering/Codegen.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -113,7 +116,9 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  mlir::MLIRContext context;
+  mlir::DialectRegistry registry;
+  modelc::lowering::registerCodegenDialects(registry);
+  mlir::MLIRContext context(registry);
   SourceMgr sourceMgr;
   std::string path = inputFile == "-" ? "<stdin>" : inputFile.getValue();
   StringRef contents = (*buffer)->getBuffer();
@@ -126,16 +131,84 @@ int main(int argc, char **argv) {
   mlir::OwningOpRef<mlir::ModuleOp> module = modelc::elaborate(*file, modelName, &context);
   if (!module)
     return 1;
-
-  if (emit != Emit::Mdl) {
-    errs() << "modelc: error: this build stops at the mdl dialect: code generation (-o "
-              "model.so, -c, --emit=linalg|llvm|header) is not implemented yet; use "
-              "--emit=mdl\n";
+  auto printModule = [&]() {
+    std::string text;
+    raw_string_ostream os(text);
+    module->print(os);
+    return writeOutput(outputFile, text) ? 0 : 1;
+  };
+  if (emit == Emit::Mdl)
+    return printModule();
+  if (emit == Emit::Header) {
+    errs() << "modelc: error: --emit=header is not implemented yet; include "
+              "<modelc/modelc.h> and use MODELC_DECLARE_MODEL(Prefix)\n";
     return 1;
   }
-  std::string text;
-  raw_string_ostream os(text);
-  module->print(os);
-  os.flush();
-  return writeOutput(outputFile, text) ? 0 : 1;
+  if (target == "cuda") {
+    errs() << "modelc: error: --target=cuda is not implemented yet\n";
+    return 1;
+  }
+  if (!weights.empty()) {
+    errs() << "modelc: error: --weights is not implemented yet; load the state dict at run "
+              "time (load_state, modelc-run --load-state)\n";
+    return 1;
+  }
+
+  modelc::lowering::CodegenOptions options;
+  options.optLevel = optLevel - '0';
+  std::string modelSym;
+  for (auto m : module->getOps<mlir::mdl::ModelOp>())
+    modelSym = m.getSymName().str();
+  options.prefix = prefix.empty() ? modelSym : prefix.getValue();
+  auto description = modelc::lowering::describeModel(*module, options.prefix);
+  if (failed(description) || failed(modelc::lowering::lowerToLinalg(*module)))
+    return 1;
+  if (emit == Emit::Linalg)
+    return printModule();
+  if (failed(modelc::lowering::lowerToLLVM(*module)))
+    return 1;
+  llvm::LLVMContext llvmContext;
+  auto llvmModule =
+      modelc::lowering::translateToLLVMIR(*module, llvmContext, *description, options);
+  if (!llvmModule) {
+    errs() << "modelc: error: translation to LLVM IR failed\n";
+    return 1;
+  }
+  if (emit == Emit::LLVM) {
+    std::string text;
+    raw_string_ostream os(text);
+    llvmModule->print(os, nullptr);
+    return writeOutput(outputFile, text) ? 0 : 1;
+  }
+
+  SmallVector<char> object;
+  std::string error;
+  if (failed(modelc::lowering::emitObject(*llvmModule, options, object, error))) {
+    errs() << fmt::format("modelc: error: {}\n", error);
+    return 1;
+  }
+  if (objectOnly)
+    return writeOutput(outputFile, StringRef(object.data(), object.size())) ? 0 : 1;
+  if (outputFile == "-") {
+    errs() << "modelc: error: a shared library needs an output file: use -o model.so\n";
+    return 1;
+  }
+  SmallString<128> objectPath;
+  int fd;
+  if (sys::fs::createTemporaryFile("modelc", "o", fd, objectPath)) {
+    errs() << "modelc: error: cannot create a temporary object file\n";
+    return 1;
+  }
+  {
+    raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os.write(object.data(), object.size());
+  }
+  bool linked = succeeded(
+      modelc::lowering::linkSharedLibrary(objectPath, outputFile, options, error));
+  sys::fs::remove(objectPath);
+  if (!linked) {
+    errs() << fmt::format("modelc: error: {}\n", error);
+    return 1;
+  }
+  return 0;
 }

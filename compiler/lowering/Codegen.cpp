@@ -1,0 +1,265 @@
+//===- Codegen.cpp - Pipelines, LLVM IR and object code --------------------===//
+
+#include "lowering/Codegen.h"
+#include "lowering/Passes.h"
+
+#include "mdl/IR/MdlDialect.h"
+#include "mdl/IR/MdlOps.h"
+
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+
+using namespace mlir;
+
+namespace modelc::lowering {
+
+void registerCodegenDialects(DialectRegistry &registry) {
+  registry.insert<mdl::MdlDialect>();
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
+}
+
+//===----------------------------------------------------------------------===//
+// The model's table
+//===----------------------------------------------------------------------===//
+
+static std::string safetensorsDType(Type t) {
+  if (t.isF32()) return "F32";
+  if (t.isF64()) return "F64";
+  if (t.isF16()) return "F16";
+  if (t.isBF16()) return "BF16";
+  if (t.isInteger(1)) return "BOOL";
+  if (t.isInteger(32)) return "I32";
+  return "I64";
+}
+
+static llvm::json::Array jsonShape(ArrayRef<int64_t> shape) {
+  llvm::json::Array out;
+  for (int64_t d : shape)
+    out.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
+  return out;
+}
+
+FailureOr<std::string> describeModel(ModuleOp module, StringRef prefix) {
+  auto models = llvm::to_vector(module.getOps<mdl::ModelOp>());
+  if (models.size() != 1)
+    return module.emitError("expected exactly one mdl.model to compile"), failure();
+  mdl::ModelOp model = models.front();
+  llvm::json::Array states;
+  for (const mdl::StateInfo &s : mdl::getStates(model)) {
+    if (s.kind == mdl::StateKind::Constant)
+      continue;
+    llvm::json::Array initArgs;
+    for (double a : s.initArgs)
+      initArgs.push_back(a);
+    StringRef kind = s.kind == mdl::StateKind::Parameter          ? "parameter"
+                     : s.kind == mdl::StateKind::PersistentBuffer ? "buffer"
+                                                                  : "nonpersistent_buffer";
+    states.push_back(llvm::json::Object{{"name", s.name},
+                                        {"kind", kind},
+                                        {"dtype", safetensorsDType(s.type.getElementType())},
+                                        {"shape", jsonShape(s.type.getShape())},
+                                        {"init", s.init},
+                                        {"init_args", std::move(initArgs)}});
+  }
+  auto fn = model.lookupSymbol<func::FuncOp>("forward_eval");
+  if (!fn)
+    return model.emitOpError("has no @forward_eval"), failure();
+  llvm::json::Array inputs, outputs;
+  for (auto [i, t] : llvm::enumerate(fn.getArgumentTypes())) {
+    auto type = llvm::cast<RankedTensorType>(t);
+    auto name = fn.getArgAttrOfType<StringAttr>(i, "mdl.name");
+    inputs.push_back(llvm::json::Object{{"name", name ? name.str() : "input" + std::to_string(i)},
+                                        {"dtype", safetensorsDType(type.getElementType())},
+                                        {"shape", jsonShape(type.getShape())}});
+  }
+  for (Type t : fn.getResultTypes()) {
+    auto type = llvm::cast<RankedTensorType>(t);
+    outputs.push_back(llvm::json::Object{{"dtype", safetensorsDType(type.getElementType())},
+                                         {"shape", jsonShape(type.getShape())}});
+  }
+  llvm::json::Object desc{{"name", model.getSymName()},
+                          {"prefix", prefix},
+                          {"states", std::move(states)},
+                          {"inputs", std::move(inputs)},
+                          {"outputs", std::move(outputs)}};
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::json::Value(std::move(desc));
+  return text;
+}
+
+//===----------------------------------------------------------------------===//
+// Pipelines
+//===----------------------------------------------------------------------===//
+
+/// Runs `pipeline` (a list of passes on the module, without the
+/// `builtin.module(...)` anchor) on `module`.
+static LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
+  PassManager pm(module->getName());
+  if (failed(applyPassManagerCLOptions(pm)))
+    return failure();
+  std::string error;
+  llvm::raw_string_ostream errorStream(error);
+  if (failed(parsePassPipeline(pipeline, pm, errorStream)))
+    return module.emitError("invalid pass pipeline: ") << error, failure();
+  return pm.run(module);
+}
+
+static void registerPassesOnce() {
+  static bool done = [] {
+    registerAllPasses();
+    registerLoweringPasses();
+    return true;
+  }();
+  (void)done;
+}
+
+LogicalResult lowerToLinalg(ModuleOp module) {
+  registerPassesOnce();
+  return runPipeline(module, "mdl-lower-state, func.func(convert-mdl-to-linalg), canonicalize, cse, "
+                             "linalg-fuse-elementwise-ops, canonicalize, cse");
+}
+
+LogicalResult lowerToLLVM(ModuleOp module) {
+  registerPassesOnce();
+  return runPipeline(
+      module,
+      "one-shot-bufferize{bufferize-function-boundaries "
+      "function-boundary-type-conversion=identity-layout-map}, canonicalize, "
+      "buffer-deallocation-pipeline, convert-bufferization-to-memref, "
+      "func.func(mdl-expand-strided-copies), convert-linalg-to-loops, "
+      "expand-strided-metadata, lower-affine, convert-scf-to-cf, convert-math-to-funcs, "
+      "convert-math-to-llvm, convert-math-to-libm, convert-arith-to-llvm, convert-index-to-llvm, "
+      "finalize-memref-to-llvm, convert-func-to-llvm, convert-cf-to-llvm, "
+      "reconcile-unrealized-casts");
+}
+
+//===----------------------------------------------------------------------===//
+// LLVM IR
+//===----------------------------------------------------------------------===//
+
+/// `void modelc_generated_<fn>(void **args)`: calls the C interface of the
+/// lowered function with args[i] as its i-th pointer argument (the results
+/// struct first, then one memref descriptor per state entry and input).
+static void addPackedEntry(llvm::Module &m, StringRef fn) {
+  llvm::Function *callee = m.getFunction(("_mlir_ciface_modelc_" + fn).str());
+  if (!callee)
+    return;
+  llvm::LLVMContext &ctx = m.getContext();
+  auto *ptr = llvm::PointerType::getUnqual(ctx);
+  auto *type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr}, false);
+  auto *entry = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage,
+                                       ("modelc_generated_" + fn).str(), m);
+  entry->setVisibility(llvm::GlobalValue::HiddenVisibility);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", entry));
+  SmallVector<llvm::Value *> args;
+  for (unsigned i = 0; i < callee->arg_size(); ++i) {
+    llvm::Value *slot = b.CreateConstGEP1_64(ptr, entry->getArg(0), i);
+    args.push_back(b.CreateLoad(ptr, slot));
+  }
+  b.CreateCall(callee, args);
+  b.CreateRetVoid();
+}
+
+std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, llvm::LLVMContext &ctx,
+                                                StringRef description,
+                                                const CodegenOptions &options) {
+  std::unique_ptr<llvm::Module> m = translateModuleToLLVMIR(module, ctx, "model");
+  if (!m)
+    return nullptr;
+  // Everything the compiler generated stays inside the library; the runtime
+  // exports the ABI.
+  for (llvm::Function &f : *m)
+    if (!f.isDeclaration())
+      f.setVisibility(llvm::GlobalValue::HiddenVisibility);
+  for (llvm::GlobalVariable &g : m->globals())
+    if (!g.isDeclaration())
+      g.setVisibility(llvm::GlobalValue::HiddenVisibility);
+  addPackedEntry(*m, "forward_eval");
+  addPackedEntry(*m, "forward_train");
+  auto *desc = llvm::ConstantDataArray::getString(ctx, description, /*AddNull=*/true);
+  auto *global = new llvm::GlobalVariable(*m, desc->getType(), /*isConstant=*/true,
+                                          llvm::GlobalValue::ExternalLinkage, desc,
+                                          "modelc_generated_desc");
+  global->setVisibility(llvm::GlobalValue::HiddenVisibility);
+  return m;
+}
+
+static std::unique_ptr<llvm::TargetMachine> hostTargetMachine(unsigned optLevel,
+                                                              std::string &error) {
+  static bool initialized = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)initialized;
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return nullptr;
+  llvm::SubtargetFeatures features;
+  for (auto &f : llvm::sys::getHostCPUFeatures())
+    features.AddFeature(f.getKey(), f.getValue());
+  llvm::TargetOptions targetOptions;
+  auto level = optLevel == 0   ? llvm::CodeGenOptLevel::None
+               : optLevel == 1 ? llvm::CodeGenOptLevel::Less
+               : optLevel == 2 ? llvm::CodeGenOptLevel::Default
+                               : llvm::CodeGenOptLevel::Aggressive;
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+      triple, llvm::sys::getHostCPUName(), features.getString(), targetOptions,
+      llvm::Reloc::PIC_, std::nullopt, level));
+}
+
+LogicalResult emitObject(llvm::Module &m, const CodegenOptions &options,
+                         SmallVectorImpl<char> &object, std::string &error) {
+  std::unique_ptr<llvm::TargetMachine> tm = hostTargetMachine(options.optLevel, error);
+  if (!tm)
+    return failure();
+  m.setDataLayout(tm->createDataLayout());
+  m.setTargetTriple(tm->getTargetTriple());
+
+  if (options.optLevel > 0) {
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    llvm::PassBuilder pb(tm.get());
+    pb.registerModuleAnalyses(mam);
+    pb.registerCGSCCAnalyses(cgam);
+    pb.registerFunctionAnalyses(fam);
+    pb.registerLoopAnalyses(lam);
+    pb.crossRegisterProxies(lam, fam, cgam, mam);
+    llvm::OptimizationLevel level = options.optLevel == 1   ? llvm::OptimizationLevel::O1
+                                    : options.optLevel == 2 ? llvm::OptimizationLevel::O2
+                                                            : llvm::OptimizationLevel::O3;
+    pb.buildPerModuleDefaultPipeline(level).run(m, mam);
+  }
+
+  llvm::raw_svector_ostream os(object);
+  llvm::legacy::PassManager codegen;
+  if (tm->addPassesToEmitFile(codegen, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
+    error = "the target cannot emit object files";
+    return failure();
+  }
+  codegen.run(m);
+  return success();
+}
+
+} // namespace modelc::lowering

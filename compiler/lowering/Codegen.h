@@ -1,0 +1,59 @@
+//===- Codegen.h - From mdl IR to a loadable model.so ------------*- C++ -*-===//
+//
+// The back half of modelc, one stage per function so that the driver can stop
+// after any of them (--emit=linalg, --emit=llvm, -c):
+//
+//   describeModel      the table of states, inputs and outputs (JSON) that
+//                      the runtime reads to own and check the model's state
+//   lowerToLinalg      mdl -> linalg/tensor on tensors, elementwise fusion
+//   lowerToLLVM        bufferization, loops, LLVM dialect
+//   translateToLLVMIR  LLVM IR with the runtime's entry points, optimized
+//   emitObject         object code for the host, in process
+//   linkSharedLibrary  the object and the runtime as one self-contained .so
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MODELC_LOWERING_CODEGEN_H
+#define MODELC_LOWERING_CODEGEN_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+
+#include <memory>
+#include <string>
+
+namespace modelc::lowering {
+
+struct CodegenOptions {
+  unsigned optLevel = 2;
+  std::string prefix; // symbol prefix of the exported ABI
+};
+
+/// Registers every dialect, extension and translation the pipeline uses.
+void registerCodegenDialects(mlir::DialectRegistry &registry);
+
+/// The JSON table of the (single) mdl.model in `module`.
+mlir::FailureOr<std::string> describeModel(mlir::ModuleOp module, llvm::StringRef prefix);
+
+mlir::LogicalResult lowerToLinalg(mlir::ModuleOp module);
+mlir::LogicalResult lowerToLLVM(mlir::ModuleOp module);
+
+/// Translates the LLVM-dialect `module`, adds the table and the packed entry
+/// points the runtime calls, and optimizes at `options.optLevel`.
+std::unique_ptr<llvm::Module> translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &ctx,
+                                                llvm::StringRef description,
+                                                const CodegenOptions &options);
+
+/// Object code for the host processor.
+mlir::LogicalResult emitObject(llvm::Module &module, const CodegenOptions &options,
+                               llvm::SmallVectorImpl<char> &object, std::string &error);
+
+/// Links `objectPath` with the runtime into the shared library `outputPath`
+/// (written whole or not at all).
+mlir::LogicalResult linkSharedLibrary(llvm::StringRef objectPath, llvm::StringRef outputPath,
+                                      const CodegenOptions &options, std::string &error);
+
+} // namespace modelc::lowering
+
+#endif // MODELC_LOWERING_CODEGEN_H

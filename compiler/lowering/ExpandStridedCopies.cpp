@@ -1,0 +1,35 @@
+//===- ExpandStridedCopies.cpp - memref.copy of views to linalg.copy ------===//
+//
+// Implements -mdl-expand-strided-copies (see Passes.td).
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/Passes.h"
+
+namespace modelc::lowering {
+#define GEN_PASS_DEF_EXPANDSTRIDEDCOPIES
+#include "lowering/Passes.h.inc"
+} // namespace modelc::lowering
+
+using namespace mlir;
+
+namespace modelc::lowering {
+namespace {
+
+struct ExpandStridedCopiesPass : impl::ExpandStridedCopiesBase<ExpandStridedCopiesPass> {
+  void runOnOperation() override {
+    getOperation().walk([](memref::CopyOp copy) {
+      auto contiguous = [](Value v) {
+        return llvm::cast<MemRefType>(v.getType()).getLayout().isIdentity();
+      };
+      if (contiguous(copy.getSource()) && contiguous(copy.getTarget()))
+        return; // becomes a memcpy
+      OpBuilder b(copy);
+      linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());
+      copy.erase();
+    });
+  }
+};
+
+} // namespace
+} // namespace modelc::lowering

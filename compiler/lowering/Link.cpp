@@ -1,0 +1,126 @@
+//===- Link.cpp - One self-contained model.so -----------------------------===//
+//
+// Links the generated object with the runtime archive through the system C++
+// compiler driver, as docs/ABI.md specifies. The runtime's generic ABI
+// functions (modelc_rt_<fn>, listed in lib/modelc_runtime.symbols) are
+// exported under the model's prefix by linker aliases (--defsym), the version
+// script lib/modelc_runtime.map.in hides everything else, and libstdc++ and
+// libgcc are linked statically so that the library needs nothing beyond libc,
+// libm and threads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/Codegen.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fmt/format.h>
+
+using namespace mlir;
+
+namespace modelc::lowering {
+
+/// The directory holding libmodelc_runtime.a: `lib/` beside the `bin/` of
+/// this executable, or $MODELC_RUNTIME_DIR.
+static std::string runtimeDirectory() {
+  if (const char *dir = std::getenv("MODELC_RUNTIME_DIR"))
+    return dir;
+  static int anchor;
+  std::string exe = llvm::sys::fs::getMainExecutable(nullptr, &anchor);
+  llvm::SmallString<256> dir(llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
+  llvm::sys::path::append(dir, "lib");
+  return std::string(dir);
+}
+
+/// Removes a temporary file when it goes out of scope.
+struct TempFile {
+  llvm::SmallString<128> path;
+  ~TempFile() {
+    if (!path.empty())
+      llvm::sys::fs::remove(path);
+  }
+};
+
+LogicalResult linkSharedLibrary(StringRef objectPath, StringRef outputPath,
+                                const CodegenOptions &options, std::string &error) {
+  std::string dir = runtimeDirectory();
+  auto inDir = [&](StringRef name) {
+    llvm::SmallString<256> p(dir);
+    llvm::sys::path::append(p, name);
+    return std::string(p);
+  };
+  std::string archive = inDir("libmodelc_runtime.a");
+  auto symbols = llvm::MemoryBuffer::getFile(inDir("modelc_runtime.symbols"));
+  auto mapTemplate = llvm::MemoryBuffer::getFile(inDir("modelc_runtime.map.in"));
+  if (!llvm::sys::fs::exists(archive) || !symbols || !mapTemplate) {
+    error = fmt::format("cannot find the runtime (libmodelc_runtime.a, modelc_runtime.symbols, "
+                        "modelc_runtime.map.in) in '{}'; set MODELC_RUNTIME_DIR",
+                        dir);
+    return failure();
+  }
+  auto cxx = llvm::sys::findProgramByName("c++");
+  if (!cxx) {
+    error = "cannot find the system linker driver 'c++' on PATH";
+    return failure();
+  }
+
+  // The version script with the model's prefix.
+  TempFile script;
+  int fd;
+  if (llvm::sys::fs::createTemporaryFile("modelc-exports", "map", fd, script.path)) {
+    error = "cannot create a temporary file for the export list";
+    return failure();
+  }
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    std::string map = (*mapTemplate)->getBuffer().str();
+    for (size_t at; (at = map.find("@PREFIX@")) != std::string::npos;)
+      map.replace(at, 8, options.prefix);
+    os << map;
+  }
+
+  // Link to a temporary file beside the output, then rename it into place.
+  llvm::SmallString<256> partial(outputPath);
+  partial += ".partial";
+  std::vector<std::string> args = {
+      *cxx, "-shared", "-o", std::string(partial), objectPath.str(), archive,
+      "-static-libstdc++", "-static-libgcc",
+      // The generated code does not reference the runtime: pull it in.
+      "-Wl,-u,modelc_model_entry",
+      "-Wl,--exclude-libs,libstdc++.a:libsupc++.a:libgcc.a:libgcc_eh.a",
+      "-Wl,--version-script=" + std::string(script.path),
+      fmt::format("-Wl,--defsym={}_model_entry=modelc_model_entry", options.prefix)};
+  SmallVector<StringRef> names;
+  (*symbols)->getBuffer().split(names, '\n', -1, /*KeepEmpty=*/false);
+  for (StringRef fn : names)
+    args.push_back(fmt::format("-Wl,--defsym={}_{}=modelc_rt_{}", options.prefix, fn.trim().str(),
+                               fn.trim().str()));
+  args.insert(args.end(), {"-Wl,-z,defs", "-Wl,-z,noexecstack", "-lm", "-lpthread"});
+  std::vector<StringRef> argRefs(args.begin(), args.end());
+
+  TempFile log;
+  llvm::sys::fs::createTemporaryFile("modelc-link", "log", log.path);
+  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log.path), StringRef(log.path)};
+  std::string execError;
+  int rc = llvm::sys::ExecuteAndWait(*cxx, argRefs, std::nullopt, redirects, 0, 0, &execError);
+  if (rc != 0) {
+    llvm::sys::fs::remove(partial);
+    auto text = llvm::MemoryBuffer::getFile(log.path);
+    error = fmt::format("linking '{}' failed{}{}", outputPath.str(),
+                        execError.empty() ? "" : ": " + execError,
+                        text ? ":\n" + (*text)->getBuffer().str() : "");
+    return failure();
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(partial, outputPath)) {
+    llvm::sys::fs::remove(partial);
+    error = fmt::format("cannot write '{}': {}", outputPath.str(), ec.message());
+    return failure();
+  }
+  return success();
+}
+
+} // namespace modelc::lowering

@@ -1,0 +1,128 @@
+//===- LowerState.cpp - mdl.model to functions over state memrefs ---------===//
+//
+// Implements -mdl-lower-state (see Passes.td): the runtime owns the state and
+// passes it in as memrefs, so reads become views of those memrefs and writes
+// become copies into them at the end of the call.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/Passes.h"
+#include "lowering/StateValues.h"
+
+#include "mdl/IR/MdlOps.h"
+
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/StringSet.h"
+
+namespace modelc::lowering {
+#define GEN_PASS_DEF_LOWERMODELSTATE
+#include "lowering/Passes.h.inc"
+} // namespace modelc::lowering
+
+using namespace mlir;
+
+namespace modelc::lowering {
+namespace {
+
+/// Rewrites one forward function of `model` into `modelc_<name>` at the
+/// module level, taking `states` as leading memref arguments.
+LogicalResult lowerFunction(mdl::ModelOp model, func::FuncOp fn,
+                            ArrayRef<mdl::StateInfo> states) {
+  OpBuilder b(model);
+  Location loc = fn.getLoc();
+  MLIRContext *ctx = b.getContext();
+
+  // Parameters and buffers become memref arguments; constants do not.
+  SmallVector<Type> argTypes;
+  llvm::StringMap<unsigned> argOf;
+  for (const mdl::StateInfo &s : states) {
+    if (s.kind == mdl::StateKind::Constant)
+      continue;
+    argOf[s.name] = argTypes.size();
+    argTypes.push_back(MemRefType::get(s.type.getShape(), s.type.getElementType()));
+  }
+  unsigned numStates = argTypes.size();
+  llvm::append_range(argTypes, fn.getArgumentTypes());
+  auto newFn = func::FuncOp::create(b, loc, ("modelc_" + fn.getSymName()).str(),
+                                    FunctionType::get(ctx, argTypes, fn.getResultTypes()));
+  // The runtime calls the C interface; input names live in the model's table.
+  newFn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+
+  // Move the body over and put the state arguments in front.
+  newFn.getBody().takeBody(fn.getBody());
+  Block &entry = newFn.getBody().front();
+  for (unsigned i = 0; i < numStates; ++i)
+    entry.insertArgument(i, argTypes[i], loc);
+
+  // Buffers written in this function: their reads are copied, so that the
+  // old value stays valid after the new one is stored.
+  llvm::StringSet<> written;
+  llvm::StringMap<Value> lastWrite;
+  newFn.walk([&](mdl::WriteOp w) { written.insert(w.getState()); });
+
+  SmallVector<Operation *> toErase;
+  WalkResult walk = newFn.walk([&](Operation *op) {
+    if (auto read = dyn_cast<mdl::ReadOp>(op)) {
+      b.setInsertionPoint(read);
+      StringRef name = read.getState();
+      auto it = argOf.find(name);
+      Value v;
+      if (it == argOf.end()) {
+        std::optional<mdl::StateInfo> info = mdl::lookupState(model, name);
+        FailureOr<DenseElementsAttr> values = constantValues(*info);
+        if (failed(values)) {
+          read.emitOpError("cannot materialize constant '") << name << "'";
+          return WalkResult::interrupt();
+        }
+        v = arith::ConstantOp::create(b, read.getLoc(), *values);
+      } else {
+        Value memref = entry.getArgument(it->second);
+        v = bufferization::ToTensorOp::create(b, read.getLoc(), read.getType(), memref,
+                                              /*restrict=*/true, /*writable=*/false);
+        if (written.contains(name))
+          v = bufferization::AllocTensorOp::create(b, read.getLoc(), read.getType(), ValueRange{}, v,
+                                                   /*memorySpace=*/nullptr);
+      }
+      read.replaceAllUsesWith(v);
+      toErase.push_back(read);
+    } else if (auto write = dyn_cast<mdl::WriteOp>(op)) {
+      lastWrite[write.getState()] = write.getValue();
+      toErase.push_back(write);
+    }
+    return WalkResult::advance();
+  });
+  if (walk.wasInterrupted())
+    return failure();
+
+  // Store the final value of each written buffer, in state order.
+  Operation *ret = entry.getTerminator();
+  b.setInsertionPoint(ret);
+  for (const mdl::StateInfo &s : states) {
+    auto it = lastWrite.find(s.name);
+    if (it == lastWrite.end())
+      continue;
+    auto store = bufferization::MaterializeInDestinationOp::create(
+        b, ret->getLoc(), TypeRange{}, it->second, entry.getArgument(argOf[s.name]));
+    store.setRestrict(true);
+    store.setWritable(true);
+  }
+  for (Operation *op : toErase)
+    op->erase();
+  return success();
+}
+
+struct LowerModelStatePass : impl::LowerModelStateBase<LowerModelStatePass> {
+  void runOnOperation() override {
+    SmallVector<mdl::ModelOp> models(getOperation().getOps<mdl::ModelOp>());
+    for (mdl::ModelOp model : models) {
+      SmallVector<mdl::StateInfo> states = mdl::getStates(model);
+      for (auto fn : llvm::make_early_inc_range(model.getBody()->getOps<func::FuncOp>()))
+        if (failed(lowerFunction(model, fn, states)))
+          return signalPassFailure();
+      model.erase();
+    }
+  }
+};
+
+} // namespace
+} // namespace modelc::lowering

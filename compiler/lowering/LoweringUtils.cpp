@@ -1,0 +1,164 @@
+//===- LoweringUtils.cpp - Shared helpers of the mdl-to-linalg lowering ---===//
+
+#include "lowering/LoweringUtils.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+using namespace mlir;
+
+namespace modelc::lowering {
+
+bool isFloat(Type t) { return llvm::isa<FloatType>(t); }
+
+Value scalarConstant(OpBuilder &b, Location loc, Type type, double v) {
+  if (auto ft = llvm::dyn_cast<FloatType>(type))
+    return arith::ConstantOp::create(b, loc, ft, b.getFloatAttr(ft, v));
+  if (type.isIndex())
+    return arith::ConstantIndexOp::create(b, loc, int64_t(v));
+  return arith::ConstantOp::create(
+      b, loc, type, b.getIntegerAttr(type, type.isInteger(1) ? int64_t(v != 0) : int64_t(v)));
+}
+
+Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type, ValueRange dynamicSizes) {
+  return tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType(), dynamicSizes);
+}
+
+SmallVector<Value> dynamicSizesFrom(OpBuilder &b, Location loc, RankedTensorType type,
+                                    Value value, ArrayRef<int64_t> map) {
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (type.isDynamicDim(i))
+      sizes.push_back(tensor::DimOp::create(b, loc, value, map[i]));
+  return sizes;
+}
+
+Value filled(OpBuilder &b, Location loc, RankedTensorType type, Value like, double value) {
+  SmallVector<int64_t> identity = llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
+  Value empty = emptyTensor(b, loc, type, dynamicSizesFrom(b, loc, type, like, identity));
+  Value v = scalarConstant(b, loc, type.getElementType(), value);
+  return linalg::FillOp::create(b, loc, v, empty).getResult(0);
+}
+
+Value elementwise(OpBuilder &b, Location loc, RankedTensorType resultType, ValueRange inputs,
+                  const BodyBuilder &body) {
+  MLIRContext *ctx = b.getContext();
+  int64_t rank = resultType.getRank();
+  SmallVector<AffineMap> maps;
+  SmallVector<Value> dynSizes;
+  SmallVector<Value> sizeSource(rank);
+  SmallVector<int64_t> sizeDim(rank, -1);
+  for (Value in : inputs) {
+    auto t = llvm::cast<RankedTensorType>(in.getType());
+    int64_t offset = rank - t.getRank();
+    SmallVector<AffineExpr> exprs;
+    for (int64_t d = 0; d < t.getRank(); ++d) {
+      int64_t r = d + offset;
+      bool broadcast = t.getDimSize(d) == 1 && resultType.getDimSize(r) != 1;
+      exprs.push_back(broadcast ? getAffineConstantExpr(0, ctx) : getAffineDimExpr(r, ctx));
+      if (!broadcast && t.isDynamicDim(d) && !sizeSource[r]) {
+        sizeSource[r] = in;
+        sizeDim[r] = d;
+      }
+    }
+    maps.push_back(AffineMap::get(rank, 0, exprs, ctx));
+  }
+  for (int64_t r = 0; r < rank; ++r) {
+    if (!resultType.isDynamicDim(r))
+      continue;
+    assert(sizeSource[r] && "a dynamic result size with no input that has it");
+    dynSizes.push_back(tensor::DimOp::create(b, loc, sizeSource[r], sizeDim[r]));
+  }
+  Value init = emptyTensor(b, loc, resultType, dynSizes);
+  maps.push_back(b.getMultiDimIdentityMap(rank));
+  SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{resultType}, inputs, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        Value v = body(nb, nloc, args.drop_back());
+        linalg::YieldOp::create(nb, nloc, v);
+      });
+  return generic.getResult(0);
+}
+
+AffineMap droppedDimsMap(MLIRContext *ctx, int64_t rank, ArrayRef<int64_t> dims) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < rank; ++d)
+    if (!llvm::is_contained(dims, d))
+      exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(rank, 0, exprs, ctx);
+}
+
+Value reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> dims, ReduceKind kind) {
+  auto type = llvm::cast<RankedTensorType>(input.getType());
+  Type elt = type.getElementType();
+  SmallVector<int64_t> shape, map;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    if (llvm::is_contained(dims, d))
+      continue;
+    shape.push_back(type.getDimSize(d));
+    map.push_back(d);
+  }
+  auto resultType = RankedTensorType::get(shape, elt);
+  Value empty = emptyTensor(b, loc, resultType, dynamicSizesFrom(b, loc, resultType, input, map));
+  double identity = kind == ReduceKind::Sum ? 0.0 : -std::numeric_limits<double>::infinity();
+  if (kind == ReduceKind::Max && !isFloat(elt))
+    identity = double(std::numeric_limits<int64_t>::min());
+  Value init =
+      linalg::FillOp::create(b, loc, scalarConstant(b, loc, elt, identity), empty).getResult(0);
+  int64_t rank = type.getRank();
+  SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(rank),
+                                 droppedDimsMap(b.getContext(), rank, dims)};
+  SmallVector<utils::IteratorType> iterators;
+  for (int64_t d = 0; d < rank; ++d)
+    iterators.push_back(llvm::is_contained(dims, d) ? utils::IteratorType::reduction
+                                                    : utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{resultType}, ValueRange{input}, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        Value r;
+        if (kind == ReduceKind::Sum)
+          r = isFloat(elt) ? Value(arith::AddFOp::create(nb, nloc, args[0], args[1]))
+                           : Value(arith::AddIOp::create(nb, nloc, args[0], args[1]));
+        else
+          r = isFloat(elt) ? Value(arith::MaximumFOp::create(nb, nloc, args[0], args[1]))
+                           : Value(arith::MaxSIOp::create(nb, nloc, args[0], args[1]));
+        linalg::YieldOp::create(nb, nloc, r);
+      });
+  return generic.getResult(0);
+}
+
+Value countOf(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> dims, Type type) {
+  auto t = llvm::cast<RankedTensorType>(input.getType());
+  Value count = arith::ConstantIndexOp::create(b, loc, 1);
+  for (int64_t d : dims) {
+    Value size = t.isDynamicDim(d) ? Value(tensor::DimOp::create(b, loc, input, d))
+                                   : Value(arith::ConstantIndexOp::create(b, loc, t.getDimSize(d)));
+    count = arith::MulIOp::create(b, loc, count, size);
+  }
+  Value asInt = arith::IndexCastOp::create(b, loc, b.getI64Type(), count);
+  if (isFloat(type))
+    return arith::SIToFPOp::create(b, loc, type, asInt);
+  return asInt;
+}
+
+Value keepDims(OpBuilder &b, Location loc, Value reduced, RankedTensorType keptType,
+               ArrayRef<int64_t> dims) {
+  // Group every kept size-1 dimension with a neighbouring surviving one.
+  int64_t rank = keptType.getRank();
+  SmallVector<ReassociationIndices> groups;
+  ReassociationIndices pending;
+  for (int64_t d = 0; d < rank; ++d) {
+    pending.push_back(d);
+    if (!llvm::is_contained(dims, d)) {
+      groups.push_back(pending);
+      pending.clear();
+    }
+  }
+  if (groups.empty()) // every dim reduced: a rank-0 tensor expands to all ones
+    return tensor::ExpandShapeOp::create(b, loc, keptType, reduced, ArrayRef<ReassociationIndices>{});
+  llvm::append_range(groups.back(), pending);
+  return tensor::ExpandShapeOp::create(b, loc, keptType, reduced, groups);
+}
+
+} // namespace modelc::lowering

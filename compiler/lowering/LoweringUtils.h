@@ -1,0 +1,75 @@
+//===- LoweringUtils.h - Shared helpers of the mdl-to-linalg lowering -----===//
+//
+// Building blocks for the patterns in *ToLinalg.cpp: empty tensors with their
+// dynamic sizes, PyTorch broadcasting as indexing maps, reductions along a set
+// of dimensions, and scalar constants of a given element type.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MODELC_LOWERING_LOWERINGUTILS_H
+#define MODELC_LOWERING_LOWERINGUTILS_H
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <functional>
+
+namespace modelc::lowering {
+
+using BodyBuilder =
+    std::function<mlir::Value(mlir::OpBuilder &, mlir::Location, mlir::ValueRange)>;
+
+/// A constant of element type `type` (float or integer) with value `v`.
+mlir::Value scalarConstant(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type, double v);
+
+/// tensor.empty of `type`, taking each dynamic size from `source` at the
+/// dimension `sourceDims[i]` gives for result dimension i (-1: none).
+mlir::Value emptyTensor(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType type,
+                        mlir::ValueRange dynamicSizes);
+
+/// The dynamic sizes of `type` when it is `value`'s shape with the dims in
+/// `map` (result dim i comes from value dim map[i], -1 for static dims).
+llvm::SmallVector<mlir::Value> dynamicSizesFrom(mlir::OpBuilder &b, mlir::Location loc,
+                                                mlir::RankedTensorType type, mlir::Value value,
+                                                llvm::ArrayRef<int64_t> map);
+
+/// An elementwise linalg.generic producing `resultType` from `inputs` that
+/// broadcast to it as in PyTorch (aligned on the right; size-1 dims
+/// broadcast). Each dynamic result size is taken from an input that has it.
+/// A dynamic size is assumed to equal, not to broadcast against, the sizes it
+/// meets.
+mlir::Value elementwise(mlir::OpBuilder &b, mlir::Location loc,
+                        mlir::RankedTensorType resultType, mlir::ValueRange inputs,
+                        const BodyBuilder &body);
+
+/// A tensor filled with `value` of `type`, dynamic sizes from `like`
+/// (same rank and shape as `type`).
+mlir::Value filled(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType type,
+                   mlir::Value like, double value);
+
+enum class ReduceKind { Sum, Max };
+
+/// Reduces `input` over `dims` (sorted, non-negative), dropping them.
+mlir::Value reduce(mlir::OpBuilder &b, mlir::Location loc, mlir::Value input,
+                   llvm::ArrayRef<int64_t> dims, ReduceKind kind);
+
+/// The number of elements in `dims` of `input`, as a scalar of type `type`.
+mlir::Value countOf(mlir::OpBuilder &b, mlir::Location loc, mlir::Value input,
+                    llvm::ArrayRef<int64_t> dims, mlir::Type type);
+
+/// Broadcasts `reduced` (input with `dims` dropped) back against `input`'s
+/// iteration space: the indexing map of the reduced operand.
+mlir::AffineMap droppedDimsMap(mlir::MLIRContext *ctx, int64_t rank,
+                               llvm::ArrayRef<int64_t> dims);
+
+/// Reinserts `dims` as size-1 dimensions (keepdim=True).
+mlir::Value keepDims(mlir::OpBuilder &b, mlir::Location loc, mlir::Value reduced,
+                     mlir::RankedTensorType keptType, llvm::ArrayRef<int64_t> dims);
+
+/// Float arithmetic of one scalar body, for `fastmath<contract>` etc.
+bool isFloat(mlir::Type t);
+
+} // namespace modelc::lowering
+
+#endif // MODELC_LOWERING_LOWERINGUTILS_H

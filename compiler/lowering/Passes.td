@@ -1,0 +1,57 @@
+//===- Passes.td - modelc lowering passes ------------------*- tablegen -*-===//
+
+#ifndef MODELC_LOWERING_PASSES
+#define MODELC_LOWERING_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def LowerModelState : Pass<"mdl-lower-state", "mlir::ModuleOp"> {
+  let summary = "Turn each mdl.model into plain functions over state memrefs";
+  let description = [{
+    Each `func.func @forward_eval` / `@forward_train` of an `mdl.model`
+    becomes a top-level `func.func @modelc_forward_eval` / `_train` whose
+    leading arguments are one memref per parameter and buffer (in state-dict
+    order), followed by the original inputs. This is the calling convention
+    of the runtime, which owns all state memory:
+
+    - `mdl.read` of a parameter or buffer becomes a `bufferization.to_tensor`
+      of its memref (copied first when the function also writes the buffer,
+      so that later uses of the old value cannot see the new one);
+    - `mdl.read` of a constant becomes an `arith.constant` whose values are
+      drawn at compile time from the constant's initializer;
+    - the last `mdl.write` of each buffer becomes a
+      `bufferization.materialize_in_destination` into its memref just before
+      the return.
+
+    The `mdl.model` is erased.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::bufferization::BufferizationDialect",
+                           "mlir::func::FuncDialect", "mlir::memref::MemRefDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def ConvertMdlToLinalg : Pass<"convert-mdl-to-linalg", "mlir::func::FuncOp"> {
+  let summary = "Lower mdl compute ops to linalg, tensor, arith and math on tensors";
+  let description = [{
+    Every mdl compute op becomes linalg (named ops for convolution and
+    pooling, generics otherwise), tensor, arith and math ops on tensors, with
+    PyTorch's numerics. Elementwise chains are left for linalg's elementwise
+    fusion; biases start the accumulators of contractions.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
+                           "mlir::math::MathDialect", "mlir::memref::MemRefDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def ExpandStridedCopies : Pass<"mdl-expand-strided-copies", "mlir::func::FuncOp"> {
+  let summary = "Turn memref.copy between non-contiguous memrefs into linalg.copy";
+  let description = [{
+    Bufferization copies into strided views (the interior of a padded
+    tensor, say). The LLVM lowering would call the `memrefCopy` function of
+    MLIR's C runner utilities for those, which a self-contained model.so does
+    not have; as linalg.copy they become loops like everything else.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+#endif // MODELC_LOWERING_PASSES
