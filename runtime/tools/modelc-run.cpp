@@ -60,7 +60,7 @@ struct Options {
   uint64_t repeat = 1, bench = 0, seed = 0;
 };
 
-/// Thrown nowhere: errors travel as a message and exit status 1.
+/// Every error ends the run: a message on stderr and exit status 1.
 [[noreturn]] void die(const std::string &message) {
   std::fprintf(stderr, "modelc-run: error: %s\n", message.c_str());
   std::exit(1);
@@ -78,7 +78,6 @@ uint64_t parseCount(const char *option, const char *text, bool allowZero) {
 
 Options parseOptions(int argc, char **argv) {
   Options o;
-  bool seenDevice = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> const char * {
@@ -99,10 +98,8 @@ Options parseOptions(int argc, char **argv) {
     else if (arg == "--repeat") o.repeat = parseCount("--repeat", value(), false);
     else if (arg == "--bench") o.bench = parseCount("--bench", value(), false);
     else if (arg == "--seed") o.seed = parseCount("--seed", value(), true);
-    else if (arg == "--device") {
-      o.device = value();
-      seenDevice = true;
-    } else if (arg.size() > 1 && arg[0] == '-')
+    else if (arg == "--device") o.device = value();
+    else if (arg.size() > 1 && arg[0] == '-')
       die(format("unknown option '%s' (see --help)", arg.c_str()));
     else if (o.model.empty())
       o.model = arg;
@@ -110,7 +107,6 @@ Options parseOptions(int argc, char **argv) {
       die(format("unexpected argument '%s': only one model library is "
                  "accepted", arg.c_str()));
   }
-  (void)seenDevice;
   if (o.model.empty())
     die(std::string("no model library given\n") + kUsage);
   if (!o.outputs.empty() && o.inputs.empty())
