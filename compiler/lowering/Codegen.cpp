@@ -11,6 +11,7 @@
 #include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Support/Timing.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
@@ -115,6 +116,7 @@ static LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
   PassManager pm(module->getName());
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
+  applyDefaultTimingPassManagerCLOptions(pm);
   std::string error;
   llvm::raw_string_ostream errorStream(error);
   if (failed(parsePassPipeline(pipeline, pm, errorStream)))
@@ -133,8 +135,9 @@ static void registerPassesOnce() {
 
 LogicalResult lowerToLinalg(ModuleOp module) {
   registerPassesOnce();
-  return runPipeline(module, "mdl-lower-state, func.func(convert-mdl-to-linalg), canonicalize, cse, "
-                             "linalg-fuse-elementwise-ops, canonicalize, cse");
+  return runPipeline(module, "mdl-lower-state, func.func(convert-mdl-to-linalg), canonicalize, "
+                             "cse, func.func(mdl-fuse-elementwise), canonicalize, cse, "
+                             "func.func(mdl-tile-and-fuse), canonicalize, cse");
 }
 
 LogicalResult lowerToLLVM(ModuleOp module) {
@@ -143,8 +146,12 @@ LogicalResult lowerToLLVM(ModuleOp module) {
       module,
       "one-shot-bufferize{bufferize-function-boundaries "
       "function-boundary-type-conversion=identity-layout-map}, canonicalize, "
+      // Tile buffers: allocated once outside the tile loops, on the stack
+      // when small.
+      "func.func(buffer-hoisting, buffer-loop-hoisting, "
+      "promote-buffers-to-stack{max-alloc-size-in-bytes=65536}), "
       "buffer-deallocation-pipeline, convert-bufferization-to-memref, "
-      "func.func(mdl-expand-strided-copies), convert-linalg-to-loops, "
+      "func.func(mdl-expand-strided-copies, scf-forall-to-parallel), convert-linalg-to-loops, "
       "expand-strided-metadata, lower-affine, convert-scf-to-cf, convert-math-to-funcs, "
       "convert-math-to-llvm, convert-math-to-libm, convert-arith-to-llvm, convert-index-to-llvm, "
       "finalize-memref-to-llvm, convert-func-to-llvm, convert-cf-to-llvm, "

@@ -54,4 +54,31 @@ def ExpandStridedCopies : Pass<"mdl-expand-strided-copies", "mlir::func::FuncOp"
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
+def FuseElementwise : Pass<"mdl-fuse-elementwise", "mlir::func::FuncOp"> {
+  let summary = "Fuse elementwise chains into their consumers, never into reductions";
+  let description = [{
+    linalg's elementwise fusion, restricted to what pays off here: a
+    producer used once is fused into an all-parallel consumer. Fusing an
+    activation into the matmul that consumes it would recompute it once per
+    reduction step; it stays behind as the epilogue of its own producer,
+    which -mdl-tile-and-fuse then fuses by tiles.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+def TileAndFuse : Pass<"mdl-tile-and-fuse", "mlir::func::FuncOp"> {
+  let summary = "Tile each fusion group's last op and fuse its producers into the tile loops";
+  let description = [{
+    The last op of each chain (an activation after a matmul, BatchNorm and
+    ReLU after a convolution, the division of a softmax) is tiled along its
+    parallel dimensions, and every producer used only by it (the
+    contraction, its bias accumulator, the padding) is computed tile by tile
+    inside the same loop nest, so no intermediate tensor is materialized
+    whole. Tiles are one element of the first and the second-to-last
+    parallel dimensions (a batch element and an output row).
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::scf::SCFDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 #endif // MODELC_LOWERING_PASSES

@@ -1,0 +1,137 @@
+//===- TileAndFuse.cpp - Tile fusion groups by their last op --------------===//
+//
+// Implements -mdl-tile-and-fuse (see Passes.td).
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/Passes.h"
+
+#include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/Tensor/Transforms/Transforms.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Interfaces/TilingInterface.h"
+#include "llvm/ADT/SmallPtrSet.h"
+
+namespace modelc::lowering {
+#define GEN_PASS_DEF_TILEANDFUSE
+#include "lowering/Passes.h.inc"
+} // namespace modelc::lowering
+
+using namespace mlir;
+
+namespace modelc::lowering {
+namespace {
+
+/// An op ends a fusion group unless all its users are all-parallel linalg
+/// ops, which elementwise fusion would have absorbed it into if it could.
+bool isGroupRoot(linalg::LinalgOp op) {
+  if (op->getNumResults() == 0 || op->use_empty())
+    return false;
+  for (Operation *user : op->getUsers()) {
+    auto consumer = dyn_cast<linalg::LinalgOp>(user);
+    if (!consumer || consumer.getNumReductionLoops() != 0)
+      return true;
+  }
+  return false;
+}
+
+/// Makes `tensor.dim` of `op`'s results read the same size from its inits
+/// (destination-style ops have results shaped as their inits), so that the
+/// sizes no longer keep `op` alive.
+void rerouteSizes(RewriterBase &rewriter, Operation *op) {
+  auto dps = dyn_cast<DestinationStyleOpInterface>(op);
+  if (!dps)
+    return;
+  for (OpResult r : op->getResults()) {
+    for (Operation *user : llvm::make_early_inc_range(r.getUsers())) {
+      if (auto dim = dyn_cast<tensor::DimOp>(user))
+        rewriter.modifyOpInPlace(dim, [&] {
+          dim.getSourceMutable().assign(dps.getDpsInitOperand(r.getResultNumber())->get());
+        });
+    }
+  }
+}
+
+struct TileAndFusePass : impl::TileAndFuseBase<TileAndFusePass> {
+  void runOnOperation() override {
+    SmallVector<linalg::LinalgOp> roots;
+    getOperation().walk([&](linalg::LinalgOp op) {
+      // A fill alone is already a single loop nest over its output.
+      if (!isa<linalg::FillOp>(op) && isGroupRoot(op) && op.getNumParallelLoops() > 1)
+        roots.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    llvm::SmallPtrSet<Operation *, 16> erased;
+    // Consumers first, so that a producer still has its single use when its
+    // consumer's group decides whether to fuse it.
+    for (linalg::LinalgOp root : llvm::reverse(roots)) {
+      if (erased.contains(root))
+        continue;
+      SmallVector<utils::IteratorType> iterators = root.getIteratorTypesArray();
+      // Tiles of one row of the first and the second-to-last parallel
+      // dimensions (a batch element and an output row: [1, F, 1, OW] for a
+      // convolution, [1, N] for a matmul), whole along the others, which
+      // become the inner loops; reductions are not tiled.
+      SmallVector<int64_t> parallel;
+      for (auto [i, it] : llvm::enumerate(iterators))
+        if (it == utils::IteratorType::parallel)
+          parallel.push_back(i);
+      SmallVector<OpFoldResult> sizes(iterators.size(), rewriter.getIndexAttr(0));
+      sizes[parallel.front()] = rewriter.getIndexAttr(1);
+      sizes[parallel[parallel.size() - 2]] = rewriter.getIndexAttr(1);
+
+      // Fuse a producer only when this group is its one user (the original
+      // ops of the group, about to die, and slices inside the new loops):
+      // anything else would compute it once per tile of every consumer.
+      llvm::SmallPtrSet<Operation *, 8> group = {root.getOperation()};
+      scf::SCFTileAndFuseOptions options;
+      options.tilingOptions.setTileSizes(sizes);
+      options.tilingOptions.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
+      options.setFusionControlFn(
+          [&](tensor::ExtractSliceOp, OpResult producer,
+              bool) -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+            // Only linalg producers: a fused tensor.pad would be padded anew
+            // for every tile.
+            if (!isa<linalg::LinalgOp>(producer.getOwner()))
+              return std::nullopt;
+            for (Operation *user : producer.getUsers()) {
+              bool inLoop = isa<tensor::ExtractSliceOp>(user) &&
+                            isa<scf::ForOp, scf::ForallOp>(user->getParentOp());
+              // Sizes are rerouted to the op's init once it dies.
+              bool size = isa<tensor::DimOp>(user);
+              if (!group.contains(user) && !inLoop && !size)
+                return std::nullopt;
+            }
+            group.insert(producer.getOwner());
+            return scf::SCFTileAndFuseOptions::ControlFnResult{};
+          });
+      rewriter.setInsertionPoint(root);
+      FailureOr<scf::SCFTileAndFuseResult> result = scf::tileConsumerAndFuseProducersUsingSCF(
+          rewriter, cast<TilingInterface>(root.getOperation()), options);
+      if (failed(result))
+        continue; // leave the group untiled: correct, only slower
+      for (OpResult r : root->getResults())
+        if (Value replacement = result->replacements.lookup(r))
+          rewriter.replaceAllUsesWith(r, replacement);
+      // The untiled originals are dead now; erase consumers before producers.
+      SmallVector<Operation *> dead = {root.getOperation()};
+      llvm::append_range(dead, llvm::reverse(result->fusedProducers));
+      for (Operation *op : dead) {
+        rerouteSizes(rewriter, op);
+        if (op->use_empty()) {
+          erased.insert(op);
+          rewriter.eraseOp(op);
+        }
+      }
+    }
+    // A tile of a tensor.empty is an empty tile: intermediate results then
+    // bufferize to tile-sized buffers, not to whole tensors.
+    RewritePatternSet patterns(&getContext());
+    tensor::populateFoldTensorEmptyPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+} // namespace modelc::lowering
