@@ -1,0 +1,248 @@
+//===- Parallel.cpp - The OpenMP entry points generated code calls --------===//
+//
+// modelc lowers the tile loops of a model (scf.forall -> scf.parallel ->
+// omp.parallel + omp.wsloop) with MLIR's OpenMP lowering, whose LLVM IR calls
+// the OpenMP runtime ABI (__kmpc_fork_call, __kmpc_for_static_init_*, ...).
+// A model.so must need nothing beyond libc, libm and threads, so instead of
+// libomp the runtime implements the few entry points that lowering uses, on a
+// pool of threads created once and kept for the life of the library: no
+// thread is created per call.
+//
+// - Team size: MODELC_NUM_THREADS, or the number of processors.
+// - One team runs at a time. A fork from inside a team, or while another
+//   application thread's team is running, runs on the calling thread alone,
+//   so concurrent forward calls on several threads stay correct.
+// - Every thread of a team computes whole output tiles: results do not
+//   depend on the number of threads.
+//
+// These symbols are hidden by the library's version script, so they never
+// interpose on (or collide with) a real OpenMP runtime of the application.
+//
+//===----------------------------------------------------------------------===//
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Microtask = void (*)(int32_t *, int32_t *, ...);
+constexpr int kMaxArgs = 8;
+
+/// The calling thread's place in the running team.
+thread_local int tlsThread = 0;
+thread_local int tlsTeamSize = 1;
+thread_local bool tlsInTeam = false;
+
+void invoke(Microtask fn, int32_t argc, void *const *args, int thread) {
+  int32_t gtid = thread, btid = thread;
+  switch (argc) {
+  case 0: fn(&gtid, &btid); break;
+  case 1: fn(&gtid, &btid, args[0]); break;
+  case 2: fn(&gtid, &btid, args[0], args[1]); break;
+  case 3: fn(&gtid, &btid, args[0], args[1], args[2]); break;
+  case 4: fn(&gtid, &btid, args[0], args[1], args[2], args[3]); break;
+  case 5: fn(&gtid, &btid, args[0], args[1], args[2], args[3], args[4]); break;
+  case 6: fn(&gtid, &btid, args[0], args[1], args[2], args[3], args[4], args[5]); break;
+  case 7: fn(&gtid, &btid, args[0], args[1], args[2], args[3], args[4], args[5], args[6]); break;
+  default:
+    fn(&gtid, &btid, args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7]);
+    break;
+  }
+}
+
+class ThreadPool {
+public:
+  static ThreadPool &get() {
+    static ThreadPool pool;
+    return pool;
+  }
+
+  /// Runs `fn` on every thread of a team; returns when all have finished.
+  void fork(Microtask fn, int32_t argc, void *const *args) {
+    std::unique_lock<std::mutex> team(teamMutex, std::try_to_lock);
+    if (tlsInTeam || !team.owns_lock() || workers.empty()) {
+      runAlone(fn, argc, args);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      job = {fn, argc, {}};
+      std::copy(args, args + std::min<int32_t>(argc, kMaxArgs), job.args);
+      pending = int(workers.size());
+      arrived = 0;
+      ++generation;
+    }
+    wake.notify_all();
+    runAs(0, fn, argc, args);
+    std::unique_lock<std::mutex> lock(mutex);
+    finished.wait(lock, [&] { return pending == 0; });
+  }
+
+  /// Waits until every thread of the running team has arrived.
+  void barrier() {
+    if (!tlsInTeam || tlsTeamSize == 1)
+      return;
+    std::unique_lock<std::mutex> lock(mutex);
+    uint64_t phase = barrierPhase;
+    if (++arrived == tlsTeamSize) {
+      arrived = 0;
+      ++barrierPhase;
+      barrierDone.notify_all();
+      return;
+    }
+    barrierDone.wait(lock, [&] { return barrierPhase != phase; });
+  }
+
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stopping = true;
+    }
+    wake.notify_all();
+    for (std::thread &t : workers)
+      t.join();
+  }
+
+private:
+  struct Job {
+    Microtask fn = nullptr;
+    int32_t argc = 0;
+    void *args[kMaxArgs] = {};
+  };
+
+  ThreadPool() {
+    int n = int(std::thread::hardware_concurrency());
+    if (const char *env = std::getenv("MODELC_NUM_THREADS")) {
+      int requested = std::atoi(env);
+      if (requested > 0)
+        n = requested;
+    }
+    n = std::max(1, std::min(n, 256));
+    teamSize = n;
+    for (int i = 1; i < n; ++i)
+      workers.emplace_back([this, i] { work(i); });
+  }
+
+  void runAs(int thread, Microtask fn, int32_t argc, void *const *args) {
+    tlsThread = thread;
+    tlsTeamSize = teamSize;
+    tlsInTeam = true;
+    invoke(fn, argc, args, thread);
+    tlsInTeam = false;
+    tlsThread = 0;
+    tlsTeamSize = 1;
+  }
+
+  static void runAlone(Microtask fn, int32_t argc, void *const *args) {
+    bool outer = tlsInTeam;
+    int thread = tlsThread, size = tlsTeamSize;
+    tlsThread = 0;
+    tlsTeamSize = 1;
+    tlsInTeam = true;
+    invoke(fn, argc, args, 0);
+    tlsInTeam = outer;
+    tlsThread = thread;
+    tlsTeamSize = size;
+  }
+
+  void work(int thread) {
+    uint64_t seen = 0;
+    for (;;) {
+      Job current;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        wake.wait(lock, [&] { return stopping || generation != seen; });
+        if (stopping)
+          return;
+        seen = generation;
+        current = job;
+      }
+      runAs(thread, current.fn, current.argc, current.args);
+      std::lock_guard<std::mutex> lock(mutex);
+      if (--pending == 0)
+        finished.notify_one();
+    }
+  }
+
+  std::mutex teamMutex; // one team at a time
+  std::mutex mutex;
+  std::condition_variable wake, finished, barrierDone;
+  std::vector<std::thread> workers;
+  Job job;
+  uint64_t generation = 0, barrierPhase = 0;
+  int pending = 0, arrived = 0, teamSize = 1;
+  bool stopping = false;
+};
+
+/// Static schedule without chunks (kmp_sch_static): thread t of n gets the
+/// t-th of n contiguous, nearly equal parts of [lower, upper].
+template <typename T, typename S>
+void staticInit(int32_t *lastIter, T *lower, T *upper, S *stride, S incr) {
+  int n = tlsTeamSize, t = tlsThread;
+  T lo = *lower, hi = *upper;
+  if (incr == 0 || (incr > 0 ? hi < lo : hi > lo)) {
+    if (lastIter)
+      *lastIter = 0;
+    return;
+  }
+  // Trip count, computed in the unsigned type so that full ranges work.
+  uint64_t trips = incr > 0 ? uint64_t(hi - lo) / uint64_t(incr) + 1
+                            : uint64_t(lo - hi) / uint64_t(-incr) + 1;
+  uint64_t small = trips / uint64_t(n), extra = trips % uint64_t(n);
+  uint64_t first = uint64_t(t) * small + std::min<uint64_t>(uint64_t(t), extra);
+  uint64_t count = small + (uint64_t(t) < extra ? 1 : 0);
+  *lower = T(lo + S(first) * incr);
+  *upper = T(*lower + S(count) * incr - incr);
+  if (count == 0)
+    *upper = T(*lower - incr); // empty: upper before lower
+  if (stride)
+    *stride = S(trips) * incr;
+  if (lastIter)
+    *lastIter = count != 0 && first + count == trips;
+}
+
+} // namespace
+
+extern "C" {
+
+struct ident_t;
+
+int32_t __kmpc_global_thread_num(ident_t *) { return tlsThread; }
+
+void __kmpc_fork_call(ident_t *, int32_t argc, Microtask fn, ...) {
+  void *args[kMaxArgs] = {};
+  va_list ap;
+  va_start(ap, fn);
+  for (int32_t i = 0; i < argc && i < kMaxArgs; ++i)
+    args[i] = va_arg(ap, void *);
+  va_end(ap);
+  ThreadPool::get().fork(fn, argc, args);
+}
+
+void __kmpc_barrier(ident_t *, int32_t) { ThreadPool::get().barrier(); }
+
+void __kmpc_for_static_init_4(ident_t *, int32_t, int32_t, int32_t *last, int32_t *lower,
+                              int32_t *upper, int32_t *stride, int32_t incr, int32_t) {
+  staticInit<int32_t, int32_t>(last, lower, upper, stride, incr);
+}
+void __kmpc_for_static_init_4u(ident_t *, int32_t, int32_t, int32_t *last, uint32_t *lower,
+                               uint32_t *upper, int32_t *stride, int32_t incr, int32_t) {
+  staticInit<uint32_t, int32_t>(last, lower, upper, stride, incr);
+}
+void __kmpc_for_static_init_8(ident_t *, int32_t, int32_t, int32_t *last, int64_t *lower,
+                              int64_t *upper, int64_t *stride, int64_t incr, int64_t) {
+  staticInit<int64_t, int64_t>(last, lower, upper, stride, incr);
+}
+void __kmpc_for_static_init_8u(ident_t *, int32_t, int32_t, int32_t *last, uint64_t *lower,
+                               uint64_t *upper, int64_t *stride, int64_t incr, int64_t) {
+  staticInit<uint64_t, int64_t>(last, lower, upper, stride, incr);
+}
+void __kmpc_for_static_fini(ident_t *, int32_t) {}
+
+} // extern "C"
