@@ -13,6 +13,7 @@ config.test_exec_root = os.path.join(config.modelc_obj_root, "test")
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%modelc_src", config.modelc_src_root))
+config.substitutions.append(("%modelc_obj", config.modelc_obj_root))
 
 llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
