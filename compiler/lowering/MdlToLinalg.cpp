@@ -22,6 +22,22 @@ using namespace mlir;
 namespace modelc::lowering {
 namespace {
 
+/// Lets LLVM contract multiply-adds into FMAs everywhere, and reassociate the
+/// combiners of reductions so that it can vectorize them. Both change
+/// results only within float rounding, and never with the number of threads:
+/// every tile runs the same code.
+void allowFastMath(func::FuncOp fn) {
+  fn.walk([](linalg::LinalgOp op) {
+    auto flags = arith::FastMathFlags::contract;
+    if (op.getNumReductionLoops() > 0)
+      flags = flags | arith::FastMathFlags::reassoc;
+    op->walk([&](arith::ArithFastMathInterface arith) {
+      arith->setAttr(arith.getFastMathAttrName(),
+                     arith::FastMathFlagsAttr::get(op->getContext(), flags));
+    });
+  });
+}
+
 struct ConvertMdlToLinalgPass : impl::ConvertMdlToLinalgBase<ConvertMdlToLinalgPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
@@ -35,6 +51,7 @@ struct ConvertMdlToLinalgPass : impl::ConvertMdlToLinalgBase<ConvertMdlToLinalgP
     config.setUseTopDownTraversal(true);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), config)))
       return signalPassFailure();
+    allowFastMath(getOperation());
     bool failed = false;
     getOperation().walk([&](Operation *op) {
       if (isa<mdl::MdlDialect>(op->getDialect())) {
