@@ -210,6 +210,20 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, llvm::LLVMConte
                                           llvm::GlobalValue::ExternalLinkage, desc,
                                           "modelc_generated_desc");
   global->setVisibility(llvm::GlobalValue::HiddenVisibility);
+
+  // The state dict baked in with --weights (possibly none: size 0).
+  auto *i64 = llvm::Type::getInt64Ty(ctx);
+  auto *weights = llvm::ConstantDataArray::getString(ctx, options.weights, /*AddNull=*/true);
+  auto *weightsGlobal = new llvm::GlobalVariable(*m, weights->getType(), /*isConstant=*/true,
+                                                 llvm::GlobalValue::ExternalLinkage, weights,
+                                                 "modelc_generated_weights");
+  weightsGlobal->setVisibility(llvm::GlobalValue::HiddenVisibility);
+  weightsGlobal->setAlignment(llvm::Align(64));
+  auto *size = new llvm::GlobalVariable(*m, i64, /*isConstant=*/true,
+                                        llvm::GlobalValue::ExternalLinkage,
+                                        llvm::ConstantInt::get(i64, options.weights.size()),
+                                        "modelc_generated_weights_size");
+  size->setVisibility(llvm::GlobalValue::HiddenVisibility);
   return m;
 }
 

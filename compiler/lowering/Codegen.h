@@ -28,7 +28,14 @@ namespace modelc::lowering {
 struct CodegenOptions {
   unsigned optLevel = 2;
   std::string prefix; // symbol prefix of the exported ABI
+  std::string weights; // a safetensors state dict to load at every create
 };
+
+/// Checks that `bytes` is a well-formed safetensors state dict whose keys,
+/// shapes and dtypes are exactly the model's parameters and persistent
+/// buffers; every problem is listed in `error`.
+mlir::LogicalResult checkWeights(mlir::ModuleOp module, llvm::StringRef bytes,
+                                 std::string &error);
 
 /// Registers every dialect, extension and translation the pipeline uses.
 void registerCodegenDialects(mlir::DialectRegistry &registry);

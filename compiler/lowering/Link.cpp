@@ -89,6 +89,9 @@ LogicalResult linkSharedLibrary(StringRef objectPath, StringRef outputPath,
   std::vector<std::string> args = {
       *cxx, "-shared", "-o", std::string(partial), objectPath.str(), archive,
       "-static-libstdc++", "-static-libgcc",
+      // Programs linked against the library record its file name, not the
+      // path it was linked from.
+      "-Wl,-soname," + llvm::sys::path::filename(outputPath).str(),
       // The generated code does not reference the runtime: pull it in.
       "-Wl,-u,modelc_model_entry",
       "-Wl,--exclude-libs,libstdc++.a:libsupc++.a:libgcc.a:libgcc_eh.a",

@@ -150,11 +150,6 @@ int main(int argc, char **argv) {
     errs() << "modelc: error: --target=cuda is not implemented yet\n";
     return 1;
   }
-  if (!weights.empty()) {
-    errs() << "modelc: error: --weights is not implemented yet; load the state dict at run "
-              "time (load_state, modelc-run --load-state)\n";
-    return 1;
-  }
 
   modelc::lowering::CodegenOptions options;
   options.optLevel = optLevel - '0';
@@ -162,6 +157,21 @@ int main(int argc, char **argv) {
   for (auto m : module->getOps<mlir::mdl::ModelOp>())
     modelSym = m.getSymName().str();
   options.prefix = prefix.empty() ? modelSym : prefix.getValue();
+  if (!weights.empty()) {
+    auto bytes = MemoryBuffer::getFile(weights, /*IsText=*/false);
+    if (std::error_code ec = bytes.getError()) {
+      errs() << fmt::format("modelc: error: cannot read --weights file '{}': {}\n",
+                            weights.getValue(), ec.message());
+      return 1;
+    }
+    options.weights = (*bytes)->getBuffer().str();
+    std::string error;
+    if (failed(modelc::lowering::checkWeights(*module, options.weights, error))) {
+      errs() << fmt::format("modelc: error: --weights file '{}' does not fit model '{}': {}\n",
+                            weights.getValue(), modelSym, error);
+      return 1;
+    }
+  }
   auto description = modelc::lowering::describeModel(*module, options.prefix);
   if (failed(description) || failed(modelc::lowering::lowerToLinalg(*module)))
     return 1;

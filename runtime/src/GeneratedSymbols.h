@@ -1,11 +1,13 @@
 //===- GeneratedSymbols.h - what the compiler's object file defines -------===//
 //
-// The three symbols the generated code provides (docs/ABI.md). They are
+// The symbols the generated code provides (docs/ABI.md). They are
 // hidden: they bind inside model.so and are never exported.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MODELC_RUNTIME_GENERATEDSYMBOLS_H
 #define MODELC_RUNTIME_GENERATEDSYMBOLS_H
+
+#include <cstdint>
 
 extern "C" {
 /// NUL-terminated JSON model description (Desc.h).
@@ -15,6 +17,10 @@ __attribute__((visibility("hidden"))) extern const char modelc_generated_desc[];
 /// entry in description order, args[S+1..S+I] -> one per input.
 __attribute__((visibility("hidden"))) void modelc_generated_forward_eval(void **args);
 __attribute__((visibility("hidden"))) void modelc_generated_forward_train(void **args);
+/// A safetensors state dict baked in with `modelc --weights` (size 0: none),
+/// loaded strictly by every create.
+__attribute__((visibility("hidden"))) extern const unsigned char modelc_generated_weights[];
+__attribute__((visibility("hidden"))) extern const uint64_t modelc_generated_weights_size;
 }
 
 #endif

@@ -61,6 +61,12 @@ modelc_model *createModel(const char *device, uint64_t seed,
     model->stateData.push_back(data);
     initializeState(state, rng, data);
   }
+  if (modelc_generated_weights_size != 0 &&
+      !loadStateDict(*model, modelc_generated_weights, modelc_generated_weights_size,
+                     /*strict=*/true, "the weights compiled in with --weights", error)) {
+    delete model;
+    return nullptr;
+  }
   return model;
 }
 

@@ -109,3 +109,7 @@ static void forward(void **args, int training) {
 
 HIDDEN void modelc_generated_forward_eval(void **args) { forward(args, 0); }
 HIDDEN void modelc_generated_forward_train(void **args) { forward(args, 1); }
+
+/* No state dict compiled in (modelc --weights). */
+HIDDEN const unsigned char modelc_generated_weights[1] = {0};
+HIDDEN const uint64_t modelc_generated_weights_size = 0;
