@@ -40,6 +40,11 @@ mlir::LogicalResult checkWeights(mlir::ModuleOp module, llvm::StringRef bytes,
 /// Registers every dialect, extension and translation the pipeline uses.
 void registerCodegenDialects(mlir::DialectRegistry &registry);
 
+/// The C header of the model (--emit=header): <modelc/modelc.h> and
+/// MODELC_DECLARE_MODEL(prefix), with the model's signature and state in a
+/// comment.
+mlir::FailureOr<std::string> emitHeader(mlir::ModuleOp module, llvm::StringRef prefix);
+
 /// The JSON table of the (single) mdl.model in `module`.
 mlir::FailureOr<std::string> describeModel(mlir::ModuleOp module, llvm::StringRef prefix);
 

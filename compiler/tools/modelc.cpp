@@ -20,6 +20,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -141,11 +142,6 @@ int main(int argc, char **argv) {
   };
   if (emit == Emit::Mdl)
     return printModule();
-  if (emit == Emit::Header) {
-    errs() << "modelc: error: --emit=header is not implemented yet; include "
-              "<modelc/modelc.h> and use MODELC_DECLARE_MODEL(Prefix)\n";
-    return 1;
-  }
   if (target == "cuda") {
     errs() << "modelc: error: --target=cuda is not implemented yet\n";
     return 1;
@@ -157,6 +153,14 @@ int main(int argc, char **argv) {
   for (auto m : module->getOps<mlir::mdl::ModelOp>())
     modelSym = m.getSymName().str();
   options.prefix = prefix.empty() ? modelSym : prefix.getValue();
+  bool identifier = !options.prefix.empty() && !isDigit(options.prefix[0]) &&
+                    llvm::all_of(options.prefix, [](char c) { return isAlnum(c) || c == '_'; });
+  if (!identifier) {
+    errs() << fmt::format("modelc: error: --prefix={}: the symbol prefix must be a C "
+                          "identifier\n",
+                          options.prefix);
+    return 1;
+  }
   if (!weights.empty()) {
     auto bytes = MemoryBuffer::getFile(weights, /*IsText=*/false);
     if (std::error_code ec = bytes.getError()) {
@@ -171,6 +175,10 @@ int main(int argc, char **argv) {
                             weights.getValue(), modelSym, error);
       return 1;
     }
+  }
+  if (emit == Emit::Header) {
+    auto header = modelc::lowering::emitHeader(*module, options.prefix);
+    return succeeded(header) && writeOutput(outputFile, *header) ? 0 : 1;
   }
   auto description = modelc::lowering::describeModel(*module, options.prefix);
   if (failed(description) || failed(modelc::lowering::lowerToLinalg(*module)))
