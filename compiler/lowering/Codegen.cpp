@@ -137,7 +137,8 @@ LogicalResult lowerToLinalg(ModuleOp module) {
   registerPassesOnce();
   return runPipeline(module, "mdl-lower-state, func.func(convert-mdl-to-linalg), canonicalize, "
                              "cse, func.func(mdl-fuse-elementwise), canonicalize, cse, "
-                             "func.func(mdl-tile-and-fuse), canonicalize, cse");
+                             "func.func(mdl-tile-and-fuse), canonicalize, cse, "
+                             "func.func(mdl-vectorizable-loop-order)");
 }
 
 LogicalResult lowerToLLVM(ModuleOp module) {

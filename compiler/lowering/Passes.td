@@ -81,4 +81,19 @@ def TileAndFuse : Pass<"mdl-tile-and-fuse", "mlir::func::FuncOp"> {
                            "mlir::tensor::TensorDialect"];
 }
 
+def VectorizableLoopOrder : Pass<"mdl-vectorizable-loop-order", "mlir::func::FuncOp"> {
+  let summary = "Put the output's contiguous dimension innermost where inputs allow it";
+  let description = [{
+    A convolution or pooling lowers to loops with the window (kh, kw)
+    innermost: three or nine iterations of a reduction, which no vectorizer
+    can use. Moving the output's last dimension (ow) innermost instead makes
+    the inner loop a contiguous, reduction-free multiply-add over a row,
+    which LLVM vectorizes to the host's vector width. The move is made when
+    that loop indexes, in every input that uses it, only the last (fastest)
+    dimension: x @ W qualifies, x @ W^T (Linear, with k innermost in both
+    operands) does not. Named ops are generalized first.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
 #endif // MODELC_LOWERING_PASSES
