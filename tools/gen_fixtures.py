@@ -9,6 +9,9 @@ torch.nn module and writes, under test/e2e/fixtures/:
   <model>.eval.out.safetensors     evaluation-mode results ("output" or "output.0", ...)
   <model>.train.out.safetensors    training-mode results of the 3rd of 3 calls on the same inputs
   <model>.train.state.safetensors  the state dict after those 3 training-mode calls
+  <model>.train<K>.{state,out}     (models with running statistics) the state dict after,
+                                   and the results of, the K-th training-mode call, K = 1, 2:
+                                   the same procedure as .train.state, stopped earlier
   <model>.b<N>.inputs/.eval.out    (some models) the same .so run at other batch sizes
 
 Before writing anything it checks, with `modelc --emit=mdl`, that the torch
@@ -27,10 +30,15 @@ PyTorch is needed only to regenerate fixtures (CI never runs this script):
     pip install torch numpy safetensors
     python tools/gen_fixtures.py                  # all models
     python tools/gen_fixtures.py --only tiny nested
-    python tools/gen_fixtures.py --check-state s.safetensors --model tiny
-The last form loads a state dict written by modelc-run --save-state into the
-PyTorch module with strict=True (and checks dtypes, which load_state_dict would
-silently convert), and says whether it matches one of the model's fixtures.
+    python tools/gen_fixtures.py --check-state s.safetensors --model tiny [--expect train.state]
+    python tools/gen_fixtures.py --check-state s.safetensors --model tiny --keys-only
+The last forms load a state dict written by modelc-run --save-state into the
+PyTorch module with strict=True (and check dtypes, which load_state_dict would
+silently convert) and say whether it matches one of the model's fixtures;
+--expect KIND fails unless it matches fixtures/<model>.KIND.safetensors within
+the tests' tolerance, --keys-only checks keys, shapes and dtypes only (a state
+with random values, e.g. of a model created without --load-state).
+tools/check_roundtrip.sh runs both for every model.
 """
 
 import argparse
@@ -54,6 +62,10 @@ REPO = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO / "test" / "e2e" / "models"
 FIXTURES_DIR = REPO / "test" / "e2e" / "fixtures"
 TRAIN_REPEAT = 3
+# Models whose state changes in training mode in a way worth checking after each
+# call (running statistics, num_batches_tracked, `<-` buffers): they also get
+# <model>.train<K>.{state,out}.safetensors for K = 1 .. TRAIN_REPEAT - 1.
+TRAIN_STEPS_MODELS = ("bn2d_seed", "bn1d", "bn_momentum", "running_average")
 RTOL, ATOL = 1e-4, 1e-5
 
 
@@ -640,6 +652,16 @@ def generate(name, modelc, skip_check):
         save(extra, FIXTURES_DIR / f"{name}.b{b}.inputs.safetensors")
         save(outputs_dict(out), FIXTURES_DIR / f"{name}.b{b}.eval.out.safetensors")
         ratios.append(r)
+    # After the existing fixtures (and their random draws), so that those stay
+    # byte-identical; training calls of these models draw no random numbers.
+    if name in TRAIN_STEPS_MODELS:
+        for k in range(1, TRAIN_REPEAT):
+            _, out_k, state_k, r = reference(model, inputs, True, k)
+            if k == 1 and all(torch.equal(v, state0[n]) for n, v in state_k.items()):
+                raise SystemExit(f"FATAL: {name}: a training-mode call changed no state")
+            save(outputs_dict(out_k), FIXTURES_DIR / f"{name}.train{k}.out.safetensors")
+            save(state_k, FIXTURES_DIR / f"{name}.train{k}.state.safetensors")
+            ratios.append(r)
     worst_ratio = max(ratios)
     status = "ok" if worst_ratio <= 1.0 else "TOO FRAGILE"
     print(f"{name:20s} state {len(state0):3d} entries, {len(eval_out)} result(s); float32 torch vs "
@@ -653,10 +675,12 @@ def generate(name, modelc, skip_check):
 # The reverse direction: a state dict written by modelc loads into PyTorch
 # --------------------------------------------------------------------------
 
-def check_roundtrip(path, name):
+def check_roundtrip(path, name, keys_only=False, expect=None):
     """Load a state dict saved by modelc (safetensors) into the PyTorch module
     with strict=True; check dtypes too (load_state_dict would convert them
-    silently). Returns True on success and prints what it found."""
+    silently). Unless keys_only, compare the values with the model's state
+    fixtures; with expect (e.g. "train.state"), that fixture must match within
+    the tests' tolerance. Returns True on success and prints what it found."""
     cls = MODELS[name][0]
     torch.manual_seed(model_seed(name))
     model = cls()
@@ -673,14 +697,23 @@ def check_roundtrip(path, name):
         if k in want and v.dtype != want[k].dtype:
             print(f"  {k}: dtype {v.dtype}, PyTorch has {want[k].dtype}")
             ok = False
-    if ok:
-        for kind in ["state", "train.state"]:
+    kinds = ["state"] + [f"train{k}.state" for k in range(1, TRAIN_REPEAT)] + ["train.state"]
+    if expect is not None and not (FIXTURES_DIR / f"{name}.{expect}.safetensors").exists():
+        print(f"  no fixture {name}.{expect}.safetensors to expect")
+        ok = False
+    if ok and not keys_only:
+        for kind in kinds:
             fixture = FIXTURES_DIR / f"{name}.{kind}.safetensors"
             if fixture.exists():
                 ref = load_file(str(fixture))
-                r = max(worst(sd[k], ref[k]) for k in ref)
+                r = max([worst(sd[k], ref[k]) for k in ref] or [0.0])
                 print(f"  vs {fixture.name}: " + ("matches within the tests' tolerance" if r <= 1.0
-                      else f"differs (worst element at {r:.3g} x the tolerance)"))
+                      else f"differs (worst element at {r:.3g} x the tolerance)")
+                      + (" [expected]" if kind == expect else ""))
+                if kind == expect and r > 1.0:
+                    ok = False
+    elif ok:
+        print("  keys, shapes and dtypes only (values not compared)")
     print("OK" if ok else "FAILED")
     return ok
 
@@ -694,6 +727,11 @@ def main():
     ap.add_argument("--check-state", metavar="STATE",
                     help="load STATE (saved by modelc-run) into the PyTorch module of --model")
     ap.add_argument("--model", choices=list(MODELS), help="the model for --check-state")
+    ap.add_argument("--keys-only", action="store_true",
+                    help="--check-state: check keys, shapes and dtypes only, not values")
+    ap.add_argument("--expect", metavar="KIND",
+                    help="--check-state: fail unless STATE matches fixtures/<model>.KIND.safetensors "
+                         "(e.g. state, train1.state, train.state) within the tests' tolerance")
     ap.add_argument("--list", action="store_true", help="list the models")
     args = ap.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -705,7 +743,9 @@ def main():
     if args.check_state:
         if not args.model:
             ap.error("--check-state needs --model")
-        return 0 if check_roundtrip(args.check_state, args.model) else 1
+        if args.keys_only and args.expect:
+            ap.error("--keys-only and --expect exclude each other")
+        return 0 if check_roundtrip(args.check_state, args.model, args.keys_only, args.expect) else 1
 
     modelc = find_modelc(args.modelc)
     if modelc is None and args.skip_modelc_check:
