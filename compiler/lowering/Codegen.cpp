@@ -40,7 +40,7 @@ void registerCodegenDialects(DialectRegistry &registry) {
 // The model's table
 //===----------------------------------------------------------------------===//
 
-static std::string safetensorsDType(Type t) {
+std::string safetensorsDType(Type t) {
   if (t.isF32()) return "F32";
   if (t.isF64()) return "F64";
   if (t.isF16()) return "F16";

@@ -45,6 +45,9 @@ void registerCodegenDialects(mlir::DialectRegistry &registry);
 /// comment.
 mlir::FailureOr<std::string> emitHeader(mlir::ModuleOp module, llvm::StringRef prefix);
 
+/// The safetensors spelling of an element type: F32, I64, BOOL, ...
+std::string safetensorsDType(mlir::Type type);
+
 /// The JSON table of the (single) mdl.model in `module`.
 mlir::FailureOr<std::string> describeModel(mlir::ModuleOp module, llvm::StringRef prefix);
 

@@ -150,6 +150,22 @@ struct SoftmaxLowering : OpRewritePattern<OpTy> {
   }
 };
 
+/// The scalar body shared by batch and layer normalization, over
+/// (x, mean, var[, weight][, bias], out):
+/// (x - mean) * rsqrt(var + eps) [* weight] [+ bias].
+void normalizeBody(OpBuilder &b, Location l, ValueRange a, double eps, bool hasWeight,
+                   bool hasBias) {
+  Value v = arith::AddFOp::create(b, l, a[2], scalarConstant(b, l, a[2].getType(), eps));
+  Value r = arith::MulFOp::create(b, l, arith::SubFOp::create(b, l, a[0], a[1]),
+                                  math::RsqrtOp::create(b, l, v));
+  size_t next = 3;
+  if (hasWeight)
+    r = arith::MulFOp::create(b, l, r, a[next++]);
+  if (hasBias)
+    r = arith::AddFOp::create(b, l, r, a[next++]);
+  linalg::YieldOp::create(b, l, r);
+}
+
 /// Every dim but the channel dim 1.
 SmallVector<int64_t> nonChannelDims(int64_t rank) {
   SmallVector<int64_t> dims = {0};
@@ -199,15 +215,7 @@ struct BatchNormLowering : OpRewritePattern<mlir::mdl::BatchNormOp> {
     Value y = linalg::GenericOp::create(
                   rewriter, loc, TypeRange{t}, inputs, ValueRange{init}, maps, iterators,
                   [&](OpBuilder &b, Location l, ValueRange a) {
-                    Value v = arith::AddFOp::create(b, l, a[2], scalarConstant(b, l, a[2].getType(), eps));
-                    Value r = arith::MulFOp::create(b, l, arith::SubFOp::create(b, l, a[0], a[1]),
-                                                    math::RsqrtOp::create(b, l, v));
-                    size_t next = 3;
-                    if (hasWeight)
-                      r = arith::MulFOp::create(b, l, r, a[next++]);
-                    if (hasBias)
-                      r = arith::AddFOp::create(b, l, r, a[next++]);
-                    linalg::YieldOp::create(b, l, r);
+                    normalizeBody(b, l, a, eps, hasWeight, hasBias);
                   })
                   .getResult(0);
     rewriter.replaceOp(op, y);
@@ -251,15 +259,7 @@ struct LayerNormLowering : OpRewritePattern<mlir::mdl::LayerNormOp> {
     Value y = linalg::GenericOp::create(
                   rewriter, loc, TypeRange{t}, inputs, ValueRange{init}, maps, iterators,
                   [&](OpBuilder &b, Location l, ValueRange a) {
-                    Value v = arith::AddFOp::create(b, l, a[2], scalarConstant(b, l, a[2].getType(), eps));
-                    Value r = arith::MulFOp::create(b, l, arith::SubFOp::create(b, l, a[0], a[1]),
-                                                    math::RsqrtOp::create(b, l, v));
-                    size_t next = 3;
-                    if (hasWeight)
-                      r = arith::MulFOp::create(b, l, r, a[next++]);
-                    if (hasBias)
-                      r = arith::AddFOp::create(b, l, r, a[next++]);
-                    linalg::YieldOp::create(b, l, r);
+                    normalizeBody(b, l, a, eps, hasWeight, hasBias);
                   })
                   .getResult(0);
     rewriter.replaceOp(op, y);

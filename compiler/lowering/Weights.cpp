@@ -22,16 +22,6 @@ using namespace mlir;
 
 namespace modelc::lowering {
 
-static std::string dtypeOf(Type t) {
-  if (t.isF32()) return "F32";
-  if (t.isF64()) return "F64";
-  if (t.isF16()) return "F16";
-  if (t.isBF16()) return "BF16";
-  if (t.isInteger(1)) return "BOOL";
-  if (t.isInteger(32)) return "I32";
-  return "I64";
-}
-
 LogicalResult checkWeights(ModuleOp module, llvm::StringRef bytes, std::string &error) {
   std::vector<rt::SafeTensor> tensors;
   if (!rt::parseSafeTensors(reinterpret_cast<const unsigned char *>(bytes.data()), bytes.size(),
@@ -56,10 +46,10 @@ LogicalResult checkWeights(ModuleOp module, llvm::StringRef bytes, std::string &
         problems.push_back(fmt::format("size mismatch for {}: the file has shape {}, the model {}",
                                        s.name.str(), mdl::shape::format(t->shape),
                                        mdl::shape::format(s.type.getShape())));
-      else if (dtypeOf(s.type.getElementType()) != rt::dtypeName(t->dtype))
+      else if (safetensorsDType(s.type.getElementType()) != rt::dtypeName(t->dtype))
         problems.push_back(fmt::format("dtype mismatch for {}: the file has {}, the model {}",
                                        s.name.str(), rt::dtypeName(t->dtype),
-                                       dtypeOf(s.type.getElementType())));
+                                       safetensorsDType(s.type.getElementType())));
     }
   }
   for (const rt::SafeTensor &t : tensors)
