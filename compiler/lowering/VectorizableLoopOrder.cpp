@@ -7,6 +7,7 @@
 #include "lowering/Passes.h"
 
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace modelc::lowering {
 #define GEN_PASS_DEF_VECTORIZABLELOOPORDER
@@ -58,11 +59,27 @@ struct VectorizableLoopOrderPass
                                      : linalg::generalizeNamedOp(rewriter, op);
       if (failed(generic))
         continue;
+      // The window loops of a convolution or pooling (kw in x[.., ow*s + kw])
+      // stay inside the row loop: they are short, LLVM unrolls them fully,
+      // and the row's accumulators then stay in registers across the taps.
+      llvm::SmallSetVector<unsigned, 4> window;
+      for (OpOperand *input : generic->getDpsInputOperands()) {
+        AffineExpr lastExpr = generic->getMatchingIndexingMap(input).getResults().back();
+        if (!lastExpr.isFunctionOfDim(loop))
+          continue;
+        for (unsigned i = 0; i < generic->getNumLoops(); ++i)
+          if (i != loop && lastExpr.isFunctionOfDim(i) &&
+              generic->getIteratorTypesArray()[i] == utils::IteratorType::reduction)
+            window.insert(i);
+      }
       SmallVector<unsigned> order;
       for (unsigned i = 0; i < generic->getNumLoops(); ++i)
-        if (i != loop)
+        if (i != loop && !window.contains(i))
           order.push_back(i);
       order.push_back(loop);
+      for (unsigned i = 0; i < generic->getNumLoops(); ++i)
+        if (window.contains(i))
+          order.push_back(i);
       (void)linalg::interchangeGenericOp(rewriter, *generic, order);
     }
   }
