@@ -22,6 +22,8 @@ using namespace mlir;
 namespace modelc::lowering {
 namespace {
 
+constexpr int64_t kRowBlock = 8;
+
 /// An op ends a fusion group unless all its users are all-parallel linalg
 /// ops, which elementwise fusion would have absorbed it into if it could.
 bool isGroupRoot(linalg::LinalgOp op) {
@@ -76,9 +78,12 @@ struct TileAndFusePass : impl::TileAndFuseBase<TileAndFusePass> {
       for (auto [i, it] : llvm::enumerate(iterators))
         if (it == utils::IteratorType::parallel)
           parallel.push_back(i);
+      // Matrices ([M, N]) take row blocks of kRowBlock, so that each weight
+      // row loaded serves several rows of the batch.
       SmallVector<OpFoldResult> sizes(iterators.size(), rewriter.getIndexAttr(0));
-      sizes[parallel.front()] = rewriter.getIndexAttr(1);
-      sizes[parallel[parallel.size() - 2]] = rewriter.getIndexAttr(1);
+      sizes[parallel.front()] = rewriter.getIndexAttr(parallel.size() == 2 ? kRowBlock : 1);
+      sizes[parallel[parallel.size() - 2]] =
+          rewriter.getIndexAttr(parallel.size() == 2 ? kRowBlock : 1);
 
       // Fuse a producer only when this group is its one user (the original
       // ops of the group, about to die, and slices inside the new loops):

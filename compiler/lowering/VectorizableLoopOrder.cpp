@@ -60,6 +60,19 @@ llvm::SmallSetVector<unsigned, 4> windowLoops(linalg::LinalgOp op, unsigned loop
   return window;
 }
 
+/// A contraction (m, n, k) -> [m, n] whose reduction k runs along both
+/// inputs' last dimension, as Linear's x W^T.
+bool isRowBlockOfDots(linalg::LinalgOp op) {
+  if (op.getNumLoops() != 3 || op.getNumReductionLoops() != 1 || op.getNumDpsInits() != 1 ||
+      op.getIteratorTypesArray()[2] != utils::IteratorType::reduction)
+    return false;
+  MLIRContext *ctx = op.getContext();
+  AffineExpr m = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx), k = getAffineDimExpr(2, ctx);
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  return maps.size() == 3 && maps[0] == AffineMap::get(3, 0, {m, k}, ctx) &&
+         maps[1] == AffineMap::get(3, 0, {n, k}, ctx) && maps[2] == AffineMap::get(3, 0, {m, n}, ctx);
+}
+
 /// Output channels computed together: each input row loaded once serves
 /// this many accumulators.
 constexpr int64_t kChannelBlock = 4;
@@ -93,12 +106,19 @@ linalg::LinalgOp blockChannels(RewriterBase &rewriter, linalg::LinalgOp op, unsi
 struct VectorizableLoopOrderPass
     : impl::VectorizableLoopOrderBase<VectorizableLoopOrderPass> {
   void runOnOperation() override {
-    SmallVector<linalg::LinalgOp> candidates;
+    SmallVector<linalg::LinalgOp> candidates, dots;
     getOperation().walk([&](linalg::LinalgOp op) {
       if (contiguousOutputLoop(op))
         candidates.push_back(op);
+      else if (isRowBlockOfDots(op))
+        dots.push_back(op);
     });
     IRRewriter rewriter(&getContext());
+    // x W^T over a block of rows: loops (m, n, k) become (n, m, k), so that
+    // the weight row n stays in cache for every row of the block.
+    for (linalg::LinalgOp op : dots)
+      if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation()))
+        (void)linalg::interchangeGenericOp(rewriter, generic, {1, 0, 2});
     for (linalg::LinalgOp candidate : candidates) {
       unsigned loop = *contiguousOutputLoop(candidate);
       linalg::LinalgOp op = blockChannels(rewriter, candidate, loop);
