@@ -11,6 +11,7 @@
 // only then renamed into place.
 //
 //===----------------------------------------------------------------------===//
+#include "Inputs.h"
 #include "modelc/modelc.h"
 #include "support/DType.h"
 #include "support/FileIO.h"
@@ -184,68 +185,19 @@ void printInfo(const modelc_api *api, modelc_model *model) {
   std::fflush(stdout);
 }
 
-/// The inputs file's tensors, copied to aligned memory, in argument order.
-struct Inputs {
-  std::vector<std::vector<int64_t>> shapes;
-  std::vector<void *> buffers;
-  std::vector<modelc_tensor> tensors;
-  ~Inputs() {
-    for (void *p : buffers)
-      std::free(p);
-  }
-};
-
 void readInputs(const std::string &path, const modelc_api *api,
                 modelc_model *model, Inputs &inputs) {
   std::string bytes, error;
-  std::vector<SafeTensor> tensors;
+  std::vector<std::string> names;
+  for (int32_t i = 0; i < api->num_inputs(model); ++i) {
+    modelc_io_info info;
+    api->input_info(model, i, &info);
+    names.push_back(info.name);
+  }
   if (!readSafeTensorsFile(path, bytes, error) ||
-      !parseSafeTensors(reinterpret_cast<const unsigned char *>(bytes.data()),
-                        bytes.size(), tensors, error))
+      !bindInputs(reinterpret_cast<const unsigned char *>(bytes.data()),
+                  bytes.size(), names, inputs, error))
     die(format("--inputs '%s': %s", path.c_str(), error.c_str()));
-  int32_t n = api->num_inputs(model);
-  std::vector<bool> used(tensors.size(), false);
-  std::string names;
-  for (int32_t i = 0; i < n; ++i) {
-    modelc_io_info info;
-    api->input_info(model, i, &info);
-    names += (i ? ", " : "") + std::string(info.name);
-  }
-  for (int32_t i = 0; i < n; ++i) {
-    modelc_io_info info;
-    api->input_info(model, i, &info);
-    auto it = std::find_if(tensors.begin(), tensors.end(),
-                           [&](const SafeTensor &t) { return t.name == info.name; });
-    if (it == tensors.end())
-      die(format("--inputs '%s': no tensor named '%s' (the model's inputs "
-                 "are: %s)", path.c_str(), info.name, names.c_str()));
-    used[static_cast<size_t>(it - tensors.begin())] = true;
-    // The file's data need not be aligned; the generated code may assume it.
-    void *buffer = std::aligned_alloc(64, (it->nbytes + 63) / 64 * 64 + 64);
-    if (!buffer)
-      die("out of memory reading the inputs");
-    if (it->nbytes)
-      std::memcpy(buffer, it->data, it->nbytes);
-    inputs.buffers.push_back(buffer);
-    inputs.shapes.push_back(it->shape);
-  }
-  for (size_t t = 0; t < tensors.size(); ++t)
-    if (!used[t])
-      die(format("--inputs '%s': unexpected tensor '%s' (the model's inputs "
-                 "are: %s)", path.c_str(), tensors[t].name.c_str(),
-                 names.c_str()));
-  for (int32_t i = 0; i < n; ++i) {
-    modelc_io_info info;
-    api->input_info(model, i, &info);
-    auto it = std::find_if(tensors.begin(), tensors.end(),
-                           [&](const SafeTensor &t) { return t.name == info.name; });
-    modelc_tensor t;
-    t.data = inputs.buffers[static_cast<size_t>(i)];
-    t.dtype = static_cast<int32_t>(it->dtype);
-    t.rank = static_cast<int32_t>(inputs.shapes[static_cast<size_t>(i)].size());
-    t.shape = inputs.shapes[static_cast<size_t>(i)].data();
-    inputs.tensors.push_back(t);
-  }
 }
 
 /// The last forward call's results as safetensors bytes.
