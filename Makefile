@@ -1,5 +1,10 @@
 # The newcomer's commands: `make demo`, `make test`; `make build` builds alone.
+# `make test` runs the whole lit suite in build/, then the runtime, e2e and
+# example tests again in build-asan/ under ASan + UBSan (README.md);
+# MODELC_SANITIZERS=0 skips the second run.
 JOBS ?= 2
+MODELC_SANITIZERS ?= 1
+export MODELC_SANITIZERS
 .PHONY: setup build test demo clean
 
 setup:
@@ -10,9 +15,12 @@ build: setup
 
 test: build
 	ninja -C build -j$(JOBS) check-modelc
+ifneq ($(MODELC_SANITIZERS),0)
+	ninja -C build-asan -j$(JOBS) check-modelc
+endif
 
 demo: build
 	@scripts/demo.sh
 
 clean:
-	rm -rf build
+	rm -rf build build-asan

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what modelc needs to build and test, then configures build/.
-# Idempotent: packages already present are not reinstalled, an existing
-# build/ is reused.
+# Installs what modelc needs to build and test, then configures build/ and
+# the sanitizer build build-asan/ (ASan + UBSan: the runtime, modelc-run,
+# st-compare and the examples, using build/bin/modelc; see README.md).
+# Idempotent: packages already present are not reinstalled, existing build
+# directories are reused. MODELC_SANITIZERS=0 skips build-asan/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,5 +27,16 @@ if [ ! -f build/build.ninja ]; then
     -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
     -DMLIR_DIR="$(llvm-config-22 --prefix)/lib/cmake/mlir" \
     -DLLVM_EXTERNAL_LIT="$(command -v lit-22)" \
+    ${MODELC_CMAKE_ARGS:-}
+fi
+
+if [ "${MODELC_SANITIZERS:-1}" != 0 ] && [ ! -f build-asan/build.ninja ]; then
+  cmake -G Ninja -S . -B build-asan \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+    -DMLIR_DIR="$(llvm-config-22 --prefix)/lib/cmake/mlir" \
+    -DLLVM_EXTERNAL_LIT="$(command -v lit-22)" \
+    -DMODELC_ENABLE_SANITIZERS=ON \
+    -DMODELC_USE_COMPILER="$PWD/build/bin/modelc" \
     ${MODELC_CMAKE_ARGS:-}
 fi

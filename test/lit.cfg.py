@@ -22,3 +22,16 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.modelc_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(["modelc", "mdl-opt"], [config.modelc_tools_dir])
+
+# The sanitizer build (build-asan/, MODELC_ENABLE_SANITIZERS): every program
+# that loads a model.so must itself be built with the sanitizers
+# (%sanitizer_cflags for the test programs compiled by the tests), and any
+# report fails the test. UBSan is built not to recover; LeakSanitizer is on.
+if config.modelc_sanitizers.upper() in ("ON", "1", "TRUE", "YES"):
+    config.available_features.add("sanitizers")
+    config.substitutions.append(("%sanitizer_cflags", "-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"))
+    config.environment["ASAN_OPTIONS"] = "halt_on_error=1:detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1"
+    config.environment["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
+    config.environment["LSAN_OPTIONS"] = "suppressions=" + os.path.join(config.modelc_src_root, "test", "lsan.supp")
+else:
+    config.substitutions.append(("%sanitizer_cflags", ""))

@@ -103,6 +103,16 @@ LogicalResult linkSharedLibrary(StringRef objectPath, StringRef outputPath,
     args.push_back(fmt::format("-Wl,--defsym={}_{}=modelc_rt_{}", options.prefix, fn.trim().str(),
                                fn.trim().str()));
   args.insert(args.end(), {"-Wl,-z,defs", "-Wl,-z,noexecstack", "-lm", "-lpthread"});
+  // A runtime built with sanitizers needs their run-time libraries: its
+  // modelc_runtime.ldflags lists the flags, one a line (absent or empty
+  // otherwise).
+  if (auto ldflags = llvm::MemoryBuffer::getFile(inDir("modelc_runtime.ldflags"))) {
+    SmallVector<StringRef> flags;
+    (*ldflags)->getBuffer().split(flags, '\n', -1, /*KeepEmpty=*/false);
+    for (StringRef flag : flags)
+      if (!flag.trim().empty())
+        args.push_back(flag.trim().str());
+  }
   std::vector<StringRef> argRefs(args.begin(), args.end());
 
   TempFile log;
