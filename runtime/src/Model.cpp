@@ -110,13 +110,15 @@ bool checkInput(const TensorDesc &expected, const modelc_tensor &t,
     error = format("input '%s' has rank %d but a NULL shape", name, t.rank);
     return false;
   }
-  std::vector<int64_t> shape = shapeOf(t);
+  // The rank first: until it matches, `t.shape` may hold fewer sizes than
+  // t.rank claims, and reading them would run past the caller's array.
   std::string want = formatShape(expected.shape);
   if (t.rank < 0 || static_cast<size_t>(t.rank) != expected.shape.size()) {
     error = format("input '%s' has rank %d, expected rank %zu (shape %s)",
                    name, t.rank, expected.shape.size(), want.c_str());
     return false;
   }
+  std::vector<int64_t> shape = shapeOf(t);
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] < 0) {
       error = format("input '%s' has a negative size in shape %s", name,

@@ -25,6 +25,7 @@
 #include <cstring>
 #include <ctime>
 #include <dlfcn.h>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -256,7 +257,7 @@ void bench(const modelc_api *api, modelc_model *model, Inputs &inputs,
 
 } // namespace
 
-int main(int argc, char **argv) {
+int run(int argc, char **argv) {
   Options o = parseOptions(argc, argv);
   const modelc_api *api = openModel(o.model);
   modelc_model *model = api->create(o.device.c_str(), o.seed);
@@ -311,4 +312,12 @@ int main(int argc, char **argv) {
   if (!o.saveState.empty() && !commitTempFile(stateTemp, o.saveState, error))
     die(format("--save-state '%s': %s", o.saveState.c_str(), error.c_str()));
   return 0;
+}
+
+int main(int argc, char **argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc &) {
+    die("out of memory");
+  }
 }

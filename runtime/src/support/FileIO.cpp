@@ -4,10 +4,15 @@
 #include "support/Format.h"
 #include "support/SafeTensors.h"
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,11 +42,65 @@ bool readFully(int fd, char *dst, size_t size, std::string &error) {
   return true;
 }
 
+/// While alive, SIGXFSZ is blocked in the calling thread. Writing past the
+/// file size limit (RLIMIT_FSIZE, `ulimit -f`) then fails with EFBIG instead
+/// of killing the process (the signal's default action), and the SIGXFSZ
+/// that write raised is consumed, not left pending. A library must not
+/// change the process's signal dispositions; a thread mask is its own.
+class FileSizeSignalBlocker {
+public:
+  FileSizeSignalBlocker() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGXFSZ);
+    active = ::pthread_sigmask(SIG_BLOCK, &set, &saved) == 0;
+    sigset_t pending;
+    sigemptyset(&pending);
+    ownSignal = active && !sigismember(&saved, SIGXFSZ) &&
+                ::sigpending(&pending) == 0 &&
+                !sigismember(&pending, SIGXFSZ);
+  }
+  ~FileSizeSignalBlocker() {
+    if (!active)
+      return;
+    sigset_t pending;
+    sigemptyset(&pending);
+    if (ownSignal && ::sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGXFSZ)) {
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGXFSZ);
+      struct timespec now = {0, 0};
+      (void)::sigtimedwait(&set, nullptr, &now);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  }
+  FileSizeSignalBlocker(const FileSizeSignalBlocker &) = delete;
+  FileSizeSignalBlocker &operator=(const FileSizeSignalBlocker &) = delete;
+
+private:
+  sigset_t saved;
+  bool active = false, ownSignal = false;
+};
+
 bool writeFully(int fd, const char *src, size_t size, std::string &error) {
+  FileSizeSignalBlocker blockSigxfsz;
   while (size > 0) {
     ssize_t n = ::write(fd, src, size);
     if (n < 0 && errno == EINTR)
       continue;
+    if (n < 0 && errno == EFBIG) {
+      struct rlimit limit;
+      if (::getrlimit(RLIMIT_FSIZE, &limit) == 0 &&
+          limit.rlim_cur != RLIM_INFINITY)
+        error = format("cannot write: %s (the file size limit of this "
+                       "process, ulimit -f, is %llu bytes)",
+                       errnoText().c_str(),
+                       static_cast<unsigned long long>(limit.rlim_cur));
+      else
+        error = "cannot write: " + errnoText();
+      return false;
+    }
     if (n < 0) {
       error = "cannot write: " + errnoText();
       return false;
@@ -111,9 +170,21 @@ bool readSafeTensorsFile(const std::string &path, std::string &bytes,
 
 bool writeTempFile(const std::string &path, const std::string &data,
                    std::string &tempPath, std::string &error) {
-  tempPath = format("%s.tmp.%ld", path.c_str(), static_cast<long>(::getpid()));
-  FileDescriptor fd(::open(tempPath.c_str(),
-                           O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  // A name no other writer uses: the process id tells processes apart, the
+  // counter the threads of this one (two models saved to the same path at
+  // once must not write into the same temporary file). O_EXCL skips a name
+  // left behind by a killed process whose id was reused.
+  static std::atomic<unsigned long long> counter{0};
+  int raw = -1;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    tempPath = format("%s.tmp.%ld.%llu", path.c_str(),
+                      static_cast<long>(::getpid()), counter++);
+    raw = ::open(tempPath.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                 0644);
+    if (raw >= 0 || errno != EEXIST)
+      break;
+  }
+  FileDescriptor fd(raw);
   if (fd.get() < 0) {
     error = format("cannot create '%s': %s", tempPath.c_str(),
                    errnoText().c_str());

@@ -14,8 +14,11 @@ namespace modelc::rt {
 bool readSafeTensorsFile(const std::string &path, std::string &bytes,
                          std::string &error);
 
-/// Writes `data` to "<path>.tmp.<pid>" and fsyncs it; the first half of an
-/// atomic write. On failure nothing is left behind.
+/// Writes `data` to a new "<path>.tmp.<pid>.<n>" and fsyncs it; the first
+/// half of an atomic write. On failure nothing is left behind (a process
+/// killed meanwhile leaves the temporary file, never a damaged `path`).
+/// Exceeding the file size limit (ulimit -f) is an error (EFBIG), not a
+/// SIGXFSZ that kills the process.
 bool writeTempFile(const std::string &path, const std::string &data,
                    std::string &tempPath, std::string &error);
 /// rename(2)s the temp file over `path` and fsyncs the directory; on failure

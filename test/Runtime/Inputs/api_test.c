@@ -45,6 +45,10 @@ int main(int argc, char **argv) {
   printf("cuda: %s\n", Fake_last_error(NULL));
   EXPECT(Fake_create("tpu", 0) == NULL);
   printf("tpu: %s\n", Fake_last_error(NULL));
+  EXPECT(Fake_create("cuda:1", 0) == NULL);
+  printf("cuda:1: %s\n", Fake_last_error(NULL));
+  EXPECT(Fake_create("", 0) == NULL);
+  printf("empty: %s\n", Fake_last_error(NULL));
   modelc_model *m = Fake_create(NULL, 7);
   EXPECT(m != NULL);
   EXPECT(strcmp(Fake_device(m), "cpu") == 0);
@@ -80,6 +84,9 @@ int main(int argc, char **argv) {
   EXPECT_ERROR(Fake_read_state(m, "lin.weight", weight, 20), m);
   EXPECT_ERROR(Fake_read_state(m, "nope", weight, 24), m);
   EXPECT_ERROR(Fake_read_state(m, NULL, weight, 24), m);
+  EXPECT_ERROR(Fake_read_state(m, "scale", NULL, 4), m);
+  EXPECT_ERROR(Fake_write_state(m, "lin.weight", weight, 20), m);
+  EXPECT_ERROR(Fake_state_info(m, 6, &(modelc_state_info){0}), m);
 
   /* forward with known weights: y = 2 * (x W^T + b). */
   const float w[6] = {1, 0, 0, 1, 1, 1}, b[3] = {0.5f, 0, -1};
@@ -101,6 +108,7 @@ int main(int argc, char **argv) {
   EXPECT(Fake_get_output(m, 3, &out) == 0); /* aliases the input: copied */
   EXPECT(out.data != x && ((const float *)out.data)[3] == 4);
   EXPECT_ERROR(Fake_get_output(m, 4, &out), m);
+  EXPECT_ERROR(Fake_get_output(m, -1, &out), m);
 
   /* forward: every kind of bad input, each named. */
   EXPECT_ERROR(Fake_forward(m, &in, 2), m);
@@ -124,6 +132,22 @@ int main(int argc, char **argv) {
   bad = in;
   bad.dtype = 99;
   EXPECT_ERROR(Fake_forward(m, &bad, 1), m);
+  /* A rank that disagrees with the shape array: no size is read before the
+   * rank is known to be right (regression: the runtime read `rank` sizes
+   * first, past the end of this one-element array; ASan in the sanitizer
+   * build reports that). */
+  int64_t one[1] = {2};
+  bad = in;
+  bad.rank = 3;
+  bad.shape = one;
+  EXPECT_ERROR(Fake_forward(m, &bad, 1), m);
+  bad = in;
+  bad.shape = NULL;
+  EXPECT_ERROR(Fake_forward(m, &bad, 1), m);
+  bad = in;
+  bad.rank = -1;
+  EXPECT_ERROR(Fake_forward(m, &bad, 1), m);
+  EXPECT_ERROR(Fake_forward(m, &in, -1), m);
   /* A batch of 0 is a valid dynamic size. */
   int64_t empty[2] = {0, 2};
   modelc_tensor none = {NULL, MODELC_F32, 2, empty};
@@ -182,6 +206,10 @@ int main(int argc, char **argv) {
   printf("null model: %s\n", Fake_last_error(NULL));
   EXPECT(Fake_forward(NULL, &in, 1) == -1);
   EXPECT(Fake_is_training(NULL) == -1 && Fake_device(NULL) == NULL);
+  EXPECT(Fake_set_training(NULL, 1) == -1 && Fake_get_output(NULL, 0, &out) == -1);
+  EXPECT(Fake_read_state(NULL, "scale", &scale, 4) == -1);
+  EXPECT(Fake_save_state_to_memory(NULL, &saved, &savedSize) == -1);
+  EXPECT(Fake_input_info(m, 0, NULL) == -1 && Fake_output_info(NULL, 0, &io) == -1);
   EXPECT(Fake_get_output(m, 0, NULL) == -1);
   EXPECT(Fake_load_state(m, NULL, 1) == -1);
   EXPECT(Fake_load_state_from_memory(m, NULL, 0, 1) == -1);
