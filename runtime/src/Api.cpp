@@ -4,7 +4,9 @@
 // each one as <Prefix>_<fn> with --defsym and hides the modelc_rt_ names
 // with the version script (docs/ABI.md). Each entry point checks its
 // pointers, never lets an exception escape and reports failures through
-// Errors.h.
+// Errors.h. Every call that uses the state or the outputs holds a ModelUse,
+// so that a second thread calling into the same model at the same time is
+// refused instead of racing.
 //
 //===----------------------------------------------------------------------===//
 #include "Errors.h"
@@ -94,6 +96,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_forward(modelc_model *model,
                                            int32_t n_inputs) {
   if (!checkModel(model, "forward"))
     return -1;
+  ModelUse use(*model, "forward");
+  if (!use.ok())
+    return -1;
   return guarded<int32_t>(model, -1, [&]() -> int32_t {
     std::string error;
     return runForward(*model, inputs, n_inputs, error) ? 0 : fail(model, error);
@@ -131,6 +136,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_get_output(const modelc_model *model,
                                               modelc_tensor *out) {
   if (!checkModel(model, "get_output"))
     return -1;
+  ModelUse use(*model, "get_output");
+  if (!use.ok())
+    return -1;
   if (!out)
     return fail(model, "get_output: out is NULL");
   const auto &outputs = model->desc->outputs;
@@ -150,6 +158,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_get_output(const modelc_model *model,
 MODELC_RT_EXPORT int32_t modelc_rt_set_training(modelc_model *model,
                                                 int32_t training) {
   if (!checkModel(model, "set_training"))
+    return -1;
+  ModelUse use(*model, "set_training");
+  if (!use.ok())
     return -1;
   model->training = training != 0;
   return 0;
@@ -212,6 +223,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_read_state(const modelc_model *model,
                                               size_t nbytes) {
   if (!checkModel(model, "read_state"))
     return -1;
+  ModelUse use(*model, "read_state");
+  if (!use.ok())
+    return -1;
   return guarded<int32_t>(model, -1, [&]() -> int32_t {
     int64_t index = stateForCopy(model, "read_state", name, dst, nbytes);
     if (index < 0)
@@ -227,6 +241,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_write_state(modelc_model *model,
                                                const void *src, size_t nbytes) {
   if (!checkModel(model, "write_state"))
     return -1;
+  ModelUse use(*model, "write_state");
+  if (!use.ok())
+    return -1;
   return guarded<int32_t>(model, -1, [&]() -> int32_t {
     int64_t index = stateForCopy(model, "write_state", name, src, nbytes);
     if (index < 0)
@@ -241,6 +258,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_load_state(modelc_model *model,
                                               const char *path,
                                               int32_t strict) {
   if (!checkModel(model, "load_state"))
+    return -1;
+  ModelUse use(*model, "load_state");
+  if (!use.ok())
     return -1;
   if (!path)
     return fail(model, "load_state: path is NULL");
@@ -261,6 +281,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_load_state_from_memory(modelc_model *model,
                                                           int32_t strict) {
   if (!checkModel(model, "load_state_from_memory"))
     return -1;
+  ModelUse use(*model, "load_state_from_memory");
+  if (!use.ok())
+    return -1;
   if (!data)
     return fail(model, "load_state_from_memory: data is NULL");
   return guarded<int32_t>(model, -1, [&]() -> int32_t {
@@ -274,6 +297,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_load_state_from_memory(modelc_model *model,
 MODELC_RT_EXPORT int32_t modelc_rt_save_state(const modelc_model *model,
                                               const char *path) {
   if (!checkModel(model, "save_state"))
+    return -1;
+  ModelUse use(*model, "save_state");
+  if (!use.ok())
     return -1;
   if (!path)
     return fail(model, "save_state: path is NULL");
@@ -290,6 +316,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_save_state_to_memory(const modelc_model *mode
                                                         void **data,
                                                         size_t *size) {
   if (!checkModel(model, "save_state_to_memory"))
+    return -1;
+  ModelUse use(*model, "save_state_to_memory");
+  if (!use.ok())
     return -1;
   if (!data || !size)
     return fail(model, "save_state_to_memory: data or size is NULL");
@@ -310,6 +339,9 @@ MODELC_RT_EXPORT void modelc_rt_free_buffer(void *buffer) { std::free(buffer); }
 MODELC_RT_EXPORT int32_t modelc_rt_to_device(modelc_model *model,
                                              const char *device) {
   if (!checkModel(model, "to_device"))
+    return -1;
+  ModelUse use(*model, "to_device");
+  if (!use.ok())
     return -1;
   if (!device)
     return fail(model, "to_device: device is NULL");

@@ -5,6 +5,7 @@
 #include "Desc.h"
 #include "modelc/modelc.h"
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -33,10 +34,13 @@ struct OutputTensor {
 struct modelc_model {
   const modelc::rt::ModelDesc *desc = nullptr;
   std::vector<void *> stateData; // one 64-byte aligned block per desc state
-  bool training = false;
+  std::atomic<bool> training{false};
   std::vector<modelc::rt::OutputTensor> outputs;
   bool hasOutputs = false;
   mutable std::string lastError;
+  /// The thread inside a call that uses the state or the outputs (see
+  /// ModelUse), as modelc::rt::currentThreadId(); 0 when none is.
+  mutable std::atomic<uintptr_t> user{0};
 
   modelc_model() = default;
   modelc_model(const modelc_model &) = delete;
@@ -45,6 +49,36 @@ struct modelc_model {
 };
 
 namespace modelc::rt {
+
+/// A nonzero number that tells the calling thread from every other live one.
+uintptr_t currentThreadId();
+
+/// True while a thread other than the caller is inside a call on `model`.
+inline bool usedByAnotherThread(const modelc_model *model) {
+  uintptr_t user = model->user.load(std::memory_order_acquire);
+  return user != 0 && user != currentThreadId();
+}
+
+/// Marks `model` as used by the calling thread for the scope of one ABI
+/// call. A model is not thread-safe (modelc.h); this makes a second thread's
+/// concurrent call fail cleanly instead of racing: `ok()` is false and the
+/// reason is recorded for last_error(NULL) of the refused thread only (the
+/// model's own last error belongs to the thread using it).
+class ModelUse {
+public:
+  ModelUse(const modelc_model &model, const char *function);
+  ~ModelUse() {
+    if (owned)
+      model.user.store(0, std::memory_order_release);
+  }
+  ModelUse(const ModelUse &) = delete;
+  ModelUse &operator=(const ModelUse &) = delete;
+  bool ok() const { return owned; }
+
+private:
+  const modelc_model &model;
+  bool owned = false;
+};
 
 /// Allocates and initialises every state entry from `seed`.
 modelc_model *createModel(const char *device, uint64_t seed,

@@ -19,7 +19,14 @@
  *    is then available from last_error(model), and from last_error(NULL) in
  *    the calling thread.
  *  - A model is not thread-safe: call one instance from one thread at a time.
- *    Separate instances are fully independent.
+ *    Separate instances are fully independent, in any number of threads.
+ *    The runtime detects overlapping calls on one instance: while one
+ *    thread is inside a function that uses the state or the outputs
+ *    (forward, get_output, set_training, read/write_state, load_state*,
+ *    save_state*, to_device), another thread's such call fails with "<fn>:
+ *    the model is being used by another thread; use one model per thread",
+ *    reported by last_error(NULL) in that thread only. Outputs must not be
+ *    read while another thread calls forward; destroy must overlap no call.
  *  - Tensors are dense, row-major and contiguous; the data is little-endian.
  *
  * See docs/ABI.md for the full description and example programs.
