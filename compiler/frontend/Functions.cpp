@@ -13,6 +13,8 @@
 #include "mdl/IR/MdlOps.h"
 #include "mdl/IR/ShapeInference.h"
 
+#include "llvm/Support/CheckedArithmetic.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -231,10 +233,13 @@ Value Elaborator::emitConv2d(const Value &x, mlir::Value w, mlir::Value b,
                               what.str(), shape::format(xs));
     return Value::poison();
   }
-  int64_t expectIn = wt.getDimSize(1) * groups;
-  if (!ShapedType::isDynamic(xs[1]) && xs[1] != expectIn) {
+  int64_t weightIn = wt.getDimSize(1);
+  std::optional<int64_t> expectIn = llvm::checkedMul(weightIn, groups);
+  if (!ShapedType::isDynamic(xs[1]) && !ShapedType::isDynamic(weightIn) &&
+      (!expectIn || xs[1] != *expectIn)) {
     error(loc) << fmt::format("{} expects {} input channels, but its input has {}", what.str(),
-                              expectIn, xs[1]);
+                              expectIn ? std::to_string(*expectIn) : "more than 2^63",
+                              xs[1]);
     return Value::poison();
   }
   auto s = shape::conv2d(xs, wt.getShape(), bshape, stride, padding, dilation, groups, why);

@@ -9,6 +9,7 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallSet.h"
+#include "llvm/Support/CheckedArithmetic.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
@@ -53,17 +54,32 @@ LogicalResult checkAtLeast(ArrayRef<int64_t> values, int64_t min,
 }
 
 /// Output size of one spatial dimension of a convolution or pooling window,
-/// floor mode. Returns kDynamic if the input size is dynamic, and a value
-/// < 1 when the window does not fit.
-int64_t windowOutput(int64_t in, int64_t kernel, int64_t stride,
-                     int64_t padding, int64_t dilation) {
+/// floor mode. Returns kDynamic if the input size is dynamic, a value < 1
+/// when the window does not fit, and nullopt when the arithmetic overflows
+/// int64_t (absurd padding, kernel or dilation).
+std::optional<int64_t> windowOutput(int64_t in, int64_t kernel, int64_t stride,
+                                    int64_t padding, int64_t dilation) {
   if (isDynamic(in))
     return ShapedType::kDynamic;
-  int64_t span = in + 2 * padding - dilation * (kernel - 1) - 1;
-  if (span < 0)
+  // span = in + 2 * padding - dilation * (kernel - 1) - 1
+  std::optional<int64_t> pads = llvm::checkedMul<int64_t>(2, padding);
+  std::optional<int64_t> padded = pads ? llvm::checkedAdd(in, *pads) : std::nullopt;
+  std::optional<int64_t> extent = llvm::checkedMul(dilation, kernel - 1);
+  std::optional<int64_t> span =
+      padded && extent ? llvm::checkedSub(*padded, *extent) : std::nullopt;
+  if (span)
+    span = llvm::checkedSub<int64_t>(*span, 1);
+  if (!span)
+    return std::nullopt;
+  if (*span < 0)
     return 0;
-  return span / stride + 1;
+  return *span / stride + 1;
 }
+
+/// The message for a window whose arithmetic overflows.
+constexpr const char *kWindowOverflow =
+    "the output size overflows int64 (kernel size, padding or dilation is "
+    "too large)";
 
 } // namespace
 
@@ -89,13 +105,13 @@ std::string shape::format(ArrayRef<int64_t> shape) {
   return s;
 }
 
-int64_t shape::numElements(ArrayRef<int64_t> shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (isDynamic(d))
-      return ShapedType::kDynamic;
-    n *= d;
-  }
+std::optional<int64_t> shape::numElements(ArrayRef<int64_t> shape) {
+  if (llvm::any_of(shape, isDynamic))
+    return ShapedType::kDynamic;
+  std::optional<int64_t> n = 1;
+  for (int64_t d : shape)
+    if (!(n = llvm::checkedMul(*n, d)))
+      return std::nullopt;
   return n;
 }
 
@@ -184,9 +200,9 @@ FailureOr<Shape> shape::linear(ArrayRef<int64_t> input,
   int64_t in = input.back(), out = weight[0];
   if (!compatible(in, weight[1])) {
     // PyTorch reports the input flattened to a matrix.
-    int64_t rows = numElements(input.drop_back());
+    std::optional<int64_t> rows = numElements(input.drop_back());
     return Why(why) << "mat1 and mat2 shapes cannot be multiplied ("
-                    << matrixStr(rows, in) << " and "
+                    << (rows ? matrixStr(*rows, in) : format(input)) << " and "
                     << matrixStr(weight[1], out) << ")";
   }
   if (bias && !(bias->size() == 1 && compatible((*bias)[0], out)))
@@ -230,10 +246,13 @@ shape::conv2d(ArrayRef<int64_t> input, ArrayRef<int64_t> weight,
                     << " at dimension 0, but got weight of size "
                     << format(weight) << " instead";
   size_t c = input.size() - 3;
-  if (!isDynamic(weight[1]) && !compatible(input[c], weight[1] * groups))
+  std::optional<int64_t> channels = llvm::checkedMul(weight[1], groups);
+  if (!isDynamic(weight[1]) && (!channels || !compatible(input[c], *channels)))
     return Why(why) << "Given groups=" << groups << ", weight of size "
                     << format(weight) << ", expected input" << format(input)
-                    << " to have " << weight[1] * groups
+                    << " to have "
+                    << (channels ? std::to_string(*channels)
+                                 : std::string("more than 2^63"))
                     << " channels, but got " << input[c] << " channels instead";
   if (bias && !(bias->size() == 1 && compatible((*bias)[0], outChannels)))
     return Why(why) << "Given weight of size " << format(weight)
@@ -249,14 +268,19 @@ shape::conv2d(ArrayRef<int64_t> input, ArrayRef<int64_t> weight,
       result.push_back(ShapedType::kDynamic);
       continue;
     }
-    int64_t out = windowOutput(in, k, stride[i], padding[i], dilation[i]);
-    if (!isDynamic(out) && out < 1)
+    std::optional<int64_t> out =
+        windowOutput(in, k, stride[i], padding[i], dilation[i]);
+    if (!out)
+      return Why(why) << kWindowOverflow;
+    if (!isDynamic(*out) && *out < 1)
       return Why(why) << "Calculated padded input size per channel: ("
                       << in + 2 * padding[i] << "). Kernel size: ("
-                      << dilation[i] * (k - 1) + 1
+                      // (windowOutput computed both without overflow; the
+                      // kernel's extent + 1 may still be 2^63.)
+                      << static_cast<uint64_t>(dilation[i] * (k - 1)) + 1
                       << "). Kernel size can't be greater than actual input "
                          "size";
-    result.push_back(out);
+    result.push_back(*out);
   }
   return result;
 }
@@ -286,15 +310,17 @@ FailureOr<Shape> shape::pool2d(ArrayRef<int64_t> input,
   size_t h = input.size() - 2;
   Shape result(input.take_front(h));
   for (int i = 0; i < 2; ++i) {
-    int64_t out = windowOutput(input[h + i], kernel[i], stride[i], padding[i],
-                               /*dilation=*/1);
-    if (!isDynamic(out) && out < 1)
+    std::optional<int64_t> out = windowOutput(
+        input[h + i], kernel[i], stride[i], padding[i], /*dilation=*/1);
+    if (!out)
+      return Why(why) << kWindowOverflow;
+    if (!isDynamic(*out) && *out < 1)
       return Why(why) << "Given input size " << format(input)
                       << ", the calculated output size is too small (kernel "
                          "size "
                       << kernel[i] << ", padding " << padding[i]
                       << " in dimension " << h + i << ")";
-    result.push_back(out);
+    result.push_back(*out);
   }
   return result;
 }
@@ -376,16 +402,24 @@ FailureOr<Shape> shape::reshape(ArrayRef<int64_t> input,
       inferred = i;
     } else if (d < 0) {
       return Why(why) << "invalid shape dimension " << d;
+    } else if (std::optional<int64_t> k = llvm::checkedMul(known, d)) {
+      known = *k;
     } else {
-      known *= d;
+      return Why(why) << "shape '" << format(shape)
+                      << "' is too large: its number of elements overflows "
+                         "int64";
     }
   }
+  std::optional<int64_t> elements = numElements(input);
+  if (!elements)
+    return Why(why) << "input of shape " << format(input)
+                    << " is too large: its number of elements overflows int64";
+  int64_t total = *elements;
   auto invalid = [&]() -> FailureOr<Shape> {
     return Why(why) << "shape '" << format(shape)
-                    << "' is invalid for input of size " << numElements(input);
+                    << "' is invalid for input of size " << total;
   };
   Shape result(shape);
-  int64_t total = numElements(input);
   if (!inferred) {
     if (!isDynamic(total) && total != known)
       return invalid();
@@ -420,8 +454,13 @@ FailureOr<Shape> shape::flatten(ArrayRef<int64_t> input, int64_t startDim,
                        "after end_dim";
   if (rank == 0)
     return Shape{1}; // A scalar flattens to a 1-element vector.
+  std::optional<int64_t> flat =
+      numElements(input.slice(*start, *end - *start + 1));
+  if (!flat)
+    return Why(why) << "flatten(): the flattened size of " << format(input)
+                    << " overflows int64";
   Shape result(input.take_front(*start));
-  result.push_back(numElements(input.slice(*start, *end - *start + 1)));
+  result.push_back(*flat);
   result.append(input.begin() + *end + 1, input.end());
   return result;
 }
@@ -447,9 +486,14 @@ FailureOr<Shape> shape::cat(ArrayRef<ArrayRef<int64_t>> inputs, int64_t dim,
   for (auto [i, in] : llvm::enumerate(inputs)) {
     for (int64_t j = 0; j < rank; ++j) {
       if (j == *d) {
-        result[j] = isDynamic(result[j]) || isDynamic(in[j])
-                        ? ShapedType::kDynamic
-                        : result[j] + in[j];
+        if (isDynamic(result[j]) || isDynamic(in[j])) {
+          result[j] = ShapedType::kDynamic;
+        } else if (std::optional<int64_t> sum = llvm::checkedAdd(result[j], in[j])) {
+          result[j] = *sum;
+        } else {
+          return Why(why) << "torch.cat(): the size of the result in dimension "
+                          << *d << " overflows int64";
+        }
         continue;
       }
       if (!compatible(result[j], in[j]))
@@ -481,7 +525,7 @@ FailureOr<Shape> shape::batchNormStats(ArrayRef<int64_t> input,
                     << "D input)";
   Shape others(input);
   others.erase(others.begin() + 1);
-  if (numElements(others) == 1)
+  if (numElements(others) == std::optional<int64_t>(1))
     return Why(why) << "expected more than 1 value per channel when "
                        "training, got input of shape "
                     << format(input);

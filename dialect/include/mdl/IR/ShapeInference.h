@@ -39,7 +39,8 @@ bool compatible(ArrayRef<int64_t> a, ArrayRef<int64_t> b);
 std::string format(ArrayRef<int64_t> shape);
 
 /// Product of the sizes, or kDynamic if any size is dynamic. 1 for rank 0.
-int64_t numElements(ArrayRef<int64_t> shape);
+/// std::nullopt if the product does not fit in int64_t.
+std::optional<int64_t> numElements(ArrayRef<int64_t> shape);
 
 /// Maps a possibly negative dimension index into [0, rank). PyTorch treats a
 /// rank-0 tensor as rank 1 here (dim 0 and -1 are valid).
