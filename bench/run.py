@@ -333,8 +333,9 @@ def with_other_load(row, fn, *a, **kw):
     b0, o0, w0 = _busy_s(), _own_s(), time.perf_counter()
     out = fn(*a, **kw)
     b1, o1, w1 = _busy_s(), _own_s(), time.perf_counter()
-    if b0 is not None and b1 is not None and w1 > w0:
-        other = max(0.0, ((b1 - b0) - (o1 - o0)) / (w1 - w0))
+    if b0 is not None and b1 is not None and w1 - w0 >= 0.5:  # jiffies: 10 ms granularity
+        other = ((b1 - b0) - (o1 - o0)) / (w1 - w0)
+        other = min(float(os.cpu_count() or 1), max(0.0, other))
         row["other"] = max(row.get("other") or 0.0, other)
     return out
 
@@ -762,6 +763,12 @@ def write_report(path, args, machine, versions, header, table, rows, compiled, f
         if "torch_err" in r and r["torch_err"] is not None and r["torch_err"] > 1:
             notes.append(f"{r['label']}: PyTorch's own float32 result is {r['torch_err']:.3g} x the "
                          f"tolerance away from the float64 reference.")
+    busiest = max((r.get("other") or 0.0 for r in rows), default=0.0)
+    if busiest >= 0.5:
+        notes.insert(0, f"Other processes kept up to {busiest:.2f} of the {machine['cpus']} "
+                        f"cores busy during the timed runs (column \"other load\"): every number "
+                        f"here is an upper bound, the 2-thread columns most of all; the 1-thread "
+                        f"columns are the fairer comparison.")
     md += [f"- {n}" for n in notes] or ["- none"]
     md.append("")
     path.write_text("\n".join(md) + "\n")
