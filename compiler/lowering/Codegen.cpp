@@ -152,7 +152,8 @@ LogicalResult lowerToLLVM(ModuleOp module) {
       "func.func(buffer-hoisting, buffer-loop-hoisting, "
       "promote-buffers-to-stack{max-alloc-size-in-bytes=65536}), "
       "buffer-deallocation-pipeline, convert-bufferization-to-memref, "
-      "func.func(mdl-expand-strided-copies, scf-forall-to-parallel), convert-linalg-to-loops, "
+      "func.func(mdl-expand-strided-copies, scf-forall-to-parallel, mdl-serial-single-tile), "
+      "convert-linalg-to-loops, "
       // Tile loops run on the runtime's threads through the OpenMP ABI.
       // The per-thread tile buffers live in memref.alloca_scopes, which the
       // memref lowering must inline before the loops inside become blocks.

@@ -96,4 +96,15 @@ def VectorizableLoopOrder : Pass<"mdl-vectorizable-loop-order", "mlir::func::Fun
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
+def SerialSingleTile : Pass<"mdl-serial-single-tile", "mlir::func::FuncOp"> {
+  let summary = "Run a parallel loop of one iteration on the calling thread";
+  let description = [{
+    A batch of one has one tile: waking the thread pool for it costs more
+    than the tile itself (tens of microseconds against a few). Each
+    scf.parallel without results is guarded by its trip count: with more
+    than one iteration it runs in parallel, otherwise as plain loops.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::scf::SCFDialect"];
+}
+
 #endif // MODELC_LOWERING_PASSES
