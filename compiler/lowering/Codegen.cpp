@@ -15,6 +15,8 @@
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/MC/TargetRegistry.h"
@@ -24,6 +26,9 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
+#include "llvm/Transforms/Utils/SplitModule.h"
+
+#include <thread>
 
 using namespace mlir;
 
@@ -200,10 +205,10 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, llvm::LLVMConte
   // Everything the compiler generated stays inside the library; the runtime
   // exports the ABI.
   for (llvm::Function &f : *m)
-    if (!f.isDeclaration())
+    if (!f.isDeclaration() && !f.hasLocalLinkage())
       f.setVisibility(llvm::GlobalValue::HiddenVisibility);
   for (llvm::GlobalVariable &g : m->globals())
-    if (!g.isDeclaration())
+    if (!g.isDeclaration() && !g.hasLocalLinkage())
       g.setVisibility(llvm::GlobalValue::HiddenVisibility);
   addPackedEntry(*m, "forward_eval");
   addPackedEntry(*m, "forward_train");
@@ -254,20 +259,19 @@ static std::unique_ptr<llvm::TargetMachine> hostTargetMachine(unsigned optLevel,
       llvm::Reloc::PIC_, std::nullopt, level));
 }
 
-LogicalResult emitObject(llvm::Module &m, const CodegenOptions &options,
-                         SmallVectorImpl<char> &object, std::string &error) {
-  std::unique_ptr<llvm::TargetMachine> tm = hostTargetMachine(options.optLevel, error);
-  if (!tm)
-    return failure();
-  m.setDataLayout(tm->createDataLayout());
-  m.setTargetTriple(tm->getTargetTriple());
-
+/// Optimizes `m` at `options.optLevel` and appends its object code to
+/// `object`.
+static LogicalResult optimizeAndEmit(llvm::Module &m, llvm::TargetMachine &tm,
+                                     const CodegenOptions &options,
+                                     SmallVectorImpl<char> &object, std::string &error) {
+  m.setDataLayout(tm.createDataLayout());
+  m.setTargetTriple(tm.getTargetTriple());
   if (options.optLevel > 0) {
     llvm::LoopAnalysisManager lam;
     llvm::FunctionAnalysisManager fam;
     llvm::CGSCCAnalysisManager cgam;
     llvm::ModuleAnalysisManager mam;
-    llvm::PassBuilder pb(tm.get());
+    llvm::PassBuilder pb(&tm);
     pb.registerModuleAnalyses(mam);
     pb.registerCGSCCAnalyses(cgam);
     pb.registerFunctionAnalyses(fam);
@@ -278,14 +282,66 @@ LogicalResult emitObject(llvm::Module &m, const CodegenOptions &options,
                                                             : llvm::OptimizationLevel::O3;
     pb.buildPerModuleDefaultPipeline(level).run(m, mam);
   }
-
   llvm::raw_svector_ostream os(object);
   llvm::legacy::PassManager codegen;
-  if (tm->addPassesToEmitFile(codegen, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
+  if (tm.addPassesToEmitFile(codegen, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
     error = "the target cannot emit object files";
     return failure();
   }
   codegen.run(m);
+  return success();
+}
+
+LogicalResult emitObject(llvm::Module &m, const CodegenOptions &options,
+                         SmallVectorImpl<char> &object, std::string &error) {
+  std::unique_ptr<llvm::TargetMachine> tm = hostTargetMachine(options.optLevel, error);
+  if (!tm)
+    return failure();
+  return optimizeAndEmit(m, *tm, options, object, error);
+}
+
+LogicalResult emitObjects(llvm::Module &m, const CodegenOptions &options,
+                          std::vector<SmallVector<char, 0>> &objects, std::string &error) {
+  unsigned parts = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  if (parts == 1) {
+    objects.resize(1);
+    return emitObject(m, options, objects.front(), error);
+  }
+  // Partitions travel as bitcode: each thread reads its own into its own
+  // LLVMContext, as LLVM's parallel code generation does.
+  std::vector<SmallVector<char, 0>> bitcode;
+  llvm::SplitModule(m, parts, [&](std::unique_ptr<llvm::Module> part) {
+    bitcode.emplace_back();
+    llvm::raw_svector_ostream os(bitcode.back());
+    llvm::WriteBitcodeToFile(*part, os);
+  });
+  objects.assign(bitcode.size(), {});
+  std::vector<std::string> errors(bitcode.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < bitcode.size(); ++i) {
+    threads.emplace_back([&, i] {
+      llvm::LLVMContext ctx;
+      auto part = llvm::parseBitcodeFile(
+          llvm::MemoryBufferRef(llvm::StringRef(bitcode[i].data(), bitcode[i].size()), "part"),
+          ctx);
+      if (!part) {
+        errors[i] = llvm::toString(part.takeError());
+        return;
+      }
+      std::unique_ptr<llvm::TargetMachine> tm = hostTargetMachine(options.optLevel, errors[i]);
+      if (!tm || failed(optimizeAndEmit(**part, *tm, options, objects[i], errors[i])))
+        if (errors[i].empty())
+          errors[i] = "code generation failed";
+    });
+  }
+  for (std::thread &t : threads)
+    t.join();
+  for (std::string &e : errors) {
+    if (!e.empty()) {
+      error = e;
+      return failure();
+    }
+  }
   return success();
 }
 

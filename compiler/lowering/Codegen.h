@@ -64,10 +64,18 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(mlir::ModuleOp module, llvm::LLV
 mlir::LogicalResult emitObject(llvm::Module &module, const CodegenOptions &options,
                                llvm::SmallVectorImpl<char> &object, std::string &error);
 
-/// Links `objectPath` with the runtime into the shared library `outputPath`
+/// Object code for the host, as several objects built in parallel from
+/// partitions of `module` (one per core, at most 4): the code of a model is
+/// mostly two large functions, forward_eval and forward_train.
+mlir::LogicalResult emitObjects(llvm::Module &module, const CodegenOptions &options,
+                                std::vector<llvm::SmallVector<char, 0>> &objects,
+                                std::string &error);
+
+/// Links `objectPaths` with the runtime into the shared library `outputPath`
 /// (written whole or not at all).
-mlir::LogicalResult linkSharedLibrary(llvm::StringRef objectPath, llvm::StringRef outputPath,
-                                      const CodegenOptions &options, std::string &error);
+mlir::LogicalResult linkSharedLibrary(llvm::ArrayRef<std::string> objectPaths,
+                                      llvm::StringRef outputPath, const CodegenOptions &options,
+                                      std::string &error);
 
 } // namespace modelc::lowering
 

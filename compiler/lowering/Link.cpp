@@ -45,7 +45,7 @@ struct TempFile {
   }
 };
 
-LogicalResult linkSharedLibrary(StringRef objectPath, StringRef outputPath,
+LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef outputPath,
                                 const CodegenOptions &options, std::string &error) {
   std::string dir = runtimeDirectory();
   auto inDir = [&](StringRef name) {
@@ -87,7 +87,9 @@ LogicalResult linkSharedLibrary(StringRef objectPath, StringRef outputPath,
   llvm::SmallString<256> partial(outputPath);
   partial += ".partial";
   std::vector<std::string> args = {
-      *cxx, "-shared", "-o", std::string(partial), objectPath.str(), archive,
+      *cxx, "-shared", "-o", std::string(partial)};
+  args.insert(args.end(), objectPaths.begin(), objectPaths.end());
+  args.insert(args.end(), {archive,
       "-static-libstdc++", "-static-libgcc",
       // Programs linked against the library record its file name, not the
       // path it was linked from.
@@ -96,7 +98,7 @@ LogicalResult linkSharedLibrary(StringRef objectPath, StringRef outputPath,
       "-Wl,-u,modelc_model_entry",
       "-Wl,--exclude-libs,libstdc++.a:libsupc++.a:libgcc.a:libgcc_eh.a",
       "-Wl,--version-script=" + std::string(script.path),
-      fmt::format("-Wl,--defsym={}_model_entry=modelc_model_entry", options.prefix)};
+      fmt::format("-Wl,--defsym={}_model_entry=modelc_model_entry", options.prefix)});
   SmallVector<StringRef> names;
   (*symbols)->getBuffer().split(names, '\n', -1, /*KeepEmpty=*/false);
   for (StringRef fn : names)

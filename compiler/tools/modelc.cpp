@@ -20,6 +20,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -201,32 +202,42 @@ int main(int argc, char **argv) {
     return writeOutput(outputFile, text) ? 0 : 1;
   }
 
-  SmallVector<char> object;
   std::string error;
-  if (failed(modelc::lowering::emitObject(*llvmModule, options, object, error))) {
-    errs() << fmt::format("modelc: error: {}\n", error);
-    return 1;
-  }
-  if (objectOnly)
+  if (objectOnly) {
+    SmallVector<char> object;
+    if (failed(modelc::lowering::emitObject(*llvmModule, options, object, error))) {
+      errs() << fmt::format("modelc: error: {}\n", error);
+      return 1;
+    }
     return writeOutput(outputFile, StringRef(object.data(), object.size())) ? 0 : 1;
+  }
   if (outputFile == "-") {
     errs() << "modelc: error: a shared library needs an output file: use -o model.so\n";
     return 1;
   }
-  SmallString<128> objectPath;
-  int fd;
-  if (sys::fs::createTemporaryFile("modelc", "o", fd, objectPath)) {
-    errs() << "modelc: error: cannot create a temporary object file\n";
+  std::vector<SmallVector<char, 0>> objects;
+  if (failed(modelc::lowering::emitObjects(*llvmModule, options, objects, error))) {
+    errs() << fmt::format("modelc: error: {}\n", error);
     return 1;
   }
-  {
+  // The objects go to temporary files for the linker, removed afterwards.
+  std::vector<std::string> objectPaths;
+  auto removeObjects = llvm::make_scope_exit([&] {
+    for (const std::string &path : objectPaths)
+      sys::fs::remove(path);
+  });
+  for (const SmallVector<char, 0> &object : objects) {
+    SmallString<128> path;
+    int fd;
+    if (sys::fs::createTemporaryFile("modelc", "o", fd, path)) {
+      errs() << "modelc: error: cannot create a temporary object file\n";
+      return 1;
+    }
+    objectPaths.push_back(std::string(path));
     raw_fd_ostream os(fd, /*shouldClose=*/true);
     os.write(object.data(), object.size());
   }
-  bool linked = succeeded(
-      modelc::lowering::linkSharedLibrary(objectPath, outputFile, options, error));
-  sys::fs::remove(objectPath);
-  if (!linked) {
+  if (failed(modelc::lowering::linkSharedLibrary(objectPaths, outputFile, options, error))) {
     errs() << fmt::format("modelc: error: {}\n", error);
     return 1;
   }
