@@ -59,6 +59,18 @@ seed() {
       for f in test/Frontend/*.mdl test/Frontend/errors/*.mdl \
                test/e2e/models/*.mdl examples/*/*.mdl; do
         cp "$f" "$corpus/seed-$(echo "${f%.mdl}" | tr / _).mdl"
+      done
+      # The .mdl files inside split-file tests.
+      local split tmp
+      split="$(llvm-config-22 --bindir)/split-file"
+      for f in test/Frontend/*.test test/Frontend/errors/*.test; do
+        grep -q '^#--- .*\.mdl$' "$f" || continue
+        tmp=$(mktemp -d)
+        "$split" "$f" "$tmp"
+        for m in "$tmp"/*.mdl; do
+          cp "$m" "$corpus/seed-$(basename "${f%.test}")-$(basename "$m")"
+        done
+        rm -rf "$tmp"
       done ;;
     safetensors|inputs)
       for f in test/e2e/fixtures/*.safetensors; do
