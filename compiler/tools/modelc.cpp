@@ -33,6 +33,8 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+
 using namespace llvm;
 
 namespace {
@@ -63,6 +65,18 @@ cl::opt<std::string> weights("weights", cl::desc("Bake this state dict into the 
 cl::opt<char> optLevel("O", cl::desc("Optimization level: -O0 to -O3 (default -O2)"),
                        cl::Prefix, cl::init('2'), cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Say what is done"), cl::cat(category));
+
+/// With -v, says on stderr what was just done and how long it took.
+struct Narrator {
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  void operator()(StringRef what) {
+    auto now = std::chrono::steady_clock::now();
+    if (verbose)
+      errs() << fmt::format("modelc: {} ({:.2f} s)\n", what.str(),
+                            std::chrono::duration<double>(now - last).count());
+    last = now;
+  }
+};
 
 /// Writes `text` to `path` (or stdout for "-") through a temporary file that is
 /// renamed into place, so that a failure never leaves a partial output.
@@ -129,12 +143,14 @@ int main(int argc, char **argv) {
   sourceMgr.AddNewSourceBuffer(MemoryBuffer::getMemBuffer(contents, path), SMLoc());
   mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
 
+  Narrator narrate;
   auto file = modelc::parseFile(path, contents, &context);
   if (!file)
     return 1;
   mlir::OwningOpRef<mlir::ModuleOp> module = modelc::elaborate(*file, modelName, &context);
   if (!module)
     return 1;
+  narrate(fmt::format("parsed and elaborated '{}' into the mdl dialect", path));
   auto printModule = [&]() {
     std::string text;
     raw_string_ostream os(text);
@@ -184,10 +200,12 @@ int main(int argc, char **argv) {
   auto description = modelc::lowering::describeModel(*module, options.prefix);
   if (failed(description) || failed(modelc::lowering::lowerToLinalg(*module)))
     return 1;
+  narrate("lowered to linalg: fused, tiled, loops ordered");
   if (emit == Emit::Linalg)
     return printModule();
   if (failed(modelc::lowering::lowerToLLVM(*module)))
     return 1;
+  narrate("bufferized and lowered to the LLVM dialect");
   llvm::LLVMContext llvmContext;
   auto llvmModule =
       modelc::lowering::translateToLLVMIR(*module, llvmContext, *description, options);
@@ -220,6 +238,12 @@ int main(int argc, char **argv) {
     errs() << fmt::format("modelc: error: {}\n", error);
     return 1;
   }
+  size_t bytes = 0;
+  for (const SmallVector<char, 0> &object : objects)
+    bytes += object.size();
+  narrate(fmt::format("optimized at -O{} and generated {} bytes of object code in {} "
+                      "partition(s)",
+                      options.optLevel, bytes, objects.size()));
   // The objects go to temporary files for the linker, removed afterwards.
   std::vector<std::string> objectPaths;
   auto removeObjects = llvm::make_scope_exit([&] {
@@ -241,5 +265,7 @@ int main(int argc, char **argv) {
     errs() << fmt::format("modelc: error: {}\n", error);
     return 1;
   }
+  narrate(fmt::format("linked '{}' with the runtime; symbols prefixed '{}_'",
+                      outputFile.getValue(), options.prefix));
   return 0;
 }
