@@ -150,20 +150,39 @@ struct SoftmaxLowering : OpRewritePattern<OpTy> {
   }
 };
 
-/// The scalar body shared by batch and layer normalization, over
-/// (x, mean, var[, weight][, bias], out):
-/// (x - mean) * rsqrt(var + eps) [* weight] [+ bias].
-void normalizeBody(OpBuilder &b, Location l, ValueRange a, double eps, bool hasWeight,
-                   bool hasBias) {
-  Value v = arith::AddFOp::create(b, l, a[2], scalarConstant(b, l, a[2].getType(), eps));
-  Value r = arith::MulFOp::create(b, l, arith::SubFOp::create(b, l, a[0], a[1]),
-                                  math::RsqrtOp::create(b, l, v));
-  size_t next = 3;
-  if (hasWeight)
-    r = arith::MulFOp::create(b, l, r, a[next++]);
-  if (hasBias)
-    r = arith::AddFOp::create(b, l, r, a[next++]);
-  linalg::YieldOp::create(b, l, r);
+/// (x - mean) * rsqrt(var + eps) [* weight] [+ bias] over x's shape: the
+/// generic shared by batch and layer normalization. `statMap` indexes mean
+/// and var, `affineMap` weight and bias (either may be null).
+Value normalize(OpBuilder &b, Location loc, Value x, Value mean, Value var, Value weight,
+                Value bias, AffineMap statMap, AffineMap affineMap, double eps) {
+  RankedTensorType t = tensorType(x);
+  int64_t rank = t.getRank();
+  SmallVector<Value> inputs = {x, mean, var};
+  SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(rank), statMap, statMap};
+  for (Value v : {weight, bias}) {
+    if (v) {
+      inputs.push_back(v);
+      maps.push_back(affineMap);
+    }
+  }
+  maps.push_back(b.getMultiDimIdentityMap(rank));
+  SmallVector<int64_t> identity = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+  Value init = emptyTensor(b, loc, t, dynamicSizesFrom(b, loc, t, x, identity));
+  SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{t}, inputs, ValueRange{init}, maps, iterators,
+             [&](OpBuilder &nb, Location l, ValueRange a) {
+               Value v = arith::AddFOp::create(nb, l, a[2], scalarConstant(nb, l, a[2].getType(), eps));
+               Value r = arith::MulFOp::create(nb, l, arith::SubFOp::create(nb, l, a[0], a[1]),
+                                               math::RsqrtOp::create(nb, l, v));
+               size_t next = 3;
+               if (weight)
+                 r = arith::MulFOp::create(nb, l, r, a[next++]);
+               if (bias)
+                 r = arith::AddFOp::create(nb, l, r, a[next++]);
+               linalg::YieldOp::create(nb, l, r);
+             })
+      .getResult(0);
 }
 
 /// Every dim but the channel dim 1.
@@ -193,32 +212,11 @@ struct BatchNormStatsLowering : OpRewritePattern<mlir::mdl::BatchNormStatsOp> {
 struct BatchNormLowering : OpRewritePattern<mlir::mdl::BatchNormOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(mlir::mdl::BatchNormOp op, PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    MLIRContext *ctx = rewriter.getContext();
-    Value x = op.getInput();
-    RankedTensorType t = tensorType(x);
-    int64_t rank = t.getRank();
-    SmallVector<Value> inputs = {x, op.getMean(), op.getVar()};
-    bool hasWeight = bool(op.getWeight()), hasBias = bool(op.getBias());
-    if (hasWeight)
-      inputs.push_back(op.getWeight());
-    if (hasBias)
-      inputs.push_back(op.getBias());
-    SmallVector<AffineMap> maps = {rewriter.getMultiDimIdentityMap(rank)};
-    for (size_t i = 1; i < inputs.size(); ++i)
-      maps.push_back(AffineMap::get(rank, 0, getAffineDimExpr(1, ctx)));
-    maps.push_back(rewriter.getMultiDimIdentityMap(rank));
-    SmallVector<int64_t> identity = llvm::to_vector(llvm::seq<int64_t>(0, rank));
-    Value init = emptyTensor(rewriter, loc, t, dynamicSizesFrom(rewriter, loc, t, x, identity));
-    double eps = op.getEpsAttr().getValueAsDouble();
-    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
-    Value y = linalg::GenericOp::create(
-                  rewriter, loc, TypeRange{t}, inputs, ValueRange{init}, maps, iterators,
-                  [&](OpBuilder &b, Location l, ValueRange a) {
-                    normalizeBody(b, l, a, eps, hasWeight, hasBias);
-                  })
-                  .getResult(0);
-    rewriter.replaceOp(op, y);
+    int64_t rank = tensorType(op.getInput()).getRank();
+    AffineMap channel = AffineMap::get(rank, 0, getAffineDimExpr(1, rewriter.getContext()));
+    rewriter.replaceOp(op, normalize(rewriter, op.getLoc(), op.getInput(), op.getMean(),
+                                     op.getVar(), op.getWeight(), op.getBias(), channel, channel,
+                                     op.getEpsAttr().getValueAsDouble()));
     return success();
   }
 };
@@ -230,39 +228,17 @@ struct LayerNormLowering : OpRewritePattern<mlir::mdl::LayerNormOp> {
     Location loc = op.getLoc();
     MLIRContext *ctx = rewriter.getContext();
     Value x = op.getInput();
-    RankedTensorType t = tensorType(x);
-    int64_t rank = t.getRank(), k = op.getNormalizedShape().size();
+    int64_t rank = tensorType(x).getRank(), k = op.getNormalizedShape().size();
     SmallVector<int64_t> dims = llvm::to_vector(llvm::seq<int64_t>(rank - k, rank));
     Value m = mean(rewriter, loc, x, dims);
     Value var = divideByCount(rewriter, loc, squaredDeviations(rewriter, loc, x, m, dims), x, dims, 0.0);
-    SmallVector<Value> inputs = {x, m, var};
-    bool hasWeight = bool(op.getWeight()), hasBias = bool(op.getBias());
-    if (hasWeight)
-      inputs.push_back(op.getWeight());
-    if (hasBias)
-      inputs.push_back(op.getBias());
-    AffineMap statMap = droppedDimsMap(ctx, rank, dims);
     SmallVector<AffineExpr> trailing;
     for (int64_t d : dims)
       trailing.push_back(getAffineDimExpr(d, ctx));
-    AffineMap affineMap = AffineMap::get(rank, 0, trailing, ctx);
-    SmallVector<AffineMap> maps = {rewriter.getMultiDimIdentityMap(rank), statMap, statMap};
-    if (hasWeight)
-      maps.push_back(affineMap);
-    if (hasBias)
-      maps.push_back(affineMap);
-    maps.push_back(rewriter.getMultiDimIdentityMap(rank));
-    SmallVector<int64_t> identity = llvm::to_vector(llvm::seq<int64_t>(0, rank));
-    Value init = emptyTensor(rewriter, loc, t, dynamicSizesFrom(rewriter, loc, t, x, identity));
-    double eps = op.getEpsAttr().getValueAsDouble();
-    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
-    Value y = linalg::GenericOp::create(
-                  rewriter, loc, TypeRange{t}, inputs, ValueRange{init}, maps, iterators,
-                  [&](OpBuilder &b, Location l, ValueRange a) {
-                    normalizeBody(b, l, a, eps, hasWeight, hasBias);
-                  })
-                  .getResult(0);
-    rewriter.replaceOp(op, y);
+    rewriter.replaceOp(op, normalize(rewriter, loc, x, m, var, op.getWeight(), op.getBias(),
+                                     droppedDimsMap(ctx, rank, dims),
+                                     AffineMap::get(rank, 0, trailing, ctx),
+                                     op.getEpsAttr().getValueAsDouble()));
     return success();
   }
 };
