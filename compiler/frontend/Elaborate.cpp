@@ -537,7 +537,6 @@ std::unique_ptr<Instance> Elaborator::instantiateUser(const ast::ModuleDecl &dec
     return nullptr;
   }
 
-  bool ok = true;
   llvm::StringMap<Location> seen;
   auto conditionHolds = [&](const ast::Expr *cond, std::optional<bool> &holds) {
     holds = true;
@@ -556,26 +555,29 @@ std::unique_ptr<Instance> Elaborator::instantiateUser(const ast::ModuleDecl &dec
     return true;
   };
 
-  for (const ast::StateDecl &s : decl.states) {
-    if (!checkMemberName(*this, decl, s.name, s.nameLoc, seen)) {
-      ok = false;
-      continue;
-    }
+  // Whether member `name` is to be created: its name is valid and its
+  // trailing `if` holds. A false condition makes it absent (none in
+  // forward); an error makes it broken (silent in forward).
+  auto admit = [&](const std::string &name, Location nameLoc, const ast::Expr *condition,
+                   Location declLoc) {
+    if (!checkMemberName(*this, decl, name, nameLoc, seen))
+      return false;
     std::optional<bool> holds;
-    if (!conditionHolds(s.condition.get(), holds)) {
-      inst->broken.insert(s.name);
-      ok = false;
-      continue;
+    if (!conditionHolds(condition, holds)) {
+      inst->broken.insert(name);
+      return false;
     }
     if (!*holds) {
-      inst->absent.try_emplace(s.name, s.loc);
-      continue;
+      inst->absent.try_emplace(name, declLoc);
+      return false;
     }
-    if (failed(declareState(*inst, s, env))) {
+    return true;
+  };
+
+  for (const ast::StateDecl &s : decl.states)
+    if (admit(s.name, s.nameLoc, s.condition.get(), s.loc) &&
+        failed(declareState(*inst, s, env)))
       inst->broken.insert(s.name);
-      ok = false;
-    }
-  }
   // PyTorch's order: parameters, then buffers; constants are not in the
   // state dict and go last.
   std::stable_sort(inst->states.begin(), inst->states.end(),
@@ -587,40 +589,25 @@ std::unique_ptr<Instance> Elaborator::instantiateUser(const ast::ModuleDecl &dec
                    });
 
   for (const ast::SubmoduleDecl &m : decl.submodules) {
-    if (!checkMemberName(*this, decl, m.name, m.loc, seen)) {
-      ok = false;
+    if (!admit(m.name, m.loc, m.condition.get(), m.loc))
       continue;
-    }
-    std::optional<bool> holds;
-    if (!conditionHolds(m.condition.get(), holds)) {
-      inst->broken.insert(m.name);
-      ok = false;
-      continue;
-    }
-    if (!*holds) {
-      inst->absent.try_emplace(m.name, m.loc);
-      continue;
-    }
     auto *call = llvm::dyn_cast<ast::CallExpr>(m.value.get());
     if (!call) {
       error(m.value->getLoc()) << fmt::format(
           "member '{}' must be a module such as Linear(10, 20); use 'const' for a tensor",
           m.name);
       inst->broken.insert(m.name);
-      ok = false;
       continue;
     }
     auto child = instantiate(*call, inst->qualify(m.name), env, depth + 1);
     if (!child) {
       inst->broken.insert(m.name);
-      ok = false;
       continue;
     }
     inst->children.emplace_back(m.name, std::move(child));
   }
   // Errors are reported and remembered in `hadError`; the instance is still
   // returned so that forward can report the errors independent of them.
-  (void)ok;
   return inst;
 }
 
