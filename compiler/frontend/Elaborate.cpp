@@ -408,21 +408,19 @@ LogicalResult Elaborator::declareState(Instance &inst, const ast::StateDecl &dec
     } else if (fn == "normal") {
       entry.init = "normal";
       entry.initArgs = {a["mean"].f, a["std"].f};
-    } else if (fn.starts_with("kaiming")) {
-      // gain for leaky_relu with slope a, over sqrt(fan_in) (mode fan_in).
-      double gain = std::sqrt(2.0 / (1.0 + a["a"].f * a["a"].f));
-      double std = fans->in > 0 ? gain / std::sqrt(fans->in) : 0.0;
-      if (fn == "kaiming_uniform") {
-        entry.init = "uniform";
-        entry.initArgs = {-std::sqrt(3.0) * std, std::sqrt(3.0) * std};
-      } else {
-        entry.init = "normal";
-        entry.initArgs = {0.0, std};
-      }
     } else {
-      double sum = fans->in + fans->out;
-      double std = sum > 0 ? a["gain"].f * std::sqrt(2.0 / sum) : 0.0;
-      if (fn == "xavier_uniform") {
+      // kaiming_*: the gain of leaky_relu with slope a over sqrt(fan_in);
+      // xavier_*: gain * sqrt(2 / (fan_in + fan_out)). A uniform with that
+      // standard deviation spans +-sqrt(3) std.
+      double std;
+      if (fn.starts_with("kaiming")) {
+        double gain = std::sqrt(2.0 / (1.0 + a["a"].f * a["a"].f));
+        std = fans->in > 0 ? gain / std::sqrt(fans->in) : 0.0;
+      } else {
+        double sum = fans->in + fans->out;
+        std = sum > 0 ? a["gain"].f * std::sqrt(2.0 / sum) : 0.0;
+      }
+      if (fn.ends_with("uniform")) {
         entry.init = "uniform";
         entry.initArgs = {-std::sqrt(3.0) * std, std::sqrt(3.0) * std};
       } else {

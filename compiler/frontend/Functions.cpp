@@ -191,16 +191,20 @@ Value Elaborator::unary(StringRef fn, const Value &x, Location loc) {
 // Emitters shared with the built-in modules
 //===----------------------------------------------------------------------===//
 
+/// The shape of an optional operand, for the shape rules.
+static std::optional<ArrayRef<int64_t>> optionalShape(mlir::Value v) {
+  if (!v)
+    return std::nullopt;
+  return llvm::cast<RankedTensorType>(v.getType()).getShape();
+}
+
 Value Elaborator::emitLinear(const Value &x, mlir::Value w, mlir::Value b, StringRef what,
                              Location loc) {
   if (!expectTensor(x, what, loc))
     return Value::poison();
   auto wt = llvm::cast<RankedTensorType>(w.getType());
   std::string why;
-  std::optional<ArrayRef<int64_t>> bshape;
-  if (b)
-    bshape = llvm::cast<RankedTensorType>(b.getType()).getShape();
-  auto s = shape::linear(x.type().getShape(), wt.getShape(), bshape, why);
+  auto s = shape::linear(x.type().getShape(), wt.getShape(), optionalShape(b), why);
   if (failed(s)) {
     int64_t in = x.type().getRank() ? x.type().getShape().back() : 1;
     if (wt.getRank() == 2 && x.type().getRank() >= 1 && !ShapedType::isDynamic(in) &&
@@ -224,9 +228,6 @@ Value Elaborator::emitConv2d(const Value &x, mlir::Value w, mlir::Value b,
     return Value::poison();
   auto wt = llvm::cast<RankedTensorType>(w.getType());
   std::string why;
-  std::optional<ArrayRef<int64_t>> bshape;
-  if (b)
-    bshape = llvm::cast<RankedTensorType>(b.getType()).getShape();
   ArrayRef<int64_t> xs = x.type().getShape();
   if (xs.size() != 4) {
     error(loc) << fmt::format("{} expects a 4-D input [N, C, H, W], but its input has shape {}",
@@ -242,7 +243,7 @@ Value Elaborator::emitConv2d(const Value &x, mlir::Value w, mlir::Value b,
                               xs[1]);
     return Value::poison();
   }
-  auto s = shape::conv2d(xs, wt.getShape(), bshape, stride, padding, dilation, groups, why);
+  auto s = shape::conv2d(xs, wt.getShape(), optionalShape(b), stride, padding, dilation, groups, why);
   if (failed(s)) {
     error(loc) << fmt::format("{}: {}", what.str(), why);
     return Value::poison();
@@ -346,12 +347,7 @@ Value Elaborator::emitLayerNorm(const Value &x, ArrayRef<int64_t> normalizedShap
   if (!expectTensor(x, what, loc))
     return Value::poison();
   std::string why;
-  auto shapeOf = [](mlir::Value v) -> std::optional<ArrayRef<int64_t>> {
-    if (!v)
-      return std::nullopt;
-    return llvm::cast<RankedTensorType>(v.getType()).getShape();
-  };
-  auto s = shape::layerNorm(x.type().getShape(), normalizedShape, shapeOf(w), shapeOf(b), why);
+  auto s = shape::layerNorm(x.type().getShape(), normalizedShape, optionalShape(w), optionalShape(b), why);
   if (failed(s)) {
     error(loc) << fmt::format("{}: {}", what.str(), why);
     return Value::poison();
