@@ -19,6 +19,7 @@
 #include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
+#include "llvm/Linker/Linker.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/JSON.h"
@@ -115,9 +116,19 @@ FailureOr<std::string> describeModel(ModuleOp module, StringRef prefix) {
 // Pipelines
 //===----------------------------------------------------------------------===//
 
+static void registerPassesOnce() {
+  static bool done = [] {
+    registerAllPasses();
+    registerLoweringPasses();
+    return true;
+  }();
+  (void)done;
+}
+
 /// Runs `pipeline` (a list of passes on the module, without the
 /// `builtin.module(...)` anchor) on `module`.
-static LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
+LogicalResult runPipelineText(ModuleOp module, StringRef pipeline) {
+  registerPassesOnce();
   PassManager pm(module->getName());
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
@@ -129,26 +140,34 @@ static LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
   return pm.run(module);
 }
 
-static void registerPassesOnce() {
-  static bool done = [] {
-    registerAllPasses();
-    registerLoweringPasses();
-    return true;
-  }();
-  (void)done;
+LogicalResult lowerToFusedLinalg(ModuleOp module) {
+  return runPipelineText(module, "mdl-lower-state, func.func(convert-mdl-to-linalg), canonicalize, "
+                                 "cse, func.func(mdl-fuse-elementwise), canonicalize, cse");
+}
+
+LogicalResult tileForCpu(ModuleOp module) {
+  return runPipelineText(module, "func.func(mdl-tile-and-fuse), canonicalize, cse, "
+                                 "func.func(mdl-vectorizable-loop-order)");
 }
 
 LogicalResult lowerToLinalg(ModuleOp module) {
-  registerPassesOnce();
-  return runPipeline(module, "mdl-lower-state, func.func(convert-mdl-to-linalg), canonicalize, "
-                             "cse, func.func(mdl-fuse-elementwise), canonicalize, cse, "
-                             "func.func(mdl-tile-and-fuse), canonicalize, cse, "
-                             "func.func(mdl-vectorizable-loop-order)");
+  return failure(failed(lowerToFusedLinalg(module)) || failed(tileForCpu(module)));
+}
+
+std::string cpuLoweringTail() {
+  return "convert-linalg-to-loops, "
+         // Tile loops run on the runtime's threads through the OpenMP ABI.
+         // The per-thread tile buffers live in memref.alloca_scopes, which the
+         // memref lowering must inline before the loops inside become blocks.
+         "convert-scf-to-openmp, expand-strided-metadata, lower-affine, finalize-memref-to-llvm, "
+         "convert-scf-to-cf, convert-math-to-funcs, convert-math-to-llvm, convert-math-to-libm, "
+         "convert-arith-to-llvm, convert-index-to-llvm, finalize-memref-to-llvm, "
+         "convert-func-to-llvm, convert-cf-to-llvm, convert-openmp-to-llvm, "
+         "reconcile-unrealized-casts";
 }
 
 LogicalResult lowerToLLVM(ModuleOp module) {
-  registerPassesOnce();
-  return runPipeline(
+  return runPipelineText(
       module,
       "one-shot-bufferize{bufferize-function-boundaries "
       "function-boundary-type-conversion=identity-layout-map}, canonicalize, "
@@ -157,16 +176,16 @@ LogicalResult lowerToLLVM(ModuleOp module) {
       "func.func(buffer-hoisting, buffer-loop-hoisting, "
       "promote-buffers-to-stack{max-alloc-size-in-bytes=65536}), "
       "buffer-deallocation-pipeline, convert-bufferization-to-memref, "
-      "func.func(mdl-expand-strided-copies, scf-forall-to-parallel, mdl-serial-single-tile), "
-      "convert-linalg-to-loops, "
-      // Tile loops run on the runtime's threads through the OpenMP ABI.
-      // The per-thread tile buffers live in memref.alloca_scopes, which the
-      // memref lowering must inline before the loops inside become blocks.
-      "convert-scf-to-openmp, expand-strided-metadata, lower-affine, finalize-memref-to-llvm, "
-      "convert-scf-to-cf, convert-math-to-funcs, convert-math-to-llvm, convert-math-to-libm, "
-      "convert-arith-to-llvm, convert-index-to-llvm, finalize-memref-to-llvm, "
-      "convert-func-to-llvm, convert-cf-to-llvm, convert-openmp-to-llvm, "
-      "reconcile-unrealized-casts");
+      "func.func(mdl-expand-strided-copies, scf-forall-to-parallel, mdl-serial-single-tile), " +
+          cpuLoweringTail());
+}
+
+void renameForCuda(ModuleOp module) {
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    StringRef name = fn.getSymName();
+    if (name.consume_front("modelc_forward_"))
+      fn.setSymName(("modelc_cuda_forward_" + name).str());
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -196,12 +215,19 @@ static void addPackedEntry(llvm::Module &m, StringRef fn) {
   b.CreateRetVoid();
 }
 
-std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, llvm::LLVMContext &ctx,
-                                                StringRef description,
+std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, ModuleOp cudaModule,
+                                                llvm::LLVMContext &ctx, StringRef description,
                                                 const CodegenOptions &options) {
   std::unique_ptr<llvm::Module> m = translateModuleToLLVMIR(module, ctx, "model");
   if (!m)
     return nullptr;
+  if (cudaModule) {
+    // The host side of the kernels: its own entries, the fatbinary, and the
+    // constructor that registers it with the runtime.
+    std::unique_ptr<llvm::Module> cuda = translateModuleToLLVMIR(cudaModule, ctx, "model_cuda");
+    if (!cuda || llvm::Linker::linkModules(*m, std::move(cuda)))
+      return nullptr;
+  }
   // Everything the compiler generated stays inside the library; the runtime
   // exports the ABI.
   for (llvm::Function &f : *m)
@@ -210,8 +236,8 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, llvm::LLVMConte
   for (llvm::GlobalVariable &g : m->globals())
     if (!g.isDeclaration() && !g.hasLocalLinkage())
       g.setVisibility(llvm::GlobalValue::HiddenVisibility);
-  addPackedEntry(*m, "forward_eval");
-  addPackedEntry(*m, "forward_train");
+  for (StringRef fn : {"forward_eval", "forward_train", "cuda_forward_eval", "cuda_forward_train"})
+    addPackedEntry(*m, fn);
   auto *desc = llvm::ConstantDataArray::getString(ctx, description, /*AddNull=*/true);
   auto *global = new llvm::GlobalVariable(*m, desc->getType(), /*isConstant=*/true,
                                           llvm::GlobalValue::ExternalLinkage, desc,

@@ -22,6 +22,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace modelc::lowering {
 
@@ -51,12 +52,48 @@ std::string safetensorsDType(mlir::Type type);
 /// The JSON table of the (single) mdl.model in `module`.
 mlir::FailureOr<std::string> describeModel(mlir::ModuleOp module, llvm::StringRef prefix);
 
+/// Runs `pipeline` (passes on the module, without the builtin.module anchor).
+mlir::LogicalResult runPipelineText(mlir::ModuleOp module, llvm::StringRef pipeline);
+
+/// mdl -> linalg on tensors, elementwise chains fused: where the CPU and the
+/// CUDA back ends part.
+mlir::LogicalResult lowerToFusedLinalg(mlir::ModuleOp module);
+/// Tiles for the CPU's threads and orders loops for its vectors.
+mlir::LogicalResult tileForCpu(mlir::ModuleOp module);
+/// Both of the above (the CPU's --emit=linalg).
 mlir::LogicalResult lowerToLinalg(mlir::ModuleOp module);
 mlir::LogicalResult lowerToLLVM(mlir::ModuleOp module);
+/// The CPU pipeline from loops on buffers to the LLVM dialect.
+std::string cpuLoweringTail();
+
+//===- CUDA (CudaCodegen.cpp) ---------------------------------------------===//
+
+struct CudaOptions {
+  std::vector<std::string> archs; // sm_80, sm_90: a cubin each, PTX of the lowest
+  std::string cudaPath;           // holds bin/ptxas and bin/fatbinary
+  bool emulate = false;           // kernels as host loops (a test of the mapping)
+};
+
+/// Parses --gpu-arch (sm_80,sm_90) into `archs`, without duplicates.
+mlir::LogicalResult parseGpuArchs(llvm::StringRef list, std::vector<std::string> &archs,
+                                  std::string &error);
+/// The CUDA toolkit directory: `explicitPath`, $CUDA_HOME, $CUDA_PATH,
+/// $CUDA_ROOT, ptxas on PATH, /usr/local/cuda.
+mlir::FailureOr<std::string> findCudaToolkit(llvm::StringRef explicitPath, std::string &error);
+/// modelc_forward_* -> modelc_cuda_forward_*: the entries of the GPU copy.
+void renameForCuda(mlir::ModuleOp module);
+/// Fused linalg -> kernels in device memory -> the LLVM dialect with PTX in
+/// gpu.binary ops (or, with `emulate`, host loops in the LLVM dialect).
+mlir::LogicalResult lowerToGpu(mlir::ModuleOp module, const CudaOptions &options);
+/// Replaces each gpu.binary's PTX by a fatbinary of cubins (ptxas) and PTX.
+mlir::LogicalResult embedFatbinaries(mlir::ModuleOp module, const CudaOptions &options,
+                                     std::string &error);
 
 /// Translates the LLVM-dialect `module`, adds the table and the packed entry
 /// points the runtime calls, and optimizes at `options.optLevel`.
-std::unique_ptr<llvm::Module> translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &ctx,
+/// `cudaModule` (may be null) is linked in: the GPU copy of the model.
+std::unique_ptr<llvm::Module> translateToLLVMIR(mlir::ModuleOp module, mlir::ModuleOp cudaModule,
+                                                llvm::LLVMContext &ctx,
                                                 llvm::StringRef description,
                                                 const CodegenOptions &options);
 

@@ -17,12 +17,13 @@ namespace modelc::lowering {
 namespace {
 
 struct ExpandStridedCopiesPass : impl::ExpandStridedCopiesBase<ExpandStridedCopiesPass> {
+  using Base::Base;
   void runOnOperation() override {
-    getOperation().walk([](memref::CopyOp copy) {
+    getOperation().walk([&](memref::CopyOp copy) {
       auto contiguous = [](Value v) {
         return llvm::cast<MemRefType>(v.getType()).getLayout().isIdentity();
       };
-      if (contiguous(copy.getSource()) && contiguous(copy.getTarget()))
+      if (!allCopies && contiguous(copy.getSource()) && contiguous(copy.getTarget()))
         return; // becomes a memcpy
       OpBuilder b(copy);
       linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());

@@ -50,7 +50,12 @@ def ExpandStridedCopies : Pass<"mdl-expand-strided-copies", "mlir::func::FuncOp"
     tensor, say). The LLVM lowering would call the `memrefCopy` function of
     MLIR's C runner utilities for those, which a self-contained model.so does
     not have; as linalg.copy they become loops like everything else.
+
+    With `all-copies`, every copy is expanded: on the GPU the host cannot
+    memcpy device memory, so copies become loops, and kernels, too.
   }];
+  let options = [Option<"allCopies", "all-copies", "bool", "false",
+                        "Expand contiguous copies as well">];
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
@@ -105,6 +110,63 @@ def SerialSingleTile : Pass<"mdl-serial-single-tile", "mlir::func::FuncOp"> {
     than one iteration it runs in parallel, otherwise as plain loops.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::scf::SCFDialect"];
+}
+
+def ParallelLoopsOutermost : Pass<"mdl-parallel-loops-outermost", "mlir::func::FuncOp"> {
+  let summary = "Order every linalg op's loops as parallel first, reductions last";
+  let description = [{
+    On the GPU each element of a parallel loop nest becomes a thread. A
+    reduction that comes first in the iteration order (BatchNorm's
+    statistics reduce over N before C) would lower to a host loop around
+    many tiny kernels; moved innermost, it is a serial loop inside each
+    thread. Named ops are generalized first.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+def MapToGpu : Pass<"mdl-map-to-gpu", "mlir::func::FuncOp"> {
+  let summary = "Run a bufferized function's loops as GPU kernels on device memory";
+  let description = [{
+    For a function whose memref arguments live in device memory:
+
+    - each `memref.alloc` / `memref.dealloc` becomes `gpu.alloc` /
+      `gpu.dealloc`;
+    - each `memref.get_global` (a constant in host memory) is copied into a
+      device buffer with `gpu.memcpy`;
+    - each top-level `scf.parallel` becomes a `gpu.launch` of one thread per
+      iteration (linearized, 256 threads a block, guarded against the
+      rounded-up grid); parallel loops nested in it run serially per thread;
+    - every other run of operations that reads or writes memory (a scalar
+      update such as `num_batches_tracked += 1`) becomes a one-thread
+      `gpu.launch`.
+
+    What remains on the host is allocation, shape arithmetic and views.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::gpu::GPUDialect",
+                           "mlir::scf::SCFDialect"];
+}
+
+def GpuLaunchToLoops : Pass<"mdl-gpu-launch-to-loops", "mlir::func::FuncOp"> {
+  let summary = "Run gpu.launch bodies as host loops (a test of the GPU mapping)";
+  let description = [{
+    The inverse of the GPU runtime: every `gpu.launch` becomes loops over
+    its blocks and threads on the host, `gpu.alloc`/`gpu.dealloc`/
+    `gpu.memcpy` become their memref counterparts. With it, the code that
+    -mdl-map-to-gpu produced runs through the CPU back end, so the
+    end-to-end tests check the mapping on machines without a GPU
+    (`modelc --target=cuda --cuda-emulate`).
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect", "mlir::scf::SCFDialect"];
+}
+
+def MergeGpuModules : Pass<"mdl-merge-gpu-modules", "mlir::ModuleOp"> {
+  let summary = "Put every outlined kernel into one gpu.module";
+  let description = [{
+    Kernel outlining makes one gpu.module per kernel. One module means one
+    PTX file, one ptxas run per architecture and one fatbinary in the
+    library, instead of as many as there are kernels.
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect"];
 }
 
 #endif // MODELC_LOWERING_PASSES

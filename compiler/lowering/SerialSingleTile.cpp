@@ -6,7 +6,7 @@
 
 #include "lowering/Passes.h"
 
-#include "mlir/IR/IRMapping.h"
+#include "lowering/LoopUtils.h"
 
 namespace modelc::lowering {
 #define GEN_PASS_DEF_SERIALSINGLETILE
@@ -18,20 +18,6 @@ using namespace mlir;
 namespace modelc::lowering {
 namespace {
 
-/// The number of iterations of `loop`: the product over its dimensions of
-/// ceil((upper - lower) / step).
-Value tripCount(OpBuilder &b, scf::ParallelOp loop) {
-  Location loc = loop.getLoc();
-  Value total = arith::ConstantIndexOp::create(b, loc, 1);
-  for (auto [lb, ub, step] :
-       llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
-    Value span = arith::SubIOp::create(b, loc, ub, lb);
-    Value n = arith::CeilDivUIOp::create(b, loc, span, step);
-    total = arith::MulIOp::create(b, loc, total, n);
-  }
-  return total;
-}
-
 struct SerialSingleTilePass : impl::SerialSingleTileBase<SerialSingleTilePass> {
   void runOnOperation() override {
     SmallVector<scf::ParallelOp> loops;
@@ -42,20 +28,12 @@ struct SerialSingleTilePass : impl::SerialSingleTileBase<SerialSingleTilePass> {
     for (scf::ParallelOp loop : loops) {
       OpBuilder b(loop);
       Location loc = loop.getLoc();
-      Value many = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, tripCount(b, loop),
+      Value many = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, parallelTripCount(b, loop),
                                          arith::ConstantIndexOp::create(b, loc, 1));
       auto branch = scf::IfOp::create(b, loc, many, /*withElseRegion=*/true);
       // The serial copy: nested scf.for over the same bounds, same body.
       b.setInsertionPointToStart(branch.elseBlock());
-      IRMapping mapping;
-      for (auto [iv, lb, ub, step] : llvm::zip(loop.getInductionVars(), loop.getLowerBound(),
-                                               loop.getUpperBound(), loop.getStep())) {
-        auto serial = scf::ForOp::create(b, loc, lb, ub, step);
-        mapping.map(iv, serial.getInductionVar());
-        b.setInsertionPointToStart(serial.getBody());
-      }
-      for (Operation &op : loop.getBody()->without_terminator())
-        b.clone(op, mapping);
+      cloneAsSerialLoops(b, loop);
       // The parallel original moves into the then-branch.
       loop->moveBefore(branch.thenBlock()->getTerminator());
     }

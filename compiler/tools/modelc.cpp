@@ -56,6 +56,20 @@ cl::opt<std::string> modelName("model", cl::desc("The model to compile when a fi
                                cl::value_desc("name"), cl::cat(category));
 cl::opt<std::string> target("target", cl::desc("cpu or cuda"), cl::init("cpu"),
                             cl::cat(category));
+cl::opt<std::string> gpuArch("gpu-arch",
+                             cl::desc("CUDA architectures to compile for, with PTX of the "
+                                      "lowest for newer chips (default sm_80,sm_90)"),
+                             cl::value_desc("sm_80,sm_90"), cl::init("sm_80,sm_90"),
+                             cl::cat(category));
+cl::opt<std::string> cudaPath("cuda-path",
+                              cl::desc("The CUDA toolkit (default: $CUDA_HOME, ptxas on PATH, "
+                                       "/usr/local/cuda)"),
+                              cl::value_desc("dir"), cl::cat(category));
+// For tests on machines without a GPU: the CUDA back end's kernels run as
+// loops through the CPU back end, so that the GPU mapping meets the
+// end-to-end tests.
+cl::opt<bool> cudaEmulate("cuda-emulate", cl::desc("Run the CUDA kernels as host loops (testing)"),
+                          cl::Hidden, cl::cat(category));
 cl::opt<bool> objectOnly("c", cl::desc("Emit an object file for static linking"),
                          cl::cat(category));
 cl::opt<std::string> prefix("prefix", cl::desc("Symbol prefix (default: the model's name)"),
@@ -159,9 +173,23 @@ int main(int argc, char **argv) {
   };
   if (emit == Emit::Mdl)
     return printModule();
-  if (target == "cuda") {
-    errs() << "modelc: error: --target=cuda is not implemented yet\n";
-    return 1;
+  bool cuda = target == "cuda";
+  modelc::lowering::CudaOptions cudaOptions;
+  if (cuda) {
+    std::string error;
+    cudaOptions.emulate = cudaEmulate;
+    if (failed(modelc::lowering::parseGpuArchs(gpuArch, cudaOptions.archs, error))) {
+      errs() << fmt::format("modelc: error: {}\n", error);
+      return 1;
+    }
+    if (!cudaOptions.emulate) {
+      auto toolkit = modelc::lowering::findCudaToolkit(cudaPath, error);
+      if (failed(toolkit)) {
+        errs() << fmt::format("modelc: error: {}\n", error);
+        return 1;
+      }
+      cudaOptions.cudaPath = *toolkit;
+    }
   }
 
   modelc::lowering::CodegenOptions options;
@@ -198,17 +226,45 @@ int main(int argc, char **argv) {
     return succeeded(header) && writeOutput(outputFile, *header) ? 0 : 1;
   }
   auto description = modelc::lowering::describeModel(*module, options.prefix);
-  if (failed(description) || failed(modelc::lowering::lowerToLinalg(*module)))
+  if (failed(description) || failed(modelc::lowering::lowerToFusedLinalg(*module)))
     return 1;
-  narrate("lowered to linalg: fused, tiled, loops ordered");
-  if (emit == Emit::Linalg)
-    return printModule();
-  if (failed(modelc::lowering::lowerToLLVM(*module)))
-    return 1;
-  narrate("bufferized and lowered to the LLVM dialect");
+  if (cuda && emit == Emit::Linalg)
+    return printModule(); // where the CPU and CUDA back ends part
+  // The GPU copy of the model: its own entries, beside the CPU code.
+  mlir::OwningOpRef<mlir::ModuleOp> cudaModule;
+  if (cuda && cudaOptions.emulate) {
+    if (failed(modelc::lowering::lowerToGpu(*module, cudaOptions)))
+      return 1;
+    narrate("mapped to GPU kernels, emulated as host loops");
+  } else {
+    if (cuda) {
+      cudaModule = module->clone();
+      modelc::lowering::renameForCuda(*cudaModule);
+    }
+    if (failed(modelc::lowering::tileForCpu(*module)))
+      return 1;
+    narrate("lowered to linalg: fused, tiled, loops ordered");
+    if (emit == Emit::Linalg)
+      return printModule();
+    if (failed(modelc::lowering::lowerToLLVM(*module)))
+      return 1;
+    narrate("bufferized and lowered to the LLVM dialect");
+  }
+  if (cudaModule) {
+    std::string error;
+    if (failed(modelc::lowering::lowerToGpu(*cudaModule, cudaOptions)))
+      return 1;
+    narrate("mapped to GPU kernels and lowered to NVVM and PTX");
+    if (failed(modelc::lowering::embedFatbinaries(*cudaModule, cudaOptions, error))) {
+      errs() << fmt::format("modelc: error: {}\n", error);
+      return 1;
+    }
+    narrate(fmt::format("compiled the PTX for {} with ptxas, packed with fatbinary",
+                        llvm::join(cudaOptions.archs, ", ")));
+  }
   llvm::LLVMContext llvmContext;
-  auto llvmModule =
-      modelc::lowering::translateToLLVMIR(*module, llvmContext, *description, options);
+  auto llvmModule = modelc::lowering::translateToLLVMIR(
+      *module, cudaModule ? *cudaModule : mlir::ModuleOp(), llvmContext, *description, options);
   if (!llvmModule) {
     errs() << "modelc: error: translation to LLVM IR failed\n";
     return 1;

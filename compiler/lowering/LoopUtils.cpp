@@ -1,0 +1,45 @@
+//===- LoopUtils.cpp - Shared helpers for scf.parallel loops --------------===//
+
+#include "lowering/LoopUtils.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/IRMapping.h"
+
+using namespace mlir;
+
+namespace modelc::lowering {
+
+SmallVector<Value> parallelTripCounts(OpBuilder &b, scf::ParallelOp loop) {
+  Location loc = loop.getLoc();
+  SmallVector<Value> counts;
+  for (auto [lb, ub, step] :
+       llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
+    Value span = arith::SubIOp::create(b, loc, ub, lb);
+    counts.push_back(arith::CeilDivUIOp::create(b, loc, span, step));
+  }
+  return counts;
+}
+
+Value parallelTripCount(OpBuilder &b, scf::ParallelOp loop) {
+  Location loc = loop.getLoc();
+  Value total = arith::ConstantIndexOp::create(b, loc, 1);
+  for (Value n : parallelTripCounts(b, loop))
+    total = arith::MulIOp::create(b, loc, total, n);
+  return total;
+}
+
+void cloneAsSerialLoops(OpBuilder &b, scf::ParallelOp loop) {
+  OpBuilder::InsertionGuard guard(b);
+  Location loc = loop.getLoc();
+  IRMapping mapping;
+  for (auto [iv, lb, ub, step] : llvm::zip(loop.getInductionVars(), loop.getLowerBound(),
+                                           loop.getUpperBound(), loop.getStep())) {
+    auto serial = scf::ForOp::create(b, loc, lb, ub, step);
+    mapping.map(iv, serial.getInductionVar());
+    b.setInsertionPointToStart(serial.getBody());
+  }
+  for (Operation &op : loop.getBody()->without_terminator())
+    b.clone(op, mapping);
+}
+
+} // namespace modelc::lowering

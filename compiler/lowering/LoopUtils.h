@@ -1,0 +1,29 @@
+//===- LoopUtils.h - Shared helpers for scf.parallel loops -------*- C++ -*-===//
+//
+// Used by the passes that decide where a parallel loop runs: on the thread
+// pool or serially (-mdl-serial-single-tile), as GPU threads or serially
+// inside one (-mdl-map-to-gpu).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MODELC_LOWERING_LOOPUTILS_H
+#define MODELC_LOWERING_LOOPUTILS_H
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+
+namespace modelc::lowering {
+
+/// ceil((upper - lower) / step) of each dimension of `loop`.
+llvm::SmallVector<mlir::Value> parallelTripCounts(mlir::OpBuilder &b, mlir::scf::ParallelOp loop);
+
+/// The number of iterations of `loop`: the product of its trip counts.
+mlir::Value parallelTripCount(mlir::OpBuilder &b, mlir::scf::ParallelOp loop);
+
+/// Clones `loop` (which has no results) at the builder's insertion point as
+/// nested scf.for loops over the same bounds with the same body.
+void cloneAsSerialLoops(mlir::OpBuilder &b, mlir::scf::ParallelOp loop);
+
+} // namespace modelc::lowering
+
+#endif // MODELC_LOWERING_LOOPUTILS_H
