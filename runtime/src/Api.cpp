@@ -230,8 +230,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_read_state(const modelc_model *model,
     int64_t index = stateForCopy(model, "read_state", name, dst, nbytes);
     if (index < 0)
       return -1;
-    if (nbytes)
-      std::memcpy(dst, model->stateData[static_cast<size_t>(index)], nbytes);
+    std::string error;
+    if (!readStateEntry(*model, static_cast<size_t>(index), dst, error))
+      return fail(model, "read_state: " + error);
     return 0;
   });
 }
@@ -248,8 +249,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_write_state(modelc_model *model,
     int64_t index = stateForCopy(model, "write_state", name, src, nbytes);
     if (index < 0)
       return -1;
-    if (nbytes)
-      std::memcpy(model->stateData[static_cast<size_t>(index)], src, nbytes);
+    std::string error;
+    if (!writeStateEntry(*model, static_cast<size_t>(index), src, error))
+      return fail(model, "write_state: " + error);
     return 0;
   });
 }
@@ -305,6 +307,8 @@ MODELC_RT_EXPORT int32_t modelc_rt_save_state(const modelc_model *model,
     return fail(model, "save_state: path is NULL");
   return guarded<int32_t>(model, -1, [&]() -> int32_t {
     std::string error;
+    if (!syncStateToHost(*model, error))
+      return fail(model, "save_state: " + error);
     if (!writeFileAtomically(path, serializeStateDict(*model), error))
       return fail(model, format("cannot save the state to '%s': %s", path,
                                 error.c_str()));
@@ -323,6 +327,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_save_state_to_memory(const modelc_model *mode
   if (!data || !size)
     return fail(model, "save_state_to_memory: data or size is NULL");
   return guarded<int32_t>(model, -1, [&]() -> int32_t {
+    std::string error;
+    if (!syncStateToHost(*model, error))
+      return fail(model, "save_state_to_memory: " + error);
     std::string bytes = serializeStateDict(*model);
     void *buffer = std::malloc(bytes.size());
     if (!buffer)
@@ -347,12 +354,13 @@ MODELC_RT_EXPORT int32_t modelc_rt_to_device(modelc_model *model,
     return fail(model, "to_device: device is NULL");
   return guarded<int32_t>(model, -1, [&]() -> int32_t {
     std::string error;
-    return checkDevice(device, error) ? 0 : fail(model, "to_device: " + error);
+    return moveToDevice(*model, device, error) ? 0
+                                               : fail(model, "to_device: " + error);
   });
 }
 
 MODELC_RT_EXPORT const char *modelc_rt_device(const modelc_model *model) {
-  return checkModel(model, "device") ? "cpu" : nullptr;
+  return checkModel(model, "device") ? deviceName(model->device) : nullptr;
 }
 
 MODELC_RT_EXPORT const char *modelc_rt_last_error(const modelc_model *model) {

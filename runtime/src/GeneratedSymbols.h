@@ -17,6 +17,14 @@ __attribute__((visibility("hidden"))) extern const char modelc_generated_desc[];
 /// entry in description order, args[S+1..S+I] -> one per input.
 __attribute__((visibility("hidden"))) void modelc_generated_forward_eval(void **args);
 __attribute__((visibility("hidden"))) void modelc_generated_forward_train(void **args);
+/// The same on the GPU (`modelc --target=cuda`): every descriptor passed in
+/// holds device pointers, and so do the results (docs/ABI.md). Weak: a
+/// library compiled for the CPU only does not define them, and their
+/// addresses are then null (cuda::libraryHasCuda()).
+__attribute__((visibility("hidden"), weak)) void
+modelc_generated_cuda_forward_eval(void **args);
+__attribute__((visibility("hidden"), weak)) void
+modelc_generated_cuda_forward_train(void **args);
 /// A safetensors state dict baked in with `modelc --weights` (size 0: none),
 /// loaded strictly by every create.
 __attribute__((visibility("hidden"))) extern const unsigned char modelc_generated_weights[];

@@ -1,6 +1,7 @@
 //===- Model.cpp - creating a model and calling its forward function ------===//
 #include "Model.h"
 
+#include "Cuda.h"
 #include "GeneratedSymbols.h"
 #include "Rng.h"
 #include "support/Format.h"
@@ -21,22 +22,146 @@ void *allocateAligned(uint64_t nbytes) {
   return std::aligned_alloc(64, rounded);
 }
 
-bool checkDevice(const char *device, std::string &error) {
+namespace {
+/// The largest CUDA ordinal accepted: deviceName() has a string for each.
+constexpr int kMaxCudaOrdinal = 255;
+} // namespace
+
+bool parseDevice(const char *device, int &ordinal, std::string &error) {
+  ordinal = kCpu;
   if (!device || std::strcmp(device, "cpu") == 0)
     return true;
-  if (std::strncmp(device, "cuda", 4) == 0 &&
-      (device[4] == '\0' || device[4] == ':')) {
+  if (std::strncmp(device, "cuda", 4) != 0 ||
+      (device[4] != '\0' && device[4] != ':')) {
+    error = format("unknown device '%s' (expected 'cpu' or 'cuda')", device);
+    return false;
+  }
+  if (!cuda::libraryHasCuda()) {
     error = format("cannot use device '%s': this model was compiled for the "
                    "CPU only (compile it with --target=cuda)", device);
     return false;
   }
-  error = format("unknown device '%s' (expected 'cpu' or 'cuda')", device);
-  return false;
+  if (device[4] == '\0') {
+    ordinal = 0;
+    return true;
+  }
+  const char *digits = device + 5;
+  size_t length = std::strlen(digits);
+  bool ok = length > 0 && length <= 3;
+  int value = 0;
+  for (size_t i = 0; ok && i < length; ++i) {
+    ok = digits[i] >= '0' && digits[i] <= '9';
+    value = value * 10 + (digits[i] - '0');
+  }
+  if (!ok || value > kMaxCudaOrdinal) {
+    error = format("unknown device '%s' (expected 'cpu', 'cuda' or 'cuda:N', "
+                   "N a device number)", device);
+    return false;
+  }
+  ordinal = value;
+  return true;
 }
+
+const char *deviceName(int ordinal) {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (int i = 0; i <= kMaxCudaOrdinal; ++i)
+      v.push_back(format("cuda:%d", i));
+    return v;
+  }();
+  if (ordinal < 0 || ordinal > kMaxCudaOrdinal)
+    return "cpu";
+  return names[static_cast<size_t>(ordinal)].c_str();
+}
+
+namespace {
+
+/// parseDevice, then opens the driver and the device when it is a GPU.
+bool openTarget(const char *device, int &ordinal, std::string &error) {
+  if (!parseDevice(device, ordinal, error))
+    return false;
+  std::string why;
+  if (ordinal != kCpu && !cuda::openDevice(ordinal, why)) {
+    error = format("cannot use device '%s': %s", device, why.c_str());
+    return false;
+  }
+  return true;
+}
+
+/// Frees the device memory of `model` (on the GPU `ordinal`).
+void releaseDeviceMemory(modelc_model &model, int ordinal) {
+  if (ordinal == kCpu)
+    return;
+  cuda::DeviceScope scope(ordinal);
+  for (uint64_t p : model.deviceState)
+    cuda::release(p);
+  for (DeviceBuffer &b : model.deviceInputs)
+    cuda::release(b.ptr);
+  model.deviceState.clear();
+  model.deviceInputs.clear();
+}
+
+/// Copies the device state of `model` into its staging memory.
+bool downloadState(const modelc_model &model, std::string &error) {
+  int ordinal = model.device;
+  if (ordinal == kCpu)
+    return true;
+  const ModelDesc &desc = *model.desc;
+  cuda::DeviceScope scope(ordinal);
+  for (size_t i = 0; i < desc.states.size(); ++i) {
+    std::string why;
+    if (!cuda::download(model.stateData[i], model.deviceState[i],
+                        desc.states[i].nbytes, why)) {
+      error = format("cannot copy state '%s' from %s: %s",
+                     desc.states[i].name.c_str(), deviceName(ordinal),
+                     why.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Moves the state from the staging memory to `ordinal` (or just switches
+/// to the CPU), freeing the old device memory: on failure nothing changes.
+bool placeState(modelc_model &model, int ordinal, std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  std::vector<uint64_t> fresh;
+  if (ordinal != kCpu) {
+    cuda::DeviceScope scope(ordinal);
+    for (size_t i = 0; i < desc.states.size(); ++i) {
+      const StateDesc &state = desc.states[i];
+      uint64_t ptr = 0;
+      std::string why;
+      bool ok = cuda::allocate(state.nbytes, ptr, why);
+      if (ok)
+        fresh.push_back(ptr);
+      if (ok && !cuda::upload(ptr, model.stateData[i], state.nbytes, why))
+        ok = false;
+      if (!ok) {
+        error = format("cannot move state '%s' (%llu bytes) to %s: %s",
+                       state.name.c_str(),
+                       static_cast<unsigned long long>(state.nbytes),
+                       deviceName(ordinal), why.c_str());
+        for (uint64_t p : fresh)
+          cuda::release(p);
+        return false;
+      }
+    }
+  }
+  releaseDeviceMemory(model, model.device);
+  model.deviceState = std::move(fresh);
+  model.deviceInputs.assign(ordinal == kCpu ? 0 : desc.inputs.size(),
+                            DeviceBuffer());
+  model.device = ordinal;
+  return true;
+}
+
+} // namespace
 
 modelc_model *createModel(const char *device, uint64_t seed,
                           std::string &error) {
-  if (!checkDevice(device, error))
+  int ordinal;
+  if (!openTarget(device, ordinal, error))
     return nullptr;
   const ModelDesc *desc = linkedModelDesc(error);
   if (!desc)
@@ -67,7 +192,60 @@ modelc_model *createModel(const char *device, uint64_t seed,
     delete model;
     return nullptr;
   }
+  if (!placeState(*model, ordinal, error)) {
+    delete model;
+    return nullptr;
+  }
   return model;
+}
+
+bool moveToDevice(modelc_model &model, const char *device, std::string &error) {
+  int ordinal;
+  if (!openTarget(device, ordinal, error))
+    return false;
+  if (ordinal == model.device)
+    return true;
+  return downloadState(model, error) && placeState(model, ordinal, error);
+}
+
+bool readStateEntry(const modelc_model &model, size_t index, void *dst,
+                    std::string &error) {
+  const StateDesc &state = model.desc->states[index];
+  int ordinal = model.device;
+  if (ordinal == kCpu) {
+    if (state.nbytes)
+      std::memcpy(dst, model.stateData[index], state.nbytes);
+    return true;
+  }
+  cuda::DeviceScope scope(ordinal);
+  std::string why;
+  if (cuda::download(dst, model.deviceState[index], state.nbytes, why))
+    return true;
+  error = format("cannot copy '%s' from %s: %s", state.name.c_str(),
+                 deviceName(ordinal), why.c_str());
+  return false;
+}
+
+bool writeStateEntry(modelc_model &model, size_t index, const void *src,
+                     std::string &error) {
+  const StateDesc &state = model.desc->states[index];
+  int ordinal = model.device;
+  if (ordinal == kCpu) {
+    if (state.nbytes)
+      std::memcpy(model.stateData[index], src, state.nbytes);
+    return true;
+  }
+  cuda::DeviceScope scope(ordinal);
+  std::string why;
+  if (cuda::upload(model.deviceState[index], src, state.nbytes, why))
+    return true;
+  error = format("cannot copy '%s' to %s: %s", state.name.c_str(),
+                 deviceName(ordinal), why.c_str());
+  return false;
+}
+
+bool syncStateToHost(const modelc_model &model, std::string &error) {
+  return downloadState(model, error);
 }
 
 int64_t findState(const modelc_model &model, const char *name,
@@ -209,6 +387,246 @@ void copyStrided(char *dst, const char *base, size_t elementSize,
 // whose allocated pointer is this marker: it was never malloc'ed.
 void *const kGlobalMarker = reinterpret_cast<void *>(0xdeadbeef);
 
+/// The packed arguments of one generated call (docs/ABI.md): a descriptor
+/// per state and input, and the zero-filled results struct.
+struct PackedCall {
+  std::vector<int64_t> argWords;
+  std::vector<int64_t> results;
+  std::vector<size_t> resultOffsets;
+  std::vector<void *> args;
+};
+
+/// Lays out the descriptors of the states at `stateData` and of the inputs
+/// (shaped as `inputs`) at `inputData`.
+void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
+              const std::vector<void *> &inputData,
+              const modelc_tensor *inputs, PackedCall &call) {
+  size_t numStates = desc.states.size();
+  size_t numInputs = desc.inputs.size();
+  std::vector<size_t> argOffsets;
+  size_t words = 0;
+  for (const StateDesc &s : desc.states) {
+    argOffsets.push_back(words);
+    words += descriptorWords(s.shape.size());
+  }
+  for (const TensorDesc &in : desc.inputs) {
+    argOffsets.push_back(words);
+    words += descriptorWords(in.shape.size());
+  }
+  call.argWords.assign(words, 0);
+  size_t resultWordCount = 0;
+  for (const TensorDesc &out : desc.outputs) {
+    call.resultOffsets.push_back(resultWordCount);
+    resultWordCount += descriptorWords(out.shape.size());
+  }
+  call.results.assign(resultWordCount + 1, 0);
+  call.args.assign(1 + numStates + numInputs, nullptr);
+  call.args[0] = call.results.data();
+  for (size_t i = 0; i < numStates; ++i) {
+    int64_t *d = &call.argWords[argOffsets[i]];
+    fillDescriptor(d, stateData[i], desc.states[i].shape);
+    call.args[1 + i] = d;
+  }
+  for (size_t i = 0; i < numInputs; ++i) {
+    int64_t *d = &call.argWords[argOffsets[numStates + i]];
+    fillDescriptor(d, inputData[i], shapeOf(inputs[i]));
+    call.args[1 + numStates + i] = d;
+  }
+}
+
+/// Result `j` of a generated call, as its descriptor says.
+struct ResultView {
+  void *allocated;
+  const char *data; // aligned + offset elements
+  std::vector<int64_t> sizes, strides;
+};
+
+ResultView resultView(const ModelDesc &desc, const PackedCall &call, size_t j) {
+  const int64_t *d = &call.results[call.resultOffsets[j]];
+  size_t rank = desc.outputs[j].shape.size();
+  size_t elementSize = dtypeSize(desc.outputs[j].dtype);
+  ResultView view;
+  view.allocated = wordAsPointer(d[0]);
+  // Pointer arithmetic on an integer: on a GPU this is a device address.
+  view.data = reinterpret_cast<const char *>(
+      reinterpret_cast<uintptr_t>(wordAsPointer(d[1])) +
+      static_cast<uintptr_t>(d[2] * static_cast<int64_t>(elementSize)));
+  view.sizes.assign(d + 3, d + 3 + rank);
+  view.strides.assign(d + 3 + rank, d + 3 + 2 * rank);
+  return view;
+}
+
+/// Checks result `j`'s sizes against the description and makes its output
+/// slot large enough; `nbytes` is its dense size.
+bool prepareOutput(modelc_model &model, size_t j,
+                   const std::vector<int64_t> &sizes, uint64_t &nbytes,
+                   std::string &error) {
+  const TensorDesc &out = model.desc->outputs[j];
+  OutputTensor &slot = model.outputs[j];
+  bool shapeOk = true;
+  for (size_t k = 0; k < sizes.size(); ++k)
+    shapeOk = shapeOk && sizes[k] >= 0 &&
+              (out.shape[k] < 0 || sizes[k] == out.shape[k]);
+  if (!shapeOk || !computeNumBytes(sizes, out.dtype, nbytes)) {
+    error = format("internal error: the generated code returned %s with "
+                   "shape %s, the description says %s", out.name.c_str(),
+                   formatShape(sizes).c_str(), formatShape(out.shape).c_str());
+    return false;
+  }
+  if (nbytes > slot.capacity || !slot.data) {
+    std::free(slot.data);
+    slot.data = allocateAligned(nbytes);
+    slot.capacity = slot.data ? nbytes : 0;
+    if (!slot.data) {
+      error = format("out of memory copying %s (%llu bytes)", out.name.c_str(),
+                     static_cast<unsigned long long>(nbytes));
+      return false;
+    }
+  }
+  slot.shape = sizes;
+  return true;
+}
+
+bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
+              std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  std::vector<void *> inputData;
+  for (size_t i = 0; i < desc.inputs.size(); ++i)
+    inputData.push_back(inputs[i].data);
+  PackedCall call;
+  packCall(desc, model.stateData, inputData, inputs, call);
+  std::vector<void *> passedIn(model.stateData); // never to be freed
+  passedIn.insert(passedIn.end(), inputData.begin(), inputData.end());
+
+  if (model.training)
+    modelc_generated_forward_train(call.args.data());
+  else
+    modelc_generated_forward_eval(call.args.data());
+
+  // Copy every result out, then free what the generated code allocated:
+  // each allocation once, never memory that was passed in.
+  bool ok = true;
+  std::vector<void *> toFree;
+  for (size_t j = 0; j < desc.outputs.size(); ++j) {
+    ResultView view = resultView(desc, call, j);
+    bool owned = view.allocated && view.allocated != kGlobalMarker;
+    for (void *p : passedIn)
+      owned = owned && p != view.allocated;
+    for (void *p : toFree)
+      owned = owned && p != view.allocated;
+    if (owned)
+      toFree.push_back(view.allocated);
+    uint64_t nbytes;
+    if (!ok || !prepareOutput(model, j, view.sizes, nbytes, error)) {
+      ok = false;
+      continue;
+    }
+    size_t elementSize = dtypeSize(desc.outputs[j].dtype);
+    copyStrided(static_cast<char *>(model.outputs[j].data), view.data,
+                elementSize, view.sizes, view.strides);
+  }
+  for (void *p : toFree)
+    std::free(p);
+  return ok;
+}
+
+/// Downloads result `view` (device memory, any non-negative strides) into
+/// output slot `j`, prepared for `nbytes`.
+bool downloadResult(modelc_model &model, size_t j, const ResultView &view,
+                    uint64_t nbytes, std::string &error) {
+  if (nbytes == 0)
+    return true;
+  size_t elementSize = dtypeSize(model.desc->outputs[j].dtype);
+  char *dst = static_cast<char *>(model.outputs[j].data);
+  uint64_t device = reinterpret_cast<uintptr_t>(view.data);
+  // The elements the view spans, from its first one.
+  uint64_t span = 1;
+  bool contiguous = true;
+  int64_t expected = 1;
+  for (size_t d = view.sizes.size(); d-- > 0;) {
+    if (view.strides[d] < 0) {
+      error = format("internal error: the generated code returned %s with a "
+                     "negative stride", model.desc->outputs[j].name.c_str());
+      return false;
+    }
+    if (view.sizes[d] != 1 && view.strides[d] != expected)
+      contiguous = false;
+    expected *= view.sizes[d];
+    span += static_cast<uint64_t>(view.sizes[d] - 1) *
+            static_cast<uint64_t>(view.strides[d]);
+  }
+  if (contiguous)
+    return cuda::download(dst, device, nbytes, error);
+  std::vector<char> staging(span * elementSize);
+  if (!cuda::download(staging.data(), device, staging.size(), error))
+    return false;
+  copyStrided(dst, staging.data(), elementSize, view.sizes, view.strides);
+  return true;
+}
+
+bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
+               std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  int ordinal = model.device;
+  cuda::DeviceScope scope(ordinal);
+  std::string why;
+  std::vector<void *> inputData;
+  for (size_t i = 0; i < desc.inputs.size(); ++i) {
+    uint64_t nbytes = 0;
+    computeNumBytes(shapeOf(inputs[i]), desc.inputs[i].dtype, nbytes);
+    DeviceBuffer &buffer = model.deviceInputs[i];
+    if (nbytes > buffer.capacity || !buffer.ptr) {
+      cuda::release(buffer.ptr);
+      buffer = DeviceBuffer();
+      if (!cuda::allocate(nbytes, buffer.ptr, why)) {
+        error = format("forward: cannot allocate %llu bytes on %s for input "
+                       "'%s': %s", static_cast<unsigned long long>(nbytes),
+                       deviceName(ordinal), desc.inputs[i].name.c_str(),
+                       why.c_str());
+        return false;
+      }
+      buffer.capacity = nbytes;
+    }
+    if (!cuda::upload(buffer.ptr, inputs[i].data, nbytes, why)) {
+      error = format("forward: cannot copy input '%s' to %s: %s",
+                     desc.inputs[i].name.c_str(), deviceName(ordinal),
+                     why.c_str());
+      return false;
+    }
+    inputData.push_back(reinterpret_cast<void *>(buffer.ptr));
+  }
+  std::vector<void *> stateData;
+  for (uint64_t p : model.deviceState)
+    stateData.push_back(reinterpret_cast<void *>(p));
+  PackedCall call;
+  packCall(desc, stateData, inputData, inputs, call);
+
+  cuda::beginGeneratedCall();
+  if (model.training)
+    modelc_generated_cuda_forward_train(call.args.data());
+  else
+    modelc_generated_cuda_forward_eval(call.args.data());
+  // What the generated code allocated and did not free: its results.
+  std::vector<uint64_t> allocations;
+  bool ok = cuda::endGeneratedCall(allocations, why) && cuda::synchronize(why);
+  if (!ok)
+    error = "forward: " + why;
+  for (size_t j = 0; ok && j < desc.outputs.size(); ++j) {
+    ResultView view = resultView(desc, call, j);
+    uint64_t nbytes;
+    ok = prepareOutput(model, j, view.sizes, nbytes, error);
+    if (ok && !downloadResult(model, j, view, nbytes, why)) {
+      error = format("forward: cannot copy %s from %s: %s",
+                     desc.outputs[j].name.c_str(), deviceName(ordinal),
+                     why.c_str());
+      ok = false;
+    }
+  }
+  for (uint64_t p : allocations)
+    cuda::release(p);
+  return ok;
+}
+
 } // namespace
 
 bool runForward(modelc_model &model, const modelc_tensor *inputs,
@@ -230,104 +648,9 @@ bool runForward(modelc_model &model, const modelc_tensor *inputs,
   for (size_t i = 0; i < numExpected; ++i)
     if (!checkInput(desc.inputs[i], inputs[i], error))
       return false;
-
-  // Lay out every argument descriptor in one block, then point at them.
-  size_t numStates = desc.states.size();
-  std::vector<size_t> argOffsets;
-  size_t words = 0;
-  for (const StateDesc &s : desc.states) {
-    argOffsets.push_back(words);
-    words += descriptorWords(s.shape.size());
-  }
-  for (const TensorDesc &in : desc.inputs) {
-    argOffsets.push_back(words);
-    words += descriptorWords(in.shape.size());
-  }
-  std::vector<int64_t> argWords(words);
-  std::vector<size_t> resultOffsets;
-  size_t resultWordCount = 0;
-  for (const TensorDesc &out : desc.outputs) {
-    resultOffsets.push_back(resultWordCount);
-    resultWordCount += descriptorWords(out.shape.size());
-  }
-  std::vector<int64_t> results(resultWordCount + 1, 0);
-
-  std::vector<void *> args(1 + numStates + numExpected);
-  args[0] = results.data();
-  std::vector<void *> passedIn; // memory the generated code must not free
-  for (size_t i = 0; i < numStates; ++i) {
-    int64_t *d = &argWords[argOffsets[i]];
-    fillDescriptor(d, model.stateData[i], desc.states[i].shape);
-    args[1 + i] = d;
-    passedIn.push_back(model.stateData[i]);
-  }
-  for (size_t i = 0; i < numExpected; ++i) {
-    int64_t *d = &argWords[argOffsets[numStates + i]];
-    fillDescriptor(d, inputs[i].data, shapeOf(inputs[i]));
-    args[1 + numStates + i] = d;
-    passedIn.push_back(inputs[i].data);
-  }
-
   model.hasOutputs = false;
-  if (model.training)
-    modelc_generated_forward_train(args.data());
-  else
-    modelc_generated_forward_eval(args.data());
-
-  // Copy every result out, then free what the generated code allocated:
-  // each allocation once, never memory that was passed in.
-  bool ok = true;
-  std::vector<void *> toFree;
-  for (size_t j = 0; j < desc.outputs.size(); ++j) {
-    const TensorDesc &out = desc.outputs[j];
-    const int64_t *d = &results[resultOffsets[j]];
-    size_t rank = out.shape.size();
-    void *allocated = wordAsPointer(d[0]);
-    const char *aligned = static_cast<const char *>(wordAsPointer(d[1]));
-    std::vector<int64_t> sizes(d + 3, d + 3 + rank);
-    std::vector<int64_t> strides(d + 3 + rank, d + 3 + 2 * rank);
-    bool owned = allocated && allocated != kGlobalMarker;
-    for (void *p : passedIn)
-      owned = owned && p != allocated;
-    for (void *p : toFree)
-      owned = owned && p != allocated;
-    if (owned)
-      toFree.push_back(allocated);
-    if (!ok)
-      continue;
-
-    OutputTensor &slot = model.outputs[j];
-    bool shapeOk = true;
-    for (size_t k = 0; k < rank; ++k)
-      shapeOk = shapeOk && sizes[k] >= 0 &&
-                (out.shape[k] < 0 || sizes[k] == out.shape[k]);
-    uint64_t nbytes = 0;
-    if (!shapeOk || !computeNumBytes(sizes, out.dtype, nbytes)) {
-      error = format("internal error: the generated code returned %s with "
-                     "shape %s, the description says %s", out.name.c_str(),
-                     formatShape(sizes).c_str(), formatShape(out.shape).c_str());
-      ok = false;
-      continue;
-    }
-    if (nbytes > slot.capacity || !slot.data) {
-      std::free(slot.data);
-      slot.data = allocateAligned(nbytes);
-      slot.capacity = slot.data ? nbytes : 0;
-      if (!slot.data) {
-        error = format("out of memory copying %s (%llu bytes)",
-                       out.name.c_str(), static_cast<unsigned long long>(nbytes));
-        ok = false;
-        continue;
-      }
-    }
-    slot.shape = sizes;
-    size_t elementSize = dtypeSize(out.dtype);
-    copyStrided(static_cast<char *>(slot.data),
-                aligned + d[2] * static_cast<int64_t>(elementSize),
-                elementSize, sizes, strides);
-  }
-  for (void *p : toFree)
-    std::free(p);
+  bool ok = model.device == kCpu ? runOnCpu(model, inputs, error)
+                                 : runOnCuda(model, inputs, error);
   model.hasOutputs = ok;
   return ok;
 }
@@ -335,6 +658,7 @@ bool runForward(modelc_model &model, const modelc_tensor *inputs,
 } // namespace modelc::rt
 
 modelc_model::~modelc_model() {
+  modelc::rt::releaseDeviceMemory(*this, device);
   for (void *p : stateData)
     std::free(p);
   for (auto &out : outputs)

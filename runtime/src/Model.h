@@ -16,9 +16,22 @@ namespace modelc::rt {
 /// vector loads); never NULL for a successful allocation, even of 0 bytes.
 void *allocateAligned(uint64_t nbytes);
 
-/// "cpu" (or NULL) is accepted; "cuda"/"cuda:N" and anything else are
-/// refused with a message saying why.
-bool checkDevice(const char *device, std::string &error);
+/// The device a model's state lives on: kCpu, or the ordinal N of cuda:N.
+constexpr int kCpu = -1;
+
+/// Parses "cpu" (or NULL), "cuda" (cuda:0) or "cuda:N" into `ordinal`;
+/// refuses anything else, and "cuda" when this library holds no CUDA code,
+/// with a message saying why. Does not touch the driver.
+bool parseDevice(const char *device, int &ordinal, std::string &error);
+
+/// "cpu" or "cuda:N": a string that lives as long as the library.
+const char *deviceName(int ordinal);
+
+/// One block of device memory that grows as needed (forward's inputs).
+struct DeviceBuffer {
+  uint64_t ptr = 0; // CUdeviceptr; 0 when none
+  uint64_t capacity = 0;
+};
 
 /// One result of the last forward call, copied into runtime memory.
 struct OutputTensor {
@@ -33,7 +46,16 @@ struct OutputTensor {
 /// hands pointers into it to the generated code.
 struct modelc_model {
   const modelc::rt::ModelDesc *desc = nullptr;
-  std::vector<void *> stateData; // one 64-byte aligned block per desc state
+  /// One 64-byte aligned block per desc state: the state itself on the CPU,
+  /// staging memory (not kept up to date) while the model is on a GPU.
+  std::vector<void *> stateData;
+  /// kCpu or a CUDA ordinal; atomic because device() may be called from
+  /// any thread.
+  std::atomic<int> device{modelc::rt::kCpu};
+  /// On a GPU: one device block per desc state (the state itself), and the
+  /// device copies of forward's inputs, reused from call to call.
+  std::vector<uint64_t> deviceState;
+  std::vector<modelc::rt::DeviceBuffer> deviceInputs;
   std::atomic<bool> training{false};
   std::vector<modelc::rt::OutputTensor> outputs;
   bool hasOutputs = false;
@@ -80,9 +102,24 @@ private:
   bool owned = false;
 };
 
-/// Allocates and initialises every state entry from `seed`.
+/// Allocates and initialises every state entry from `seed`, on `device`.
 modelc_model *createModel(const char *device, uint64_t seed,
                           std::string &error);
+
+/// Moves the state to `device` (to_device): all or nothing, so that on
+/// failure the model is unchanged. `error` has no "to_device: " prefix.
+bool moveToDevice(modelc_model &model, const char *device, std::string &error);
+
+/// Copies state entry `index` out to host memory / in from host memory,
+/// from or to wherever it lives.
+bool readStateEntry(const modelc_model &model, size_t index, void *dst,
+                    std::string &error);
+bool writeStateEntry(modelc_model &model, size_t index, const void *src,
+                     std::string &error);
+
+/// Brings `stateData` up to date with the device state (no-op on the CPU),
+/// before the state is serialized.
+bool syncStateToHost(const modelc_model &model, std::string &error);
 
 /// Checks the inputs against the description, calls the generated forward
 /// function of the current mode and copies its results into `model.outputs`.
@@ -99,7 +136,8 @@ bool loadStateDict(modelc_model &model, const unsigned char *bytes,
                    size_t size, bool strict, const std::string &source,
                    std::string &error);
 
-/// The state dict (parameters and persistent buffers) as safetensors bytes.
+/// The state dict (parameters and persistent buffers) as safetensors bytes,
+/// from `stateData`: on a GPU, call syncStateToHost first.
 std::string serializeStateDict(const modelc_model &model);
 
 } // namespace modelc::rt

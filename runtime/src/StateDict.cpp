@@ -93,10 +93,10 @@ bool loadStateDict(modelc_model &model, const unsigned char *bytes,
     return false;
   }
 
+  // On a GPU a copy can still fail (a broken context); the error says so.
   for (const auto &copy : copies)
-    if (copy.second->nbytes)
-      std::memcpy(model.stateData[copy.first], copy.second->data,
-                  copy.second->nbytes);
+    if (!writeStateEntry(model, copy.first, copy.second->data, error))
+      return false;
   return true;
 }
 

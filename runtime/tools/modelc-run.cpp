@@ -49,7 +49,8 @@ const char *const kUsage =
     "  --save-state F  write the state dict after running\n"
     "  --train         training mode (buffers are updated); default: eval\n"
     "  --repeat K      call forward K times (default 1); state carries over\n"
-    "  --device D      cpu (default) or cuda\n"
+    "  --device D      cpu (default), cuda or cuda:N (a library compiled with\n"
+    "                  --target=cuda, and an NVIDIA driver)\n"
     "  --info          print inputs, outputs, parameters and buffers\n"
     "  --bench N       time N calls after a warm-up: min / median / max\n"
     "  --seed S        seed of the initial state (default 0)\n";

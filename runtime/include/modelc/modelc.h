@@ -104,8 +104,9 @@ typedef struct modelc_state_info {
  * flags the compiler passes (see docs/ABI.md).
  */
 #define MODELC_FOR_EACH_ABI_FUNCTION(X, P)                                     \
-  /* A new instance on `device` ("cpu"; NULL means "cpu"), its state       */ \
-  /* initialised from `seed` (one seed gives one model).                   */ \
+  /* A new instance on `device` ("cpu", "cuda" or "cuda:N"; NULL           */ \
+  /* means "cpu"), its state initialised from `seed` (one seed             */ \
+  /* gives one model).                                                     */ \
   X(P, modelc_model *, create, (const char *device, uint64_t seed))            \
   /* Frees the instance and everything it owns; NULL is a no-op.           */ \
   X(P, void, destroy, (modelc_model * model))                                  \
@@ -151,7 +152,8 @@ typedef struct modelc_state_info {
   X(P, int32_t, save_state_to_memory,                                          \
     (const modelc_model *model, void **data, size_t *size))                    \
   X(P, void, free_buffer, (void *buffer))                                      \
-  /* Move parameters and buffers to "cpu" or "cuda".                       */ \
+  /* Move parameters and buffers to "cpu", "cuda" or "cuda:N" (all         */ \
+  /* or nothing); device() says "cpu" or "cuda:N".                         */ \
   X(P, int32_t, to_device, (modelc_model * model, const char *device))         \
   X(P, const char *, device, (const modelc_model *model))                      \
   /* The last error of `model`, or of the calling thread when NULL; ""     */ \

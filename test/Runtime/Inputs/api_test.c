@@ -9,23 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-MODELC_DECLARE_MODEL(Fake)
-
-static int failures;
-#define EXPECT(cond)                                                           \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      printf("FAILED line %d: %s\n", __LINE__, #cond);                         \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-/* Expects a call to fail and prints its message. */
-#define EXPECT_ERROR(call, model)                                              \
-  do {                                                                         \
-    EXPECT((call) == -1);                                                      \
-    printf("error: %s\n", Fake_last_error(model));                             \
-  } while (0)
+#include "fake_expect.h"
 
 int main(int argc, char **argv) {
   const char *tmp = argc > 1 ? argv[1] : "api_test";
