@@ -159,7 +159,8 @@ std::string cpuLoweringTail() {
          // Tile loops run on the runtime's threads through the OpenMP ABI.
          // The per-thread tile buffers live in memref.alloca_scopes, which the
          // memref lowering must inline before the loops inside become blocks.
-         "convert-scf-to-openmp, expand-strided-metadata, lower-affine, finalize-memref-to-llvm, "
+         "convert-scf-to-openmp, expand-strided-metadata, lower-affine, convert-vector-to-llvm, "
+         "finalize-memref-to-llvm, "
          "convert-scf-to-cf, convert-math-to-funcs, convert-math-to-llvm, convert-math-to-libm, "
          "convert-arith-to-llvm, convert-index-to-llvm, finalize-memref-to-llvm, "
          "convert-func-to-llvm, convert-cf-to-llvm, convert-openmp-to-llvm, "
@@ -176,7 +177,8 @@ LogicalResult lowerToLLVM(ModuleOp module) {
       "func.func(buffer-hoisting, buffer-loop-hoisting, "
       "promote-buffers-to-stack{max-alloc-size-in-bytes=65536}), "
       "buffer-deallocation-pipeline, convert-bufferization-to-memref, "
-      "func.func(mdl-expand-strided-copies, scf-forall-to-parallel, mdl-serial-single-tile), " +
+      "func.func(mdl-expand-strided-copies, scf-forall-to-parallel, mdl-serial-single-tile, "
+      "mdl-blocked-dot-kernels), " +
           cpuLoweringTail());
 }
 

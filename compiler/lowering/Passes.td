@@ -169,4 +169,19 @@ def MergeGpuModules : Pass<"mdl-merge-gpu-modules", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::gpu::GPUDialect"];
 }
 
+def BlockedDotKernels : Pass<"mdl-blocked-dot-kernels", "mlir::func::FuncOp"> {
+  let summary = "Compute x W^T (Linear) in register blocks of vector accumulators";
+  let description = [{
+    A contraction C[m, n] += A[m, k] * B[n, k] on buffers, with k
+    contiguous in both (Linear's x W^T), becomes explicit vector code: a
+    block of 4 rows of A by 3 rows of B keeps 12 vector accumulators along
+    k in registers, each loaded row serving 3 or 4 of them, reduced once at
+    the end. LLVM's vectorizer, given the scalar loops, reduces one output
+    at a time with two loads per multiply-add. Edges and the last k % 8
+    steps are done in smaller blocks and scalar code.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::memref::MemRefDialect",
+                           "mlir::scf::SCFDialect", "mlir::vector::VectorDialect"];
+}
+
 #endif // MODELC_LOWERING_PASSES

@@ -23,13 +23,51 @@ namespace modelc::lowering {
 namespace {
 
 constexpr int64_t kRowBlock = 8;
+/// Columns per tile of a matrix whose weight does not fit in L2.
+constexpr int64_t kColumnBlock = 64;
+constexpr int64_t kLargeWeightBytes = 1 << 20;
 
-/// An op ends a fusion group unless all its users are all-parallel linalg
-/// ops, which elementwise fusion would have absorbed it into if it could.
+/// True when `root` or a producer of its inputs is a contraction whose
+/// second operand (Linear's weight) is static and over kLargeWeightBytes:
+/// tiles of rows would stream all of it from memory once per tile, tiles of
+/// columns stream it once in all (the rows of x, re-read per tile, stay in
+/// L2).
+bool streamsLargeWeight(linalg::LinalgOp root) {
+  auto large = [](linalg::LinalgOp op) {
+    if (!op || op.getNumReductionLoops() == 0 || op.getNumDpsInputs() < 2)
+      return false;
+    auto type = dyn_cast<RankedTensorType>(op.getDpsInputOperand(1)->get().getType());
+    return type && type.hasStaticShape() && type.getElementType().isIntOrFloat() &&
+           type.getNumElements() * type.getElementTypeBitWidth() / 8 >= kLargeWeightBytes;
+  };
+  if (large(root))
+    return true;
+  return llvm::any_of(root.getDpsInputs(),
+                      [&](Value in) { return large(in.getDefiningOp<linalg::LinalgOp>()); });
+}
+
+/// The users of `op` other than tensor.dim (sizes are rerouted to the op's
+/// init once it dies).
+SmallVector<Operation *> valueUsers(Operation *op) {
+  SmallVector<Operation *> users;
+  for (Operation *user : op->getUsers())
+    if (!isa<tensor::DimOp>(user))
+      users.push_back(user);
+  return users;
+}
+
+/// An op ends a fusion group unless its one user is an all-parallel linalg
+/// op, which elementwise fusion would have absorbed it into if it could. A
+/// result used twice (softmax's logits feed its max and its exponentials)
+/// is materialized once: fused into both, it would be computed twice a
+/// tile, and everything before it too.
 bool isGroupRoot(linalg::LinalgOp op) {
   if (op->getNumResults() == 0 || op->use_empty())
     return false;
-  for (Operation *user : op->getUsers()) {
+  SmallVector<Operation *> users = valueUsers(op);
+  if (users.size() > 1)
+    return true;
+  for (Operation *user : users) {
     auto consumer = dyn_cast<linalg::LinalgOp>(user);
     if (!consumer || consumer.getNumReductionLoops() != 0)
       return true;
@@ -79,11 +117,17 @@ struct TileAndFusePass : impl::TileAndFuseBase<TileAndFusePass> {
         if (it == utils::IteratorType::parallel)
           parallel.push_back(i);
       // Matrices ([M, N]) take row blocks of kRowBlock, so that each weight
-      // row loaded serves several rows of the batch.
+      // row loaded serves several rows of the batch; with a large weight,
+      // column blocks of kColumnBlock.
       SmallVector<OpFoldResult> sizes(iterators.size(), rewriter.getIndexAttr(0));
-      sizes[parallel.front()] = rewriter.getIndexAttr(parallel.size() == 2 ? kRowBlock : 1);
-      sizes[parallel[parallel.size() - 2]] =
-          rewriter.getIndexAttr(parallel.size() == 2 ? kRowBlock : 1);
+      bool columns = parallel.size() == 2 && streamsLargeWeight(root);
+      if (columns) {
+        sizes[parallel[1]] = rewriter.getIndexAttr(kColumnBlock);
+      } else {
+        sizes[parallel.front()] = rewriter.getIndexAttr(parallel.size() == 2 ? kRowBlock : 1);
+        sizes[parallel[parallel.size() - 2]] =
+            rewriter.getIndexAttr(parallel.size() == 2 ? kRowBlock : 1);
+      }
 
       // Fuse a producer only when this group is its one user (the original
       // ops of the group, about to die, and slices inside the new loops):
@@ -94,19 +138,28 @@ struct TileAndFusePass : impl::TileAndFuseBase<TileAndFusePass> {
       options.tilingOptions.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
       options.setFusionControlFn(
           [&](tensor::ExtractSliceOp, OpResult producer,
-              bool) -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+              bool isInit) -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
             // Only linalg producers: a fused tensor.pad would be padded anew
             // for every tile.
             if (!isa<linalg::LinalgOp>(producer.getOwner()))
               return std::nullopt;
-            for (Operation *user : producer.getUsers()) {
-              bool inLoop = isa<tensor::ExtractSliceOp>(user) &&
-                            isa<scf::ForOp, scf::ForallOp>(user->getParentOp());
-              // Sizes are rerouted to the op's init once it dies.
-              bool size = isa<tensor::DimOp>(user);
-              if (!group.contains(user) && !inLoop && !size)
+            // A tile of columns needs whole rows of the contraction's
+            // input: computed per tile, they would be computed once per
+            // tile. Only the contraction and its accumulator's init join.
+            if (columns && !isInit && !llvm::is_contained(producer.getUsers(), root.getOperation()))
+              return std::nullopt;
+            // Its one use: the slice in the loop, or a member of the group
+            // (the original consumer, about to die).
+            int inLoop = 0;
+            for (Operation *user : valueUsers(producer.getOwner())) {
+              if (isa<tensor::ExtractSliceOp>(user) &&
+                  isa<scf::ForOp, scf::ForallOp>(user->getParentOp()))
+                ++inLoop;
+              else if (!group.contains(user))
                 return std::nullopt;
             }
+            if (inLoop != 1)
+              return std::nullopt;
             group.insert(producer.getOwner());
             return scf::SCFTileAndFuseOptions::ControlFnResult{};
           });

@@ -1,0 +1,197 @@
+//===- BlockedDotKernels.cpp - Register-blocked x W^T contractions --------===//
+//
+// Implements -mdl-blocked-dot-kernels (see Passes.td).
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/Passes.h"
+
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+namespace modelc::lowering {
+#define GEN_PASS_DEF_BLOCKEDDOTKERNELS
+#include "lowering/Passes.h.inc"
+} // namespace modelc::lowering
+
+using namespace mlir;
+
+namespace modelc::lowering {
+namespace {
+
+/// Rows of A and of B per block: MR x NR accumulators of kLanes floats.
+/// 4 x 3 = 12 accumulators, 3 rows of B and 1 of A in flight: the 16
+/// vector registers of AVX2. Each step of kLanes along k does 12 FMAs for
+/// 7 loads, so the FMA units, not the loads, set the pace.
+constexpr int64_t kRowsA = 4;
+constexpr int64_t kRowsB = 3;
+constexpr int64_t kLanes = 8;
+
+/// C[m, n] += A[m, k] * B[n, k] with k contiguous in A and B.
+struct DotContraction {
+  Value a, b, c;
+  unsigned m, n, k; // loop positions
+};
+
+bool innerStrideOne(Value memref) {
+  auto type = cast<MemRefType>(memref.getType());
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)))
+    return false;
+  return !strides.empty() && strides.back() == 1;
+}
+
+/// Recognizes x W^T (Linear) in any loop order: f32 operands on buffers,
+/// the body out + a * b.
+std::optional<DotContraction> matchDot(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+      op.getNumLoops() != 3 || op.getNumReductionLoops() != 1)
+    return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  unsigned k = llvm::find(iterators, utils::IteratorType::reduction) - iterators.begin();
+  auto dimsOf = [](AffineMap map) -> std::optional<SmallVector<unsigned>> {
+    SmallVector<unsigned> dims;
+    for (AffineExpr e : map.getResults()) {
+      auto d = dyn_cast<AffineDimExpr>(e);
+      if (!d)
+        return std::nullopt;
+      dims.push_back(d.getPosition());
+    }
+    return dims;
+  };
+  auto a = dimsOf(maps[0]), b = dimsOf(maps[1]), c = dimsOf(maps[2]);
+  if (!a || !b || !c || a->size() != 2 || b->size() != 2 || c->size() != 2 || (*a)[1] != k ||
+      (*b)[1] != k || (*c)[0] != (*a)[0] || (*c)[1] != (*b)[0] || (*a)[0] == (*b)[0])
+    return std::nullopt;
+  // The body: yield(out + in0 * in1), operands in either order.
+  Block &body = op.getRegion().front();
+  if (body.getOperations().size() != 3)
+    return std::nullopt;
+  auto mul = dyn_cast<arith::MulFOp>(&body.front());
+  auto add = dyn_cast<arith::AddFOp>(mul ? mul->getNextNode() : nullptr);
+  if (!mul || !add || add->getNextNode() != body.getTerminator() ||
+      body.getTerminator()->getOperand(0) != add.getResult())
+    return std::nullopt;
+  BlockArgument in0 = body.getArgument(0), in1 = body.getArgument(1), out = body.getArgument(2);
+  bool mulOk = (mul.getLhs() == in0 && mul.getRhs() == in1) ||
+               (mul.getLhs() == in1 && mul.getRhs() == in0);
+  bool addOk = (add.getLhs() == out && add.getRhs() == mul.getResult()) ||
+               (add.getRhs() == out && add.getLhs() == mul.getResult());
+  if (!mulOk || !addOk || !in0.getType().isF32() || !in1.getType().isF32() ||
+      !out.getType().isF32())
+    return std::nullopt;
+  Value A = op.getDpsInputOperand(0)->get(), B = op.getDpsInputOperand(1)->get();
+  if (!innerStrideOne(A) || !innerStrideOne(B))
+    return std::nullopt;
+  return DotContraction{A, B, op.getDpsInitOperand(0)->get(), (*a)[0], (*b)[0], k};
+}
+
+class KernelBuilder {
+public:
+  KernelBuilder(OpBuilder &b, Location loc, const DotContraction &dot)
+      : b(b), loc(loc), dot(dot), f32(b.getF32Type()),
+        vec(VectorType::get({kLanes}, b.getF32Type())) {}
+
+  /// The whole contraction: NR-row strips of B outside (kept in L1 while
+  /// every row of A passes), MR-row blocks of A inside, edges one row at a
+  /// time.
+  void build() {
+    Value zero = index(0), one = index(1);
+    Value M = memref::DimOp::create(b, loc, dot.a, 0);
+    Value N = memref::DimOp::create(b, loc, dot.b, 0);
+    K = memref::DimOp::create(b, loc, dot.a, 1);
+    kVector = arith::SubIOp::create(b, loc, K, arith::RemUIOp::create(b, loc, K, index(kLanes)));
+    Value mFull = arith::SubIOp::create(b, loc, M, arith::RemUIOp::create(b, loc, M, index(kRowsA)));
+    Value nFull = arith::SubIOp::create(b, loc, N, arith::RemUIOp::create(b, loc, N, index(kRowsB)));
+    auto rowsOfA = [&](Value n0, int64_t nr) {
+      loop(zero, mFull, index(kRowsA), [&](Value m0) { block(m0, n0, kRowsA, nr); });
+      loop(mFull, M, one, [&](Value m0) { block(m0, n0, 1, nr); });
+    };
+    loop(zero, nFull, index(kRowsB), [&](Value n0) { rowsOfA(n0, kRowsB); });
+    loop(nFull, N, one, [&](Value n0) { rowsOfA(n0, 1); });
+  }
+
+private:
+  OpBuilder &b;
+  Location loc;
+  DotContraction dot;
+  Type f32;
+  VectorType vec;
+  Value K, kVector;
+
+  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value plus(Value v, int64_t c) {
+    return c == 0 ? v : arith::AddIOp::create(b, loc, v, index(c)).getResult();
+  }
+
+  void loop(Value lower, Value upper, Value step, llvm::function_ref<void(Value)> body) {
+    auto forOp = scf::ForOp::create(b, loc, lower, upper, step);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    body(forOp.getInductionVar());
+  }
+
+  /// C[m0 .. m0+mr, n0 .. n0+nr] += A[m0.., :] B[n0.., :]^T.
+  void block(Value m0, Value n0, int64_t mr, int64_t nr) {
+    auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+    Value zeros = arith::ConstantOp::create(b, loc, vec, DenseElementsAttr::get(vec, 0.0f));
+    SmallVector<Value> init(mr * nr, zeros);
+    auto vectorLoop = scf::ForOp::create(
+        b, loc, index(0), kVector, index(kLanes), init,
+        [&](OpBuilder &nb, Location l, Value k, ValueRange accs) {
+          SmallVector<Value> rowsB, next(accs.begin(), accs.end());
+          for (int64_t j = 0; j < nr; ++j)
+            rowsB.push_back(vector::LoadOp::create(nb, l, vec, dot.b, ValueRange{plus(n0, j), k}));
+          for (int64_t i = 0; i < mr; ++i) {
+            Value rowA = vector::LoadOp::create(nb, l, vec, dot.a, ValueRange{plus(m0, i), k});
+            for (int64_t j = 0; j < nr; ++j)
+              next[i * nr + j] = vector::FMAOp::create(nb, l, rowA, rowsB[j], accs[i * nr + j]);
+          }
+          scf::YieldOp::create(nb, l, next);
+        });
+    SmallVector<Value> sums;
+    for (Value acc : vectorLoop.getResults())
+      sums.push_back(vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, acc, fast));
+    // The last K % kLanes steps, scalar.
+    auto tail = scf::ForOp::create(
+        b, loc, kVector, K, index(1), sums,
+        [&](OpBuilder &nb, Location l, Value k, ValueRange partial) {
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < mr; ++i) {
+            Value x = memref::LoadOp::create(nb, l, dot.a, ValueRange{plus(m0, i), k});
+            for (int64_t j = 0; j < nr; ++j) {
+              Value w = memref::LoadOp::create(nb, l, dot.b, ValueRange{plus(n0, j), k});
+              Value p = arith::MulFOp::create(nb, l, x, w, fast);
+              next.push_back(arith::AddFOp::create(nb, l, partial[i * nr + j], p, fast));
+            }
+          }
+          scf::YieldOp::create(nb, l, next);
+        });
+    for (int64_t i = 0; i < mr; ++i)
+      for (int64_t j = 0; j < nr; ++j) {
+        SmallVector<Value> at = {plus(m0, i), plus(n0, j)};
+        Value c = memref::LoadOp::create(b, loc, dot.c, at);
+        Value sum = arith::AddFOp::create(b, loc, c, tail.getResult(i * nr + j), fast);
+        memref::StoreOp::create(b, loc, sum, dot.c, at);
+      }
+  }
+};
+
+struct BlockedDotKernelsPass : impl::BlockedDotKernelsBase<BlockedDotKernelsPass> {
+  void runOnOperation() override {
+    SmallVector<std::pair<linalg::GenericOp, DotContraction>> dots;
+    getOperation().walk([&](linalg::GenericOp op) {
+      if (auto dot = matchDot(op))
+        dots.push_back({op, *dot});
+    });
+    for (auto &[op, dot] : dots) {
+      OpBuilder b(op);
+      KernelBuilder(b, op.getLoc(), dot).build();
+      op.erase();
+    }
+  }
+};
+
+} // namespace
+} // namespace modelc::lowering
