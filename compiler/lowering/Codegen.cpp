@@ -146,7 +146,8 @@ LogicalResult lowerToFusedLinalg(ModuleOp module) {
 }
 
 LogicalResult tileForCpu(ModuleOp module) {
-  return runPipelineText(module, "func.func(mdl-tile-and-fuse), canonicalize, cse, "
+  return runPipelineText(module, "func.func(mdl-conv-to-gemm), "
+                                 "func.func(mdl-tile-and-fuse), canonicalize, cse, "
                                  "func.func(mdl-vectorizable-loop-order)");
 }
 
@@ -177,8 +178,8 @@ LogicalResult lowerToLLVM(ModuleOp module) {
       "func.func(buffer-hoisting, buffer-loop-hoisting, "
       "promote-buffers-to-stack{max-alloc-size-in-bytes=65536}), "
       "buffer-deallocation-pipeline, convert-bufferization-to-memref, "
-      "func.func(mdl-expand-strided-copies, scf-forall-to-parallel, mdl-serial-single-tile, "
-      "mdl-blocked-dot-kernels), " +
+      "func.func(mdl-expand-strided-copies, scf-forall-to-parallel, mdl-serial-single-tile), "
+      "mdl-blocked-dot-kernels, " +
           cpuLoweringTail());
 }
 

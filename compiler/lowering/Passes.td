@@ -169,7 +169,7 @@ def MergeGpuModules : Pass<"mdl-merge-gpu-modules", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::gpu::GPUDialect"];
 }
 
-def BlockedDotKernels : Pass<"mdl-blocked-dot-kernels", "mlir::func::FuncOp"> {
+def BlockedDotKernels : Pass<"mdl-blocked-dot-kernels", "mlir::ModuleOp"> {
   let summary = "Compute x W^T (Linear) in register blocks of vector accumulators";
   let description = [{
     A contraction C[m, n] += A[m, k] * B[n, k] on buffers, with k
@@ -180,8 +180,26 @@ def BlockedDotKernels : Pass<"mdl-blocked-dot-kernels", "mlir::func::FuncOp"> {
     at a time with two loads per multiply-add. Edges and the last k % 8
     steps are done in smaller blocks and scalar code.
   }];
-  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::memref::MemRefDialect",
-                           "mlir::scf::SCFDialect", "mlir::vector::VectorDialect"];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect",
+                           "mlir::memref::MemRefDialect", "mlir::scf::SCFDialect",
+                           "mlir::vector::VectorDialect"];
+}
+
+def ConvToGemm : Pass<"mdl-conv-to-gemm", "mlir::func::FuncOp"> {
+  let summary = "Compute 2-D convolutions as patches (im2col) times weights";
+  let description = [{
+    A `linalg.conv_2d_nchw_fchw` on f32 becomes a copy of its input
+    patches, one row of CI*KH*KW values per output pixel, and a
+    contraction of those rows with the weight's rows, [CO, K] x [N, P, K]
+    -> [N, CO, P], which -mdl-blocked-dot-kernels computes in register
+    blocks. The copy costs one pass over K times the output; the direct
+    convolution's inner loops run over 3 or 7 taps and cannot keep a
+    register block busy. Both ops carry `mdl.tile_sizes` for
+    -mdl-tile-and-fuse: a row of output pixels per tile of patches, 16
+    output channels per tile of the contraction.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
 }
 
 #endif // MODELC_LOWERING_PASSES

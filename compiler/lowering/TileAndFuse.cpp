@@ -120,8 +120,13 @@ struct TileAndFusePass : impl::TileAndFuseBase<TileAndFusePass> {
       // row loaded serves several rows of the batch; with a large weight,
       // column blocks of kColumnBlock.
       SmallVector<OpFoldResult> sizes(iterators.size(), rewriter.getIndexAttr(0));
-      bool columns = parallel.size() == 2 && streamsLargeWeight(root);
-      if (columns) {
+      auto chosen = root->getAttrOfType<DenseI64ArrayAttr>("mdl.tile_sizes");
+      bool columns = !chosen && parallel.size() == 2 && streamsLargeWeight(root);
+      if (chosen && chosen.size() == static_cast<int64_t>(iterators.size())) {
+        // Chosen by the pass that made the op (-mdl-conv-to-gemm).
+        for (auto [i, size] : llvm::enumerate(chosen.asArrayRef()))
+          sizes[i] = rewriter.getIndexAttr(size);
+      } else if (columns) {
         sizes[parallel[1]] = rewriter.getIndexAttr(kColumnBlock);
       } else {
         sizes[parallel.front()] = rewriter.getIndexAttr(parallel.size() == 2 ? kRowBlock : 1);

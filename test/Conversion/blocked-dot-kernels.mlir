@@ -1,4 +1,4 @@
-// RUN: mdl-opt %s --pass-pipeline="builtin.module(func.func(mdl-blocked-dot-kernels))" | FileCheck %s
+// RUN: mdl-opt %s --pass-pipeline="builtin.module(mdl-blocked-dot-kernels)" | FileCheck %s
 
 // Linear's x W^T on buffers (here in the (n, m, k) loop order the CPU
 // pipeline gives it) becomes blocks of 4 rows of x by 3 rows of W with 12
@@ -21,11 +21,55 @@ func.func @linear(%x: memref<?x100xf32, strided<[100, 1], offset: ?>>, %w: memre
 }
 // CHECK-LABEL: func.func @linear
 // CHECK-NOT:     linalg.generic
+// CHECK:         call @modelc_blocked_dot(
+// Anything else is left alone: x W (k not contiguous in W).
+#wt = affine_map<(m, n, k) -> (k, n)>
+#x2 = affine_map<(m, n, k) -> (m, k)>
+#y2 = affine_map<(m, n, k) -> (m, n)>
+func.func @not_transposed(%x: memref<4x8xf32>, %w: memref<8x5xf32>, %y: memref<4x5xf32>) {
+  linalg.generic {indexing_maps = [#x2, #wt, #y2], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<4x8xf32>, memref<8x5xf32>) outs(%y : memref<4x5xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+// CHECK-LABEL: func.func @not_transposed
+// CHECK:         linalg.generic
+
+// A convolution's weights times its patches: one call per image.
+#wb = affine_map<(b, m, p, k) -> (m, k)>
+#pb = affine_map<(b, m, p, k) -> (b, p, k)>
+#yb = affine_map<(b, m, p, k) -> (b, m, p)>
+func.func @conv_gemm(%w: memref<16x27xf32>, %patches: memref<?x64x27xf32>, %y: memref<?x16x64xf32>) {
+  linalg.generic {indexing_maps = [#wb, #pb, #yb], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%w, %patches : memref<16x27xf32>, memref<?x64x27xf32>) outs(%y : memref<?x16x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+// CHECK-LABEL: func.func @conv_gemm
+// CHECK:         %[[IMAGES:.*]] = memref.dim %arg1, %c0
+// CHECK:         scf.for %[[I:.*]] = %{{.*}} to %[[IMAGES]]
+// CHECK:           %[[P:.*]] = memref.subview %arg1[%[[I]], 0, 0] [1, 64, 27] [1, 1, 1] : memref<?x64x27xf32> to memref<64x27xf32, strided<[27, 1], offset: ?>>
+// CHECK:           %[[Y:.*]] = memref.subview %arg2[%[[I]], 0, 0] [1, 16, 64] [1, 1, 1]
+// CHECK:           %[[W2:.*]] = memref.cast %arg0
+// CHECK:           %[[P2:.*]] = memref.cast %[[P]]
+// CHECK:           %[[Y2:.*]] = memref.cast %[[Y]]
+// CHECK:           call @modelc_blocked_dot(%[[W2]], %[[P2]], %[[Y2]])
+
+// The kernel, compiled once for all.
+// CHECK-LABEL: func.func private @modelc_blocked_dot(%arg0: memref<?x?xf32, strided<[?, 1], offset: ?>>, %arg1: memref<?x?xf32, strided<[?, 1], offset: ?>>, %arg2: memref<?x?xf32, strided<[?, ?], offset: ?>>) attributes {passthrough = ["noinline"]}
 // The full 4 x 3 block: 3 rows of W, then each row of x against them.
 // CHECK:         scf.for %[[N0:.*]] = %{{.*}} to %{{.*}} step %c3{{[_0-9]*}}
 // CHECK:           scf.for %[[M0:.*]] = %{{.*}} to %{{.*}} step %c4{{[_0-9]*}}
 // CHECK:             scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %c8{{[_0-9]*}} iter_args(
-// CHECK-COUNT-3:       vector.load %arg1[%{{.*}}, %[[K]]] : memref<200x100xf32>, vector<8xf32>
+// CHECK-COUNT-3:       vector.load %arg1[%{{.*}}, %[[K]]] : memref<?x?xf32, strided<[?, 1], offset: ?>>, vector<8xf32>
 // CHECK:               vector.load %arg0[%{{.*}}, %[[K]]]
 // CHECK-COUNT-3:       vector.fma
 // CHECK:               vector.load %arg0
@@ -44,19 +88,3 @@ func.func @linear(%x: memref<?x100xf32, strided<[100, 1], offset: ?>>, %w: memre
 // CHECK:           scf.for %{{.*}} step %c4{{[_0-9]*}}
 // CHECK:           scf.for %{{.*}} step %c1{{[_0-9]*}}
 
-// Anything else is left alone: x W (k not contiguous in W).
-#wt = affine_map<(m, n, k) -> (k, n)>
-#x2 = affine_map<(m, n, k) -> (m, k)>
-#y2 = affine_map<(m, n, k) -> (m, n)>
-func.func @not_transposed(%x: memref<4x8xf32>, %w: memref<8x5xf32>, %y: memref<4x5xf32>) {
-  linalg.generic {indexing_maps = [#x2, #wt, #y2], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<4x8xf32>, memref<8x5xf32>) outs(%y : memref<4x5xf32>) {
-  ^bb0(%a: f32, %b: f32, %acc: f32):
-    %p = arith.mulf %a, %b : f32
-    %s = arith.addf %acc, %p : f32
-    linalg.yield %s : f32
-  }
-  return
-}
-// CHECK-LABEL: func.func @not_transposed
-// CHECK:         linalg.generic

@@ -1,0 +1,104 @@
+//===- ConvToGemm.cpp - Convolutions as im2col and x W^T ------------------===//
+//
+// Implements -mdl-conv-to-gemm (see Passes.td).
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/Passes.h"
+
+namespace modelc::lowering {
+#define GEN_PASS_DEF_CONVTOGEMM
+#include "lowering/Passes.h.inc"
+} // namespace modelc::lowering
+
+using namespace mlir;
+
+namespace modelc::lowering {
+namespace {
+
+/// Output channels per tile of the contraction: a multiple of the 4 rows
+/// of the blocked kernel, and the weight block (16 x CI*KH*KW) stays in L1
+/// or L2 while every patch of the image passes by.
+constexpr int64_t kChannelsPerTile = 16;
+
+LogicalResult rewrite(RewriterBase &rewriter, linalg::Conv2DNchwFchwOp conv) {
+  Value image = conv.getInputs()[0], filter = conv.getInputs()[1], init = conv.getOutputs()[0];
+  auto imageType = cast<RankedTensorType>(image.getType());
+  auto filterType = cast<RankedTensorType>(filter.getType());
+  auto outType = cast<RankedTensorType>(init.getType());
+  if (!conv.hasPureTensorSemantics() || !filterType.hasStaticShape() ||
+      !imageType.getElementType().isF32() || !filterType.getElementType().isF32() ||
+      !outType.getElementType().isF32() || ShapedType::isDynamic(outType.getDimSize(2)) ||
+      ShapedType::isDynamic(outType.getDimSize(3)) || ShapedType::isDynamic(imageType.getDimSize(1)))
+    return failure();
+  int64_t co = filterType.getDimSize(0), ci = filterType.getDimSize(1);
+  int64_t kh = filterType.getDimSize(2), kw = filterType.getDimSize(3);
+  int64_t oh = outType.getDimSize(2), ow = outType.getDimSize(3);
+  auto strides = llvm::to_vector(conv.getStrides().getValues<int64_t>());
+  auto dilations = llvm::to_vector(conv.getDilations().getValues<int64_t>());
+  Location loc = conv.getLoc();
+  MLIRContext *ctx = rewriter.getContext();
+  rewriter.setInsertionPoint(conv);
+  Type f32 = rewriter.getF32Type();
+
+  // The patches, one row per output pixel: col[n, oh, ow, ci, kh, kw] =
+  // image[n, ci, oh*s + kh*d, ow*s + kw*d], so that each row is contiguous
+  // along the reduction, as the weight's rows are.
+  SmallVector<Value> batch;
+  if (outType.isDynamicDim(0))
+    batch.push_back(tensor::DimOp::create(rewriter, loc, init, 0));
+  auto colType = RankedTensorType::get({outType.getDimSize(0), oh, ow, ci, kh, kw}, f32);
+  Value colInit = tensor::EmptyOp::create(rewriter, loc, colType.getShape(), f32, batch);
+  AffineExpr n, y, x, c, ky, kx;
+  bindDims(ctx, n, y, x, c, ky, kx);
+  AffineMap readImage = AffineMap::get(
+      6, 0, {n, c, y * strides[0] + ky * dilations[0], x * strides[1] + kx * dilations[1]}, ctx);
+  SmallVector<utils::IteratorType> allParallel(6, utils::IteratorType::parallel);
+  auto im2col = linalg::GenericOp::create(
+      rewriter, loc, colType, ValueRange{image}, ValueRange{colInit},
+      ArrayRef<AffineMap>{readImage, AffineMap::getMultiDimIdentityMap(6, ctx)}, allParallel,
+      [](OpBuilder &b, Location l, ValueRange args) { linalg::YieldOp::create(b, l, args[0]); });
+  // Tiles of one output row of one image each.
+  im2col->setAttr("mdl.tile_sizes", rewriter.getDenseI64ArrayAttr({1, 1, 0, 0, 0, 0}));
+
+  // [N, P, K] patches, [CO, K] weights, [N, CO, P] accumulators.
+  Value patches = tensor::CollapseShapeOp::create(
+      rewriter, loc, im2col.getResult(0), SmallVector<ReassociationIndices>{{0}, {1, 2}, {3, 4, 5}});
+  Value weights = tensor::CollapseShapeOp::create(
+      rewriter, loc, filter, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+  Value acc = tensor::CollapseShapeOp::create(
+      rewriter, loc, init, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+  AffineExpr b, m, p, k;
+  bindDims(ctx, b, m, p, k);
+  SmallVector<utils::IteratorType> iterators(3, utils::IteratorType::parallel);
+  iterators.push_back(utils::IteratorType::reduction);
+  auto contraction = linalg::GenericOp::create(
+      rewriter, loc, acc.getType(), ValueRange{weights, patches}, ValueRange{acc},
+      ArrayRef<AffineMap>{AffineMap::get(4, 0, {m, k}, ctx), AffineMap::get(4, 0, {b, p, k}, ctx),
+                          AffineMap::get(4, 0, {b, m, p}, ctx)},
+      iterators, [](OpBuilder &bb, Location l, ValueRange args) {
+        auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+        Value prod = arith::MulFOp::create(bb, l, args[0], args[1], fast);
+        linalg::YieldOp::create(bb, l, ValueRange{arith::AddFOp::create(bb, l, args[2], prod, fast)});
+      });
+  contraction->setAttr("mdl.tile_sizes",
+                       rewriter.getDenseI64ArrayAttr({1, std::min(co, kChannelsPerTile), 0, 0}));
+  Value result = tensor::ExpandShapeOp::create(
+      rewriter, loc, outType, contraction.getResult(0),
+      SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+  rewriter.replaceOp(conv, result);
+  return success();
+}
+
+struct ConvToGemmPass : impl::ConvToGemmBase<ConvToGemmPass> {
+  void runOnOperation() override {
+    SmallVector<linalg::Conv2DNchwFchwOp> convs;
+    getOperation().walk([&](linalg::Conv2DNchwFchwOp conv) { convs.push_back(conv); });
+    IRRewriter rewriter(&getContext());
+    for (linalg::Conv2DNchwFchwOp conv : convs)
+      (void)rewrite(rewriter, conv); // anything else stays a direct convolution
+  }
+};
+
+} // namespace
+} // namespace modelc::lowering
