@@ -251,6 +251,21 @@ def prepare(args, modelc, flags):
             log(f"prebuilt {key}: FAILED: {c['error']}")
             failed += 1
             continue
+        # One call on this machine's CPU (batch 1), so that a library linked
+        # against a runtime caught mid-rebuild is not carried to the GPU.
+        inputs = parse_emit(c["emit"])[1]
+        probe_in = out / f"{key}.probe.safetensors"
+        cpu.write_f32_safetensors(probe_in, {n: ([d or 1 for d in shp], [0.5] * numel(
+            [d or 1 for d in shp])) for n, shp, _ in inputs})
+        runner = str(Path(modelc).parent / "modelc-run")
+        try:
+            run_modelc(runner, c["so"], "cpu", probe_in, bench=1)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            log(f"prebuilt {key}: FAILED: one call on the CPU: {cpu.short(e, 600)}")
+            failed += 1
+            continue
+        finally:
+            probe_in.unlink()
         gz = out / f"{key}.so.gz"  # model libraries compress ~6x: less to carry
         gz.write_bytes(gzip.compress(c["so"].read_bytes(), 6))
         c["so"].unlink()
