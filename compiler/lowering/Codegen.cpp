@@ -161,9 +161,10 @@ std::string cpuLoweringTail() {
          // The per-thread tile buffers live in memref.alloca_scopes, which the
          // memref lowering must inline before the loops inside become blocks.
          "convert-scf-to-openmp, expand-strided-metadata, lower-affine, convert-vector-to-llvm, "
-         "finalize-memref-to-llvm, "
+         // Buffers come from the runtime's heap (runtime/src/Alloc.h).
+         "finalize-memref-to-llvm{use-generic-functions}, "
          "convert-scf-to-cf, convert-math-to-funcs, convert-math-to-llvm, convert-math-to-libm, "
-         "convert-arith-to-llvm, convert-index-to-llvm, finalize-memref-to-llvm, "
+         "convert-arith-to-llvm, convert-index-to-llvm, finalize-memref-to-llvm{use-generic-functions}, "
          "convert-func-to-llvm, convert-cf-to-llvm, convert-openmp-to-llvm, "
          "reconcile-unrealized-casts";
 }

@@ -1,6 +1,8 @@
 //===- Model.cpp - creating a model and calling its forward function ------===//
 #include "Model.h"
 
+#include "Alloc.h"
+
 #include "Cuda.h"
 #include "GeneratedSymbols.h"
 #include "Rng.h"
@@ -526,7 +528,7 @@ bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
                 elementSize, view.sizes, view.strides);
   }
   for (void *p : toFree)
-    std::free(p);
+    freeGenerated(p);
   return ok;
 }
 

@@ -15,7 +15,8 @@
  *       training: count += 1; lin.calls += 1
  *   }
  *
- * The four results exercise the ownership rules: y is malloc'ed, count
+ * The four results exercise the ownership rules: y is allocated as the
+ * generated code allocates (from the runtime's heap, runtime/src/Alloc.h), count
  * aliases a state, yT is a strided view of y's allocation (freed once) and
  * the last one aliases the input.
  *
@@ -117,9 +118,12 @@ static void setResults(void **args, float *y) {
   results->x = *x;
 }
 
+/* The runtime's heap, which compiled code allocates from. */
+void *_mlir_memref_to_llvm_alloc(uint64_t size);
+
 static void forward(void **args, int training) {
   int64_t n = ((Memref2 *)args[7])->sizes[0];
-  float *y = (float *)malloc((size_t)(n > 0 ? n : 1) * 3 * sizeof(float));
+  float *y = (float *)_mlir_memref_to_llvm_alloc((uint64_t)(n > 0 ? n : 1) * 3 * sizeof(float));
   compute(args, training, y);
   setResults(args, y);
 }

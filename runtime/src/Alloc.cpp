@@ -1,0 +1,76 @@
+//===- Alloc.cpp - The generated code's heap, with a cache of large blocks ===//
+
+#include "Alloc.h"
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+namespace {
+
+/// Every block starts with a header of this size holding the block's
+/// usable size, so that free knows which cache list it belongs to; it keeps
+/// the user pointer 64-byte aligned (the most any buffer asks for).
+constexpr uint64_t kHeader = 64;
+constexpr uint64_t kCachedMinBytes = 64 * 1024;
+constexpr uint64_t kCacheBytes = 512ull * 1024 * 1024;
+
+struct Cache {
+  std::mutex mutex;
+  std::multimap<uint64_t, void *> blocks; // usable size -> base
+  uint64_t bytes = 0;
+};
+
+Cache &cache() {
+  // Never destroyed: generated code may free after static destructors ran.
+  static Cache *instance = new Cache;
+  return *instance;
+}
+
+void *allocate(uint64_t size) {
+  if (size > UINT64_MAX - 2 * kHeader)
+    return nullptr;
+  uint64_t usable = (size + 63) / 64 * 64;
+  if (usable >= kCachedMinBytes) {
+    Cache &c = cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    auto it = c.blocks.find(usable);
+    if (it != c.blocks.end()) {
+      void *base = it->second;
+      c.bytes -= usable;
+      c.blocks.erase(it);
+      return static_cast<char *>(base) + kHeader;
+    }
+  }
+  void *base = std::aligned_alloc(64, usable + kHeader);
+  if (!base)
+    return nullptr;
+  *static_cast<uint64_t *>(base) = usable;
+  return static_cast<char *>(base) + kHeader;
+}
+
+} // namespace
+
+extern "C" void *_mlir_memref_to_llvm_alloc(uint64_t size) { return allocate(size); }
+
+extern "C" void *_mlir_memref_to_llvm_aligned_alloc(uint64_t alignment, uint64_t size) {
+  // Every block is 64-byte aligned; bufferization asks for at most that.
+  return alignment <= 64 ? allocate(size) : nullptr;
+}
+
+extern "C" void _mlir_memref_to_llvm_free(void *ptr) {
+  if (!ptr)
+    return;
+  void *base = static_cast<char *>(ptr) - kHeader;
+  uint64_t usable = *static_cast<uint64_t *>(base);
+  if (usable >= kCachedMinBytes) {
+    Cache &c = cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    if (c.bytes + usable <= kCacheBytes) {
+      c.blocks.emplace(usable, base);
+      c.bytes += usable;
+      return;
+    }
+  }
+  std::free(base);
+}
