@@ -22,7 +22,8 @@ func.func @linear(%x: memref<?x100xf32, strided<[100, 1], offset: ?>>, %w: memre
 // CHECK-LABEL: func.func @linear
 // CHECK-NOT:     linalg.generic
 // CHECK:         call @modelc_blocked_dot(
-// Anything else is left alone: x W (k not contiguous in W).
+// x W with W as [K, N] (n contiguous in W and the result): the outer form,
+// a vector of columns of W times a broadcast element of x.
 #wt = affine_map<(m, n, k) -> (k, n)>
 #x2 = affine_map<(m, n, k) -> (m, k)>
 #y2 = affine_map<(m, n, k) -> (m, n)>
@@ -37,6 +38,20 @@ func.func @not_transposed(%x: memref<4x8xf32>, %w: memref<8x5xf32>, %y: memref<4
   return
 }
 // CHECK-LABEL: func.func @not_transposed
+// CHECK:         call @modelc_blocked_outer(
+
+// Anything else is left alone: f64.
+func.func @f64(%x: memref<4x8xf64>, %w: memref<5x8xf64>, %y: memref<4x5xf64>) {
+  linalg.generic {indexing_maps = [#x2, affine_map<(m, n, k) -> (n, k)>, #y2], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<4x8xf64>, memref<5x8xf64>) outs(%y : memref<4x5xf64>) {
+  ^bb0(%a: f64, %b: f64, %acc: f64):
+    %p = arith.mulf %a, %b : f64
+    %s = arith.addf %acc, %p : f64
+    linalg.yield %s : f64
+  }
+  return
+}
+// CHECK-LABEL: func.func @f64
 // CHECK:         linalg.generic
 
 // A convolution's weights times its patches: one call per image.
@@ -88,3 +103,19 @@ func.func @conv_gemm(%w: memref<16x27xf32>, %patches: memref<?x64x27xf32>, %y: m
 // CHECK:           scf.for %{{.*}} step %c4{{[_0-9]*}}
 // CHECK:           scf.for %{{.*}} step %c1{{[_0-9]*}}
 
+// The outer kernel: 6 rows of x by 2 vectors of W's columns, C's block
+// as the accumulators, the reduction in chunks of 128.
+// CHECK-LABEL: func.func private @modelc_blocked_outer(%arg0: memref<?x?xf32, strided<[?, ?], offset: ?>>, %arg1: memref<?x?xf32, strided<[?, 1], offset: ?>>, %arg2: memref<?x?xf32, strided<[?, 1], offset: ?>>)
+// CHECK:         vector.create_mask
+// CHECK:         scf.for %[[K0:.*]] = %{{.*}} to %{{.*}} step %c128
+// CHECK:           scf.for %{{.*}} step %c16
+// CHECK:             scf.for %{{.*}} step %c6
+// CHECK-COUNT-12:      vector.load %arg2
+// CHECK:               scf.for %[[K:.*]] = %[[K0]] to %{{.*}} step %c1{{[_0-9]*}} iter_args(
+// CHECK-COUNT-2:         vector.load %arg1[%[[K]], %{{.*}}]
+// CHECK:                 memref.load %arg0
+// CHECK-NEXT:            vector.broadcast
+// CHECK-NEXT:            vector.fma
+// CHECK-NEXT:            vector.fma
+// CHECK-COUNT-12:      vector.store %{{.*}}, %arg2
+// CHECK:         vector.maskedload %arg1
