@@ -160,7 +160,7 @@ std::string cpuLoweringTail() {
          // Tile loops run on the runtime's threads through the OpenMP ABI.
          // The per-thread tile buffers live in memref.alloca_scopes, which the
          // memref lowering must inline before the loops inside become blocks.
-         "convert-scf-to-openmp, expand-strided-metadata, lower-affine, convert-vector-to-llvm, "
+         "convert-scf-to-openmp, func.func(mdl-parallel-if-many-iterations), expand-strided-metadata, lower-affine, convert-vector-to-llvm, "
          // Buffers come from the runtime's heap (runtime/src/Alloc.h).
          "finalize-memref-to-llvm{use-generic-functions}, "
          "convert-scf-to-cf, convert-math-to-funcs, convert-math-to-llvm, convert-math-to-libm, "
@@ -179,7 +179,7 @@ LogicalResult lowerToLLVM(ModuleOp module) {
       "func.func(buffer-hoisting, buffer-loop-hoisting, "
       "promote-buffers-to-stack{max-alloc-size-in-bytes=65536}), "
       "buffer-deallocation-pipeline, convert-bufferization-to-memref, "
-      "func.func(mdl-expand-strided-copies, scf-forall-to-parallel, mdl-serial-single-tile), "
+      "func.func(mdl-expand-strided-copies, scf-forall-to-parallel), "
       "mdl-blocked-dot-kernels, " +
           cpuLoweringTail());
 }

@@ -1,8 +1,7 @@
 //===- LoopUtils.h - Shared helpers for scf.parallel loops -------*- C++ -*-===//
 //
-// Used by the passes that decide where a parallel loop runs: on the thread
-// pool or serially (-mdl-serial-single-tile), as GPU threads or serially
-// inside one (-mdl-map-to-gpu).
+// Used by -mdl-map-to-gpu, which runs a parallel loop as GPU threads, or
+// serially inside one.
 //
 //===----------------------------------------------------------------------===//
 

@@ -101,15 +101,18 @@ def VectorizableLoopOrder : Pass<"mdl-vectorizable-loop-order", "mlir::func::Fun
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
-def SerialSingleTile : Pass<"mdl-serial-single-tile", "mlir::func::FuncOp"> {
-  let summary = "Run a parallel loop of one iteration on the calling thread";
+def ParallelIfManyIterations : Pass<"mdl-parallel-if-many-iterations", "mlir::func::FuncOp"> {
+  let summary = "Fork a parallel loop onto the thread pool only when it has several iterations";
   let description = [{
     A batch of one has one tile: waking the thread pool for it costs more
     than the tile itself (tens of microseconds against a few). Each
-    scf.parallel without results is guarded by its trip count: with more
-    than one iteration it runs in parallel, otherwise as plain loops.
+    `omp.parallel` around a loop nest whose bounds are known before it
+    gets `if(trip count > 1)`: with one iteration the runtime calls the
+    region's outlined function on the calling thread
+    (`__kmpc_fork_call_if`). The loop body exists once, in the outlined
+    function; a serial copy beside it doubled the code LLVM compiles.
   }];
-  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::scf::SCFDialect"];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::omp::OpenMPDialect"];
 }
 
 def ParallelLoopsOutermost : Pass<"mdl-parallel-loops-outermost", "mlir::func::FuncOp"> {

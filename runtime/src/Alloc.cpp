@@ -15,6 +15,33 @@ constexpr uint64_t kHeader = 64;
 constexpr uint64_t kCachedMinBytes = 64 * 1024;
 constexpr uint64_t kCacheBytes = 512ull * 1024 * 1024;
 
+/// Small blocks (a batch of one's activations, tile buffers) are kept per
+/// thread, without a lock, in power-of-two classes from 64 bytes up to
+/// kCachedMinBytes, a few each: aligned_alloc and free cost as much as a
+/// TinyModel layer.
+constexpr int kSmallClasses = 11; // 64 B .. 64 KiB
+constexpr int kSmallPerClass = 8;
+
+struct SmallCache {
+  void *blocks[kSmallClasses][kSmallPerClass] = {};
+  int count[kSmallClasses] = {};
+  ~SmallCache() {
+    for (int c = 0; c < kSmallClasses; ++c)
+      for (int i = 0; i < count[c]; ++i)
+        std::free(blocks[c][i]);
+  }
+};
+thread_local SmallCache smallCache;
+
+/// The class of a usable size of at most kCachedMinBytes: the smallest
+/// power of two >= it, from 64.
+int smallClass(uint64_t usable) {
+  int c = 0;
+  while ((64ull << c) < usable)
+    ++c;
+  return c;
+}
+
 struct Cache {
   std::mutex mutex;
   std::multimap<uint64_t, void *> blocks; // usable size -> base
@@ -31,7 +58,13 @@ void *allocate(uint64_t size) {
   if (size > UINT64_MAX - 2 * kHeader)
     return nullptr;
   uint64_t usable = (size + 63) / 64 * 64;
-  if (usable >= kCachedMinBytes) {
+  if (usable < kCachedMinBytes) {
+    int c = smallClass(usable);
+    usable = 64ull << c;
+    SmallCache &small = smallCache;
+    if (small.count[c] > 0)
+      return static_cast<char *>(small.blocks[c][--small.count[c]]) + kHeader;
+  } else {
     Cache &c = cache();
     std::lock_guard<std::mutex> lock(c.mutex);
     auto it = c.blocks.find(usable);
@@ -63,7 +96,14 @@ extern "C" void _mlir_memref_to_llvm_free(void *ptr) {
     return;
   void *base = static_cast<char *>(ptr) - kHeader;
   uint64_t usable = *static_cast<uint64_t *>(base);
-  if (usable >= kCachedMinBytes) {
+  if (usable < kCachedMinBytes) {
+    int c = smallClass(usable);
+    SmallCache &small = smallCache;
+    if (small.count[c] < kSmallPerClass) {
+      small.blocks[c][small.count[c]++] = base;
+      return;
+    }
+  } else {
     Cache &c = cache();
     std::lock_guard<std::mutex> lock(c.mutex);
     if (c.bytes + usable <= kCacheBytes) {

@@ -292,10 +292,11 @@ bool checkInput(const TensorDesc &expected, const modelc_tensor &t,
   }
   // The rank first: until it matches, `t.shape` may hold fewer sizes than
   // t.rank claims, and reading them would run past the caller's array.
-  std::string want = formatShape(expected.shape);
+  // (Formatted only for a message: forward checks every call.)
+  auto want = [&] { return formatShape(expected.shape); };
   if (t.rank < 0 || static_cast<size_t>(t.rank) != expected.shape.size()) {
     error = format("input '%s' has rank %d, expected rank %zu (shape %s)",
-                   name, t.rank, expected.shape.size(), want.c_str());
+                   name, t.rank, expected.shape.size(), want().c_str());
     return false;
   }
   std::vector<int64_t> shape = shapeOf(t);
@@ -308,7 +309,7 @@ bool checkInput(const TensorDesc &expected, const modelc_tensor &t,
     if (expected.shape[d] >= 0 && shape[d] != expected.shape[d]) {
       error = format("input '%s' has shape %s, expected %s (dimension %zu is "
                      "%lld, expected %lld)", name, formatShape(shape).c_str(),
-                     want.c_str(), d, static_cast<long long>(shape[d]),
+                     want().c_str(), d, static_cast<long long>(shape[d]),
                      static_cast<long long>(expected.shape[d]));
       return false;
     }

@@ -85,6 +85,9 @@ public:
   }
 
   /// Waits until every thread of the running team has arrived.
+  /// `fn` on the calling thread, as a team of one.
+  static void serial(Microtask fn, int32_t argc, void *const *args) { runAlone(fn, argc, args); }
+
   void barrier() {
     if (!tlsInTeam || tlsTeamSize == 1)
       return;
@@ -139,6 +142,7 @@ private:
     tlsTeamSize = 1;
   }
 
+  /// Runs `fn` on the calling thread as a team of one.
   static void runAlone(Microtask fn, int32_t argc, void *const *args) {
     bool outer = tlsInTeam;
     int thread = tlsThread, size = tlsTeamSize;
@@ -214,6 +218,17 @@ extern "C" {
 struct ident_t;
 
 int32_t __kmpc_global_thread_num(ident_t *) { return tlsThread; }
+
+// A parallel region with an if clause (-mdl-parallel-if-many-iterations):
+// the arguments come packed behind one pointer (argc is 0 or 1), and a
+// false condition runs the region on the calling thread.
+void __kmpc_fork_call_if(ident_t *, int32_t argc, Microtask fn, int32_t cond, void *arg) {
+  void *args[kMaxArgs] = {arg};
+  if (cond)
+    ThreadPool::get().fork(fn, argc, args);
+  else
+    ThreadPool::serial(fn, argc, args);
+}
 
 void __kmpc_fork_call(ident_t *, int32_t argc, Microtask fn, ...) {
   void *args[kMaxArgs] = {};
