@@ -20,14 +20,6 @@ SmallVector<Value> parallelTripCounts(OpBuilder &b, scf::ParallelOp loop) {
   return counts;
 }
 
-Value parallelTripCount(OpBuilder &b, scf::ParallelOp loop) {
-  Location loc = loop.getLoc();
-  Value total = arith::ConstantIndexOp::create(b, loc, 1);
-  for (Value n : parallelTripCounts(b, loop))
-    total = arith::MulIOp::create(b, loc, total, n);
-  return total;
-}
-
 void cloneAsSerialLoops(OpBuilder &b, scf::ParallelOp loop) {
   OpBuilder::InsertionGuard guard(b);
   Location loc = loop.getLoc();

@@ -16,9 +16,6 @@ namespace modelc::lowering {
 /// ceil((upper - lower) / step) of each dimension of `loop`.
 llvm::SmallVector<mlir::Value> parallelTripCounts(mlir::OpBuilder &b, mlir::scf::ParallelOp loop);
 
-/// The number of iterations of `loop`: the product of its trip counts.
-mlir::Value parallelTripCount(mlir::OpBuilder &b, mlir::scf::ParallelOp loop);
-
 /// Clones `loop` (which has no results) at the builder's insertion point as
 /// nested scf.for loops over the same bounds with the same body.
 void cloneAsSerialLoops(mlir::OpBuilder &b, mlir::scf::ParallelOp loop);
