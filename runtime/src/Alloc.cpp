@@ -3,6 +3,7 @@
 #include "Alloc.h"
 
 #include <cstdlib>
+#include <sys/mman.h>
 #include <map>
 #include <mutex>
 
@@ -14,6 +15,8 @@ namespace {
 constexpr uint64_t kHeader = 64;
 constexpr uint64_t kCachedMinBytes = 64 * 1024;
 constexpr uint64_t kCacheBytes = 512ull * 1024 * 1024;
+constexpr uint64_t kHugePage = 2 * 1024 * 1024;
+constexpr uint64_t kHugeMinBytes = 2 * kHugePage;
 
 /// Small blocks (a batch of one's activations, tile buffers) are kept per
 /// thread, without a lock, in power-of-two classes from 64 bytes up to
@@ -75,7 +78,18 @@ void *allocate(uint64_t size) {
       return static_cast<char *>(base) + kHeader;
     }
   }
-  void *base = std::aligned_alloc(64, usable + kHeader);
+  void *base;
+  if (usable >= kHugeMinBytes) {
+    // Patches and activations are read with strides of a row (kilobytes):
+    // on 4 KiB pages nearly every step of a kernel's reduction is a TLB
+    // miss. Large blocks ask for transparent huge pages.
+    uint64_t rounded = (usable + kHeader + kHugePage - 1) / kHugePage * kHugePage;
+    base = std::aligned_alloc(kHugePage, rounded);
+    if (base)
+      madvise(base, rounded, MADV_HUGEPAGE);
+  } else {
+    base = std::aligned_alloc(64, usable + kHeader);
+  }
   if (!base)
     return nullptr;
   *static_cast<uint64_t *>(base) = usable;
