@@ -129,7 +129,7 @@ FailureOr<std::string> findCudaToolkit(StringRef explicitPath, std::string &erro
 /// The bufferized, loop-level form that both the CUDA back end and its CPU
 /// emulation start from: every function's loops as kernels on device memory.
 static std::string gpuMappingPipeline() {
-  return "func.func(mdl-parallel-loops-outermost), "
+  return "func.func(mdl-split-outer-reductions, mdl-parallel-loops-outermost), "
          "one-shot-bufferize{bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map}, canonicalize, "
          "func.func(buffer-hoisting), buffer-deallocation-pipeline, "

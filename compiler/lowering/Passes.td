@@ -205,4 +205,18 @@ def ConvToGemm : Pass<"mdl-conv-to-gemm", "mlir::func::FuncOp"> {
                            "mlir::tensor::TensorDialect"];
 }
 
+def SplitOuterReductions : Pass<"mdl-split-outer-reductions", "mlir::func::FuncOp"> {
+  let summary = "Reduce over several loops in two stages: partials per outer index, then their sum";
+  let description = [{
+    On the GPU each output element of a reduction is one thread, reducing
+    serially: BatchNorm's statistics over (N, H, W) would be one thread per
+    channel. A sum, max or min over two or more loops becomes two ops: the
+    first reduction loop (N) turns parallel and each of its iterations
+    reduces the others into its own partial (N x C threads), then a second
+    op combines the partials into the original accumulator.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 #endif // MODELC_LOWERING_PASSES
