@@ -21,6 +21,7 @@
 //===----------------------------------------------------------------------===//
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdint>
@@ -70,42 +71,43 @@ public:
       runAlone(fn, argc, args);
       return;
     }
+    job = {fn, argc, {}};
+    std::copy(args, args + std::min<int32_t>(argc, kMaxArgs), job.args);
+    pending.store(int(workers.size()), std::memory_order_relaxed);
     {
+      // Under the mutex, so that a worker about to sleep sees it.
       std::lock_guard<std::mutex> lock(mutex);
-      job = {fn, argc, {}};
-      std::copy(args, args + std::min<int32_t>(argc, kMaxArgs), job.args);
-      pending = int(workers.size());
-      arrived = 0;
-      ++generation;
+      generation.fetch_add(1, std::memory_order_release);
     }
     wake.notify_all();
     runAs(0, fn, argc, args);
-    std::unique_lock<std::mutex> lock(mutex);
-    finished.wait(lock, [&] { return pending == 0; });
+    waitFor([&] { return pending.load(std::memory_order_acquire) == 0; }, finished);
   }
 
-  /// Waits until every thread of the running team has arrived.
   /// `fn` on the calling thread, as a team of one.
   static void serial(Microtask fn, int32_t argc, void *const *args) { runAlone(fn, argc, args); }
 
+  /// Waits until every thread of the running team has arrived.
   void barrier() {
     if (!tlsInTeam || tlsTeamSize == 1)
       return;
-    std::unique_lock<std::mutex> lock(mutex);
-    uint64_t phase = barrierPhase;
-    if (++arrived == tlsTeamSize) {
-      arrived = 0;
-      ++barrierPhase;
+    uint64_t phase = barrierPhase.load(std::memory_order_acquire);
+    if (arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == tlsTeamSize) {
+      arrived.store(0, std::memory_order_relaxed);
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        barrierPhase.fetch_add(1, std::memory_order_release);
+      }
       barrierDone.notify_all();
       return;
     }
-    barrierDone.wait(lock, [&] { return barrierPhase != phase; });
+    waitFor([&] { return barrierPhase.load(std::memory_order_acquire) != phase; }, barrierDone);
   }
 
   ~ThreadPool() {
     {
       std::lock_guard<std::mutex> lock(mutex);
-      stopping = true;
+      stopping.store(true, std::memory_order_release);
     }
     wake.notify_all();
     for (std::thread &t : workers)
@@ -155,33 +157,61 @@ private:
     tlsTeamSize = size;
   }
 
+  /// Spins for a while on `ready` (a region of a small model takes a few
+  /// microseconds; waking a sleeping thread costs tens), then sleeps on
+  /// `cv`, whose notifier changes the state under `mutex`.
+  template <typename Ready>
+  void waitFor(Ready ready, std::condition_variable &cv) {
+    for (int i = 0; i < kSpins; ++i) {
+      if (ready())
+        return;
+      pause();
+    }
+    std::unique_lock<std::mutex> lock(mutex);
+    cv.wait(lock, [&] { return ready(); });
+  }
+
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+
   void work(int thread) {
     uint64_t seen = 0;
     for (;;) {
-      Job current;
-      {
-        std::unique_lock<std::mutex> lock(mutex);
-        wake.wait(lock, [&] { return stopping || generation != seen; });
-        if (stopping)
-          return;
-        seen = generation;
-        current = job;
-      }
+      waitFor([&] {
+        return stopping.load(std::memory_order_acquire) ||
+               generation.load(std::memory_order_acquire) != seen;
+      }, wake);
+      if (stopping.load(std::memory_order_acquire))
+        return;
+      seen = generation.load(std::memory_order_acquire);
+      Job current = job;
       runAs(thread, current.fn, current.argc, current.args);
-      std::lock_guard<std::mutex> lock(mutex);
-      if (--pending == 0)
+      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mutex);
         finished.notify_one();
+      }
     }
   }
 
+  /// About 50 microseconds of pause instructions: longer than the gap
+  /// between two regions of one forward call, short enough not to matter
+  /// when the machine is busy.
+  static constexpr int kSpins = 2000;
+
   std::mutex teamMutex; // one team at a time
-  std::mutex mutex;
+  std::mutex mutex;     // for sleeping and waking only
   std::condition_variable wake, finished, barrierDone;
   std::vector<std::thread> workers;
-  Job job;
-  uint64_t generation = 0, barrierPhase = 0;
-  int pending = 0, arrived = 0, teamSize = 1;
-  bool stopping = false;
+  Job job; // written before `generation` is bumped (release)
+  std::atomic<uint64_t> generation{0}, barrierPhase{0};
+  std::atomic<int> pending{0}, arrived{0};
+  int teamSize = 1;
+  std::atomic<bool> stopping{false};
 };
 
 /// Static schedule without chunks (kmp_sch_static): thread t of n gets the
