@@ -133,7 +133,10 @@ public:
     Value M = memref::DimOp::create(b, loc, dot.a, 0);
     Value N = memref::DimOp::create(b, loc, dot.b, 0);
     K = memref::DimOp::create(b, loc, dot.a, 1);
-    kVector = arith::SubIOp::create(b, loc, K, arith::RemUIOp::create(b, loc, K, index(kLanes)));
+    Value kTail = arith::RemUIOp::create(b, loc, K, index(kLanes));
+    kVector = arith::SubIOp::create(b, loc, K, kTail);
+    tailMask = vector::CreateMaskOp::create(b, loc, VectorType::get({kLanes}, b.getI1Type()),
+                                            ValueRange{kTail});
     Value mFull = arith::SubIOp::create(b, loc, M, arith::RemUIOp::create(b, loc, M, index(kRowsA)));
     Value nFull = arith::SubIOp::create(b, loc, N, arith::RemUIOp::create(b, loc, N, index(kRowsB)));
     auto rowsOfA = [&](Value n0, int64_t nr) {
@@ -148,7 +151,7 @@ private:
   DotContraction dot;
   Type f32;
   VectorType vec;
-  Value K, kVector;
+  Value K, kVector, tailMask;
 
 
 
@@ -170,29 +173,28 @@ private:
           }
           scf::YieldOp::create(nb, l, next);
         });
+    // The last K % kLanes steps as one more, masked (lanes past K load 0).
+    SmallVector<Value> accs(vectorLoop.getResults());
+    Value zeros2 = arith::ConstantOp::create(b, loc, vec, DenseElementsAttr::get(vec, 0.0f));
+    SmallVector<Value> rowsB;
+    for (int64_t j = 0; j < nr; ++j)
+      rowsB.push_back(vector::MaskedLoadOp::create(b, loc, vec, dot.b,
+                                                   ValueRange{plus(n0, j), kVector}, tailMask,
+                                                   zeros2));
+    for (int64_t i = 0; i < mr; ++i) {
+      Value rowA = vector::MaskedLoadOp::create(b, loc, vec, dot.a,
+                                                ValueRange{plus(m0, i), kVector}, tailMask, zeros2);
+      for (int64_t j = 0; j < nr; ++j)
+        accs[i * nr + j] = vector::FMAOp::create(b, loc, rowA, rowsB[j], accs[i * nr + j]);
+    }
     SmallVector<Value> sums;
-    for (Value acc : vectorLoop.getResults())
+    for (Value acc : accs)
       sums.push_back(vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, acc, fast));
-    // The last K % kLanes steps, scalar.
-    auto tail = scf::ForOp::create(
-        b, loc, kVector, K, index(1), sums,
-        [&](OpBuilder &nb, Location l, Value k, ValueRange partial) {
-          SmallVector<Value> next;
-          for (int64_t i = 0; i < mr; ++i) {
-            Value x = memref::LoadOp::create(nb, l, dot.a, ValueRange{plus(m0, i), k});
-            for (int64_t j = 0; j < nr; ++j) {
-              Value w = memref::LoadOp::create(nb, l, dot.b, ValueRange{plus(n0, j), k});
-              Value p = arith::MulFOp::create(nb, l, x, w, fast);
-              next.push_back(arith::AddFOp::create(nb, l, partial[i * nr + j], p, fast));
-            }
-          }
-          scf::YieldOp::create(nb, l, next);
-        });
     for (int64_t i = 0; i < mr; ++i)
       for (int64_t j = 0; j < nr; ++j) {
         SmallVector<Value> at = {plus(m0, i), plus(n0, j)};
         Value c = memref::LoadOp::create(b, loc, dot.c, at);
-        Value sum = arith::AddFOp::create(b, loc, c, tail.getResult(i * nr + j), fast);
+        Value sum = arith::AddFOp::create(b, loc, c, sums[i * nr + j], fast);
         memref::StoreOp::create(b, loc, sum, dot.c, at);
       }
   }

@@ -3,7 +3,7 @@
 // Linear's x W^T on buffers (here in the (n, m, k) loop order the CPU
 // pipeline gives it) becomes blocks of 4 rows of x by 3 rows of W with 12
 // vector accumulators along k, then the edges in smaller blocks, the last
-// k % 8 steps scalar.
+// k % 8 steps as one masked step.
 #x = affine_map<(n, m, k) -> (m, k)>
 #w = affine_map<(n, m, k) -> (n, k)>
 #y = affine_map<(n, m, k) -> (m, n)>
@@ -94,8 +94,10 @@ func.func @conv_gemm(%w: memref<16x27xf32>, %patches: memref<?x64x27xf32>, %y: m
 // CHECK:               vector.load %arg0
 // CHECK-COUNT-3:       vector.fma
 // CHECK-NEXT:          scf.yield
+// The last K % 8 steps: one more step under a mask, then the reductions.
+// CHECK-COUNT-3:     vector.maskedload %arg1
+// CHECK:             vector.maskedload %arg0
 // CHECK-COUNT-12:    vector.reduction <add>, %{{.*}} fastmath<reassoc,contract>
-// CHECK:             scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1{{[_0-9]*}} iter_args(
 // CHECK-COUNT-12:    memref.store
 // The edges: single rows of x, then single rows of W.
 // CHECK:           scf.for %{{.*}} step %c1{{[_0-9]*}}
