@@ -20,6 +20,8 @@ namespace {
 /// of the blocked kernel, and the weight block (16 x CI*KH*KW) stays in L1
 /// or L2 while every patch of the image passes by.
 constexpr int64_t kChannelsPerTile = 16;
+/// Images with fewer output pixels than this take the dot kernel's layout.
+constexpr int64_t kOuterMinPixels = 64;
 
 LogicalResult rewrite(RewriterBase &rewriter, linalg::Conv2DNchwFchwOp conv) {
   Value image = conv.getInputs()[0], filter = conv.getInputs()[1], init = conv.getOutputs()[0];
@@ -41,17 +43,27 @@ LogicalResult rewrite(RewriterBase &rewriter, linalg::Conv2DNchwFchwOp conv) {
   rewriter.setInsertionPoint(conv);
   Type f32 = rewriter.getF32Type();
 
-  // The patches: col[n, ci, kh, kw, oh, ow] = image[n, ci, oh*s + kh*d,
-  // ow*s + kw*d], one row of output pixels per reduction step, so that the
-  // kernel loads a vector of neighbouring pixels and broadcasts a weight
-  // (for stride 1 each row is a shifted copy of an input plane).
+  // The patches, in one of two layouts. A large image: col[n, ci, kh, kw,
+  // oh, ow] = image[n, ci, oh*s + kh*d, ow*s + kw*d], a row of output
+  // pixels per reduction step, for the outer-product kernel (a vector of
+  // neighbouring pixels times a broadcast weight). A small one (7x7 and
+  // below, where a vector of pixels would be mostly empty): col[n, oh, ow,
+  // ci, kh, kw], a row per output pixel contiguous along the reduction, for
+  // the dot kernel.
+  bool pixelRows = oh * ow < kOuterMinPixels;
   SmallVector<Value> batch;
   if (outType.isDynamicDim(0))
     batch.push_back(tensor::DimOp::create(rewriter, loc, init, 0));
-  auto colType = RankedTensorType::get({outType.getDimSize(0), ci, kh, kw, oh, ow}, f32);
+  SmallVector<int64_t> colShape =
+      pixelRows ? SmallVector<int64_t>{outType.getDimSize(0), oh, ow, ci, kh, kw}
+                : SmallVector<int64_t>{outType.getDimSize(0), ci, kh, kw, oh, ow};
+  auto colType = RankedTensorType::get(colShape, f32);
   Value colInit = tensor::EmptyOp::create(rewriter, loc, colType.getShape(), f32, batch);
   AffineExpr n, c, ky, kx, y, x;
-  bindDims(ctx, n, c, ky, kx, y, x);
+  if (pixelRows)
+    bindDims(ctx, n, y, x, c, ky, kx);
+  else
+    bindDims(ctx, n, c, ky, kx, y, x);
   AffineMap readImage = AffineMap::get(
       6, 0, {n, c, y * strides[0] + ky * dilations[0], x * strides[1] + kx * dilations[1]}, ctx);
   SmallVector<utils::IteratorType> allParallel(6, utils::IteratorType::parallel);
@@ -59,12 +71,14 @@ LogicalResult rewrite(RewriterBase &rewriter, linalg::Conv2DNchwFchwOp conv) {
       rewriter, loc, colType, ValueRange{image}, ValueRange{colInit},
       ArrayRef<AffineMap>{readImage, AffineMap::getMultiDimIdentityMap(6, ctx)}, allParallel,
       [](OpBuilder &b, Location l, ValueRange args) { linalg::YieldOp::create(b, l, args[0]); });
-  // Tiles of one input channel of one image each.
+  // Tiles of one output row, or one input channel, of one image each.
   im2col->setAttr("mdl.tile_sizes", rewriter.getDenseI64ArrayAttr({1, 1, 0, 0, 0, 0}));
 
-  // [N, K, P] patches, [CO, K] weights, [N, CO, P] accumulators.
+  // [N, K, P] or [N, P, K] patches, [CO, K] weights, [N, CO, P] accumulators.
   Value patches = tensor::CollapseShapeOp::create(
-      rewriter, loc, im2col.getResult(0), SmallVector<ReassociationIndices>{{0}, {1, 2, 3}, {4, 5}});
+      rewriter, loc, im2col.getResult(0),
+      pixelRows ? SmallVector<ReassociationIndices>{{0}, {1, 2}, {3, 4, 5}}
+                : SmallVector<ReassociationIndices>{{0}, {1, 2, 3}, {4, 5}});
   Value weights = tensor::CollapseShapeOp::create(
       rewriter, loc, filter, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
   Value acc = tensor::CollapseShapeOp::create(
@@ -75,7 +89,9 @@ LogicalResult rewrite(RewriterBase &rewriter, linalg::Conv2DNchwFchwOp conv) {
   iterators.push_back(utils::IteratorType::reduction);
   auto contraction = linalg::GenericOp::create(
       rewriter, loc, acc.getType(), ValueRange{weights, patches}, ValueRange{acc},
-      ArrayRef<AffineMap>{AffineMap::get(4, 0, {m, k}, ctx), AffineMap::get(4, 0, {b, k, p}, ctx),
+      ArrayRef<AffineMap>{AffineMap::get(4, 0, {m, k}, ctx),
+                          pixelRows ? AffineMap::get(4, 0, {b, p, k}, ctx)
+                                    : AffineMap::get(4, 0, {b, k, p}, ctx),
                           AffineMap::get(4, 0, {b, m, p}, ctx)},
       iterators, [](OpBuilder &bb, Location l, ValueRange args) {
         auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
