@@ -406,7 +406,11 @@ void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
               const modelc_tensor *inputs, PackedCall &call) {
   size_t numStates = desc.states.size();
   size_t numInputs = desc.inputs.size();
-  std::vector<size_t> argOffsets;
+  // Reused call after call: a batch of one spends more on allocating
+  // these than on its layers.
+  thread_local std::vector<size_t> argOffsets;
+  argOffsets.clear();
+  call.resultOffsets.clear();
   size_t words = 0;
   for (const StateDesc &s : desc.states) {
     argOffsets.push_back(words);
@@ -493,12 +497,15 @@ bool prepareOutput(modelc_model &model, size_t j,
 bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
               std::string &error) {
   const ModelDesc &desc = *model.desc;
-  std::vector<void *> inputData;
+  // Scratch reused call after call in this thread (a forward never calls
+  // another): a batch of one spends more on allocating it than on its layers.
+  thread_local std::vector<void *> inputData, passedIn, toFree;
+  thread_local PackedCall call;
+  inputData.clear();
   for (size_t i = 0; i < desc.inputs.size(); ++i)
     inputData.push_back(inputs[i].data);
-  PackedCall call;
   packCall(desc, model.stateData, inputData, inputs, call);
-  std::vector<void *> passedIn(model.stateData); // never to be freed
+  passedIn.assign(model.stateData.begin(), model.stateData.end()); // never to be freed
   passedIn.insert(passedIn.end(), inputData.begin(), inputData.end());
 
   if (model.training)
@@ -509,7 +516,7 @@ bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
   // Copy every result out, then free what the generated code allocated:
   // each allocation once, never memory that was passed in.
   bool ok = true;
-  std::vector<void *> toFree;
+  toFree.clear();
   for (size_t j = 0; j < desc.outputs.size(); ++j) {
     ResultView view = resultView(desc, call, j);
     bool owned = view.allocated && view.allocated != kGlobalMarker;
