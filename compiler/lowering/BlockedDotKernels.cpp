@@ -112,6 +112,11 @@ protected:
   Value plus(Value v, int64_t c) {
     return c == 0 ? v : arith::AddIOp::create(b, loc, v, index(c)).getResult();
   }
+  /// from + ((to - from) rounded down to a multiple of `step`).
+  Value roundDown(Value from, Value to, int64_t step) {
+    Value span = arith::SubIOp::create(b, loc, to, from);
+    return arith::SubIOp::create(b, loc, to, arith::RemUIOp::create(b, loc, span, index(step)));
+  }
   void loop(Value lower, Value upper, Value step, llvm::function_ref<void(Value)> body) {
     auto forOp = scf::ForOp::create(b, loc, lower, upper, step);
     OpBuilder::InsertionGuard guard(b);
@@ -123,7 +128,7 @@ protected:
 class KernelBuilder : public LoopBuilder {
 public:
   KernelBuilder(OpBuilder &b, Location loc, const DotContraction &dot)
-      : LoopBuilder(b, loc), dot(dot), f32(b.getF32Type()),
+      : LoopBuilder(b, loc), dot(dot),
         vec(VectorType::get({kLanes}, b.getF32Type())) {}
 
   /// The 2-D kernel: NR-row strips of B outside (kept in L1 while every
@@ -133,12 +138,12 @@ public:
     Value M = memref::DimOp::create(b, loc, dot.a, 0);
     Value N = memref::DimOp::create(b, loc, dot.b, 0);
     K = memref::DimOp::create(b, loc, dot.a, 1);
-    Value kTail = arith::RemUIOp::create(b, loc, K, index(kLanes));
-    kVector = arith::SubIOp::create(b, loc, K, kTail);
+    kVector = roundDown(index(0), K, kLanes);
+    Value kTail = arith::SubIOp::create(b, loc, K, kVector);
     tailMask = vector::CreateMaskOp::create(b, loc, VectorType::get({kLanes}, b.getI1Type()),
                                             ValueRange{kTail});
-    Value mFull = arith::SubIOp::create(b, loc, M, arith::RemUIOp::create(b, loc, M, index(kRowsA)));
-    Value nFull = arith::SubIOp::create(b, loc, N, arith::RemUIOp::create(b, loc, N, index(kRowsB)));
+    Value mFull = roundDown(zero, M, kRowsA);
+    Value nFull = roundDown(zero, N, kRowsB);
     auto rowsOfA = [&](Value n0, int64_t nr) {
       loop(zero, mFull, index(kRowsA), [&](Value m0) { block(m0, n0, kRowsA, nr); });
       loop(mFull, M, one, [&](Value m0) { block(m0, n0, 1, nr); });
@@ -149,7 +154,6 @@ public:
 
 private:
   DotContraction dot;
-  Type f32;
   VectorType vec;
   Value K, kVector, tailMask;
 
@@ -175,15 +179,14 @@ private:
         });
     // The last K % kLanes steps as one more, masked (lanes past K load 0).
     SmallVector<Value> accs(vectorLoop.getResults());
-    Value zeros2 = arith::ConstantOp::create(b, loc, vec, DenseElementsAttr::get(vec, 0.0f));
     SmallVector<Value> rowsB;
     for (int64_t j = 0; j < nr; ++j)
       rowsB.push_back(vector::MaskedLoadOp::create(b, loc, vec, dot.b,
                                                    ValueRange{plus(n0, j), kVector}, tailMask,
-                                                   zeros2));
+                                                   zeros));
     for (int64_t i = 0; i < mr; ++i) {
       Value rowA = vector::MaskedLoadOp::create(b, loc, vec, dot.a,
-                                                ValueRange{plus(m0, i), kVector}, tailMask, zeros2);
+                                                ValueRange{plus(m0, i), kVector}, tailMask, zeros);
       for (int64_t j = 0; j < nr; ++j)
         accs[i * nr + j] = vector::FMAOp::create(b, loc, rowA, rowsB[j], accs[i * nr + j]);
     }
@@ -253,11 +256,6 @@ private:
   VectorType vec;
   Value K, kBegin, kEnd;
 
-  /// from + ((to - from) rounded down to a multiple of `step`).
-  Value roundDown(Value from, Value to, int64_t step) {
-    Value span = arith::SubIOp::create(b, loc, to, from);
-    return arith::SubIOp::create(b, loc, to, arith::RemUIOp::create(b, loc, span, index(step)));
-  }
   Value load(OpBuilder &ob, Value memref, ValueRange at, Value mask) {
     if (!mask)
       return vector::LoadOp::create(ob, loc, vec, memref, at);
@@ -267,7 +265,6 @@ private:
 
   /// C[m0 .. m0+mr, n0 .. n0+8*vectors] += A[m0.., :] B[:, n0..].
   void block(Value m0, Value n0, int64_t mr, int64_t vectors, Value mask) {
-    auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
     SmallVector<Value> init;
     for (int64_t i = 0; i < mr; ++i)
       for (int64_t j = 0; j < vectors; ++j)
@@ -286,7 +283,6 @@ private:
           }
           scf::YieldOp::create(nb, l, next);
         });
-    (void)fast;
     for (int64_t i = 0; i < mr; ++i)
       for (int64_t j = 0; j < vectors; ++j) {
         SmallVector<Value> at = {plus(m0, i), plus(n0, j * kLanes)};

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lowering/Codegen.h"
+#include "lowering/ExternalTools.h"
 #include "lowering/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/CompilationInterfaces.h"
@@ -33,38 +34,6 @@ using namespace mlir;
 namespace modelc::lowering {
 
 namespace {
-
-/// Removes its files when it goes out of scope.
-struct TempFiles {
-  std::vector<std::string> paths;
-  ~TempFiles() {
-    for (const std::string &p : paths)
-      llvm::sys::fs::remove(p);
-  }
-  std::string make(StringRef stem, StringRef suffix) {
-    llvm::SmallString<128> path;
-    llvm::sys::fs::createTemporaryFile(stem, suffix, path);
-    paths.push_back(std::string(path));
-    return paths.back();
-  }
-};
-
-/// Runs `program args...` with its output to `log`; on failure `error`
-/// has that output.
-LogicalResult runTool(StringRef program, ArrayRef<std::string> args, StringRef log,
-                      std::string &error) {
-  std::vector<StringRef> argv = {program};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log), StringRef(log)};
-  std::string execError;
-  int rc = llvm::sys::ExecuteAndWait(program, argv, std::nullopt, redirects, 0, 0, &execError);
-  if (rc == 0)
-    return success();
-  auto text = llvm::MemoryBuffer::getFile(log);
-  error = fmt::format("{} failed{}{}", program.str(), execError.empty() ? "" : ": " + execError,
-                      text ? ":\n" + (*text)->getBuffer().str() : "");
-  return failure();
-}
 
 /// The lowest architecture: the PTX is generated for it, so that it runs
 /// (JIT-compiled) on every chip at least as new.
@@ -181,8 +150,8 @@ LogicalResult embedFatbinaries(ModuleOp module, const CudaOptions &options, std:
       llvm::raw_fd_ostream os(ptxPath, ec);
       os << ptx.getObject().getValue();
     }
-    std::vector<std::string> fatbinArgs = {"--64", "--create=" + temps.make("modelc", "fatbin")};
-    std::string fatbinPath = fatbinArgs.back().substr(9);
+    std::string fatbinPath = temps.make("modelc", "fatbin");
+    std::vector<std::string> fatbinArgs = {"--64", "--create=" + fatbinPath};
     // One ptxas per architecture, side by side.
     std::vector<std::string> cubins, logs, errors(options.archs.size());
     for (const std::string &arch : options.archs) {
@@ -193,7 +162,7 @@ LogicalResult embedFatbinaries(ModuleOp module, const CudaOptions &options, std:
     for (size_t i = 0; i < options.archs.size(); ++i)
       threads.emplace_back([&, i] {
         (void)runTool(ptxas, {"-arch=" + options.archs[i], "-O3", ptxPath, "-o", cubins[i]},
-                      logs[i], errors[i]);
+                      logs[i], ptxas, errors[i]);
       });
     for (std::thread &t : threads)
       t.join();
@@ -207,7 +176,8 @@ LogicalResult embedFatbinaries(ModuleOp module, const CudaOptions &options, std:
     }
     fatbinArgs.push_back(
         fmt::format("--image3=kind=ptx,sm={},file={}", ptxArch.substr(3).str(), ptxPath));
-    if (failed(runTool(fatbinary, fatbinArgs, temps.make("modelc-fatbinary", "log"), error)))
+    if (failed(runTool(fatbinary, fatbinArgs, temps.make("modelc-fatbinary", "log"), fatbinary,
+                       error)))
       return WalkResult::interrupt();
     auto blob = llvm::MemoryBuffer::getFile(fatbinPath, /*IsText=*/false);
     if (!blob) {

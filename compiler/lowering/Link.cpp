@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lowering/Codegen.h"
+#include "lowering/ExternalTools.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include "llvm/Support/FileSystem.h"
@@ -36,15 +37,6 @@ static std::string runtimeDirectory() {
   return std::string(dir);
 }
 
-/// Removes a temporary file when it goes out of scope.
-struct TempFile {
-  llvm::SmallString<128> path;
-  ~TempFile() {
-    if (!path.empty())
-      llvm::sys::fs::remove(path);
-  }
-};
-
 LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef outputPath,
                                 const CodegenOptions &options, std::string &error) {
   std::string dir = runtimeDirectory();
@@ -69,14 +61,20 @@ LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef out
   }
 
   // The version script with the model's prefix.
-  TempFile script;
-  int fd;
-  if (llvm::sys::fs::createTemporaryFile("modelc-exports", "map", fd, script.path)) {
-    error = "cannot create a temporary file for the export list";
+  TempFiles temps;
+  std::string script = temps.make("modelc-exports", "map");
+  std::string log = temps.make("modelc-link", "log");
+  if (script.empty() || log.empty()) {
+    error = "cannot create the temporary files of the link step";
     return failure();
   }
   {
-    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    std::error_code ec;
+    llvm::raw_fd_ostream os(script, ec);
+    if (ec) {
+      error = fmt::format("cannot write the export list '{}': {}", script, ec.message());
+      return failure();
+    }
     std::string map = (*mapTemplate)->getBuffer().str();
     for (size_t at; (at = map.find("@PREFIX@")) != std::string::npos;)
       map.replace(at, 8, options.prefix);
@@ -86,8 +84,7 @@ LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef out
   // Link to a temporary file beside the output, then rename it into place.
   llvm::SmallString<256> partial(outputPath);
   partial += ".partial";
-  std::vector<std::string> args = {
-      *cxx, "-shared", "-o", std::string(partial)};
+  std::vector<std::string> args = {"-shared", "-o", std::string(partial)};
   args.insert(args.end(), objectPaths.begin(), objectPaths.end());
   args.insert(args.end(), {archive,
       "-static-libstdc++", "-static-libgcc",
@@ -97,7 +94,7 @@ LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef out
       // The generated code does not reference the runtime: pull it in.
       "-Wl,-u,modelc_model_entry",
       "-Wl,--exclude-libs,libstdc++.a:libsupc++.a:libgcc.a:libgcc_eh.a",
-      "-Wl,--version-script=" + std::string(script.path),
+      "-Wl,--version-script=" + script,
       fmt::format("-Wl,--defsym={}_model_entry=modelc_model_entry", options.prefix)});
   SmallVector<StringRef> names;
   (*symbols)->getBuffer().split(names, '\n', -1, /*KeepEmpty=*/false);
@@ -115,19 +112,9 @@ LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef out
       if (!flag.trim().empty())
         args.push_back(flag.trim().str());
   }
-  std::vector<StringRef> argRefs(args.begin(), args.end());
-
-  TempFile log;
-  llvm::sys::fs::createTemporaryFile("modelc-link", "log", log.path);
-  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log.path), StringRef(log.path)};
-  std::string execError;
-  int rc = llvm::sys::ExecuteAndWait(*cxx, argRefs, std::nullopt, redirects, 0, 0, &execError);
-  if (rc != 0) {
+  if (failed(runTool(*cxx, args, log,
+                     fmt::format("linking '{}'", outputPath.str()), error))) {
     llvm::sys::fs::remove(partial);
-    auto text = llvm::MemoryBuffer::getFile(log.path);
-    error = fmt::format("linking '{}' failed{}{}", outputPath.str(),
-                        execError.empty() ? "" : ": " + execError,
-                        text ? ":\n" + (*text)->getBuffer().str() : "");
     return failure();
   }
   if (std::error_code ec = llvm::sys::fs::rename(partial, outputPath)) {

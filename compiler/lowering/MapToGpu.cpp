@@ -58,8 +58,8 @@ bool touchesMemory(Operation *op) {
   });
 }
 
-/// Builds a gpu.launch of `grid` blocks of `block` threads (x only) before
-/// `before`; returns it with the insertion point of `b` inside its body.
+/// Builds a gpu.launch of `grid` blocks of `block` threads (x only) at the
+/// insertion point of `b`, and leaves `b` at the start of its body.
 gpu::LaunchOp createLaunch(OpBuilder &b, Location loc, Value grid, Value block) {
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
   auto launch = gpu::LaunchOp::create(b, loc, grid, one, one, block, one, one);
@@ -87,6 +87,13 @@ private:
   LogicalResult moveConstantsToDevice() {
     SmallVector<memref::GetGlobalOp> globals;
     fn.walk([&](memref::GetGlobalOp g) { globals.push_back(g); });
+    SmallVector<func::ReturnOp> returns;
+    llvm::SmallPtrSet<Value, 4> returned; // what the results are views of
+    fn.walk([&](func::ReturnOp ret) {
+      returns.push_back(ret);
+      for (Value v : ret.getOperands())
+        returned.insert(viewSource(v));
+    });
     for (memref::GetGlobalOp global : globals) {
       OpBuilder b(global->getContext());
       b.setInsertionPointAfter(global);
@@ -99,16 +106,12 @@ private:
       Value device = copy.getMemref();
       global.getResult().replaceAllUsesWith(device);
       gpu::MemcpyOp::create(b, loc, TypeRange(), ValueRange(), device, global.getResult());
-      bool returned = false;
-      fn.walk([&](func::ReturnOp ret) {
-        for (Value v : ret.getOperands())
-          returned |= viewSource(v) == device;
-      });
-      if (!returned)
-        fn.walk([&](func::ReturnOp ret) {
-          OpBuilder r(ret);
-          gpu::DeallocOp::create(r, loc, TypeRange(), ValueRange(), device);
-        });
+      if (returned.contains(global.getResult()))
+        continue;
+      for (func::ReturnOp ret : returns) {
+        OpBuilder r(ret);
+        gpu::DeallocOp::create(r, loc, TypeRange(), ValueRange(), device);
+      }
     }
     return success();
   }

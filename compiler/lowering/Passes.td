@@ -173,15 +173,24 @@ def MergeGpuModules : Pass<"mdl-merge-gpu-modules", "mlir::ModuleOp"> {
 }
 
 def BlockedDotKernels : Pass<"mdl-blocked-dot-kernels", "mlir::ModuleOp"> {
-  let summary = "Compute x W^T (Linear) in register blocks of vector accumulators";
+  let summary = "Compute Linear's and convolutions' contractions in register blocks";
   let description = [{
     A contraction C[m, n] += A[m, k] * B[n, k] on buffers, with k
     contiguous in both (Linear's x W^T), becomes explicit vector code: a
     block of 4 rows of A by 3 rows of B keeps 12 vector accumulators along
     k in registers, each loaded row serving 3 or 4 of them, reduced once at
     the end. LLVM's vectorizer, given the scalar loops, reduces one output
-    at a time with two loads per multiply-add. Edges and the last k % 8
-    steps are done in smaller blocks and scalar code.
+    at a time with two loads per multiply-add. Edges are done in smaller
+    blocks, the last k % 8 steps as one masked step.
+
+    C[m, n] += A[m, k] * B[k, n] with n contiguous in B and C (a
+    convolution's [N, K, P] patches) takes the outer-product form: 6 rows
+    of A by 16 columns, C's block itself as the accumulators, a broadcast
+    element of A times a vector of B, the reduction in chunks of 128.
+
+    Each form is one function of the module (`@modelc_blocked_dot`,
+    `@modelc_blocked_outer`) that every such contraction calls, once per
+    image when batched, so that it is compiled once.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect",
                            "mlir::memref::MemRefDialect", "mlir::scf::SCFDialect",
