@@ -25,6 +25,9 @@ namespace {
 constexpr int64_t kRowsA = 4;
 constexpr int64_t kRowsB = 3;
 constexpr int64_t kLanes = 8;
+/// Rows of B per block for a lone row of A: 8 accumulators, 1 row of A and
+/// 1 row of B in flight.
+constexpr int64_t kRowsBForOneRow = 8;
 
 /// C[m, n] += A[m, k] * B[n, k] with k contiguous in A and B, or, with
 /// `batched`, C[b, m, n] += A[m, k] * B[b, n, k] (a convolution's weights
@@ -132,7 +135,8 @@ public:
         vec(VectorType::get({kLanes}, b.getF32Type())) {}
 
   /// The 2-D kernel: NR-row strips of B outside (kept in L1 while every
-  /// row of A passes), MR-row blocks of A inside, edges one row at a time.
+  /// MR-row block of A passes), MR-row blocks of A inside; then the rows
+  /// of A left over, each against 8-row strips of B.
   void buildMatrix() {
     Value zero = index(0), one = index(1);
     Value M = memref::DimOp::create(b, loc, dot.a, 0);
@@ -146,10 +150,19 @@ public:
     Value nFull = roundDown(zero, N, kRowsB);
     auto rowsOfA = [&](Value n0, int64_t nr) {
       loop(zero, mFull, index(kRowsA), [&](Value m0) { block(m0, n0, kRowsA, nr); });
-      loop(mFull, M, one, [&](Value m0) { block(m0, n0, 1, nr); });
     };
     loop(zero, nFull, index(kRowsB), [&](Value n0) { rowsOfA(n0, kRowsB); });
     loop(nFull, N, one, [&](Value n0) { rowsOfA(n0, 1); });
+    // The last M % 4 rows of A (all of them for a batch of 1) one at a
+    // time against strips of 8 rows of B: 8 independent accumulators keep
+    // both FMA units busy, where a 1 x 3 block would wait on the FMA
+    // latency, and each row of A is loaded once per 8 rows of B.
+    Value nWide = roundDown(zero, N, kRowsBForOneRow);
+    loop(mFull, M, one, [&](Value m0) {
+      loop(zero, nWide, index(kRowsBForOneRow),
+           [&](Value n0) { block(m0, n0, 1, kRowsBForOneRow); });
+      loop(nWide, N, one, [&](Value n0) { block(m0, n0, 1, 1); });
+    });
   }
 
 private:

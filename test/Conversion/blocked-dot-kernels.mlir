@@ -99,10 +99,15 @@ func.func @conv_gemm(%w: memref<16x27xf32>, %patches: memref<?x64x27xf32>, %y: m
 // CHECK:             vector.maskedload %arg0
 // CHECK-COUNT-12:    vector.reduction <add>, %{{.*}} fastmath<reassoc,contract>
 // CHECK-COUNT-12:    memref.store
-// The edges: single rows of x, then single rows of W.
-// CHECK:           scf.for %{{.*}} step %c1{{[_0-9]*}}
+// The last rows of W against 4-row blocks of x.
 // CHECK:         scf.for %{{.*}} step %c1{{[_0-9]*}}
 // CHECK:           scf.for %{{.*}} step %c4{{[_0-9]*}}
+// The last rows of x (all of them for a batch of 1), each against 8-row
+// strips of W with 8 independent accumulators, then single rows of W.
+// CHECK:         scf.for %{{.*}} step %c1{{[_0-9]*}}
+// CHECK:           scf.for %{{.*}} step %c8{{[_0-9]*}}
+// CHECK:             scf.for %{{.*}} step %c8{{[_0-9]*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK-COUNT-8:       vector.fma
 // CHECK:           scf.for %{{.*}} step %c1{{[_0-9]*}}
 
 // The outer kernel: 6 rows of x by 2 vectors of W's columns, C's block
