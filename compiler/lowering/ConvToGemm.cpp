@@ -22,35 +22,35 @@ namespace {
 constexpr int64_t kChannelsPerTile = 16;
 /// Images with fewer output pixels than this take the dot kernel's layout.
 constexpr int64_t kOuterMinPixels = 64;
+/// Images with at most this many output pixels are convolved as one batch.
+constexpr int64_t kBatchedMaxPixels = 16;
 
-/// The convolution of one image ([1, CI, H, W] into [1, CO, OH, OW]) as
-/// patches times weights.
-Value convolveImage(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp conv,
-                    Value image, Value filter, Value init) {
-  auto filterType = cast<RankedTensorType>(filter.getType());
-  auto outType = cast<RankedTensorType>(init.getType());
-  int64_t co = filterType.getDimSize(0), ci = filterType.getDimSize(1);
-  int64_t kh = filterType.getDimSize(2), kw = filterType.getDimSize(3);
+/// The patches of `image` ([N, CI, H, W]; N is `images`, or 1 when that is
+/// null) for the convolution `conv` into `outType`'s pixels, in one of two
+/// layouts. A large image: col[n, ci, kh, kw, oh, ow] = image[n, ci,
+/// oh*s + kh*d, ow*s + kw*d], a row of output pixels per reduction step,
+/// for the outer-product kernel (a vector of neighbouring pixels times a
+/// broadcast weight). A small one (`pixelRows`: 7x7 and below, where a
+/// vector of pixels would be mostly empty): col[n, oh, ow, ci, kh, kw], a
+/// row per output pixel contiguous along the reduction, for the dot kernel.
+Value im2col(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp conv, Value image,
+             RankedTensorType filterType, RankedTensorType outType, Value images,
+             bool pixelRows) {
+  int64_t ci = filterType.getDimSize(1), kh = filterType.getDimSize(2),
+          kw = filterType.getDimSize(3);
   int64_t oh = outType.getDimSize(2), ow = outType.getDimSize(3);
   auto strides = llvm::to_vector(conv.getStrides().getValues<int64_t>());
   auto dilations = llvm::to_vector(conv.getDilations().getValues<int64_t>());
   MLIRContext *ctx = rewriter.getContext();
   Type f32 = rewriter.getF32Type();
-
-  // The patches, in one of two layouts. A large image: col[n, ci, kh, kw,
-  // oh, ow] = image[n, ci, oh*s + kh*d, ow*s + kw*d], a row of output
-  // pixels per reduction step, for the outer-product kernel (a vector of
-  // neighbouring pixels times a broadcast weight). A small one (7x7 and
-  // below, where a vector of pixels would be mostly empty): col[n, oh, ow,
-  // ci, kh, kw], a row per output pixel contiguous along the reduction, for
-  // the dot kernel.
-  bool pixelRows = oh * ow < kOuterMinPixels;
-  SmallVector<Value> batch;
-  SmallVector<int64_t> colShape =
-      pixelRows ? SmallVector<int64_t>{outType.getDimSize(0), oh, ow, ci, kh, kw}
-                : SmallVector<int64_t>{outType.getDimSize(0), ci, kh, kw, oh, ow};
+  int64_t n0 = images ? ShapedType::kDynamic : 1;
+  SmallVector<int64_t> colShape = pixelRows ? SmallVector<int64_t>{n0, oh, ow, ci, kh, kw}
+                                            : SmallVector<int64_t>{n0, ci, kh, kw, oh, ow};
   auto colType = RankedTensorType::get(colShape, f32);
-  Value colInit = tensor::EmptyOp::create(rewriter, loc, colType.getShape(), f32, batch);
+  SmallVector<Value> dynamicSizes;
+  if (images)
+    dynamicSizes.push_back(images);
+  Value colInit = tensor::EmptyOp::create(rewriter, loc, colShape, f32, dynamicSizes);
   AffineExpr n, c, ky, kx, y, x;
   if (pixelRows)
     bindDims(ctx, n, y, x, c, ky, kx);
@@ -59,16 +59,37 @@ Value convolveImage(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp 
   AffineMap readImage = AffineMap::get(
       6, 0, {n, c, y * strides[0] + ky * dilations[0], x * strides[1] + kx * dilations[1]}, ctx);
   SmallVector<utils::IteratorType> allParallel(6, utils::IteratorType::parallel);
-  auto im2col = linalg::GenericOp::create(
+  auto op = linalg::GenericOp::create(
       rewriter, loc, colType, ValueRange{image}, ValueRange{colInit},
       ArrayRef<AffineMap>{readImage, AffineMap::getMultiDimIdentityMap(6, ctx)}, allParallel,
       [](OpBuilder &b, Location l, ValueRange args) { linalg::YieldOp::create(b, l, args[0]); });
   // Tiles of one output row, or one input channel, of one image each.
-  im2col->setAttr("mdl.tile_sizes", rewriter.getDenseI64ArrayAttr({1, 1, 0, 0, 0, 0}));
+  op->setAttr("mdl.tile_sizes", rewriter.getDenseI64ArrayAttr({1, 1, 0, 0, 0, 0}));
+  return op.getResult(0);
+}
+
+/// A contraction's body: out + in0 * in1, reassociable (the kernels sum
+/// in vector lanes).
+void multiplyAccumulate(OpBuilder &b, Location loc, ValueRange args) {
+  auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  Value prod = arith::MulFOp::create(b, loc, args[0], args[1], fast);
+  linalg::YieldOp::create(b, loc, ValueRange{arith::AddFOp::create(b, loc, args[2], prod, fast)});
+}
+
+/// The convolution of one image ([1, CI, H, W] into [1, CO, OH, OW]) as
+/// patches times weights.
+Value convolveImage(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp conv,
+                    Value image, Value filter, Value init) {
+  auto filterType = cast<RankedTensorType>(filter.getType());
+  auto outType = cast<RankedTensorType>(init.getType());
+  int64_t co = filterType.getDimSize(0);
+  MLIRContext *ctx = rewriter.getContext();
+  bool pixelRows = outType.getDimSize(2) * outType.getDimSize(3) < kOuterMinPixels;
+  Value col = im2col(rewriter, loc, conv, image, filterType, outType, Value(), pixelRows);
 
   // [N, K, P] or [N, P, K] patches, [CO, K] weights, [N, CO, P] accumulators.
   Value patches = tensor::CollapseShapeOp::create(
-      rewriter, loc, im2col.getResult(0),
+      rewriter, loc, col,
       pixelRows ? SmallVector<ReassociationIndices>{{0}, {1, 2}, {3, 4, 5}}
                 : SmallVector<ReassociationIndices>{{0}, {1, 2, 3}, {4, 5}});
   Value weights = tensor::CollapseShapeOp::create(
@@ -85,15 +106,76 @@ Value convolveImage(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp 
                           pixelRows ? AffineMap::get(4, 0, {b, p, k}, ctx)
                                     : AffineMap::get(4, 0, {b, k, p}, ctx),
                           AffineMap::get(4, 0, {b, m, p}, ctx)},
-      iterators, [](OpBuilder &bb, Location l, ValueRange args) {
-        auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
-        Value prod = arith::MulFOp::create(bb, l, args[0], args[1], fast);
-        linalg::YieldOp::create(bb, l, ValueRange{arith::AddFOp::create(bb, l, args[2], prod, fast)});
-      });
+      iterators, multiplyAccumulate);
   contraction->setAttr("mdl.tile_sizes",
                        rewriter.getDenseI64ArrayAttr({1, std::min(co, kChannelsPerTile), 0, 0}));
   return tensor::ExpandShapeOp::create(rewriter, loc, outType, contraction.getResult(0),
                                        SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+}
+
+/// The convolution of a whole batch of small images (under
+/// kOuterMinPixels output pixels each) as one contraction: the patches of
+/// every image, one row per output pixel ([N*OH*OW, K]), times the weights'
+/// rows ([CO, K]), into [N*OH*OW, CO], then added to `init` transposed.
+/// Image by image, the weights (2.4 M floats in ResNet-18's last layer)
+/// would be read from memory once per image for a few pixels each; here
+/// they are read once, and the patches are the operand that stays in L2.
+Value convolveSmallImages(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp conv,
+                          Value image, Value filter, Value init) {
+  auto filterType = cast<RankedTensorType>(filter.getType());
+  auto outType = cast<RankedTensorType>(init.getType());
+  int64_t co = filterType.getDimSize(0);
+  int64_t oh = outType.getDimSize(2), ow = outType.getDimSize(3);
+  MLIRContext *ctx = rewriter.getContext();
+  Type f32 = rewriter.getF32Type();
+  int64_t dyn = ShapedType::kDynamic;
+  Value images = tensor::DimOp::create(rewriter, loc, init, 0);
+  Value col = im2col(rewriter, loc, conv, image, filterType, outType, images, /*pixelRows=*/true);
+  Value patches = tensor::CollapseShapeOp::create(
+      rewriter, loc, col, SmallVector<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
+  Value weights = tensor::CollapseShapeOp::create(
+      rewriter, loc, filter, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+
+  // products[r, m] = sum_k patches[r, k] * weights[m, k]: x W^T, as Linear.
+  Value rows = tensor::DimOp::create(rewriter, loc, patches, 0);
+  auto productsType = RankedTensorType::get({dyn, co}, f32);
+  Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getF32FloatAttr(0.0f));
+  Value productsInit = linalg::FillOp::create(
+      rewriter, loc, zero,
+      tensor::EmptyOp::create(rewriter, loc, productsType.getShape(), f32, ValueRange{rows})
+          .getResult())
+      .getResult(0);
+  AffineExpr r, m, k;
+  bindDims(ctx, r, m, k);
+  auto contraction = linalg::GenericOp::create(
+      rewriter, loc, productsType, ValueRange{patches, weights}, ValueRange{productsInit},
+      ArrayRef<AffineMap>{AffineMap::get(3, 0, {r, k}, ctx), AffineMap::get(3, 0, {m, k}, ctx),
+                          AffineMap::get(3, 0, {r, m}, ctx)},
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel, utils::IteratorType::parallel,
+                                    utils::IteratorType::reduction},
+      multiplyAccumulate);
+  // Tiles of output channels: each streams its rows of the weights once
+  // while every patch passes by.
+  contraction->setAttr("mdl.tile_sizes",
+                       rewriter.getDenseI64ArrayAttr({0, std::min(co, kChannelsPerTile), 0}));
+
+  // out[n, m, y, x] = init[n, m, y, x] + products[(n, y, x), m].
+  Value products = tensor::ExpandShapeOp::create(
+      rewriter, loc, RankedTensorType::get({dyn, oh, ow, co}, f32), contraction.getResult(0),
+      SmallVector<ReassociationIndices>{{0, 1, 2}, {3}},
+      SmallVector<OpFoldResult>{images, rewriter.getIndexAttr(oh), rewriter.getIndexAttr(ow),
+                                rewriter.getIndexAttr(co)});
+  AffineExpr on, om, oy, ox;
+  bindDims(ctx, on, om, oy, ox);
+  SmallVector<utils::IteratorType> parallel4(4, utils::IteratorType::parallel);
+  auto add = linalg::GenericOp::create(
+      rewriter, loc, outType, ValueRange{products}, ValueRange{init},
+      ArrayRef<AffineMap>{AffineMap::get(4, 0, {on, oy, ox, om}, ctx),
+                          AffineMap::getMultiDimIdentityMap(4, ctx)},
+      parallel4, [](OpBuilder &bb, Location l, ValueRange args) {
+        linalg::YieldOp::create(bb, l, ValueRange{arith::AddFOp::create(bb, l, args[1], args[0])});
+      });
+  return add.getResult(0);
 }
 
 LogicalResult rewrite(RewriterBase &rewriter, linalg::Conv2DNchwFchwOp conv) {
@@ -110,6 +192,10 @@ LogicalResult rewrite(RewriterBase &rewriter, linalg::Conv2DNchwFchwOp conv) {
       return failure();
   Location loc = conv.getLoc();
   rewriter.setInsertionPoint(conv);
+  if (outType.getDimSize(2) * outType.getDimSize(3) <= kBatchedMaxPixels) {
+    rewriter.replaceOp(conv, convolveSmallImages(rewriter, loc, conv, image, filter, init));
+    return success();
+  }
   // One image at a time: the patches of a batch of 8 ResNet-18 images are
   // 60 MB a layer, computed whole they leave every cache and double the
   // peak memory; one image's stay in L3 while its contraction reads them.
