@@ -97,7 +97,15 @@ func.func @conv_gemm(%w: memref<16x27xf32>, %patches: memref<?x64x27xf32>, %y: m
 // The last K % 8 steps: one more step under a mask, then the reductions.
 // CHECK-COUNT-3:     vector.maskedload %arg1
 // CHECK:             vector.maskedload %arg0
-// CHECK-COUNT-12:    vector.reduction <add>, %{{.*}} fastmath<reassoc,contract>
+// The 12 lane sums, four at a time: pairwise sums of pairwise sums, then
+// the two halves added.
+// CHECK:             vector.shuffle %{{.*}}, %{{.*}} [0, 2, 8, 10, 4, 6, 12, 14] : vector<8xf32>, vector<8xf32>
+// CHECK:             vector.shuffle %{{.*}}, %{{.*}} [1, 3, 9, 11, 5, 7, 13, 15] : vector<8xf32>, vector<8xf32>
+// CHECK:             vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3] : vector<8xf32>, vector<8xf32>
+// CHECK:             vector.shuffle %{{.*}}, %{{.*}} [4, 5, 6, 7] : vector<8xf32>, vector<8xf32>
+// CHECK:             %[[FOUR:.*]] = arith.addf %{{.*}}, %{{.*}} fastmath<reassoc,contract> : vector<4xf32>
+// CHECK:             vector.extract %[[FOUR]][0]
+// CHECK-NOT:         vector.reduction
 // CHECK-COUNT-12:    memref.store
 // The last rows of W against 4-row blocks of x.
 // CHECK:         scf.for %{{.*}} step %c1{{[_0-9]*}}
