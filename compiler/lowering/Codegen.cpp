@@ -325,6 +325,7 @@ static LogicalResult optimizeAndEmit(llvm::Module &m, llvm::TargetMachine &tm,
                                                             : llvm::OptimizationLevel::O3;
     pb.buildPerModuleDefaultPipeline(level).run(m, mam);
   }
+  keepSelectStoresPlain(m);
   llvm::raw_svector_ostream os(object);
   llvm::legacy::PassManager codegen;
   if (tm.addPassesToEmitFile(codegen, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {

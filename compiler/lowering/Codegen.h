@@ -97,6 +97,12 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(mlir::ModuleOp module, mlir::Mod
                                                 llvm::StringRef description,
                                                 const CodegenOptions &options);
 
+/// Puts a freeze between every vector store and a select (or minimum or
+/// maximum) of the value loaded from the same address, so that code
+/// generation keeps a plain store instead of a masked one (slow on AMD;
+/// see the .cpp).
+void keepSelectStoresPlain(llvm::Module &module);
+
 /// Object code for the host processor.
 mlir::LogicalResult emitObject(llvm::Module &module, const CodegenOptions &options,
                                llvm::SmallVectorImpl<char> &object, std::string &error);
