@@ -24,6 +24,11 @@ constexpr int64_t kChannelsPerTile = 16;
 constexpr int64_t kOuterMinPixels = 64;
 /// Images with at most this many output pixels are convolved as one batch.
 constexpr int64_t kBatchedMaxPixels = 16;
+/// Rows of patches per tile of a batch's contraction: 64 rows of CIFAR's
+/// layer2 (1152 floats each) stay in L2 while a tile's 16 weight rows pass;
+/// untiled, all 512 were streamed from L3 once per 3 weight rows (2 threads:
+/// 29.2 -> 27.1 ms for the training forward).
+constexpr int64_t kPatchRowsPerTile = 64;
 
 /// The patches of `image` ([N, CI, H, W]; N is `images`, or 1 when that is
 /// null) for the convolution `conv` into `outType`'s pixels, in one of two
@@ -154,10 +159,9 @@ Value convolveSmallImages(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwF
       ArrayRef<utils::IteratorType>{utils::IteratorType::parallel, utils::IteratorType::parallel,
                                     utils::IteratorType::reduction},
       multiplyAccumulate);
-  // Tiles of output channels: each streams its rows of the weights once
-  // while every patch passes by.
-  contraction->setAttr("mdl.tile_sizes",
-                       rewriter.getDenseI64ArrayAttr({0, std::min(co, kChannelsPerTile), 0}));
+  // Tiles of output channels by rows of patches.
+  contraction->setAttr("mdl.tile_sizes", rewriter.getDenseI64ArrayAttr(
+                                           {kPatchRowsPerTile, std::min(co, kChannelsPerTile), 0}));
 
   // out[n, m, y, x] = init[n, m, y, x] + products[(n, y, x), m].
   Value products = tensor::ExpandShapeOp::create(

@@ -66,7 +66,7 @@ func.func @tiny_images(%x: tensor<?x8x9x9xf32>, %w: tensor<32x8x3x3xf32>, %init:
 // CHECK:         %[[PATCHES:.*]] = tensor.collapse_shape %[[COL]] {{\[}}[0, 1, 2], [3, 4, 5]] : tensor<?x4x4x8x3x3xf32> into tensor<?x72xf32>
 // CHECK:         %[[ROWS:.*]] = tensor.collapse_shape %arg1 {{\[}}[0], [1, 2, 3]] : tensor<32x8x3x3xf32> into tensor<32x72xf32>
 // CHECK:         %[[ZERO:.*]] = linalg.fill
-// CHECK:         %[[GEMM:.*]] = linalg.generic {indexing_maps = [#[[ROW]], #[[WROW]], #[[PROD]]], iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[PATCHES]], %[[ROWS]] : tensor<?x72xf32>, tensor<32x72xf32>) outs(%[[ZERO]] : tensor<?x32xf32>) attrs = {mdl.tile_sizes = array<i64: 0, 16, 0>}
+// CHECK:         %[[GEMM:.*]] = linalg.generic {indexing_maps = [#[[ROW]], #[[WROW]], #[[PROD]]], iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[PATCHES]], %[[ROWS]] : tensor<?x72xf32>, tensor<32x72xf32>) outs(%[[ZERO]] : tensor<?x32xf32>) attrs = {mdl.tile_sizes = array<i64: 64, 16, 0>}
 // CHECK:         %[[P4:.*]] = tensor.expand_shape %[[GEMM]] {{\[}}[0, 1, 2], [3]] output_shape [%[[N]], 4, 4, 32]
 // CHECK:         %[[OUT:.*]] = linalg.generic {indexing_maps = [#[[T]], #{{.*}}], {{.*}} ins(%[[P4]] : tensor<?x4x4x32xf32>) outs(%arg2 : tensor<?x32x4x4xf32>)
 // CHECK:           arith.addf %{{.*}}, %{{.*}} : f32
