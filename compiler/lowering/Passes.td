@@ -206,9 +206,14 @@ def ConvToGemm : Pass<"mdl-conv-to-gemm", "mlir::func::FuncOp"> {
     -> [N, CO, P], which -mdl-blocked-dot-kernels computes in register
     blocks. The copy costs one pass over K times the output; the direct
     convolution's inner loops run over 3 or 7 taps and cannot keep a
-    register block busy. Both ops carry `mdl.tile_sizes` for
-    -mdl-tile-and-fuse: a row of output pixels per tile of patches, 16
-    output channels per tile of the contraction.
+    register block busy. Images go one at a time (their patches stay in
+    L3), except images of 16 output pixels or fewer: those are convolved
+    as one batch, [N*P, K] patches times the [CO, K] weight rows into
+    [N*P, CO], added to the output transposed, so that the weights are
+    read once rather than once per image. The ops carry `mdl.tile_sizes`
+    for -mdl-tile-and-fuse: a row of output pixels per tile of patches,
+    16 output channels per tile of the contraction (by 64 patch rows in
+    the batched form).
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
                            "mlir::tensor::TensorDialect"];
