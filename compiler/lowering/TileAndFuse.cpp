@@ -152,8 +152,13 @@ struct TileAndFusePass : impl::TileAndFuseBase<TileAndFusePass> {
               return std::nullopt;
             // A tile of columns needs whole rows of the contraction's
             // input: computed per tile, they would be computed once per
-            // tile. Only the contraction and its accumulator's init join.
-            if (columns && !isInit && !llvm::is_contained(producer.getUsers(), root.getOperation()))
+            // tile. Only the contraction (when the root is its epilogue)
+            // and its accumulator's init join; the ReLU before MLP's last
+            // Linear once joined it, computed 16 times, and left the Linear
+            // before it untiled, on one thread.
+            if (columns && !isInit &&
+                !(cast<linalg::LinalgOp>(producer.getOwner()).getNumReductionLoops() > 0 &&
+                  llvm::is_contained(producer.getUsers(), root.getOperation())))
               return std::nullopt;
             // Its one use: the slice in the loop, or a member of the group
             // (the original consumer, about to die).
