@@ -170,19 +170,20 @@ private:
   VectorType vec;
   Value K, kVector, tailMask;
 
-
-
   /// The lane sums of each of `vectors`: four at a time as a tree of
   /// pairwise additions (shuffles that x86 turns into vhaddps), which
   /// shares the work of four reductions; any rest one by one. With short
   /// rows (Linear(100, ...)) the 12 separate reductions of a 4 x 3 block
   /// cost nearly a third of its time.
   SmallVector<Value> horizontalSums(ArrayRef<Value> vectors) {
+    static_assert(kLanes == 8, "the shuffles below pair up 8 lanes");
     auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
     // [a01, a23, b01, b23 | a45, a67, b45, b67] for lanes a0..a7, b0..b7.
     auto pairSums = [&](Value a, Value c) {
-      Value even = vector::ShuffleOp::create(b, loc, a, c, ArrayRef<int64_t>{0, 2, 8, 10, 4, 6, 12, 14});
-      Value odd = vector::ShuffleOp::create(b, loc, a, c, ArrayRef<int64_t>{1, 3, 9, 11, 5, 7, 13, 15});
+      Value even =
+          vector::ShuffleOp::create(b, loc, a, c, ArrayRef<int64_t>{0, 2, 8, 10, 4, 6, 12, 14});
+      Value odd =
+          vector::ShuffleOp::create(b, loc, a, c, ArrayRef<int64_t>{1, 3, 9, 11, 5, 7, 13, 15});
       return arith::AddFOp::create(b, loc, even, odd, fast).getResult();
     };
     SmallVector<Value> sums;

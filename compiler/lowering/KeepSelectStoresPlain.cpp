@@ -42,7 +42,8 @@ void keepSelectStoresPlain(llvm::Module &m) {
               return load && load->getPointerOperand() == store->getPointerOperand();
             }))
           continue;
-        auto *frozen = new llvm::FreezeInst(value, value->getName() + ".plain", store->getIterator());
+        auto *frozen =
+            new llvm::FreezeInst(value, value->getName() + ".plain", store->getIterator());
         store->setOperand(0, frozen);
       }
 }
