@@ -126,10 +126,6 @@ def log(msg=""):
     print(msg, flush=True)
 
 
-def fmt_ms(v):
-    return "—" if v is None else cpu.fmt_ms(v)
-
-
 def sha256(data):
     return hashlib.sha256(data if isinstance(data, bytes) else data.encode()).hexdigest()
 
@@ -649,14 +645,13 @@ def main():
                 rng = random.Random(1234 + batch)
                 cpu.write_f32_safetensors(in_path, {"x": (full_shape, [rng.gauss(0, 1) for _ in
                                                                       range(numel(full_shape))])})
-                t0 = time.perf_counter()
                 probe = run_modelc(runner, c["so"], args.device, in_path, bench=1, train=train)
                 probe_ms = probe["median"]
             # 2. modelc timing
             r = time_modelc(runner, c["so"], args.device, in_path, state, train, budget,
                             min_reps, max_reps, probe_ms)
             row["res"]["modelc"] = r
-            log(f"  modelc: {r['n']} calls, median {fmt_ms(r['median'])} ms")
+            log(f"  modelc: {r['n']} calls, median {cpu.fmt_ms(r['median'])} ms")
             if not use_torch:
                 continue
             # 3. PyTorch eager on the device (input resident; and host to host)
@@ -666,8 +661,8 @@ def main():
                                              train)
             row["res"]["eager_h2h"] = time_torch(lambda: eager(x.to(dev)).cpu(), dev, budget,
                                                  min_reps, max_reps, train)
-            log(f"  PyTorch eager: median {fmt_ms(row['res']['eager']['median'])} ms "
-                f"(host to host {fmt_ms(row['res']['eager_h2h']['median'])} ms)")
+            log(f"  PyTorch eager: median {cpu.fmt_ms(row['res']['eager']['median'])} ms "
+                f"(host to host {cpu.fmt_ms(row['res']['eager_h2h']['median'])} ms)")
             # 4. torch.compile
             if skip_compile:
                 row["res"]["compile"] = skip_compile
@@ -691,7 +686,7 @@ def main():
                                                            max_reps, train)
                         row["res"]["compile"]["setup_s"] = secs
                         log(f"  torch.compile: median "
-                            f"{fmt_ms(row['res']['compile']['median'])} ms")
+                            f"{cpu.fmt_ms(row['res']['compile']['median'])} ms")
                     else:
                         row["res"]["compile"] = f"WRONG ({cerr:.3g} x tol)"
                     cm = cm_model = None
@@ -741,13 +736,13 @@ def bench_kernels(args, models, runner, x1, work, dev, use_torch, on_gpu, budget
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         failures.append(f"kernels: {cpu.short(e, 800)}")
         return out
-    log(f"  modelc-run per-call overhead (Empty model): median {fmt_ms(base['median'])} ms")
+    log(f"  modelc-run per-call overhead (Empty model): median {cpu.fmt_ms(base['median'])} ms")
     copy_bw = None
     if use_torch:
         nbytes = 4 * numel(KERNEL_SHAPES[args.quick]["ew_chain"])
         copy_bw, cr = copy_bandwidth(dev, nbytes, budget)
         log(f"  PyTorch device-to-device copy of {nbytes / 2**20:.0f} MiB: median "
-            f"{fmt_ms(cr['median'])} ms = {copy_bw:.0f} GB/s (read + write)")
+            f"{cpu.fmt_ms(cr['median'])} ms = {copy_bw:.0f} GB/s (read + write)")
     for kind, passes, what in [("ew_chain", 2, "relu(x * 2 + 1), fused: read x, write out"),
                                ("bn_train", 3, "BatchNorm2d training mode: read x for the "
                                 "statistics, read x and write out to normalize")]:
@@ -791,8 +786,8 @@ def bench_kernels(args, models, runner, x1, work, dev, use_torch, on_gpu, budget
                             max_reps, probe["median"])
             k["res"]["modelc"] = r
             net = r["median"] - base["median"]
-            log(f"  {kind}: modelc median {fmt_ms(r['median'])} ms (net of the per-call "
-                f"overhead {fmt_ms(net)} ms)")
+            log(f"  {kind}: modelc median {cpu.fmt_ms(r['median'])} ms (net of the per-call "
+                f"overhead {cpu.fmt_ms(net)} ms)")
             if use_torch:
                 xd = torch.rand(shape, device=dev) * 2 - 1
                 if kind == "ew_chain":
@@ -854,7 +849,7 @@ def report(args, env_lines, models, rows, kernels, failures, deadline, elapsed, 
         return v["median"] if isinstance(v, dict) else None
 
     def cellv(v):
-        return fmt_ms(v["median"]) if isinstance(v, dict) else (v or "—")
+        return cpu.fmt_ms(v["median"]) if isinstance(v, dict) else (v or "—")
 
     def ratio(a, b):
         return f"{a / b:.2f}" if a and b else "—"
@@ -879,7 +874,7 @@ def report(args, env_lines, models, rows, kernels, failures, deadline, elapsed, 
                                          "written, median)"
                                          if cb else "not measured (no PyTorch)") +
                   f". modelc per-call overhead (the `Empty` model, 1-element input/output): "
-                  f"{fmt_ms(kernels[0]['base'])} ms, subtracted for \"net\". Bytes: the "
+                  f"{cpu.fmt_ms(kernels[0]['base'])} ms, subtracted for \"net\". Bytes: the "
                   "compulsory traffic of the operation (elementwise: read + write; BatchNorm "
                   "training: two reads + one write, as any two-pass kernel on a tensor larger "
                   "than L2 needs).")
@@ -898,7 +893,7 @@ def report(args, env_lines, models, rows, kernels, failures, deadline, elapsed, 
                 return f"{k['bytes'] / (t / 1e3) / 1e9:.0f}" if t else "—"
             pct = f"{100 * gbs / k['copy_bw']:.0f} %" if gbs and k.get("copy_bw") else "—"
             md.append(f"| {k['what']} | f32{k['shape']} | {k['bytes'] / 2**20:.3g} MiB | "
-                      f"{cellv(r.get('modelc'))} | {fmt_ms(net)} | "
+                      f"{cellv(r.get('modelc'))} | {cpu.fmt_ms(net)} | "
                       f"{f'{gbs:.0f}' if gbs else '—'} | {pct} | {cellv(r.get('eager'))} | "
                       f"{bw(r.get('eager'))} | {cellv(r.get('compile'))} | "
                       f"{bw(r.get('compile'))} | {k.get('status', 'ok')} |")

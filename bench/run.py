@@ -446,15 +446,14 @@ def with_other_load(row, fn, *a, **kw):
 
 
 def best_round(rounds, measure):
-    """Calls measure() `rounds` times and keeps the result with the lowest
-    median (with the highest max RSS seen, when measure returns one). The
+    """Calls measure() -> (result, max RSS or None) `rounds` times and keeps
+    the result with the lowest median, and the highest max RSS seen. The
     machine is shared: another tenant's load comes and goes over seconds,
     so a single block of calls can land in a slow stretch; every framework
     gets the same number of rounds, spread over its part of the run."""
     best, rss = None, None
     for _ in range(rounds):
-        out = measure()
-        res, r = out if isinstance(out, tuple) else (out, None)
+        res, r = measure()
         if r is not None:
             rss = max(rss or 0, r)
         if best is None or res["median"] < best["median"]:
@@ -1065,8 +1064,8 @@ def main():
             treps = choose_reps(p["median"], round_budget, round_min_reps, max_reps)
             if args.quick:
                 treps = min(treps, 3)
-            r, _ = best_round(rounds, lambda: with_other_load(row, time_fn, fn, treps, threads,
-                                                              train))
+            r, _ = best_round(rounds, lambda: (with_other_load(row, time_fn, fn, treps, threads,
+                                                               train), None))
             row["res"][fw][threads] = r
             log(f"  {FW_NAME[fw]} {threads} thr: best of {rounds} x {treps} calls, median "
                 f"{fmt_ms(r['median'])} ms (min {fmt_ms(r['min'])}, max {fmt_ms(r['max'])})")
@@ -1424,8 +1423,8 @@ def write_report(path, args, machine, versions, tables, targets, rows, compiled,
                   f"{c['size'] / 1024:.0f} KiB ({c['size']:,} bytes) | {st} |")
     md.append("\nThe weights are not baked in (no `--weights`): they are loaded with "
               "`--load-state` at run time, so model.so holds only code and the runtime. "
-              "The compile time is the wall time of `modelc model.mdl -o model.so` on this "
-              "shared machine.\n")
+              f"The compile time is the wall time of `modelc model.mdl -o model.so`, the best "
+              f"of {ROUNDS} compiles on this shared machine.\n")
     if targets:
         md.append("## Targets of issue 4\n")
         md.append("Ratios at each thread count of this run; \"met\" only where every thread "

@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
     --skip-bench) SKIP_BENCH=1 ;;
     --time-limit) TIME_LIMIT=$2; shift ;;
     --log-dir) LOG_DIR=$2; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "gpu-check: unknown option '$1' (--help)" >&2; exit 64 ;;
   esac
   shift
@@ -202,7 +202,6 @@ run_e2e() {  # $1: record | replay | dry ; $2: seconds
   tools=$(find_llvm_tools)
   if [ -z "$tools" ]; then
     say "FileCheck, not and count: NOT FOUND (nor in $BUNDLE/tools): the tests that pipe into FileCheck will fail"
-    tools=/nonexistent
     mkdir -p "$WORK/fake-llvm"
     tools=$WORK/fake-llvm  # lit.llvm needs the names to exist; these say why they fail
     for t in FileCheck not count; do

@@ -1,4 +1,4 @@
-//===- BlockedDotKernels.cpp - Register-blocked x W^T contractions --------===//
+//===- BlockedDotKernels.cpp - Register-blocked f32 contractions ----------===//
 //
 // Implements -mdl-blocked-dot-kernels (see Passes.td).
 //
@@ -49,8 +49,9 @@ bool innerStrideOne(Value memref) {
   return !strides.empty() && strides.back() == 1;
 }
 
-/// Recognizes x W^T (Linear) in any loop order: f32 operands on buffers,
-/// the body out + a * b.
+/// Recognizes the DotContraction forms (x W^T as Linear makes it, its
+/// batched form and the [K, N] outer form as -mdl-conv-to-gemm makes them)
+/// in any loop order: f32 operands on buffers, the body out + a * b.
 std::optional<DotContraction> matchDot(linalg::GenericOp op) {
   if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
       op.getNumLoops() < 3 || op.getNumLoops() > 4 || op.getNumReductionLoops() != 1)
@@ -422,8 +423,6 @@ struct BlockedDotKernelsPass : impl::BlockedDotKernelsBase<BlockedDotKernelsPass
       if (auto dot = matchDot(op))
         dots.push_back({op, *dot});
     });
-    if (dots.empty())
-      return;
     for (auto &[op, dot] : dots) {
       OpBuilder b(op);
       callKernel(b, op.getLoc(), getOrCreateKernel(getOperation(), dot.outer), dot);

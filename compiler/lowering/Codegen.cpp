@@ -152,10 +152,6 @@ LogicalResult tileForCpu(ModuleOp module) {
                                  "func.func(mdl-vectorizable-loop-order)");
 }
 
-LogicalResult lowerToLinalg(ModuleOp module) {
-  return failure(failed(lowerToFusedLinalg(module)) || failed(tileForCpu(module)));
-}
-
 std::string cpuLoweringTail() {
   return "convert-linalg-to-loops, "
          // Tile loops run on the runtime's threads through the OpenMP ABI.

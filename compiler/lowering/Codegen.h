@@ -5,7 +5,8 @@
 //
 //   describeModel      the table of states, inputs and outputs (JSON) that
 //                      the runtime reads to own and check the model's state
-//   lowerToLinalg      mdl -> linalg/tensor on tensors, elementwise fusion
+//   lowerToFusedLinalg mdl -> linalg/tensor on tensors, elementwise fusion
+//   tileForCpu         tiles and fused groups for the CPU's threads
 //   lowerToLLVM        bufferization, loops, LLVM dialect
 //   translateToLLVMIR  LLVM IR with the runtime's entry points, optimized
 //   emitObject         object code for the host, in process
@@ -60,8 +61,6 @@ mlir::LogicalResult runPipelineText(mlir::ModuleOp module, llvm::StringRef pipel
 mlir::LogicalResult lowerToFusedLinalg(mlir::ModuleOp module);
 /// Tiles for the CPU's threads and orders loops for its vectors.
 mlir::LogicalResult tileForCpu(mlir::ModuleOp module);
-/// Both of the above (the CPU's --emit=linalg).
-mlir::LogicalResult lowerToLinalg(mlir::ModuleOp module);
 mlir::LogicalResult lowerToLLVM(mlir::ModuleOp module);
 /// The CPU pipeline from loops on buffers to the LLVM dialect.
 std::string cpuLoweringTail();

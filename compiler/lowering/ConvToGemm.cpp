@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lowering/LoweringUtils.h"
 #include "lowering/Passes.h"
 
 namespace modelc::lowering {
@@ -73,14 +74,6 @@ Value im2col(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp conv, V
   return op.getResult(0);
 }
 
-/// A contraction's body: out + in0 * in1, reassociable (the kernels sum
-/// in vector lanes).
-void multiplyAccumulate(OpBuilder &b, Location loc, ValueRange args) {
-  auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
-  Value prod = arith::MulFOp::create(b, loc, args[0], args[1], fast);
-  linalg::YieldOp::create(b, loc, ValueRange{arith::AddFOp::create(b, loc, args[2], prod, fast)});
-}
-
 /// The convolution of one image ([1, CI, H, W] into [1, CO, OH, OW]) as
 /// patches times weights.
 Value convolveImage(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp conv,
@@ -111,15 +104,15 @@ Value convolveImage(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp 
                           pixelRows ? AffineMap::get(4, 0, {b, p, k}, ctx)
                                     : AffineMap::get(4, 0, {b, k, p}, ctx),
                           AffineMap::get(4, 0, {b, m, p}, ctx)},
-      iterators, multiplyAccumulate);
+      iterators, macBody);
   contraction->setAttr("mdl.tile_sizes",
                        rewriter.getDenseI64ArrayAttr({1, std::min(co, kChannelsPerTile), 0, 0}));
   return tensor::ExpandShapeOp::create(rewriter, loc, outType, contraction.getResult(0),
                                        SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
 }
 
-/// The convolution of a whole batch of small images (under
-/// kOuterMinPixels output pixels each) as one contraction: the patches of
+/// The convolution of a whole batch of small images (at most
+/// kBatchedMaxPixels output pixels each) as one contraction: the patches of
 /// every image, one row per output pixel ([N*OH*OW, K]), times the weights'
 /// rows ([CO, K]), into [N*OH*OW, CO], then added to `init` transposed.
 /// Image by image, the weights (2.4 M floats in ResNet-18's last layer)
@@ -133,7 +126,6 @@ Value convolveSmallImages(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwF
   int64_t oh = outType.getDimSize(2), ow = outType.getDimSize(3);
   MLIRContext *ctx = rewriter.getContext();
   Type f32 = rewriter.getF32Type();
-  int64_t dyn = ShapedType::kDynamic;
   Value images = tensor::DimOp::create(rewriter, loc, init, 0);
   Value col = im2col(rewriter, loc, conv, image, filterType, outType, images, /*pixelRows=*/true);
   Value patches = tensor::CollapseShapeOp::create(
@@ -142,14 +134,8 @@ Value convolveSmallImages(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwF
       rewriter, loc, filter, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
 
   // products[r, m] = sum_k patches[r, k] * weights[m, k]: x W^T, as Linear.
-  Value rows = tensor::DimOp::create(rewriter, loc, patches, 0);
-  auto productsType = RankedTensorType::get({dyn, co}, f32);
-  Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getF32FloatAttr(0.0f));
-  Value productsInit = linalg::FillOp::create(
-      rewriter, loc, zero,
-      tensor::EmptyOp::create(rewriter, loc, productsType.getShape(), f32, ValueRange{rows})
-          .getResult())
-      .getResult(0);
+  auto productsType = RankedTensorType::get({ShapedType::kDynamic, co}, f32);
+  Value productsInit = filled(rewriter, loc, productsType, patches, 0.0);
   AffineExpr r, m, k;
   bindDims(ctx, r, m, k);
   auto contraction = linalg::GenericOp::create(
@@ -158,14 +144,15 @@ Value convolveSmallImages(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwF
                           AffineMap::get(3, 0, {r, m}, ctx)},
       ArrayRef<utils::IteratorType>{utils::IteratorType::parallel, utils::IteratorType::parallel,
                                     utils::IteratorType::reduction},
-      multiplyAccumulate);
+      macBody);
   // Tiles of output channels by rows of patches.
   contraction->setAttr("mdl.tile_sizes", rewriter.getDenseI64ArrayAttr(
                                            {kPatchRowsPerTile, std::min(co, kChannelsPerTile), 0}));
 
   // out[n, m, y, x] = init[n, m, y, x] + products[(n, y, x), m].
   Value products = tensor::ExpandShapeOp::create(
-      rewriter, loc, RankedTensorType::get({dyn, oh, ow, co}, f32), contraction.getResult(0),
+      rewriter, loc, RankedTensorType::get({ShapedType::kDynamic, oh, ow, co}, f32),
+      contraction.getResult(0),
       SmallVector<ReassociationIndices>{{0, 1, 2}, {3}},
       SmallVector<OpFoldResult>{images, rewriter.getIndexAttr(oh), rewriter.getIndexAttr(ow),
                                 rewriter.getIndexAttr(co)});
@@ -183,11 +170,13 @@ Value convolveSmallImages(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwF
 }
 
 LogicalResult rewrite(RewriterBase &rewriter, linalg::Conv2DNchwFchwOp conv) {
+  if (!conv.hasPureTensorSemantics())
+    return failure();
   Value image = conv.getInputs()[0], filter = conv.getInputs()[1], init = conv.getOutputs()[0];
   auto imageType = cast<RankedTensorType>(image.getType());
   auto filterType = cast<RankedTensorType>(filter.getType());
   auto outType = cast<RankedTensorType>(init.getType());
-  if (!conv.hasPureTensorSemantics() || !filterType.hasStaticShape() ||
+  if (!filterType.hasStaticShape() ||
       !imageType.getElementType().isF32() || !filterType.getElementType().isF32() ||
       !outType.getElementType().isF32())
     return failure();
@@ -221,15 +210,10 @@ LogicalResult rewrite(RewriterBase &rewriter, linalg::Conv2DNchwFchwOp conv) {
       rewriter, loc, zero, images, one, ValueRange{init},
       [&](OpBuilder &b, Location l, Value n, ValueRange acc) {
         auto [inOffsets, inSizes, inStrides] = sliceOf(b, image, n);
-        auto imageSlice = tensor::ExtractSliceOp::create(
-            b, l, RankedTensorType::get({1, imageType.getDimSize(1), imageType.getDimSize(2),
-                                         imageType.getDimSize(3)}, imageType.getElementType()),
-            image, inOffsets, inSizes, inStrides);
+        Value imageSlice =
+            tensor::ExtractSliceOp::create(b, l, image, inOffsets, inSizes, inStrides);
         auto [offsets, sizes, strides] = sliceOf(b, acc[0], n);
-        auto accType = RankedTensorType::get(
-            {1, outType.getDimSize(1), outType.getDimSize(2), outType.getDimSize(3)},
-            outType.getElementType());
-        auto accSlice = tensor::ExtractSliceOp::create(b, l, accType, acc[0], offsets, sizes, strides);
+        Value accSlice = tensor::ExtractSliceOp::create(b, l, acc[0], offsets, sizes, strides);
         Value result = convolveImage(b, l, conv, imageSlice, filter, accSlice);
         Value updated = tensor::InsertSliceOp::create(b, l, result, acc[0], offsets, sizes, strides);
         scf::YieldOp::create(b, l, updated);

@@ -11,6 +11,15 @@ namespace modelc::lowering {
 
 bool isFloat(Type t) { return llvm::isa<FloatType>(t); }
 
+void macBody(OpBuilder &b, Location l, ValueRange a) {
+  Value r;
+  if (isFloat(a[0].getType()))
+    r = arith::AddFOp::create(b, l, a[2], arith::MulFOp::create(b, l, a[0], a[1]));
+  else
+    r = arith::AddIOp::create(b, l, a[2], arith::MulIOp::create(b, l, a[0], a[1]));
+  linalg::YieldOp::create(b, l, r);
+}
+
 Value scalarConstant(OpBuilder &b, Location loc, Type type, double v) {
   if (auto ft = llvm::dyn_cast<FloatType>(type))
     return arith::ConstantOp::create(b, loc, ft, b.getFloatAttr(ft, v));

@@ -70,6 +70,9 @@ mlir::Value keepDims(mlir::OpBuilder &b, mlir::Location loc, mlir::Value reduced
 /// Float arithmetic of one scalar body, for `fastmath<contract>` etc.
 bool isFloat(mlir::Type t);
 
+/// A contraction's linalg.generic body: out + in0 * in1 (float or integer).
+void macBody(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange args);
+
 } // namespace modelc::lowering
 
 #endif // MODELC_LOWERING_LOWERINGUTILS_H

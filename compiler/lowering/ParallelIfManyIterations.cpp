@@ -26,22 +26,20 @@ struct ParallelIfManyIterationsPass
         return;
       omp::LoopNestOp nest;
       parallel.walk([&](omp::LoopNestOp op) {
-        if (!nest)
-          nest = op;
+        nest = op;
+        return WalkResult::interrupt();
       });
       if (!nest || nest.getLoopInclusive())
         return;
-      // The bounds must be known before the region starts.
+      // Index bounds, known before the region starts.
       for (Value v : nest.getOperands())
-        if (parallel->isAncestor(v.getParentRegion()->getParentOp()))
+        if (!v.getType().isIndex() || parallel->isAncestor(v.getParentRegion()->getParentOp()))
           return;
       OpBuilder b(parallel);
       Location loc = parallel.getLoc();
       Value total = arith::ConstantIndexOp::create(b, loc, 1);
       for (auto [lb, ub, step] : llvm::zip(nest.getLoopLowerBounds(), nest.getLoopUpperBounds(),
                                            nest.getLoopSteps())) {
-        if (!lb.getType().isIndex())
-          return;
         Value span = arith::SubIOp::create(b, loc, ub, lb);
         total = arith::MulIOp::create(b, loc, total, arith::CeilDivUIOp::create(b, loc, span, step));
       }

@@ -80,7 +80,9 @@ def TileAndFuse : Pass<"mdl-tile-and-fuse", "mlir::func::FuncOp"> {
     contraction, its bias accumulator, the padding) is computed tile by tile
     inside the same loop nest, so no intermediate tensor is materialized
     whole. Tiles are one element of the first and the second-to-last
-    parallel dimensions (a batch element and an output row).
+    parallel dimensions (a batch element and an output row); matrices take
+    blocks of 16 rows, or of 64 columns when their weight passes 1 MiB; an
+    op carrying `mdl.tile_sizes` (-mdl-conv-to-gemm's) takes those sizes.
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::scf::SCFDialect",
                            "mlir::tensor::TensorDialect"];
@@ -201,10 +203,12 @@ def ConvToGemm : Pass<"mdl-conv-to-gemm", "mlir::func::FuncOp"> {
   let summary = "Compute 2-D convolutions as patches (im2col) times weights";
   let description = [{
     A `linalg.conv_2d_nchw_fchw` on f32 becomes a copy of its input
-    patches, one row of CI*KH*KW values per output pixel, and a
-    contraction of those rows with the weight's rows, [CO, K] x [N, P, K]
-    -> [N, CO, P], which -mdl-blocked-dot-kernels computes in register
-    blocks. The copy costs one pass over K times the output; the direct
+    patches and a contraction of them with the weight's rows, which
+    -mdl-blocked-dot-kernels computes in register blocks: [CO, K] x
+    [N, K, P] -> [N, CO, P] (a row of P pixels per reduction step, for the
+    outer-product kernel) for images of 64 output pixels or more,
+    [CO, K] x [N, P, K] (a row of K values per pixel, for the dot kernel)
+    below that. The copy costs one pass over K times the output; the direct
     convolution's inner loops run over 3 or 7 taps and cannot keep a
     register block busy. Images go one at a time (their patches stay in
     L3), except images of 16 output pixels or fewer: those are convolved
@@ -216,6 +220,7 @@ def ConvToGemm : Pass<"mdl-conv-to-gemm", "mlir::func::FuncOp"> {
     the batched form).
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
+                           "mlir::scf::SCFDialect",
                            "mlir::tensor::TensorDialect"];
 }
 

@@ -50,16 +50,6 @@ Value accumulator(OpBuilder &b, Location loc, RankedTensorType type, Value bias,
       .getResult(0);
 }
 
-/// A multiply-accumulate generic body.
-void macBody(OpBuilder &b, Location l, ValueRange a) {
-  Value r;
-  if (isFloat(a[0].getType()))
-    r = arith::AddFOp::create(b, l, a[2], arith::MulFOp::create(b, l, a[0], a[1]));
-  else
-    r = arith::AddIOp::create(b, l, a[2], arith::MulIOp::create(b, l, a[0], a[1]));
-  linalg::YieldOp::create(b, l, r);
-}
-
 /// Collapses all leading dimensions of `x` into one: [a, b, k] -> [a*b, k].
 Value collapseLeading(OpBuilder &b, Location loc, Value x) {
   RankedTensorType t = tensorType(x);

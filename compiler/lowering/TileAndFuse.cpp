@@ -112,8 +112,8 @@ struct TileAndFusePass : impl::TileAndFuseBase<TileAndFusePass> {
       SmallVector<utils::IteratorType> iterators = root.getIteratorTypesArray();
       // Tiles of one row of the first and the second-to-last parallel
       // dimensions (a batch element and an output row: [1, F, 1, OW] for a
-      // convolution, [1, N] for a matmul), whole along the others, which
-      // become the inner loops; reductions are not tiled.
+      // convolution), whole along the others, which become the inner loops;
+      // reductions are not tiled. Matrices and chosen sizes: below.
       SmallVector<int64_t> parallel;
       for (auto [i, it] : llvm::enumerate(iterators))
         if (it == utils::IteratorType::parallel)
