@@ -153,15 +153,19 @@ LogicalResult tileForCpu(ModuleOp module) {
 }
 
 std::string cpuLoweringTail() {
-  return "convert-linalg-to-loops, "
+  // Passes that work function by function are nested in func.func, so
+  // that MLIR runs them on the forward functions in parallel.
+  return "func.func(convert-linalg-to-loops), "
          // Tile loops run on the runtime's threads through the OpenMP ABI.
          // The per-thread tile buffers live in memref.alloca_scopes, which the
          // memref lowering must inline before the loops inside become blocks.
-         "convert-scf-to-openmp, func.func(mdl-parallel-if-many-iterations), expand-strided-metadata, lower-affine, convert-vector-to-llvm, "
+         "convert-scf-to-openmp, func.func(mdl-parallel-if-many-iterations, "
+         "expand-strided-metadata, lower-affine, convert-vector-to-llvm), "
          // Buffers come from the runtime's heap (runtime/src/Alloc.h).
          "finalize-memref-to-llvm{use-generic-functions}, "
-         "convert-scf-to-cf, convert-math-to-funcs, convert-math-to-llvm, convert-math-to-libm, "
-         "convert-arith-to-llvm, convert-index-to-llvm, finalize-memref-to-llvm{use-generic-functions}, "
+         "func.func(convert-scf-to-cf), convert-math-to-funcs, func.func(convert-math-to-llvm), "
+         "convert-math-to-libm, func.func(convert-arith-to-llvm, convert-index-to-llvm), "
+         "finalize-memref-to-llvm{use-generic-functions}, "
          "convert-func-to-llvm, convert-cf-to-llvm, convert-openmp-to-llvm, "
          "reconcile-unrealized-casts";
 }
