@@ -147,7 +147,7 @@ LogicalResult lowerToFusedLinalg(ModuleOp module) {
 }
 
 LogicalResult tileForCpu(ModuleOp module) {
-  return runPipelineText(module, "func.func(mdl-conv-to-gemm), "
+  return runPipelineText(module, "mdl-winograd-conv, func.func(mdl-conv-to-gemm), "
                                  "func.func(mdl-tile-and-fuse), canonicalize, cse, "
                                  "func.func(mdl-vectorizable-loop-order)");
 }

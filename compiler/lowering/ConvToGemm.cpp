@@ -194,31 +194,11 @@ LogicalResult rewrite(RewriterBase &rewriter, linalg::Conv2DNchwFchwOp conv) {
   // peak memory; one image's stay in L3 while its contraction reads them.
   // (Each image's patches and contraction are still tiled for the
   // threads.)
-  auto sliceOf = [&](OpBuilder &b, Value tensor, Value n) {
-    auto type = cast<RankedTensorType>(tensor.getType());
-    SmallVector<OpFoldResult> offsets = {n, b.getIndexAttr(0), b.getIndexAttr(0), b.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1)};
-    for (int64_t d = 1; d < 4; ++d)
-      sizes.push_back(b.getIndexAttr(type.getDimSize(d)));
-    SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
-    return std::make_tuple(offsets, sizes, strides);
-  };
-  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
-  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
-  Value images = tensor::DimOp::create(rewriter, loc, init, 0);
-  auto loop = scf::ForOp::create(
-      rewriter, loc, zero, images, one, ValueRange{init},
-      [&](OpBuilder &b, Location l, Value n, ValueRange acc) {
-        auto [inOffsets, inSizes, inStrides] = sliceOf(b, image, n);
-        Value imageSlice =
-            tensor::ExtractSliceOp::create(b, l, image, inOffsets, inSizes, inStrides);
-        auto [offsets, sizes, strides] = sliceOf(b, acc[0], n);
-        Value accSlice = tensor::ExtractSliceOp::create(b, l, acc[0], offsets, sizes, strides);
-        Value result = convolveImage(b, l, conv, imageSlice, filter, accSlice);
-        Value updated = tensor::InsertSliceOp::create(b, l, result, acc[0], offsets, sizes, strides);
-        scf::YieldOp::create(b, l, updated);
-      });
-  rewriter.replaceOp(conv, loop.getResults());
+  Value out = forEachImage(rewriter, loc, image, init,
+                           [&](OpBuilder &b, Location l, Value imageSlice, Value accSlice) {
+                             return convolveImage(b, l, conv, imageSlice, filter, accSlice);
+                           });
+  rewriter.replaceOp(conv, out);
   return success();
 }
 

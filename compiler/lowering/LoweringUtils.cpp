@@ -3,6 +3,7 @@
 #include "lowering/LoweringUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 using namespace mlir;
@@ -18,6 +19,38 @@ void macBody(OpBuilder &b, Location l, ValueRange a) {
   else
     r = arith::AddIOp::create(b, l, a[2], arith::MulIOp::create(b, l, a[0], a[1]));
   linalg::YieldOp::create(b, l, r);
+}
+
+Value forEachImage(OpBuilder &b, Location loc, Value image, Value init,
+                   function_ref<Value(OpBuilder &, Location, Value, Value)> body) {
+  // [n, 0, ...] + [1, rest of the shape]: the n-th image of `tensor`.
+  auto imageOf = [](OpBuilder &nb, Location l, Value tensor, Value n) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    SmallVector<OpFoldResult> offsets(type.getRank(), nb.getIndexAttr(0));
+    offsets[0] = n;
+    SmallVector<OpFoldResult> sizes = {nb.getIndexAttr(1)};
+    for (int64_t d = 1; d < type.getRank(); ++d)
+      sizes.push_back(tensor::getMixedSize(nb, l, tensor, d));
+    SmallVector<OpFoldResult> strides(type.getRank(), nb.getIndexAttr(1));
+    return std::make_tuple(offsets, sizes, strides);
+  };
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value images = tensor::DimOp::create(b, loc, init, 0);
+  auto loop = scf::ForOp::create(
+      b, loc, zero, images, one, ValueRange{init},
+      [&](OpBuilder &nb, Location l, Value n, ValueRange acc) {
+        auto [inOffsets, inSizes, inStrides] = imageOf(nb, l, image, n);
+        Value imageSlice =
+            tensor::ExtractSliceOp::create(nb, l, image, inOffsets, inSizes, inStrides);
+        auto [offsets, sizes, strides] = imageOf(nb, l, acc[0], n);
+        Value accSlice = tensor::ExtractSliceOp::create(nb, l, acc[0], offsets, sizes, strides);
+        Value result = body(nb, l, imageSlice, accSlice);
+        scf::YieldOp::create(
+            nb, l, ValueRange{tensor::InsertSliceOp::create(nb, l, result, acc[0], offsets, sizes,
+                                                            strides)});
+      });
+  return loop.getResult(0);
 }
 
 Value scalarConstant(OpBuilder &b, Location loc, Type type, double v) {

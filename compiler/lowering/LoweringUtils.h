@@ -73,6 +73,16 @@ bool isFloat(mlir::Type t);
 /// A contraction's linalg.generic body: out + in0 * in1 (float or integer).
 void macBody(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange args);
 
+/// A batch computed image by image: an `scf.for` over the images of `init`
+/// ([N, ...]) whose `body` gets the n-th images of `image` and of the
+/// accumulator (slices [1, ...] of each) and returns the accumulator's new
+/// image, inserted back. Returns the loop's result.
+mlir::Value forEachImage(
+    mlir::OpBuilder &b, mlir::Location loc, mlir::Value image, mlir::Value init,
+    llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location, mlir::Value image,
+                                   mlir::Value acc)>
+        body);
+
 } // namespace modelc::lowering
 
 #endif // MODELC_LOWERING_LOWERINGUTILS_H

@@ -199,6 +199,31 @@ def BlockedDotKernels : Pass<"mdl-blocked-dot-kernels", "mlir::ModuleOp"> {
                            "mlir::vector::VectorDialect"];
 }
 
+def WinogradConv : Pass<"mdl-winograd-conv", "mlir::ModuleOp"> {
+  let summary = "Compute 3x3 stride-1 convolutions as Winograd F(2x2, 3x3)";
+  let description = [{
+    A `linalg.conv_2d_nchw_fchw` on f32 with a static 3x3 filter, stride
+    and dilation 1, and even output sizes of at least 14x14 pixels becomes
+    Winograd's F(2x2, 3x3): the filter transformed into 16 [CO, CI]
+    matrices (G g G^T, once per call), then image by image the 4x4 input
+    tiles under each 2x2 block of output pixels transformed into 16
+    [CI, tiles] matrices (B^T d B), 16 contractions of the form
+    -mdl-conv-to-gemm makes ([CO, CI] x [1, CI, P] -> [1, CO, P], for the
+    outer-product kernel), and the output transform A^T m A added to the
+    convolution's output. 2.25x fewer multiplications than im2col; the
+    rest stay for -mdl-conv-to-gemm. The ops carry `mdl.tile_sizes` for
+    -mdl-tile-and-fuse: 16 output channels per tile of the contractions
+    and the output transform (the contractions fuse into it), one channel
+    per tile of the input transform. Each shape of convolution is computed
+    by one private function, `modelc_winograd_<N>x<CI>x<H>x<W>_<CO>`, that
+    every convolution of that shape calls.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect", "mlir::func::FuncDialect",
+                           "mlir::linalg::LinalgDialect", "mlir::scf::SCFDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 def ConvToGemm : Pass<"mdl-conv-to-gemm", "mlir::func::FuncOp"> {
   let summary = "Compute 2-D convolutions as patches (im2col) times weights";
   let description = [{

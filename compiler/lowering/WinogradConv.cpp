@@ -1,0 +1,319 @@
+//===- WinogradConv.cpp - 3x3 convolutions as Winograd F(2x2, 3x3) --------===//
+//
+// Implements -mdl-winograd-conv (see Passes.td).
+//
+// Each 2x2 block of output pixels is A^T [(G g G^T) . (B^T d B)] A for the
+// 4x4 input tile d under it and each 3x3 filter g (Lavin and Gray, "Fast
+// Algorithms for Convolutional Neural Networks", 2016): the 16 products of
+// the transformed tile and filter replace 36 multiplications. Summed over
+// input channels, each of the 16 tile positions is a matrix product, which
+// the blocked outer-product kernel computes: [CO, CI] x [CI, tiles].
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/LoweringUtils.h"
+#include "lowering/Passes.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+
+namespace modelc::lowering {
+#define GEN_PASS_DEF_WINOGRADCONV
+#include "lowering/Passes.h.inc"
+} // namespace modelc::lowering
+
+using namespace mlir;
+
+namespace modelc::lowering {
+namespace {
+
+/// The transforms of F(2x2, 3x3): filter g -> G g G^T, input tile
+/// d -> B^T d B, output block m -> A^T m A.
+constexpr double kG[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+constexpr double kBT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+constexpr double kAT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+/// Tile positions: the 16 matrix products per convolution.
+constexpr int64_t kPositions = 16;
+/// Output channels per tile of the products and the output transform, as
+/// -mdl-conv-to-gemm's contractions.
+constexpr int64_t kChannelsPerTile = 16;
+
+/// Images of fewer output pixels stay with -mdl-conv-to-gemm. The filter
+/// transform runs on every call (the runtime keeps no state derived from
+/// the parameters), and each image's 16 contractions are [CO, CI] x [CI,
+/// tiles]: with few tiles they run short rows. ResNet-18 at 224x224 (56,
+/// 28 and 14 pixels square), batch 1, one thread: 61 -> 54 ms with 28x28
+/// and up, 51 ms with 14x14 too. Its CIFAR variant: 16x16 measured no
+/// different, 8x8 as well made the training forward 46 -> 51 ms.
+constexpr int64_t kMinPixels = 14 * 14;
+
+/// sum_i coeffs[i] * values[i], skipping zero coefficients and multiplying
+/// only by those other than +-1.
+Value combine(OpBuilder &b, Location loc, ArrayRef<double> coeffs, ArrayRef<Value> values) {
+  Value sum;
+  for (auto [c, v] : llvm::zip_equal(coeffs, values)) {
+    if (c == 0)
+      continue;
+    Value term = v;
+    if (std::abs(c) != 1)
+      term = arith::MulFOp::create(b, loc, v, scalarConstant(b, loc, v.getType(), std::abs(c)));
+    if (!sum)
+      sum = c < 0 ? arith::NegFOp::create(b, loc, term).getResult() : term;
+    else if (c < 0)
+      sum = arith::SubFOp::create(b, loc, sum, term);
+    else
+      sum = arith::AddFOp::create(b, loc, sum, term);
+  }
+  return sum;
+}
+
+/// X^T-style two-sided transform of a rows x cols block `in` (row-major):
+/// out[a][b] = sum_i sum_j L[a][i] in[i][j] L[b][j], L being `left`
+/// (outRows x rows) and `right` (outCols x cols).
+SmallVector<Value> twoSided(OpBuilder &b, Location loc, ArrayRef<Value> in, int64_t rows,
+                            int64_t cols, ArrayRef<SmallVector<double>> left,
+                            ArrayRef<SmallVector<double>> right) {
+  // t[a][j] = sum_i left[a][i] in[i][j], then out[a][b] = sum_j t[a][j] right[b][j].
+  SmallVector<SmallVector<Value>> t(left.size());
+  for (auto [a, row] : llvm::enumerate(left))
+    for (int64_t j = 0; j < cols; ++j) {
+      SmallVector<Value> column;
+      for (int64_t i = 0; i < rows; ++i)
+        column.push_back(in[i * cols + j]);
+      t[a].push_back(combine(b, loc, row, column));
+    }
+  SmallVector<Value> out;
+  for (size_t a = 0; a < left.size(); ++a)
+    for (const SmallVector<double> &row : right)
+      out.push_back(combine(b, loc, row, t[a]));
+  return out;
+}
+
+template <size_t R, size_t C>
+SmallVector<SmallVector<double>> matrix(const double (&m)[R][C]) {
+  SmallVector<SmallVector<double>> rows;
+  for (const auto &row : m)
+    rows.emplace_back(std::begin(row), std::end(row));
+  return rows;
+}
+
+SmallVector<AffineMap> repeated(AffineMap map, int64_t n) { return SmallVector<AffineMap>(n, map); }
+
+/// U[p] = G g G^T for each of the 16 positions p: [CO, CI] each, from the
+/// [CO, CI, 3, 3] filter.
+SmallVector<Value> transformFilter(OpBuilder &b, Location loc, Value filter) {
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(filter.getType());
+  int64_t co = type.getDimSize(0), ci = type.getDimSize(1);
+  auto uType = RankedTensorType::get({co, ci}, type.getElementType());
+  AffineExpr o, i;
+  bindDims(ctx, o, i);
+  SmallVector<AffineMap> maps;
+  SmallVector<Value> taps;
+  for (int64_t y = 0; y < 3; ++y)
+    for (int64_t x = 0; x < 3; ++x) {
+      maps.push_back(AffineMap::get(2, 0, {o, i, getAffineConstantExpr(y, ctx),
+                                           getAffineConstantExpr(x, ctx)}, ctx));
+      taps.push_back(filter);
+    }
+  llvm::append_range(maps, repeated(AffineMap::getMultiDimIdentityMap(2, ctx), kPositions));
+  SmallVector<Value> inits(kPositions, emptyTensor(b, loc, uType, {}));
+  auto op = linalg::GenericOp::create(
+      b, loc, SmallVector<Type>(kPositions, uType), taps, inits, maps,
+      SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        linalg::YieldOp::create(
+            nb, l, twoSided(nb, l, llvm::to_vector(args.take_front(9)), 3, 3, matrix(kG), matrix(kG)));
+      });
+  op->setAttr("mdl.tile_sizes", b.getDenseI64ArrayAttr({std::min(co, kChannelsPerTile), 0}));
+  return SmallVector<Value>(op.getResults());
+}
+
+/// V[p] = B^T d B for the 4x4 input tile d of each 2x2 output block: [1,
+/// CI, TH, TW] each, from one padded image [1, CI, 2*TH + 2, 2*TW + 2].
+SmallVector<Value> transformInput(OpBuilder &b, Location loc, Value image, int64_t th,
+                                  int64_t tw) {
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(image.getType());
+  auto vType = RankedTensorType::get({1, type.getDimSize(1), th, tw}, type.getElementType());
+  AffineExpr n, c, y, x;
+  bindDims(ctx, n, c, y, x);
+  SmallVector<AffineMap> maps;
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < 4; ++j)
+      maps.push_back(AffineMap::get(4, 0, {n, c, y * 2 + i, x * 2 + j}, ctx));
+  llvm::append_range(maps, repeated(AffineMap::getMultiDimIdentityMap(4, ctx), kPositions));
+  SmallVector<Value> inits(kPositions, emptyTensor(b, loc, vType, {}));
+  auto op = linalg::GenericOp::create(
+      b, loc, SmallVector<Type>(kPositions, vType), SmallVector<Value>(16, image), inits, maps,
+      SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        linalg::YieldOp::create(nb, l,
+                                twoSided(nb, l, llvm::to_vector(args.take_front(16)), 4, 4,
+                                         matrix(kBT), matrix(kBT)));
+      });
+  // Tiles of one input channel, as -mdl-conv-to-gemm's patches.
+  op->setAttr("mdl.tile_sizes", b.getDenseI64ArrayAttr({1, 1, 0, 0}));
+  return SmallVector<Value>(op.getResults());
+}
+
+/// The convolution of one padded image ([1, CI, H + 2, W + 2] into `acc`,
+/// [1, CO, H, W]) from the transformed filter `u`.
+Value convolveImage(OpBuilder &b, Location loc, ArrayRef<Value> u, Value image, Value acc) {
+  MLIRContext *ctx = b.getContext();
+  auto outType = cast<RankedTensorType>(acc.getType());
+  Type f32 = outType.getElementType();
+  int64_t co = outType.getDimSize(1), th = outType.getDimSize(2) / 2,
+          tw = outType.getDimSize(3) / 2;
+  SmallVector<Value> v = transformInput(b, loc, image, th, tw);
+
+  // M[p] = U[p] V[p]: [CO, CI] x [CI, TH*TW] -> [CO, TH*TW], the outer-product
+  // kernel's form (a row of tiles per reduction step). The image's unit
+  // dimension is dropped: one kernel call each, not a loop of one.
+  auto mType = RankedTensorType::get({co, th * tw}, f32);
+  AffineExpr m, p, k;
+  bindDims(ctx, m, p, k);
+  SmallVector<AffineMap> gemmMaps = {AffineMap::get(3, 0, {m, k}, ctx),
+                                     AffineMap::get(3, 0, {k, p}, ctx),
+                                     AffineMap::get(3, 0, {m, p}, ctx)};
+  SmallVector<utils::IteratorType> gemmIterators = {
+      utils::IteratorType::parallel, utils::IteratorType::parallel, utils::IteratorType::reduction};
+  // Each product's zeros in a buffer of its own: from one tensor.empty,
+  // CSE would merge the 16 fills, and bufferization copy the one to each.
+  Value zero = scalarConstant(b, loc, f32, 0.0);
+  SmallVector<Value> products;
+  for (int64_t pos = 0; pos < kPositions; ++pos) {
+    Value tiles = tensor::CollapseShapeOp::create(
+        b, loc, v[pos], SmallVector<ReassociationIndices>{{0, 1}, {2, 3}});
+    Value buffer = bufferization::AllocTensorOp::create(b, loc, mType, ValueRange{});
+    Value zeros = linalg::FillOp::create(b, loc, zero, buffer).getResult(0);
+    auto gemm = linalg::GenericOp::create(b, loc, mType, ValueRange{u[pos], tiles},
+                                          ValueRange{zeros}, gemmMaps, gemmIterators, macBody);
+    gemm->setAttr("mdl.tile_sizes", b.getDenseI64ArrayAttr({std::min(co, kChannelsPerTile), 0, 0}));
+    products.push_back(gemm.getResult(0));
+  }
+
+  // out[n, o, 2*ty + r, 2*tx + s] = acc[...] + (A^T M A)[r, s]: iterated
+  // over [1, CO, TH, 2, TW, 2] so that the block's four pixels are the
+  // four combinations of r and s, their loops innermost but one and
+  // innermost (unrolled by LLVM: tx is then the vector dimension).
+  auto blocksType = RankedTensorType::get({1, co, th, 2, tw, 2}, f32);
+  SmallVector<ReassociationIndices> blockDims = {{0}, {1}, {2, 3}, {4, 5}};
+  Value blocks = tensor::ExpandShapeOp::create(b, loc, blocksType, acc, blockDims);
+  AffineExpr on, oc, ty, r, tx, s;
+  bindDims(ctx, on, oc, ty, r, tx, s);
+  SmallVector<AffineMap> outMaps =
+      repeated(AffineMap::get(6, 0, {oc, ty * tw + tx}, ctx), kPositions);
+  outMaps.push_back(AffineMap::getMultiDimIdentityMap(6, ctx));
+  auto out = linalg::GenericOp::create(
+      b, loc, blocksType, products, ValueRange{blocks}, outMaps,
+      SmallVector<utils::IteratorType>(6, utils::IteratorType::parallel),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value zero = arith::ConstantIndexOp::create(nb, l, 0);
+        auto isFirst = [&](int64_t dim) {
+          return arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq,
+                                       linalg::IndexOp::create(nb, l, dim), zero);
+        };
+        Value firstRow = isFirst(3), firstColumn = isFirst(5);
+        // Row r of A^T M: a select between the two rows' sums.
+        SmallVector<Value> rowSums;
+        for (int64_t j = 0; j < 4; ++j) {
+          SmallVector<Value> column;
+          for (int64_t i = 0; i < 4; ++i)
+            column.push_back(args[i * 4 + j]);
+          Value sum0 = combine(nb, l, kAT[0], column), sum1 = combine(nb, l, kAT[1], column);
+          rowSums.push_back(arith::SelectOp::create(nb, l, firstRow, sum0, sum1));
+        }
+        Value pixel = arith::SelectOp::create(nb, l, firstColumn, combine(nb, l, kAT[0], rowSums),
+                                              combine(nb, l, kAT[1], rowSums));
+        linalg::YieldOp::create(nb, l,
+                                ValueRange{arith::AddFOp::create(nb, l, args[kPositions], pixel)});
+      });
+  out->setAttr("mdl.tile_sizes",
+               b.getDenseI64ArrayAttr({1, std::min(co, kChannelsPerTile), 0, 0, 0, 0}));
+  return tensor::CollapseShapeOp::create(b, loc, outType, out.getResult(0), blockDims);
+}
+
+/// Whether `conv` is one this pass computes: f32, a static 3x3 filter at
+/// stride and dilation 1, static image sizes, output rows and columns even
+/// and at least kMinPixels of them.
+bool isWinogradCandidate(linalg::Conv2DNchwFchwOp conv) {
+  if (!conv.hasPureTensorSemantics())
+    return false;
+  auto imageType = cast<RankedTensorType>(conv.getInputs()[0].getType());
+  auto filterType = cast<RankedTensorType>(conv.getInputs()[1].getType());
+  auto outType = cast<RankedTensorType>(conv.getOutputs()[0].getType());
+  if (!filterType.hasStaticShape() || filterType.getDimSize(2) != 3 ||
+      filterType.getDimSize(3) != 3 || !imageType.getElementType().isF32() ||
+      !filterType.getElementType().isF32() || !outType.getElementType().isF32())
+    return false;
+  for (int64_t d = 1; d < 4; ++d)
+    if (imageType.isDynamicDim(d) || outType.isDynamicDim(d))
+      return false;
+  auto ones = [](DenseIntElementsAttr attr) {
+    return llvm::all_of(attr.getValues<int64_t>(), [](int64_t v) { return v == 1; });
+  };
+  int64_t oh = outType.getDimSize(2), ow = outType.getDimSize(3);
+  return ones(conv.getStrides()) && ones(conv.getDilations()) && oh % 2 == 0 && ow % 2 == 0 &&
+         oh * ow >= kMinPixels && imageType.getDimSize(2) == oh + 2 &&
+         imageType.getDimSize(3) == ow + 2;
+}
+
+/// The function computing every convolution of `conv`'s types,
+/// `modelc_winograd_<N>x<CI>x<H>x<W>_<CO>` (N: `n` when dynamic), made on
+/// first use: ResNet-18's 4 layer-1 and 3 layer-2 convolutions, in both
+/// forward functions, share two. Expanded at each of the 14, the
+/// transforms and the 16 contractions added 1.9 s to its compile time.
+func::FuncOp getOrCreateConvolution(ModuleOp module, linalg::Conv2DNchwFchwOp conv) {
+  Value image = conv.getInputs()[0], filter = conv.getInputs()[1], init = conv.getOutputs()[0];
+  auto imageType = cast<RankedTensorType>(image.getType());
+  auto outType = cast<RankedTensorType>(init.getType());
+  auto dim = [](int64_t d) {
+    return ShapedType::isDynamic(d) ? std::string("n") : std::to_string(d);
+  };
+  std::string name = "modelc_winograd_" + dim(imageType.getDimSize(0)) + "x" +
+                     std::to_string(imageType.getDimSize(1)) + "x" +
+                     std::to_string(outType.getDimSize(2)) + "x" +
+                     std::to_string(outType.getDimSize(3)) + "_" +
+                     std::to_string(outType.getDimSize(1));
+  if (auto fn = module.lookupSymbol<func::FuncOp>(name))
+    return fn;
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  Location loc = conv.getLoc();
+  auto fn = func::FuncOp::create(
+      b, loc, name,
+      b.getFunctionType({image.getType(), filter.getType(), init.getType()}, {outType}));
+  fn.setPrivate();
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  // The filter once per call, the images one at a time (their transformed
+  // tiles, 16/9 of the image, stay in L3 as im2col's patches do).
+  SmallVector<Value> u = transformFilter(b, loc, entry->getArgument(1));
+  Value out = forEachImage(b, loc, entry->getArgument(0), entry->getArgument(2),
+                           [&](OpBuilder &nb, Location l, Value img, Value acc) {
+                             return convolveImage(nb, l, u, img, acc);
+                           });
+  func::ReturnOp::create(b, loc, out);
+  return fn;
+}
+
+struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<linalg::Conv2DNchwFchwOp> convs;
+    module.walk([&](linalg::Conv2DNchwFchwOp conv) {
+      if (isWinogradCandidate(conv))
+        convs.push_back(conv);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::Conv2DNchwFchwOp conv : convs) {
+      func::FuncOp fn = getOrCreateConvolution(module, conv);
+      rewriter.setInsertionPoint(conv);
+      rewriter.replaceOpWithNewOp<func::CallOp>(
+          conv, fn,
+          ValueRange{conv.getInputs()[0], conv.getInputs()[1], conv.getOutputs()[0]});
+    }
+  }
+};
+
+} // namespace
+} // namespace modelc::lowering

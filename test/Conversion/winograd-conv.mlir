@@ -1,0 +1,59 @@
+// RUN: mdl-opt %s --pass-pipeline="builtin.module(mdl-winograd-conv)" | FileCheck %s
+
+// 3x3 stride-1 convolutions with even outputs of at least 14x14 pixels
+// become calls of one function per shape; the rest (stride 2, odd sizes,
+// small images) stay convolutions for -mdl-conv-to-gemm.
+func.func @convs(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: tensor<?x16x28x28xf32>,
+                 %x2: tensor<?x8x57x57xf32>, %init2: tensor<?x16x28x28xf32>,
+                 %x3: tensor<?x8x29x29xf32>, %init3: tensor<?x16x27x27xf32>,
+                 %x4: tensor<?x8x10x10xf32>, %init4: tensor<?x16x8x8xf32>) -> (tensor<?x16x28x28xf32>, tensor<?x16x28x28xf32>, tensor<?x16x28x28xf32>, tensor<?x16x27x27xf32>, tensor<?x16x8x8xf32>) {
+  %a = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %w : tensor<?x8x30x30xf32>, tensor<16x8x3x3xf32>) outs(%init : tensor<?x16x28x28xf32>) -> tensor<?x16x28x28xf32>
+  %b = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %w : tensor<?x8x30x30xf32>, tensor<16x8x3x3xf32>) outs(%a : tensor<?x16x28x28xf32>) -> tensor<?x16x28x28xf32>
+  %c = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<2> : tensor<2xi64>}
+      ins(%x2, %w : tensor<?x8x57x57xf32>, tensor<16x8x3x3xf32>) outs(%init2 : tensor<?x16x28x28xf32>) -> tensor<?x16x28x28xf32>
+  %d = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x3, %w : tensor<?x8x29x29xf32>, tensor<16x8x3x3xf32>) outs(%init3 : tensor<?x16x27x27xf32>) -> tensor<?x16x27x27xf32>
+  %e = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x4, %w : tensor<?x8x10x10xf32>, tensor<16x8x3x3xf32>) outs(%init4 : tensor<?x16x8x8xf32>) -> tensor<?x16x8x8xf32>
+  return %a, %b, %c, %d, %e : tensor<?x16x28x28xf32>, tensor<?x16x28x28xf32>, tensor<?x16x28x28xf32>, tensor<?x16x27x27xf32>, tensor<?x16x8x8xf32>
+}
+
+// CHECK-DAG: #[[TAP00:.*]] = affine_map<(d0, d1) -> (d0, d1, 0, 0)>
+// CHECK-DAG: #[[TAP22:.*]] = affine_map<(d0, d1) -> (d0, d1, 2, 2)>
+// CHECK-DAG: #[[ID2:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG: #[[D00:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 * 2, d3 * 2)>
+// CHECK-DAG: #[[D33:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 * 2 + 3, d3 * 2 + 3)>
+// CHECK-DAG: #[[U:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// CHECK-DAG: #[[V:.*]] = affine_map<(d0, d1, d2) -> (d2, d1)>
+// CHECK-DAG: #[[M:.*]] = affine_map<(d0, d1, d2) -> (d0, d1)>
+// CHECK-DAG: #[[TILE:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d2 * 14 + d4)>
+// CHECK-LABEL: func.func @convs
+// CHECK:         %[[A:.*]] = call @modelc_winograd_nx8x28x28_16(%arg0, %arg1, %arg2)
+// CHECK:         call @modelc_winograd_nx8x28x28_16(%arg0, %arg1, %[[A]])
+// CHECK-COUNT-3: linalg.conv_2d_nchw_fchw
+// CHECK-NOT:     call @modelc_winograd
+
+// The filter transform: 9 taps in, G g G^T's 16 positions out ([CO, CI]
+// each), once per call.
+// CHECK-LABEL: func.func private @modelc_winograd_nx8x28x28_16(
+// CHECK-SAME:    %[[X:.*]]: tensor<?x8x30x30xf32>, %[[W:.*]]: tensor<16x8x3x3xf32>, %[[INIT:.*]]: tensor<?x16x28x28xf32>) -> tensor<?x16x28x28xf32>
+// CHECK:         %[[UT:.*]]:16 = linalg.generic {indexing_maps = [#[[TAP00]], {{.*}}, #[[TAP22]], #[[ID2]], {{.*}}]{{.*}} ins(%[[W]], {{.*}} : tensor<16x8x3x3xf32>, {{.*}}) outs({{.*}}) attrs = {mdl.tile_sizes = array<i64: 16, 0>}
+// CHECK:         } -> (tensor<16x8xf32>,
+// Image by image: B^T d B of the 4x4 tiles under 2x2 output blocks.
+// CHECK:         scf.for %[[N:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[INIT]])
+// CHECK:           %[[IMG:.*]] = tensor.extract_slice %[[X]][%[[N]], 0, 0, 0] [1, 8, 30, 30]
+// CHECK:           %[[OUT:.*]] = tensor.extract_slice %[[ACC]][%[[N]], 0, 0, 0] [1, 16, 28, 28]
+// CHECK:           %[[VT:.*]]:16 = linalg.generic {indexing_maps = [#[[D00]], {{.*}}, #[[D33]], {{.*}}]{{.*}} ins(%[[IMG]], {{.*}}) {{.*}} attrs = {mdl.tile_sizes = array<i64: 1, 1, 0, 0>}
+// CHECK:           } -> (tensor<1x8x14x14xf32>,
+// 16 contractions in the outer-product kernel's form, [CO, CI] x [CI, tiles].
+// CHECK-COUNT-16:  linalg.generic {indexing_maps = [#[[U]], #[[V]], #[[M]]], iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[UT]]#{{[0-9]+}}, %{{.*}} : tensor<16x8xf32>, tensor<8x196xf32>) outs(%{{.*}} : tensor<16x196xf32>) attrs = {mdl.tile_sizes = array<i64: 16, 0, 0>}
+// A^T m A added to the output, the 2x2 block's pixels as dims 3 and 5.
+// CHECK:           %[[BLOCKS:.*]] = tensor.expand_shape %[[OUT]] {{\[}}[0], [1], [2, 3], [4, 5]] output_shape [1, 16, 14, 2, 14, 2]
+// CHECK:           %[[Y:.*]] = linalg.generic {indexing_maps = [#[[TILE]], {{.*}}]{{.*}} outs(%[[BLOCKS]] : tensor<1x16x14x2x14x2xf32>) attrs = {mdl.tile_sizes = array<i64: 1, 16, 0, 0, 0, 0>}
+// CHECK:             linalg.index 3
+// CHECK:             linalg.index 5
+// CHECK:           %[[YI:.*]] = tensor.collapse_shape %[[Y]] {{\[}}[0], [1], [2, 3], [4, 5]] : tensor<1x16x14x2x14x2xf32> into tensor<1x16x28x28xf32>
+// CHECK:           tensor.insert_slice %[[YI]] into %[[ACC]][%[[N]], 0, 0, 0] [1, 16, 28, 28]
+// CHECK-NOT:   func.func private @modelc_winograd
