@@ -20,9 +20,12 @@ func.func @convs(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: ten
   return %a, %b, %c, %d, %e : tensor<?x16x28x28xf32>, tensor<?x16x28x28xf32>, tensor<?x16x28x28xf32>, tensor<?x16x27x27xf32>, tensor<?x16x8x8xf32>
 }
 
-// CHECK-DAG: #[[TAP00:.*]] = affine_map<(d0, d1) -> (d0, d1, 0, 0)>
-// CHECK-DAG: #[[TAP22:.*]] = affine_map<(d0, d1) -> (d0, d1, 2, 2)>
-// CHECK-DAG: #[[ID2:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG: #[[TAPMAJOR:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3, d0, d1)>
+// CHECK-DAG: #[[TAP00:.*]] = affine_map<(d0, d1, d2) -> (0, 0, d1, d2)>
+// CHECK-DAG: #[[TAP22:.*]] = affine_map<(d0, d1, d2) -> (2, 2, d1, d2)>
+// CHECK-DAG: #[[T0:.*]] = affine_map<(d0, d1, d2) -> (d0, 0)>
+// CHECK-DAG: #[[T8:.*]] = affine_map<(d0, d1, d2) -> (d0, 8)>
+// CHECK-DAG: #[[ID3:.*]] = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
 // CHECK-DAG: #[[D00:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 * 2, d3 * 2)>
 // CHECK-DAG: #[[D33:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 * 2 + 3, d3 * 2 + 3)>
 // CHECK-DAG: #[[U:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
@@ -35,12 +38,14 @@ func.func @convs(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: ten
 // CHECK-COUNT-3: linalg.conv_2d_nchw_fchw
 // CHECK-NOT:     call @modelc_winograd
 
-// The filter transform: 9 taps in, G g G^T's 16 positions out ([CO, CI]
-// each), once per call.
+// The filter transform, once per call: the filter copied tap-major, then
+// U[p, o, i] = sum_t T[p, t] g[t, o, i] with T = G (x) G, [16, 9].
 // CHECK-LABEL: func.func private @modelc_winograd_nx8x28x28_16(
 // CHECK-SAME:    %[[X:.*]]: tensor<?x8x30x30xf32>, %[[W:.*]]: tensor<16x8x3x3xf32>, %[[INIT:.*]]: tensor<?x16x28x28xf32>) -> tensor<?x16x28x28xf32>
-// CHECK:         %[[UT:.*]]:16 = linalg.generic {indexing_maps = [#[[TAP00]], {{.*}}, #[[TAP22]], #[[ID2]], {{.*}}]{{.*}} ins(%[[W]], {{.*}} : tensor<16x8x3x3xf32>, {{.*}}) outs({{.*}}) attrs = {mdl.tile_sizes = array<i64: 16, 0>}
-// CHECK:         } -> (tensor<16x8xf32>,
+// CHECK:         %[[TAPS:.*]] = linalg.generic {indexing_maps = [#[[TAPMAJOR]], {{.*}}]{{.*}} ins(%[[W]] : tensor<16x8x3x3xf32>) outs(%{{.*}} : tensor<3x3x16x8xf32>) attrs = {mdl.tile_sizes = array<i64: 0, 0, 16, 0>}
+// CHECK:         %[[T:.*]] = arith.constant dense<{{.*}}> : tensor<16x9xf32>
+// CHECK:         %[[UT:.*]] = linalg.generic {indexing_maps = [#[[TAP00]], {{.*}}, #[[TAP22]], #[[T0]], {{.*}}, #[[T8]], #[[ID3]]]{{.*}} ins(%[[TAPS]], {{.*}}, %[[T]], {{.*}}) outs(%{{.*}} : tensor<16x16x8xf32>) attrs = {mdl.tile_sizes = array<i64: 1, 16, 0>}
+// CHECK-COUNT-8:   arith.mulf
 // Image by image: B^T d B of the 4x4 tiles under 2x2 output blocks.
 // CHECK:         scf.for %[[N:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[INIT]])
 // CHECK:           %[[IMG:.*]] = tensor.extract_slice %[[X]][%[[N]], 0, 0, 0] [1, 8, 30, 30]
@@ -48,7 +53,8 @@ func.func @convs(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: ten
 // CHECK:           %[[VT:.*]]:16 = linalg.generic {indexing_maps = [#[[D00]], {{.*}}, #[[D33]], {{.*}}]{{.*}} ins(%[[IMG]], {{.*}}) {{.*}} attrs = {mdl.tile_sizes = array<i64: 1, 1, 0, 0>}
 // CHECK:           } -> (tensor<1x8x14x14xf32>,
 // 16 contractions in the outer-product kernel's form, [CO, CI] x [CI, tiles].
-// CHECK-COUNT-16:  linalg.generic {indexing_maps = [#[[U]], #[[V]], #[[M]]], iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[UT]]#{{[0-9]+}}, %{{.*}} : tensor<16x8xf32>, tensor<8x196xf32>) outs(%{{.*}} : tensor<16x196xf32>) attrs = {mdl.tile_sizes = array<i64: 16, 0, 0>}
+// CHECK:           tensor.extract_slice %[[UT]][0, 0, 0] [1, 16, 8] [1, 1, 1] : tensor<16x16x8xf32> to tensor<16x8xf32>
+// CHECK-COUNT-16:  linalg.generic {indexing_maps = [#[[U]], #[[V]], #[[M]]], iterator_types = ["parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<16x8xf32>, tensor<8x196xf32>) outs(%{{.*}} : tensor<16x196xf32>) attrs = {mdl.tile_sizes = array<i64: 16, 0, 0>}
 // A^T m A added to the output, the 2x2 block's pixels as dims 3 and 5.
 // CHECK:           %[[BLOCKS:.*]] = tensor.expand_shape %[[OUT]] {{\[}}[0], [1], [2, 3], [4, 5]] output_shape [1, 16, 14, 2, 14, 2]
 // CHECK:           %[[Y:.*]] = linalg.generic {indexing_maps = [#[[TILE]], {{.*}}]{{.*}} outs(%[[BLOCKS]] : tensor<1x16x14x2x14x2xf32>) attrs = {mdl.tile_sizes = array<i64: 1, 16, 0, 0, 0, 0>}
