@@ -220,9 +220,47 @@ static void addPackedEntry(llvm::Module &m, StringRef fn) {
   b.CreateRetVoid();
 }
 
+/// `description` with the derived values `derived` (kDerivedAttr) listed
+/// as "derived": [{name, dtype, shape}], each named after its parameter.
+static std::string withDerived(StringRef description, ArrayAttr derived) {
+  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(description);
+  if (!parsed) {
+    llvm::consumeError(parsed.takeError());
+    return description.str();
+  }
+  llvm::json::Object *desc = parsed->getAsObject();
+  llvm::json::Array *states = desc ? desc->getArray("states") : nullptr;
+  llvm::json::Array entries;
+  for (auto entry : derived.getAsRange<DictionaryAttr>()) {
+    int64_t state = entry.getAs<IntegerAttr>("state").getInt();
+    std::string name = "parameter " + std::to_string(state);
+    if (states && state < int64_t(states->size()))
+      if (auto stateName = (*states)[state].getAsObject()->getString("name"))
+        name = stateName->str();
+    llvm::json::Array shape;
+    for (int64_t d : entry.getAs<DenseI64ArrayAttr>("shape").asArrayRef())
+      shape.push_back(d);
+    entries.push_back(llvm::json::Object{{"name", "winograd(" + name + ")"},
+                                         {"dtype", "F32"},
+                                         {"shape", std::move(shape)}});
+  }
+  (*desc)["derived"] = std::move(entries);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::json::Value(std::move(*parsed));
+  return text;
+}
+
 std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, ModuleOp cudaModule,
-                                                llvm::LLVMContext &ctx, StringRef description,
+                                                llvm::LLVMContext &ctx, StringRef descriptionIn,
                                                 const CodegenOptions &options) {
+  // Values derived from parameters (-mdl-winograd-conv): the runtime learns
+  // of them from the description.
+  std::string description = descriptionIn.str();
+  if (auto derived = module->getAttrOfType<ArrayAttr>(kDerivedAttr)) {
+    description = withDerived(description, derived);
+    module->removeAttr(kDerivedAttr);
+  }
   std::unique_ptr<llvm::Module> m = translateModuleToLLVMIR(module, ctx, "model");
   if (!m)
     return nullptr;
@@ -241,7 +279,8 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, ModuleOp cudaMo
   for (llvm::GlobalVariable &g : m->globals())
     if (!g.isDeclaration() && !g.hasLocalLinkage())
       g.setVisibility(llvm::GlobalValue::HiddenVisibility);
-  for (StringRef fn : {"forward_eval", "forward_train", "cuda_forward_eval", "cuda_forward_train"})
+  for (StringRef fn :
+       {"forward_eval", "forward_train", "prepare", "cuda_forward_eval", "cuda_forward_train"})
     addPackedEntry(*m, fn);
   auto *desc = llvm::ConstantDataArray::getString(ctx, description, /*AddNull=*/true);
   auto *global = new llvm::GlobalVariable(*m, desc->getType(), /*isConstant=*/true,

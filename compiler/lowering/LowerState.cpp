@@ -47,6 +47,14 @@ LogicalResult lowerFunction(mdl::ModelOp model, func::FuncOp fn,
                                     FunctionType::get(ctx, argTypes, fn.getResultTypes()));
   // The runtime calls the C interface; input names live in the model's table.
   newFn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  // Which arguments are parameters: nothing in a forward function writes
+  // them, so what is computed from them alone may be computed once per
+  // state (-mdl-winograd-conv's transformed filters).
+  SmallVector<int64_t> parameterArgs;
+  for (const mdl::StateInfo &s : states)
+    if (s.kind == mdl::StateKind::Parameter)
+      parameterArgs.push_back(argOf[s.name]);
+  newFn->setAttr(kParameterArgsAttr, b.getDenseI64ArrayAttr(parameterArgs));
 
   // Move the body over and put the state arguments in front.
   newFn.getBody().takeBody(fn.getBody());

@@ -17,6 +17,17 @@
 
 namespace modelc::lowering {
 
+/// On each forward function -mdl-lower-state makes: the indices of its
+/// arguments that are parameters (which no forward function writes).
+constexpr llvm::StringLiteral kParameterArgsAttr = "mdl.parameter_args";
+
+/// On the module once -mdl-winograd-conv derived values from parameters:
+/// an array of {state, shape} dictionaries (state: the index of the
+/// parameter among the state arguments), in the order the forward
+/// functions take them after their inputs and `modelc_prepare(states...,
+/// derived...)` computes them (docs/ABI.md).
+constexpr llvm::StringLiteral kDerivedAttr = "mdl.derived";
+
 #define GEN_PASS_DECL
 #include "lowering/Passes.h.inc"
 

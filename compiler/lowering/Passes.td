@@ -205,10 +205,13 @@ def WinogradConv : Pass<"mdl-winograd-conv", "mlir::ModuleOp"> {
     A `linalg.conv_2d_nchw_fchw` on f32 with a static 3x3 filter, stride
     and dilation 1, and even output sizes of at least 14x14 pixels becomes
     Winograd's F(2x2, 3x3): the filter transformed into 16 [CO, CI]
-    matrices (G g G^T, once per call), then image by image the 4x4 input
+    matrices (G g G^T; for a parameter's filter in a forward function, once
+    per state by a new `modelc_prepare(states..., derived...)` into a
+    derived value that the forward functions take after their inputs, see
+    docs/ABI.md; otherwise on every call), then image by image the 4x4 input
     tiles under each 2x2 block of output pixels transformed into 16
     [CI, tiles] matrices (B^T d B), 16 contractions of the form
-    -mdl-conv-to-gemm makes ([CO, CI] x [1, CI, P] -> [1, CO, P], for the
+    -mdl-conv-to-gemm makes ([CO, CI] x [CI, P] -> [CO, P], for the
     outer-product kernel), and the output transform A^T m A added to the
     convolution's output. 2.25x fewer multiplications than im2col; the
     rest stay for -mdl-conv-to-gemm. The ops carry `mdl.tile_sizes` for
@@ -216,7 +219,9 @@ def WinogradConv : Pass<"mdl-winograd-conv", "mlir::ModuleOp"> {
     and the output transform (the contractions fuse into it), one channel
     per tile of the input transform. Each shape of convolution is computed
     by one private function, `modelc_winograd_<N>x<CI>x<H>x<W>_<CO>`, that
-    every convolution of that shape calls.
+    every convolution of that shape calls; each filter shape's transform by
+    `modelc_winograd_filter_<CO>x<CI>`. Forward functions are those that
+    -mdl-lower-state marked with `mdl.parameter_args`.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect",
                            "mlir::bufferization::BufferizationDialect", "mlir::func::FuncDialect",

@@ -14,8 +14,6 @@
 #include "lowering/LoweringUtils.h"
 #include "lowering/Passes.h"
 
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-
 namespace modelc::lowering {
 #define GEN_PASS_DEF_WINOGRADCONV
 #include "lowering/Passes.h.inc"
@@ -37,13 +35,13 @@ constexpr int64_t kPositions = 16;
 /// -mdl-conv-to-gemm's contractions.
 constexpr int64_t kChannelsPerTile = 16;
 
-/// Images of fewer output pixels stay with -mdl-conv-to-gemm. The filter
-/// transform runs on every call (the runtime keeps no state derived from
-/// the parameters), and each image's 16 contractions are [CO, CI] x [CI,
-/// tiles]: with few tiles they run short rows. ResNet-18 at 224x224 (56,
-/// 28 and 14 pixels square), batch 1, one thread: 61 -> 54 ms with 28x28
-/// and up, 51 ms with 14x14 too. Its CIFAR variant: 16x16 measured no
-/// different, 8x8 as well made the training forward 46 -> 51 ms.
+/// Images of fewer output pixels stay with -mdl-conv-to-gemm: each image's
+/// 16 contractions are [CO, CI] x [CI, tiles], with few tiles they run
+/// short rows. ResNet-18 at 224x224 (56, 28 and 14 pixels square), batch
+/// 1, one thread, the filters still transformed on every call: 61 -> 54 ms
+/// with 28x28 and up, 51 ms with 14x14 too. Its CIFAR variant: 16x16
+/// measured no different, 8x8 as well made the training forward 46 -> 51
+/// ms.
 constexpr int64_t kMinPixels = 14 * 14;
 
 /// sum_i coeffs[i] * values[i], skipping zero coefficients and multiplying
@@ -301,13 +299,15 @@ bool isWinogradCandidate(linalg::Conv2DNchwFchwOp conv) {
          imageType.getDimSize(3) == ow + 2;
 }
 
-/// The function computing every convolution of `conv`'s types,
-/// `modelc_winograd_<N>x<CI>x<H>x<W>_<CO>` (N: `n` when dynamic), made on
-/// first use: ResNet-18's 4 layer-1 and 3 layer-2 convolutions, in both
-/// forward functions, share two. Expanded at each of the 14, the
-/// transforms and the 16 contractions added 1.9 s to its compile time.
-func::FuncOp getOrCreateConvolution(ModuleOp module, linalg::Conv2DNchwFchwOp conv) {
-  Value image = conv.getInputs()[0], filter = conv.getInputs()[1], init = conv.getOutputs()[0];
+/// The function computing every convolution of `conv`'s types from the
+/// transformed filter, `modelc_winograd_<N>x<CI>x<H>x<W>_<CO>(image, U,
+/// init)` (N: `n` when dynamic), made on first use: ResNet-18's 4 layer-1,
+/// 3 layer-2 and 3 layer-3 convolutions, in both forward functions, share
+/// three. Expanded at each of the 14 of layers 1-2, the transforms and the
+/// 16 contractions added 1.9 s to its compile time.
+func::FuncOp getOrCreateConvolution(ModuleOp module, linalg::Conv2DNchwFchwOp conv,
+                                    Type transformedType) {
+  Value image = conv.getInputs()[0], init = conv.getOutputs()[0];
   auto imageType = cast<RankedTensorType>(image.getType());
   auto outType = cast<RankedTensorType>(init.getType());
   auto dim = [](int64_t d) {
@@ -324,13 +324,13 @@ func::FuncOp getOrCreateConvolution(ModuleOp module, linalg::Conv2DNchwFchwOp co
   Location loc = conv.getLoc();
   auto fn = func::FuncOp::create(
       b, loc, name,
-      b.getFunctionType({image.getType(), filter.getType(), init.getType()}, {outType}));
+      b.getFunctionType({image.getType(), transformedType, init.getType()}, {outType}));
   fn.setPrivate();
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  // The filter once per call, the images one at a time (their transformed
-  // tiles, 16/9 of the image, stay in L3 as im2col's patches do).
-  Value u = transformFilter(b, loc, entry->getArgument(1));
+  // The images one at a time: their transformed tiles, 16/9 of the image,
+  // stay in L3 as im2col's patches do.
+  Value u = entry->getArgument(1);
   Value out = forEachImage(b, loc, entry->getArgument(0), entry->getArgument(2),
                            [&](OpBuilder &nb, Location l, Value img, Value acc) {
                              return convolveImage(nb, l, u, img, acc);
@@ -339,22 +339,161 @@ func::FuncOp getOrCreateConvolution(ModuleOp module, linalg::Conv2DNchwFchwOp co
   return fn;
 }
 
+/// The forward function's parameter argument that `filter` reads, if any.
+std::optional<unsigned> parameterArgument(func::FuncOp fn, Value filter) {
+  auto read = filter.getDefiningOp<bufferization::ToTensorOp>();
+  auto arg = read ? dyn_cast<BlockArgument>(read.getBuffer()) : BlockArgument();
+  auto parameters = fn->getAttrOfType<DenseI64ArrayAttr>(kParameterArgsAttr);
+  if (!arg || !parameters || arg.getOwner() != &fn.getBody().front() ||
+      !llvm::is_contained(parameters.asArrayRef(), int64_t(arg.getArgNumber())))
+    return std::nullopt;
+  return arg.getArgNumber();
+}
+
+/// A filter transform that depends on a parameter only, computed once per
+/// state by `modelc_prepare` rather than on every call.
+struct DerivedFilter {
+  unsigned stateArg; // the parameter's argument (the same in every forward function)
+  RankedTensorType type;
+};
+
+/// `modelc_winograd_filter_<CO>x<CI>(filter) -> U`: transformFilter as a
+/// function per filter shape, which `modelc_prepare` calls for each
+/// parameter (ResNet-18: 3 shapes for 10 filters; inline, they added 0.6 s
+/// to its compile time).
+func::FuncOp getOrCreateFilterTransform(ModuleOp module, RankedTensorType filterType,
+                                        Location loc) {
+  std::string name = "modelc_winograd_filter_" + std::to_string(filterType.getDimSize(0)) +
+                     "x" + std::to_string(filterType.getDimSize(1));
+  if (auto fn = module.lookupSymbol<func::FuncOp>(name))
+    return fn;
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  auto uType = RankedTensorType::get(
+      {kPositions, filterType.getDimSize(0), filterType.getDimSize(1)},
+      filterType.getElementType());
+  auto fn = func::FuncOp::create(b, loc, name, b.getFunctionType({filterType}, {uType}));
+  fn.setPrivate();
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  func::ReturnOp::create(b, loc, transformFilter(b, loc, entry->getArgument(0)));
+  return fn;
+}
+
+/// `modelc_prepare(states..., derived...)`: every derived value from the
+/// state, written into its argument. The forward functions' state arguments
+/// come first, in the same order.
+void createPrepare(ModuleOp module, func::FuncOp forward, ArrayRef<DerivedFilter> derived,
+                   unsigned numStates) {
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  Location loc = forward.getLoc();
+  SmallVector<Type> argTypes(forward.getArgumentTypes().take_front(numStates));
+  for (const DerivedFilter &d : derived)
+    argTypes.push_back(MemRefType::get(d.type.getShape(), d.type.getElementType()));
+  auto fn = func::FuncOp::create(b, loc, "modelc_prepare", b.getFunctionType(argTypes, {}));
+  fn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  for (auto [i, d] : llvm::enumerate(derived)) {
+    Value filter = bufferization::ToTensorOp::create(
+        b, loc, memref::getTensorTypeFromMemRefType(argTypes[d.stateArg]),
+        entry->getArgument(d.stateArg), /*restrict=*/true, /*writable=*/false);
+    Value u = func::CallOp::create(
+                  b, loc,
+                  getOrCreateFilterTransform(module, cast<RankedTensorType>(filter.getType()), loc),
+                  ValueRange{filter})
+                  .getResult(0);
+    auto store = bufferization::MaterializeInDestinationOp::create(
+        b, loc, TypeRange{}, u, entry->getArgument(numStates + i));
+    store.setRestrict(true);
+    store.setWritable(true);
+  }
+  func::ReturnOp::create(b, loc);
+}
+
 struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    SmallVector<linalg::Conv2DNchwFchwOp> convs;
+    MLIRContext *ctx = &getContext();
+    SmallVector<func::FuncOp> forwards;
+    for (auto fn : module.getOps<func::FuncOp>())
+      if (fn->hasAttr(kParameterArgsAttr))
+        forwards.push_back(fn);
+
+    // The transformed filters of parameters: one per parameter, shared by
+    // the forward functions.
+    SmallVector<DerivedFilter> derived;
+    llvm::DenseMap<unsigned, unsigned> derivedOf; // state argument -> index
+    SmallVector<std::pair<linalg::Conv2DNchwFchwOp, func::FuncOp>> convs;
     module.walk([&](linalg::Conv2DNchwFchwOp conv) {
-      if (isWinogradCandidate(conv))
-        convs.push_back(conv);
+      if (!isWinogradCandidate(conv))
+        return;
+      auto fn = conv->getParentOfType<func::FuncOp>();
+      convs.emplace_back(conv, fn);
+      std::optional<unsigned> arg =
+          llvm::is_contained(forwards, fn) ? parameterArgument(fn, conv.getInputs()[1])
+                                           : std::nullopt;
+      if (arg && !derivedOf.count(*arg)) {
+        auto filterType = cast<RankedTensorType>(conv.getInputs()[1].getType());
+        derivedOf[*arg] = derived.size();
+        derived.push_back({*arg, RankedTensorType::get({kPositions, filterType.getDimSize(0),
+                                                        filterType.getDimSize(1)},
+                                                       filterType.getElementType())});
+      }
     });
-    IRRewriter rewriter(&getContext());
-    for (linalg::Conv2DNchwFchwOp conv : convs) {
-      func::FuncOp fn = getOrCreateConvolution(module, conv);
-      rewriter.setInsertionPoint(conv);
-      rewriter.replaceOpWithNewOp<func::CallOp>(
-          conv, fn,
-          ValueRange{conv.getInputs()[0], conv.getInputs()[1], conv.getOutputs()[0]});
+    if (convs.empty())
+      return;
+
+    // Every forward function takes every derived value after its inputs.
+    SmallVector<Type> derivedTypes;
+    for (const DerivedFilter &d : derived)
+      derivedTypes.push_back(MemRefType::get(d.type.getShape(), d.type.getElementType()));
+    for (func::FuncOp fn : forwards) {
+      SmallVector<Type> argTypes(fn.getArgumentTypes());
+      llvm::append_range(argTypes, derivedTypes);
+      fn.setFunctionType(FunctionType::get(ctx, argTypes, fn.getResultTypes()));
+      for (Type t : derivedTypes)
+        fn.getBody().front().addArgument(t, fn.getLoc());
     }
+
+    IRRewriter rewriter(ctx);
+    for (auto [conv, fn] : convs) {
+      Location loc = conv.getLoc();
+      rewriter.setInsertionPoint(conv);
+      Value filter = conv.getInputs()[1];
+      std::optional<unsigned> arg =
+          llvm::is_contained(forwards, fn) ? parameterArgument(fn, filter) : std::nullopt;
+      Value u;
+      if (arg) {
+        unsigned index = derivedOf[*arg];
+        Value buffer = fn.getArgument(fn.getNumArguments() - derived.size() + index);
+        u = bufferization::ToTensorOp::create(rewriter, loc, derived[index].type, buffer,
+                                              /*restrict=*/true, /*writable=*/false);
+      } else {
+        u = transformFilter(rewriter, loc, filter); // a filter computed in the call
+      }
+      func::FuncOp callee = getOrCreateConvolution(module, conv, u.getType());
+      rewriter.replaceOpWithNewOp<func::CallOp>(
+          conv, callee, ValueRange{conv.getInputs()[0], u, conv.getOutputs()[0]});
+    }
+    if (derived.empty())
+      return;
+
+    // The forward functions' state arguments are the first of them, the same
+    // in each: all but the inputs and the derived values.
+    func::FuncOp first = forwards.front();
+    unsigned numInputs = 0;
+    for (Type t : first.getArgumentTypes())
+      numInputs += isa<TensorType>(t);
+    unsigned numStates = first.getNumArguments() - numInputs - derived.size();
+    createPrepare(module, first, derived, numStates);
+    SmallVector<Attribute> entries;
+    for (auto [i, d] : llvm::enumerate(derived))
+      entries.push_back(DictionaryAttr::get(
+          ctx, {NamedAttribute(StringAttr::get(ctx, "state"),
+                               IntegerAttr::get(IntegerType::get(ctx, 64), d.stateArg)),
+                NamedAttribute(StringAttr::get(ctx, "shape"),
+                               DenseI64ArrayAttr::get(ctx, d.type.getShape()))}));
+    module->setAttr(kDerivedAttr, ArrayAttr::get(ctx, entries));
   }
 };
 

@@ -161,8 +161,14 @@ bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
     desc.states.push_back(std::move(state));
   }
   if (!parseTensors(root, "inputs", /*named=*/true, desc.inputs, detail) ||
-      !parseTensors(root, "outputs", /*named=*/false, desc.outputs, detail))
+      !parseTensors(root, "outputs", /*named=*/false, desc.outputs, detail) ||
+      (root.get("derived") &&
+       !parseTensors(root, "derived", /*named=*/true, desc.derived, detail)))
     return fail(detail);
+  for (const TensorDesc &d : desc.derived)
+    for (int64_t size : d.shape)
+      if (size < 0)
+        return fail(format("derived value '%s' has a dynamic shape", d.name.c_str()));
   for (size_t i = 0; i < desc.outputs.size(); ++i)
     desc.outputs[i].name =
         desc.outputs.size() == 1 ? std::string("output") : format("output.%zu", i);

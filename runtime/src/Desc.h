@@ -51,6 +51,10 @@ struct ModelDesc {
   std::vector<StateDesc> states;  // state_dict order (the calling convention's)
   std::vector<TensorDesc> inputs;
   std::vector<TensorDesc> outputs; // named "output" or "output.<i>"
+  /// Values the generated code derives from parameters (Winograd-transformed
+  /// filters): computed by its prepare function whenever the state changed,
+  /// passed to the CPU forward functions after the inputs. Static shapes.
+  std::vector<TensorDesc> derived;
   /// Indices into `states`: parameters, then buffers (PyTorch's listing).
   std::vector<size_t> listingOrder;
   /// State name -> index into `states`.

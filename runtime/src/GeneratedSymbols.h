@@ -21,6 +21,7 @@ __attribute__((visibility("hidden"))) void modelc_generated_forward_train(void *
 /// holds device pointers, and so do the results (docs/ABI.md). Weak: a
 /// library compiled for the CPU only does not define them, and their
 /// addresses are then null (cuda::libraryHasCuda()).
+__attribute__((visibility("hidden"), weak)) void modelc_generated_prepare(void **args);
 __attribute__((visibility("hidden"), weak)) void
 modelc_generated_cuda_forward_eval(void **args);
 __attribute__((visibility("hidden"), weak)) void

@@ -188,6 +188,17 @@ modelc_model *createModel(const char *device, uint64_t seed,
     model->stateData.push_back(data);
     initializeState(state, rng, data);
   }
+  for (const TensorDesc &d : desc->derived) {
+    uint64_t nbytes = 0;
+    void *data = computeNumBytes(d.shape, d.dtype, nbytes) ? allocateAligned(nbytes) : nullptr;
+    if (!data) {
+      error = format("out of memory allocating '%s' (%llu bytes)", d.name.c_str(),
+                     static_cast<unsigned long long>(nbytes));
+      delete model;
+      return nullptr;
+    }
+    model->derivedData.push_back(data);
+  }
   if (modelc_generated_weights_size != 0 &&
       !loadStateDict(*model, modelc_generated_weights, modelc_generated_weights_size,
                      /*strict=*/true, "the weights compiled in with --weights", error)) {
@@ -207,6 +218,7 @@ bool moveToDevice(modelc_model &model, const char *device, std::string &error) {
     return false;
   if (ordinal == model.device)
     return true;
+  model.derivedStale = true; // the state comes back from the device changed
   return downloadState(model, error) && placeState(model, ordinal, error);
 }
 
@@ -232,6 +244,7 @@ bool writeStateEntry(modelc_model &model, size_t index, const void *src,
                      std::string &error) {
   const StateDesc &state = model.desc->states[index];
   int ordinal = model.device;
+  model.derivedStale = true;
   if (ordinal == kCpu) {
     if (state.nbytes)
       std::memcpy(model.stateData[index], src, state.nbytes);
@@ -399,13 +412,16 @@ struct PackedCall {
   std::vector<void *> args;
 };
 
-/// Lays out the descriptors of the states at `stateData` and of the inputs
-/// (shaped as `inputs`) at `inputData`.
+/// Lays out the descriptors of the states at `stateData`, of the inputs
+/// (shaped as `inputs`) at `inputData` and, when given (the CPU forward
+/// functions take them), of the derived values at `derivedData`.
 void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
               const std::vector<void *> &inputData,
-              const modelc_tensor *inputs, PackedCall &call) {
+              const modelc_tensor *inputs, const std::vector<void *> *derivedData,
+              PackedCall &call) {
   size_t numStates = desc.states.size();
   size_t numInputs = desc.inputs.size();
+  size_t numDerived = derivedData ? desc.derived.size() : 0;
   // Reused call after call: a batch of one spends more on allocating
   // these than on its layers.
   thread_local std::vector<size_t> argOffsets;
@@ -420,6 +436,10 @@ void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
     argOffsets.push_back(words);
     words += descriptorWords(in.shape.size());
   }
+  for (size_t i = 0; i < numDerived; ++i) {
+    argOffsets.push_back(words);
+    words += descriptorWords(desc.derived[i].shape.size());
+  }
   call.argWords.assign(words, 0);
   size_t resultWordCount = 0;
   for (const TensorDesc &out : desc.outputs) {
@@ -427,7 +447,7 @@ void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
     resultWordCount += descriptorWords(out.shape.size());
   }
   call.results.assign(resultWordCount + 1, 0);
-  call.args.assign(1 + numStates + numInputs, nullptr);
+  call.args.assign(1 + numStates + numInputs + numDerived, nullptr);
   call.args[0] = call.results.data();
   for (size_t i = 0; i < numStates; ++i) {
     int64_t *d = &call.argWords[argOffsets[i]];
@@ -439,6 +459,41 @@ void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
     fillDescriptor(d, inputData[i], shapeOf(inputs[i]));
     call.args[1 + numStates + i] = d;
   }
+  for (size_t i = 0; i < numDerived; ++i) {
+    int64_t *d = &call.argWords[argOffsets[numStates + numInputs + i]];
+    fillDescriptor(d, (*derivedData)[i], desc.derived[i].shape);
+    call.args[1 + numStates + numInputs + i] = d;
+  }
+}
+
+/// Recomputes the derived values from the state when it changed since they
+/// were last computed: `modelc_generated_prepare(states..., derived...)`.
+void prepareDerived(modelc_model &model) {
+  const ModelDesc &desc = *model.desc;
+  if (!model.derivedStale || desc.derived.empty() || !modelc_generated_prepare)
+    return;
+  std::vector<int64_t> words;
+  std::vector<size_t> offsets;
+  for (const StateDesc &s : desc.states) {
+    offsets.push_back(words.size());
+    words.resize(words.size() + descriptorWords(s.shape.size()));
+  }
+  for (const TensorDesc &d : desc.derived) {
+    offsets.push_back(words.size());
+    words.resize(words.size() + descriptorWords(d.shape.size()));
+  }
+  std::vector<void *> args;
+  for (size_t i = 0; i < desc.states.size(); ++i) {
+    fillDescriptor(&words[offsets[i]], model.stateData[i], desc.states[i].shape);
+    args.push_back(&words[offsets[i]]);
+  }
+  for (size_t i = 0; i < desc.derived.size(); ++i) {
+    size_t at = offsets[desc.states.size() + i];
+    fillDescriptor(&words[at], model.derivedData[i], desc.derived[i].shape);
+    args.push_back(&words[at]);
+  }
+  modelc_generated_prepare(args.data());
+  model.derivedStale = false;
 }
 
 /// Result `j` of a generated call, as its descriptor says.
@@ -504,9 +559,11 @@ bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
   inputData.clear();
   for (size_t i = 0; i < desc.inputs.size(); ++i)
     inputData.push_back(inputs[i].data);
-  packCall(desc, model.stateData, inputData, inputs, call);
+  prepareDerived(model);
+  packCall(desc, model.stateData, inputData, inputs, &model.derivedData, call);
   passedIn.assign(model.stateData.begin(), model.stateData.end()); // never to be freed
   passedIn.insert(passedIn.end(), inputData.begin(), inputData.end());
+  passedIn.insert(passedIn.end(), model.derivedData.begin(), model.derivedData.end());
 
   if (model.training)
     modelc_generated_forward_train(call.args.data());
@@ -609,7 +666,7 @@ bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
   for (uint64_t p : model.deviceState)
     stateData.push_back(reinterpret_cast<void *>(p));
   PackedCall call;
-  packCall(desc, stateData, inputData, inputs, call);
+  packCall(desc, stateData, inputData, inputs, /*derivedData=*/nullptr, call);
 
   cuda::beginGeneratedCall();
   if (model.training)
@@ -670,6 +727,8 @@ bool runForward(modelc_model &model, const modelc_tensor *inputs,
 modelc_model::~modelc_model() {
   modelc::rt::releaseDeviceMemory(*this, device);
   for (void *p : stateData)
+    std::free(p);
+  for (void *p : derivedData)
     std::free(p);
   for (auto &out : outputs)
     std::free(out.data);

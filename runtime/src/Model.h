@@ -49,6 +49,11 @@ struct modelc_model {
   /// One 64-byte aligned block per desc state: the state itself on the CPU,
   /// staging memory (not kept up to date) while the model is on a GPU.
   std::vector<void *> stateData;
+  /// The desc->derived values on the CPU (allocateAligned), and whether they
+  /// are older than the state: every write of the state on the CPU, and
+  /// every move, sets it; the next CPU forward recomputes them.
+  std::vector<void *> derivedData;
+  bool derivedStale = true;
   /// kCpu or a CUDA ordinal; atomic because device() may be called from
   /// any thread.
   std::atomic<int> device{modelc::rt::kCpu};

@@ -1,8 +1,11 @@
 // RUN: mdl-opt %s --pass-pipeline="builtin.module(mdl-winograd-conv)" | FileCheck %s
 
 // 3x3 stride-1 convolutions with even outputs of at least 14x14 pixels
-// become calls of one function per shape; the rest (stride 2, odd sizes,
-// small images) stay convolutions for -mdl-conv-to-gemm.
+// become calls of one function per shape, from the transformed filter; the
+// rest (stride 2, odd sizes, small images) stay convolutions for
+// -mdl-conv-to-gemm. A parameter's filter (in a forward function, as
+// -mdl-lower-state marks them) is transformed once per state, by
+// @modelc_prepare into an argument that the forward functions take last.
 func.func @convs(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: tensor<?x16x28x28xf32>,
                  %x2: tensor<?x8x57x57xf32>, %init2: tensor<?x16x28x28xf32>,
                  %x3: tensor<?x8x29x29xf32>, %init3: tensor<?x16x27x27xf32>,
@@ -20,6 +23,13 @@ func.func @convs(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: ten
   return %a, %b, %c, %d, %e : tensor<?x16x28x28xf32>, tensor<?x16x28x28xf32>, tensor<?x16x28x28xf32>, tensor<?x16x27x27xf32>, tensor<?x16x8x8xf32>
 }
 
+func.func @modelc_forward_eval(%w: memref<16x8x3x3xf32>, %x: tensor<?x8x30x30xf32>, %init: tensor<?x16x28x28xf32>) -> tensor<?x16x28x28xf32> attributes {llvm.emit_c_interface, mdl.parameter_args = array<i64: 0>} {
+  %f = bufferization.to_tensor %w restrict : memref<16x8x3x3xf32> to tensor<16x8x3x3xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %f : tensor<?x8x30x30xf32>, tensor<16x8x3x3xf32>) outs(%init : tensor<?x16x28x28xf32>) -> tensor<?x16x28x28xf32>
+  return %y : tensor<?x16x28x28xf32>
+}
+
 // CHECK-DAG: #[[TAPMAJOR:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3, d0, d1)>
 // CHECK-DAG: #[[TAP00:.*]] = affine_map<(d0, d1, d2) -> (0, 0, d1, d2)>
 // CHECK-DAG: #[[TAP22:.*]] = affine_map<(d0, d1, d2) -> (2, 2, d1, d2)>
@@ -32,28 +42,39 @@ func.func @convs(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: ten
 // CHECK-DAG: #[[V:.*]] = affine_map<(d0, d1, d2) -> (d2, d1)>
 // CHECK-DAG: #[[M:.*]] = affine_map<(d0, d1, d2) -> (d0, d1)>
 // CHECK-DAG: #[[TILE:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d2 * 14 + d4)>
-// CHECK-LABEL: func.func @convs
-// CHECK:         %[[A:.*]] = call @modelc_winograd_nx8x28x28_16(%arg0, %arg1, %arg2)
-// CHECK:         call @modelc_winograd_nx8x28x28_16(%arg0, %arg1, %[[A]])
-// CHECK-COUNT-3: linalg.conv_2d_nchw_fchw
-// CHECK-NOT:     call @modelc_winograd
+// CHECK: module attributes {mdl.derived = [{shape = array<i64: 16, 16, 8>, state = 0 : i64}]}
 
-// The filter transform, once per call: the filter copied tap-major, then
-// U[p, o, i] = sum_t T[p, t] g[t, o, i] with T = G (x) G, [16, 9].
-// CHECK-LABEL: func.func private @modelc_winograd_nx8x28x28_16(
-// CHECK-SAME:    %[[X:.*]]: tensor<?x8x30x30xf32>, %[[W:.*]]: tensor<16x8x3x3xf32>, %[[INIT:.*]]: tensor<?x16x28x28xf32>) -> tensor<?x16x28x28xf32>
-// CHECK:         %[[TAPS:.*]] = linalg.generic {indexing_maps = [#[[TAPMAJOR]], {{.*}}]{{.*}} ins(%[[W]] : tensor<16x8x3x3xf32>) outs(%{{.*}} : tensor<3x3x16x8xf32>) attrs = {mdl.tile_sizes = array<i64: 0, 0, 16, 0>}
+// Not a forward function: the filter transform before each call. The
+// filter copied tap-major, then U[p, o, i] = sum_t T[p, t] g[t, o, i] with
+// T = G (x) G, [16, 9].
+// CHECK-LABEL: func.func @convs
+// CHECK:         %[[TAPS:.*]] = linalg.generic {indexing_maps = [#[[TAPMAJOR]], {{.*}}]{{.*}} ins(%arg1 : tensor<16x8x3x3xf32>) outs(%{{.*}} : tensor<3x3x16x8xf32>) attrs = {mdl.tile_sizes = array<i64: 0, 0, 16, 0>}
 // CHECK:         %[[T:.*]] = arith.constant dense<{{.*}}> : tensor<16x9xf32>
 // CHECK:         %[[UT:.*]] = linalg.generic {indexing_maps = [#[[TAP00]], {{.*}}, #[[TAP22]], #[[T0]], {{.*}}, #[[T8]], #[[ID3]]]{{.*}} ins(%[[TAPS]], {{.*}}, %[[T]], {{.*}}) outs(%{{.*}} : tensor<16x16x8xf32>) attrs = {mdl.tile_sizes = array<i64: 1, 16, 0>}
 // CHECK-COUNT-8:   arith.mulf
+// CHECK:         %[[A:.*]] = call @modelc_winograd_nx8x28x28_16(%arg0, %[[UT]], %arg2)
+// CHECK:         call @modelc_winograd_nx8x28x28_16(%arg0, %{{.*}}, %[[A]])
+// CHECK-COUNT-3: linalg.conv_2d_nchw_fchw
+// CHECK-NOT:     call @modelc_winograd
+
+// A forward function: the transformed filter of parameter 0 is its last
+// argument.
+// CHECK-LABEL: func.func @modelc_forward_eval(
+// CHECK-SAME:    %[[FW:.*]]: memref<16x8x3x3xf32>, %[[FX:.*]]: tensor<?x8x30x30xf32>, %[[FINIT:.*]]: tensor<?x16x28x28xf32>, %[[FU:.*]]: memref<16x16x8xf32>)
+// CHECK-NOT:     linalg.generic
+// CHECK:         %[[FUT:.*]] = bufferization.to_tensor %[[FU]] restrict : memref<16x16x8xf32> to tensor<16x16x8xf32>
+// CHECK:         call @modelc_winograd_nx8x28x28_16(%[[FX]], %[[FUT]], %[[FINIT]])
+
 // Image by image: B^T d B of the 4x4 tiles under 2x2 output blocks.
+// CHECK-LABEL: func.func private @modelc_winograd_nx8x28x28_16(
+// CHECK-SAME:    %[[X:.*]]: tensor<?x8x30x30xf32>, %[[UA:.*]]: tensor<16x16x8xf32>, %[[INIT:.*]]: tensor<?x16x28x28xf32>) -> tensor<?x16x28x28xf32>
 // CHECK:         scf.for %[[N:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[INIT]])
 // CHECK:           %[[IMG:.*]] = tensor.extract_slice %[[X]][%[[N]], 0, 0, 0] [1, 8, 30, 30]
 // CHECK:           %[[OUT:.*]] = tensor.extract_slice %[[ACC]][%[[N]], 0, 0, 0] [1, 16, 28, 28]
 // CHECK:           %[[VT:.*]]:16 = linalg.generic {indexing_maps = [#[[D00]], {{.*}}, #[[D33]], {{.*}}]{{.*}} ins(%[[IMG]], {{.*}}) {{.*}} attrs = {mdl.tile_sizes = array<i64: 1, 1, 0, 0>}
 // CHECK:           } -> (tensor<1x8x14x14xf32>,
 // 16 contractions in the outer-product kernel's form, [CO, CI] x [CI, tiles].
-// CHECK:           tensor.extract_slice %[[UT]][0, 0, 0] [1, 16, 8] [1, 1, 1] : tensor<16x16x8xf32> to tensor<16x8xf32>
+// CHECK:           tensor.extract_slice %[[UA]][0, 0, 0] [1, 16, 8] [1, 1, 1] : tensor<16x16x8xf32> to tensor<16x8xf32>
 // CHECK-COUNT-16:  linalg.generic {indexing_maps = [#[[U]], #[[V]], #[[M]]], iterator_types = ["parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<16x8xf32>, tensor<8x196xf32>) outs(%{{.*}} : tensor<16x196xf32>) attrs = {mdl.tile_sizes = array<i64: 16, 0, 0>}
 // A^T m A added to the output, the 2x2 block's pixels as dims 3 and 5.
 // CHECK:           %[[BLOCKS:.*]] = tensor.expand_shape %[[OUT]] {{\[}}[0], [1], [2, 3], [4, 5]] output_shape [1, 16, 14, 2, 14, 2]
@@ -63,3 +84,16 @@ func.func @convs(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: ten
 // CHECK:           %[[YI:.*]] = tensor.collapse_shape %[[Y]] {{\[}}[0], [1], [2, 3], [4, 5]] : tensor<1x16x14x2x14x2xf32> into tensor<1x16x28x28xf32>
 // CHECK:           tensor.insert_slice %[[YI]] into %[[ACC]][%[[N]], 0, 0, 0] [1, 16, 28, 28]
 // CHECK-NOT:   func.func private @modelc_winograd
+
+// The transform once per state, from the state arguments into the derived.
+// CHECK-LABEL: func.func @modelc_prepare(
+// CHECK-SAME:    %[[PW:.*]]: memref<16x8x3x3xf32>, %[[PU:.*]]: memref<16x16x8xf32>) attributes {llvm.emit_c_interface}
+// CHECK:         %[[PF:.*]] = bufferization.to_tensor %[[PW]] restrict
+// CHECK:         %[[PUT:.*]] = call @modelc_winograd_filter_16x8(%[[PF]]) : (tensor<16x8x3x3xf32>) -> tensor<16x16x8xf32>
+// CHECK:         bufferization.materialize_in_destination %[[PUT]] in restrict writable %[[PU]] : (tensor<16x16x8xf32>, memref<16x16x8xf32>) -> ()
+// The transform, one function per filter shape.
+// CHECK-LABEL: func.func private @modelc_winograd_filter_16x8(
+// CHECK-SAME:    %{{.*}}: tensor<16x8x3x3xf32>) -> tensor<16x16x8xf32>
+// CHECK:         linalg.generic
+// CHECK:         linalg.generic
+// CHECK:         return
