@@ -738,8 +738,10 @@ def bench_kernels(args, models, runner, x1, work, dev, use_torch, on_gpu, budget
         return out
     log(f"  modelc-run per-call overhead (Empty model): median {cpu.fmt_ms(base['median'])} ms")
     copy_bw = None
+    # The copy is of the elementwise chain's tensor, whichever kernels run.
+    copy_bytes = 4 * numel(KERNEL_SHAPES[args.quick]["ew_chain"])
     if use_torch:
-        nbytes = 4 * numel(KERNEL_SHAPES[args.quick]["ew_chain"])
+        nbytes = copy_bytes
         copy_bw, cr = copy_bandwidth(dev, nbytes, budget)
         log(f"  PyTorch device-to-device copy of {nbytes / 2**20:.0f} MiB: median "
             f"{cpu.fmt_ms(cr['median'])} ms = {copy_bw:.0f} GB/s (read + write)")
@@ -753,7 +755,7 @@ def bench_kernels(args, models, runner, x1, work, dev, use_torch, on_gpu, budget
             continue
         nbytes = 4 * numel(shape) * passes
         k = dict(kind=kind, what=what, shape=shape, bytes=nbytes, base=base["median"], res={},
-                 copy_bw=copy_bw)
+                 copy_bw=copy_bw, copy_bytes=copy_bytes)
         out.append(k)
         train = kind == "bn_train"
         try:
@@ -868,7 +870,7 @@ def report(args, env_lines, models, rows, kernels, failures, deadline, elapsed, 
         md.append("## Kernels: effective bandwidth")
         md.append("")
         cb = kernels[0].get("copy_bw")
-        cbytes = 4 * kernels[0]["shape"][0] * numel(kernels[0]["shape"][1:])
+        cbytes = kernels[0]["copy_bytes"]
         md.append("Copy bandwidth: " + (f"**{cb:.0f} GB/s** (PyTorch device-to-device copy of "
                                          f"a {cbytes / 2**20:.3g} MiB tensor, bytes read + "
                                          "written, median)"
