@@ -192,8 +192,10 @@ SmallVector<Value> transformInput(OpBuilder &b, Location loc, Value image, int64
 }
 
 /// The convolution of one padded image ([1, CI, H + 2, W + 2] into `acc`,
-/// [1, CO, H, W]) from the transformed filter `u` ([16, CO, CI]).
-Value convolveImage(OpBuilder &b, Location loc, Value u, Value image, Value acc) {
+/// [1, CO, H, W]) from the transformed filter `u` ([16, CO, CI]): added to
+/// `acc` with `accumulate`, else written over it.
+Value convolveImage(OpBuilder &b, Location loc, Value u, Value image, Value acc,
+                    bool accumulate) {
   MLIRContext *ctx = b.getContext();
   auto outType = cast<RankedTensorType>(acc.getType());
   Type f32 = outType.getElementType();
@@ -266,8 +268,9 @@ Value convolveImage(OpBuilder &b, Location loc, Value u, Value image, Value acc)
         }
         Value pixel = arith::SelectOp::create(nb, l, firstColumn, combine(nb, l, kAT[0], rowSums),
                                               combine(nb, l, kAT[1], rowSums));
-        linalg::YieldOp::create(nb, l,
-                                ValueRange{arith::AddFOp::create(nb, l, args[kPositions], pixel)});
+        if (accumulate)
+          pixel = arith::AddFOp::create(nb, l, args[kPositions], pixel);
+        linalg::YieldOp::create(nb, l, pixel);
       });
   out->setAttr("mdl.tile_sizes",
                b.getDenseI64ArrayAttr({1, std::min(co, kChannelsPerTile), 0, 0, 0, 0}));
@@ -300,13 +303,14 @@ bool isWinogradCandidate(linalg::Conv2DNchwFchwOp conv) {
 }
 
 /// The function computing every convolution of `conv`'s types from the
-/// transformed filter, `modelc_winograd_<N>x<CI>x<H>x<W>_<CO>(image, U,
-/// init)` (N: `n` when dynamic), made on first use: ResNet-18's 4 layer-1,
+/// transformed filter, `modelc_winograd_<N>x<CI>x<H>x<W>_<CO>[_acc](image,
+/// U, init)` (N: `n` when dynamic; `_acc` adds to `init`, without it the
+/// result is written over it), made on first use: ResNet-18's 4 layer-1,
 /// 3 layer-2 and 3 layer-3 convolutions, in both forward functions, share
 /// three. Expanded at each of the 14 of layers 1-2, the transforms and the
 /// 16 contractions added 1.9 s to its compile time.
 func::FuncOp getOrCreateConvolution(ModuleOp module, linalg::Conv2DNchwFchwOp conv,
-                                    Type transformedType) {
+                                    Type transformedType, bool accumulate) {
   Value image = conv.getInputs()[0], init = conv.getOutputs()[0];
   auto imageType = cast<RankedTensorType>(image.getType());
   auto outType = cast<RankedTensorType>(init.getType());
@@ -317,7 +321,7 @@ func::FuncOp getOrCreateConvolution(ModuleOp module, linalg::Conv2DNchwFchwOp co
                      std::to_string(imageType.getDimSize(1)) + "x" +
                      std::to_string(outType.getDimSize(2)) + "x" +
                      std::to_string(outType.getDimSize(3)) + "_" +
-                     std::to_string(outType.getDimSize(1));
+                     std::to_string(outType.getDimSize(1)) + (accumulate ? "_acc" : "");
   if (auto fn = module.lookupSymbol<func::FuncOp>(name))
     return fn;
   OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
@@ -333,7 +337,7 @@ func::FuncOp getOrCreateConvolution(ModuleOp module, linalg::Conv2DNchwFchwOp co
   Value u = entry->getArgument(1);
   Value out = forEachImage(b, loc, entry->getArgument(0), entry->getArgument(2),
                            [&](OpBuilder &nb, Location l, Value img, Value acc) {
-                             return convolveImage(nb, l, u, img, acc);
+                             return convolveImage(nb, l, u, img, acc, accumulate);
                            });
   func::ReturnOp::create(b, loc, out);
   return fn;
@@ -471,9 +475,17 @@ struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
       } else {
         u = transformFilter(rewriter, loc, filter); // a filter computed in the call
       }
-      func::FuncOp callee = getOrCreateConvolution(module, conv, u.getType());
+      // An output of zeros (no bias) is written, not added to: its fill, a
+      // pass over the output on one thread, goes.
+      Value init = conv.getOutputs()[0];
+      auto fill = init.getDefiningOp<linalg::FillOp>();
+      bool fromZeros = fill && matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
+      func::FuncOp callee = getOrCreateConvolution(module, conv, u.getType(), !fromZeros);
       rewriter.replaceOpWithNewOp<func::CallOp>(
-          conv, callee, ValueRange{conv.getInputs()[0], u, conv.getOutputs()[0]});
+          conv, callee,
+          ValueRange{conv.getInputs()[0], u, fromZeros ? fill.getOutputs()[0] : init});
+      if (fill && fill->use_empty())
+        rewriter.eraseOp(fill);
     }
     if (derived.empty())
       return;

@@ -52,8 +52,8 @@ func.func @modelc_forward_eval(%w: memref<16x8x3x3xf32>, %x: tensor<?x8x30x30xf3
 // CHECK:         %[[T:.*]] = arith.constant dense<{{.*}}> : tensor<16x9xf32>
 // CHECK:         %[[UT:.*]] = linalg.generic {indexing_maps = [#[[TAP00]], {{.*}}, #[[TAP22]], #[[T0]], {{.*}}, #[[T8]], #[[ID3]]]{{.*}} ins(%[[TAPS]], {{.*}}, %[[T]], {{.*}}) outs(%{{.*}} : tensor<16x16x8xf32>) attrs = {mdl.tile_sizes = array<i64: 1, 16, 0>}
 // CHECK-COUNT-8:   arith.mulf
-// CHECK:         %[[A:.*]] = call @modelc_winograd_nx8x28x28_16(%arg0, %[[UT]], %arg2)
-// CHECK:         call @modelc_winograd_nx8x28x28_16(%arg0, %{{.*}}, %[[A]])
+// CHECK:         %[[A:.*]] = call @modelc_winograd_nx8x28x28_16_acc(%arg0, %[[UT]], %arg2)
+// CHECK:         call @modelc_winograd_nx8x28x28_16_acc(%arg0, %{{.*}}, %[[A]])
 // CHECK-COUNT-3: linalg.conv_2d_nchw_fchw
 // CHECK-NOT:     call @modelc_winograd
 
@@ -63,10 +63,10 @@ func.func @modelc_forward_eval(%w: memref<16x8x3x3xf32>, %x: tensor<?x8x30x30xf3
 // CHECK-SAME:    %[[FW:.*]]: memref<16x8x3x3xf32>, %[[FX:.*]]: tensor<?x8x30x30xf32>, %[[FINIT:.*]]: tensor<?x16x28x28xf32>, %[[FU:.*]]: memref<16x16x8xf32>)
 // CHECK-NOT:     linalg.generic
 // CHECK:         %[[FUT:.*]] = bufferization.to_tensor %[[FU]] restrict : memref<16x16x8xf32> to tensor<16x16x8xf32>
-// CHECK:         call @modelc_winograd_nx8x28x28_16(%[[FX]], %[[FUT]], %[[FINIT]])
+// CHECK:         call @modelc_winograd_nx8x28x28_16_acc(%[[FX]], %[[FUT]], %[[FINIT]])
 
 // Image by image: B^T d B of the 4x4 tiles under 2x2 output blocks.
-// CHECK-LABEL: func.func private @modelc_winograd_nx8x28x28_16(
+// CHECK-LABEL: func.func private @modelc_winograd_nx8x28x28_16_acc(
 // CHECK-SAME:    %[[X:.*]]: tensor<?x8x30x30xf32>, %[[UA:.*]]: tensor<16x16x8xf32>, %[[INIT:.*]]: tensor<?x16x28x28xf32>) -> tensor<?x16x28x28xf32>
 // CHECK:         scf.for %[[N:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[INIT]])
 // CHECK:           %[[IMG:.*]] = tensor.extract_slice %[[X]][%[[N]], 0, 0, 0] [1, 8, 30, 30]
