@@ -395,6 +395,22 @@ class Winograd(nn.Module):  # winograd.mdl
         return self.conv3(y)
 
 
+class WinogradSmall(nn.Module):  # winograd_small.mdl
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(4, 8, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.conv3 = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.conv4 = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.relu(self.conv2(y) + y)
+        return self.conv4(self.conv3(y))
+
+
 # --------------------------------------------------------------------------
 # Inputs. Each returns an OrderedDict: forward argument name -> tensor.
 # --------------------------------------------------------------------------
@@ -422,6 +438,7 @@ MODELS = OrderedDict([
         ids32=torch.randint(0, 10, (n,), dtype=torch.int32)), 3, [])),
     ("resnet_small", (ResNetSmall, lambda n: OrderedDict(x=torch.randn(n, 3, 64, 64)), 3, [1])),
     ("winograd", (Winograd, lambda n: OrderedDict(x=_bn_like(n, 3, 32, 32)), 2, [1])),
+    ("winograd_small", (WinogradSmall, lambda n: OrderedDict(x=_bn_like(n, 4, 9, 9)), 3, [1])),
 ])
 
 

@@ -203,7 +203,10 @@ def WinogradConv : Pass<"mdl-winograd-conv", "mlir::ModuleOp"> {
   let summary = "Compute 3x3 stride-1 convolutions as Winograd F(2x2, 3x3)";
   let description = [{
     A `linalg.conv_2d_nchw_fchw` on f32 with a static 3x3 filter, stride
-    and dilation 1, and even output sizes of at least 14x14 pixels becomes
+    and dilation 1, and even output sizes of at least 14x14 pixels (or
+    any sizes of 16 to 63 pixels, convolved for the whole batch at once:
+    [CO, CI] x [CI, N*tiles], odd sizes computed one row and column larger
+    and cropped) becomes
     Winograd's F(2x2, 3x3): the filter transformed into 16 [CO, CI]
     matrices (G g G^T; for a parameter's filter in a forward function, once
     per state by a new `modelc_prepare(states..., derived...)` into a

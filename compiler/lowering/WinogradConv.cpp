@@ -43,6 +43,14 @@ constexpr int64_t kChannelsPerTile = 16;
 /// measured no different, 8x8 as well made the training forward 46 -> 51
 /// ms.
 constexpr int64_t kMinPixels = 14 * 14;
+/// Images of kMinBatchedPixels to kMaxBatchedPixels - 1 output pixels
+/// (odd sizes too) are convolved as one batch (convolveBatch): the sizes
+/// -mdl-conv-to-gemm gives its dot-kernel layouts. ResNet-18's 7x7 layer 4:
+/// b8 357-371 -> 320-332 ms, b1 about 2 % faster (one thread); its CIFAR
+/// variant's 4x4 layer 4: training forward 46-47 -> 45-46 ms. 8x8 (CIFAR's
+/// layer 3, the outer-product kernel's) measured slower: 46 -> 49 ms.
+constexpr int64_t kMinBatchedPixels = 4 * 4;
+constexpr int64_t kMaxBatchedPixels = 8 * 8;
 
 /// sum_i coeffs[i] * values[i], skipping zero coefficients and multiplying
 /// only by those other than +-1.
@@ -163,21 +171,32 @@ Value transformFilter(OpBuilder &b, Location loc, Value filter) {
   return op.getResult(0);
 }
 
-/// V[p] = B^T d B for the 4x4 input tile d of each 2x2 output block: [1,
-/// CI, TH, TW] each, from one padded image [1, CI, 2*TH + 2, 2*TW + 2].
+/// V[p] = B^T d B for the 4x4 input tile d of each 2x2 output block, from
+/// padded images [N, CI, 2*TH + 2, 2*TW + 2]: [N, CI, TH, TW] each, or with
+/// `channelMajor` [CI, N, TH, TW] (a batch's tiles as one row per channel).
 SmallVector<Value> transformInput(OpBuilder &b, Location loc, Value image, int64_t th,
-                                  int64_t tw) {
+                                  int64_t tw, bool channelMajor = false) {
   MLIRContext *ctx = b.getContext();
   auto type = cast<RankedTensorType>(image.getType());
-  auto vType = RankedTensorType::get({1, type.getDimSize(1), th, tw}, type.getElementType());
+  int64_t images = type.getDimSize(0), ci = type.getDimSize(1);
+  auto vType = RankedTensorType::get(
+      channelMajor ? SmallVector<int64_t>{ci, images, th, tw} : SmallVector<int64_t>{images, ci, th, tw},
+      type.getElementType());
   AffineExpr n, c, y, x;
   bindDims(ctx, n, c, y, x);
   SmallVector<AffineMap> maps;
   for (int64_t i = 0; i < 4; ++i)
     for (int64_t j = 0; j < 4; ++j)
       maps.push_back(AffineMap::get(4, 0, {n, c, y * 2 + i, x * 2 + j}, ctx));
-  llvm::append_range(maps, repeated(AffineMap::getMultiDimIdentityMap(4, ctx), kPositions));
-  SmallVector<Value> inits(kPositions, emptyTensor(b, loc, vType, {}));
+  llvm::append_range(maps, repeated(channelMajor ? AffineMap::get(4, 0, {c, n, y, x}, ctx)
+                                                 : AffineMap::getMultiDimIdentityMap(4, ctx),
+                                    kPositions));
+  SmallVector<Value> inits(
+      kPositions,
+      emptyTensor(b, loc, vType,
+                  dynamicSizesFrom(b, loc, vType, image,
+                                   channelMajor ? ArrayRef<int64_t>{1, 0, -1, -1}
+                                                : ArrayRef<int64_t>{0, 1, -1, -1})));
   auto op = linalg::GenericOp::create(
       b, loc, SmallVector<Type>(kPositions, vType), SmallVector<Value>(16, image), inits, maps,
       SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
@@ -191,61 +210,66 @@ SmallVector<Value> transformInput(OpBuilder &b, Location loc, Value image, int64
   return SmallVector<Value>(op.getResults());
 }
 
-/// The convolution of one padded image ([1, CI, H + 2, W + 2] into `acc`,
-/// [1, CO, H, W]) from the transformed filter `u` ([16, CO, CI]): added to
-/// `acc` with `accumulate`, else written over it.
-Value convolveImage(OpBuilder &b, Location loc, Value u, Value image, Value acc,
-                    bool accumulate) {
+/// M[p] = U[p] V[p] for the 16 positions p: [CO, CI] x [CI, columns] ->
+/// [CO, columns], the outer-product kernel's form (a row of tiles per
+/// reduction step), each V[p] collapsed to [CI, columns] by `rows`.
+SmallVector<Value> multiplyPositions(OpBuilder &b, Location loc, Value u, ArrayRef<Value> v,
+                                     ArrayRef<ReassociationIndices> rows) {
   MLIRContext *ctx = b.getContext();
-  auto outType = cast<RankedTensorType>(acc.getType());
-  Type f32 = outType.getElementType();
-  int64_t co = outType.getDimSize(1), ci = cast<RankedTensorType>(image.getType()).getDimSize(1),
-          th = outType.getDimSize(2) / 2, tw = outType.getDimSize(3) / 2;
-  SmallVector<Value> v = transformInput(b, loc, image, th, tw);
-
-  // M[p] = U[p] V[p]: [CO, CI] x [CI, TH*TW] -> [CO, TH*TW], the outer-product
-  // kernel's form (a row of tiles per reduction step). The image's unit
-  // dimension is dropped: one kernel call each, not a loop of one.
-  auto mType = RankedTensorType::get({co, th * tw}, f32);
+  auto uType = cast<RankedTensorType>(u.getType());
+  int64_t co = uType.getDimSize(1), ci = uType.getDimSize(2);
+  Type f32 = uType.getElementType();
   AffineExpr m, p, k;
   bindDims(ctx, m, p, k);
-  SmallVector<AffineMap> gemmMaps = {AffineMap::get(3, 0, {m, k}, ctx),
-                                     AffineMap::get(3, 0, {k, p}, ctx),
-                                     AffineMap::get(3, 0, {m, p}, ctx)};
-  SmallVector<utils::IteratorType> gemmIterators = {
+  SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {m, k}, ctx),
+                                 AffineMap::get(3, 0, {k, p}, ctx),
+                                 AffineMap::get(3, 0, {m, p}, ctx)};
+  SmallVector<utils::IteratorType> iterators = {
       utils::IteratorType::parallel, utils::IteratorType::parallel, utils::IteratorType::reduction};
-  // Each product's zeros in a buffer of its own: from one tensor.empty,
-  // CSE would merge the 16 fills, and bufferization copy the one to each.
   Value zero = scalarConstant(b, loc, f32, 0.0);
   SmallVector<Value> products;
   for (int64_t pos = 0; pos < kPositions; ++pos) {
-    Value tiles = tensor::CollapseShapeOp::create(
-        b, loc, v[pos], SmallVector<ReassociationIndices>{{0, 1}, {2, 3}});
-    Value buffer = bufferization::AllocTensorOp::create(b, loc, mType, ValueRange{});
+    Value tiles = tensor::CollapseShapeOp::create(b, loc, v[pos], rows);
+    auto mType = RankedTensorType::get(
+        {co, cast<RankedTensorType>(tiles.getType()).getDimSize(1)}, f32);
+    // Each product's zeros in a buffer of its own: from one tensor.empty,
+    // CSE would merge the 16 fills, and bufferization copy the one to each.
+    Value buffer = bufferization::AllocTensorOp::create(
+        b, loc, mType, dynamicSizesFrom(b, loc, mType, tiles, {-1, 1}));
     Value zeros = linalg::FillOp::create(b, loc, zero, buffer).getResult(0);
-    // U[pos] as [CO, CI].
     Value weights = tensor::ExtractSliceOp::create(
         b, loc, RankedTensorType::get({co, ci}, f32), u,
         ArrayRef<OpFoldResult>{b.getIndexAttr(pos), b.getIndexAttr(0), b.getIndexAttr(0)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(co), b.getIndexAttr(ci)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(1)});
     auto gemm = linalg::GenericOp::create(b, loc, mType, ValueRange{weights, tiles},
-                                          ValueRange{zeros}, gemmMaps, gemmIterators, macBody);
+                                          ValueRange{zeros}, maps, iterators, macBody);
     gemm->setAttr("mdl.tile_sizes", b.getDenseI64ArrayAttr({std::min(co, kChannelsPerTile), 0, 0}));
     products.push_back(gemm.getResult(0));
   }
+  return products;
+}
 
-  // out[n, o, 2*ty + r, 2*tx + s] = acc[...] + (A^T M A)[r, s]: iterated
-  // over [1, CO, TH, 2, TW, 2] so that the block's four pixels are the
-  // four combinations of r and s, their loops innermost but one and
-  // innermost (unrolled by LLVM: tx is then the vector dimension).
-  auto blocksType = RankedTensorType::get({1, co, th, 2, tw, 2}, f32);
+/// out[n, o, 2*ty + r, 2*tx + s] (+)= (A^T M A)[r, s] into `acc` [N, CO,
+/// 2*TH, 2*TW] from the 16 products M[p] [CO, columns]: image n's tile (ty,
+/// tx) is column n * imageColumns + ty * TW + tx. Iterated over [N, CO, TH,
+/// 2, TW, 2], so that a block's four pixels are the four combinations of r
+/// and s, their loops innermost but one and innermost (unrolled by LLVM: tx
+/// is then the vector dimension). Tiles of 16 output channels (and, image
+/// by image, of the one image), into which the products fuse.
+Value outputTransform(OpBuilder &b, Location loc, ArrayRef<Value> products, Value acc,
+                      int64_t th, int64_t tw, bool accumulate, int64_t imageColumns) {
+  MLIRContext *ctx = b.getContext();
+  auto outType = cast<RankedTensorType>(acc.getType());
+  Type f32 = outType.getElementType();
+  int64_t co = outType.getDimSize(1);
+  auto blocksType = RankedTensorType::get({outType.getDimSize(0), co, th, 2, tw, 2}, f32);
   SmallVector<ReassociationIndices> blockDims = {{0}, {1}, {2, 3}, {4, 5}};
   Value blocks = tensor::ExpandShapeOp::create(b, loc, blocksType, acc, blockDims);
   AffineExpr on, oc, ty, r, tx, s;
   bindDims(ctx, on, oc, ty, r, tx, s);
-  SmallVector<AffineMap> outMaps =
-      repeated(AffineMap::get(6, 0, {oc, ty * tw + tx}, ctx), kPositions);
+  SmallVector<AffineMap> outMaps = repeated(
+      AffineMap::get(6, 0, {oc, on * imageColumns + ty * tw + tx}, ctx), kPositions);
   outMaps.push_back(AffineMap::getMultiDimIdentityMap(6, ctx));
   auto out = linalg::GenericOp::create(
       b, loc, blocksType, products, ValueRange{blocks}, outMaps,
@@ -272,14 +296,84 @@ Value convolveImage(OpBuilder &b, Location loc, Value u, Value image, Value acc,
           pixel = arith::AddFOp::create(nb, l, args[kPositions], pixel);
         linalg::YieldOp::create(nb, l, pixel);
       });
-  out->setAttr("mdl.tile_sizes",
-               b.getDenseI64ArrayAttr({1, std::min(co, kChannelsPerTile), 0, 0, 0, 0}));
+  // A batch's tiles: every image in each tile of channels, so that the
+  // products fused in are [16, CI] x [CI, N*T], not 16 columns wide.
+  out->setAttr("mdl.tile_sizes", b.getDenseI64ArrayAttr(
+                                     {imageColumns ? 0 : 1, std::min(co, kChannelsPerTile), 0, 0, 0, 0}));
   return tensor::CollapseShapeOp::create(b, loc, outType, out.getResult(0), blockDims);
 }
 
+/// The convolution of one padded image ([1, CI, H + 2, W + 2] into `acc`,
+/// [1, CO, H, W]) from the transformed filter `u` ([16, CO, CI]): added to
+/// `acc` with `accumulate`, else written over it.
+Value convolveImage(OpBuilder &b, Location loc, Value u, Value image, Value acc,
+                    bool accumulate) {
+  auto outType = cast<RankedTensorType>(acc.getType());
+  int64_t th = outType.getDimSize(2) / 2, tw = outType.getDimSize(3) / 2;
+  SmallVector<Value> v = transformInput(b, loc, image, th, tw);
+
+  // The image's unit dimension dropped: one kernel call per product, not a
+  // loop of one.
+  SmallVector<Value> products =
+      multiplyPositions(b, loc, u, v, SmallVector<ReassociationIndices>{{0, 1}, {2, 3}});
+  return outputTransform(b, loc, products, acc, th, tw, accumulate, /*imageColumns=*/0);
+}
+
+/// The convolution of a whole batch of small images (fewer than kMinPixels
+/// output pixels each; odd sizes too) into `acc` [N, CO, OH, OW] from the
+/// transformed filter `u`: the tiles of every image as one contraction per
+/// position, [CO, CI] x [CI, N*T]. Image by image, a 7x7 image's 16 tiles
+/// would make contractions 16 columns wide. Odd sizes compute the even
+/// size above (the image padded by one more row and column of zeros) and
+/// keep the top-left part.
+Value convolveBatch(OpBuilder &b, Location loc, Value u, Value image, Value acc,
+                    bool accumulate) {
+  auto outType = cast<RankedTensorType>(acc.getType());
+  Type f32 = outType.getElementType();
+  int64_t co = outType.getDimSize(1);
+  int64_t oh = outType.getDimSize(2), ow = outType.getDimSize(3);
+  int64_t th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = th * tw;
+  bool even = oh % 2 == 0 && ow % 2 == 0;
+  if (!even) {
+    SmallVector<OpFoldResult> low(4, b.getIndexAttr(0)), high(4, b.getIndexAttr(0));
+    high[2] = b.getIndexAttr(oh % 2);
+    high[3] = b.getIndexAttr(ow % 2);
+    image = tensor::PadOp::create(b, loc, Type(), image, low, high,
+                                  scalarConstant(b, loc, f32, 0.0), /*nofold=*/false);
+  }
+  SmallVector<Value> v = transformInput(b, loc, image, th, tw, /*channelMajor=*/true);
+  Value images = tensor::DimOp::create(b, loc, acc, 0);
+
+  SmallVector<Value> products =
+      multiplyPositions(b, loc, u, v, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+
+  // The even-sized output: `acc` itself, or a new tensor to crop.
+  auto fullType =
+      RankedTensorType::get({outType.getDimSize(0), co, 2 * th, 2 * tw}, f32);
+  Value full = even ? acc : emptyTensor(b, loc, fullType, ValueRange{images});
+  Value blocks = outputTransform(b, loc, products, full, th, tw, even && accumulate,
+                                 /*imageColumns=*/tiles);
+  if (even)
+    return blocks;
+  Value cropped = tensor::ExtractSliceOp::create(
+      b, loc, outType, blocks,
+      ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0), b.getIndexAttr(0),
+                             b.getIndexAttr(0)},
+      ArrayRef<OpFoldResult>{images, b.getIndexAttr(co), b.getIndexAttr(oh), b.getIndexAttr(ow)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(1),
+                             b.getIndexAttr(1)});
+  if (!accumulate)
+    return cropped;
+  return elementwise(b, loc, outType, ValueRange{acc, cropped},
+                     [](OpBuilder &nb, Location l, ValueRange args) -> Value {
+                       return arith::AddFOp::create(nb, l, args[0], args[1]);
+                     });
+}
+
 /// Whether `conv` is one this pass computes: f32, a static 3x3 filter at
-/// stride and dilation 1, static image sizes, output rows and columns even
-/// and at least kMinPixels of them.
+/// stride and dilation 1, static image sizes, and either at least
+/// kMinPixels output pixels in even rows and columns (image by image), or
+/// at least kMinBatchedPixels (the batch at once).
 bool isWinogradCandidate(linalg::Conv2DNchwFchwOp conv) {
   if (!conv.hasPureTensorSemantics())
     return false;
@@ -297,9 +391,11 @@ bool isWinogradCandidate(linalg::Conv2DNchwFchwOp conv) {
     return llvm::all_of(attr.getValues<int64_t>(), [](int64_t v) { return v == 1; });
   };
   int64_t oh = outType.getDimSize(2), ow = outType.getDimSize(3);
-  return ones(conv.getStrides()) && ones(conv.getDilations()) && oh % 2 == 0 && ow % 2 == 0 &&
-         oh * ow >= kMinPixels && imageType.getDimSize(2) == oh + 2 &&
-         imageType.getDimSize(3) == ow + 2;
+  bool large = oh * ow >= kMinPixels;
+  return ones(conv.getStrides()) && ones(conv.getDilations()) &&
+         (large ? oh % 2 == 0 && ow % 2 == 0
+                : oh * ow >= kMinBatchedPixels && oh * ow < kMaxBatchedPixels) &&
+         imageType.getDimSize(2) == oh + 2 && imageType.getDimSize(3) == ow + 2;
 }
 
 /// The function computing every convolution of `conv`'s types from the
@@ -332,13 +428,16 @@ func::FuncOp getOrCreateConvolution(ModuleOp module, linalg::Conv2DNchwFchwOp co
   fn.setPrivate();
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  // The images one at a time: their transformed tiles, 16/9 of the image,
-  // stay in L3 as im2col's patches do.
+  // Large images one at a time: their transformed tiles, 16/9 of the
+  // image, stay in L3 as im2col's patches do. Small ones all at once.
   Value u = entry->getArgument(1);
-  Value out = forEachImage(b, loc, entry->getArgument(0), entry->getArgument(2),
-                           [&](OpBuilder &nb, Location l, Value img, Value acc) {
-                             return convolveImage(nb, l, u, img, acc, accumulate);
-                           });
+  Value out =
+      outType.getDimSize(2) * outType.getDimSize(3) >= kMinPixels
+          ? forEachImage(b, loc, entry->getArgument(0), entry->getArgument(2),
+                         [&](OpBuilder &nb, Location l, Value img, Value acc) {
+                           return convolveImage(nb, l, u, img, acc, accumulate);
+                         })
+          : convolveBatch(b, loc, u, entry->getArgument(0), entry->getArgument(2), accumulate);
   func::ReturnOp::create(b, loc, out);
   return fn;
 }

@@ -30,6 +30,16 @@ func.func @modelc_forward_eval(%w: memref<16x8x3x3xf32>, %x: tensor<?x8x30x30xf3
   return %y : tensor<?x16x28x28xf32>
 }
 
+// Small images (16 to 63 output pixels, odd sizes too) take the whole batch
+// at once: 7x7 is computed as 8x8 (the image padded by one more row and
+// column) and cropped, then added to the output (bias or not: %init is an
+// argument here).
+func.func @small(%x: tensor<?x8x9x9xf32>, %w: tensor<16x8x3x3xf32>, %init: tensor<?x16x7x7xf32>) -> tensor<?x16x7x7xf32> {
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %w : tensor<?x8x9x9xf32>, tensor<16x8x3x3xf32>) outs(%init : tensor<?x16x7x7xf32>) -> tensor<?x16x7x7xf32>
+  return %y : tensor<?x16x7x7xf32>
+}
+
 // CHECK-DAG: #[[TAPMAJOR:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3, d0, d1)>
 // CHECK-DAG: #[[TAP00:.*]] = affine_map<(d0, d1, d2) -> (0, 0, d1, d2)>
 // CHECK-DAG: #[[TAP22:.*]] = affine_map<(d0, d1, d2) -> (2, 2, d1, d2)>
@@ -42,6 +52,8 @@ func.func @modelc_forward_eval(%w: memref<16x8x3x3xf32>, %x: tensor<?x8x30x30xf3
 // CHECK-DAG: #[[V:.*]] = affine_map<(d0, d1, d2) -> (d2, d1)>
 // CHECK-DAG: #[[M:.*]] = affine_map<(d0, d1, d2) -> (d0, d1)>
 // CHECK-DAG: #[[TILE:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d2 * 14 + d4)>
+// CHECK-DAG: #[[BATCHIN:.*]] = affine_map<(d0, d1, d2, d3) -> (d1, d0, d2, d3)>
+// CHECK-DAG: #[[BATCHTILE:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d0 * 16 + d2 * 4 + d4)>
 // CHECK: module attributes {mdl.derived = [{shape = array<i64: 16, 16, 8>, state = 0 : i64}]}
 
 // Not a forward function: the filter transform before each call. The
@@ -65,6 +77,9 @@ func.func @modelc_forward_eval(%w: memref<16x8x3x3xf32>, %x: tensor<?x8x30x30xf3
 // CHECK:         %[[FUT:.*]] = bufferization.to_tensor %[[FU]] restrict : memref<16x16x8xf32> to tensor<16x16x8xf32>
 // CHECK:         call @modelc_winograd_nx8x28x28_16_acc(%[[FX]], %[[FUT]], %[[FINIT]])
 
+// CHECK-LABEL: func.func @small
+// CHECK:         call @modelc_winograd_nx8x7x7_16_acc(
+
 // Image by image: B^T d B of the 4x4 tiles under 2x2 output blocks.
 // CHECK-LABEL: func.func private @modelc_winograd_nx8x28x28_16_acc(
 // CHECK-SAME:    %[[X:.*]]: tensor<?x8x30x30xf32>, %[[UA:.*]]: tensor<16x16x8xf32>, %[[INIT:.*]]: tensor<?x16x28x28xf32>) -> tensor<?x16x28x28xf32>
@@ -84,6 +99,24 @@ func.func @modelc_forward_eval(%w: memref<16x8x3x3xf32>, %x: tensor<?x8x30x30xf3
 // CHECK:           %[[YI:.*]] = tensor.collapse_shape %[[Y]] {{\[}}[0], [1], [2, 3], [4, 5]] : tensor<1x16x14x2x14x2xf32> into tensor<1x16x28x28xf32>
 // CHECK:           tensor.insert_slice %[[YI]] into %[[ACC]][%[[N]], 0, 0, 0] [1, 16, 28, 28]
 // CHECK-NOT:   func.func private @modelc_winograd
+
+// The batch at once: tiles [CI, N, TH, TW], contractions [CO, CI] x [CI, N*T].
+// CHECK-LABEL: func.func private @modelc_winograd_nx8x7x7_16_acc(
+// CHECK-SAME:    %[[SX:.*]]: tensor<?x8x9x9xf32>, %[[SU:.*]]: tensor<16x16x8xf32>, %[[SINIT:.*]]: tensor<?x16x7x7xf32>)
+// CHECK:         %[[SP:.*]] = tensor.pad %[[SX]] low[0, 0, 0, 0] high[0, 0, 1, 1]
+// CHECK:         %[[SV:.*]]:16 = linalg.generic {indexing_maps = [{{.*}}, #[[BATCHIN]], {{.*}}]{{.*}} ins(%[[SP]], {{.*}}) {{.*}} attrs = {mdl.tile_sizes = array<i64: 1, 1, 0, 0>}
+// CHECK:         } -> (tensor<8x?x4x4xf32>,
+// CHECK:         %[[COLS:.*]] = tensor.dim %{{.*}}, %c1 : tensor<8x?xf32>
+// CHECK:         bufferization.alloc_tensor(%[[COLS]]) : tensor<16x?xf32>
+// CHECK-COUNT-16:  linalg.generic {indexing_maps = [#[[U]], #[[V]], #[[M]]], iterator_types = ["parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<16x8xf32>, tensor<8x?xf32>) outs(%{{.*}} : tensor<16x?xf32>) attrs = {mdl.tile_sizes = array<i64: 16, 0, 0>}
+// CHECK:         %[[FULL:.*]] = tensor.empty(%{{.*}}) : tensor<?x16x8x8xf32>
+// CHECK:         tensor.expand_shape %[[FULL]]
+// CHECK:         %[[SY:.*]] = linalg.generic {indexing_maps = [#[[BATCHTILE]], {{.*}}]{{.*}} outs(%{{.*}} : tensor<?x16x4x2x4x2xf32>) attrs = {mdl.tile_sizes = array<i64: 0, 16, 0, 0, 0, 0>}
+// CHECK:         %[[SYC:.*]] = tensor.collapse_shape %[[SY]]
+// CHECK:         %[[CROP:.*]] = tensor.extract_slice %[[SYC]][0, 0, 0, 0] [%{{.*}}, 16, 7, 7] [1, 1, 1, 1]
+// CHECK:         %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[SINIT]], %[[CROP]] : tensor<?x16x7x7xf32>, tensor<?x16x7x7xf32>)
+// CHECK:         arith.addf
+// CHECK:         return %[[SUM]]
 
 // The transform once per state, from the state arguments into the derived.
 // CHECK-LABEL: func.func @modelc_prepare(
