@@ -198,8 +198,10 @@ void renameForCuda(ModuleOp module) {
 //===----------------------------------------------------------------------===//
 
 /// `void modelc_generated_<fn>(void **args)`: calls the C interface of the
-/// lowered function with args[i] as its i-th pointer argument (the results
-/// struct first, then one memref descriptor per state entry and input).
+/// lowered function with args[i] as its i-th pointer argument (for a
+/// forward function the results struct first, then one memref descriptor
+/// per state entry, input and derived value; for `prepare`, no results
+/// struct: the states' descriptors, then the derived values').
 static void addPackedEntry(llvm::Module &m, StringRef fn) {
   llvm::Function *callee = m.getFunction(("_mlir_ciface_modelc_" + fn).str());
   if (!callee)
@@ -222,25 +224,30 @@ static void addPackedEntry(llvm::Module &m, StringRef fn) {
 
 /// `description` with the derived values `derived` (kDerivedAttr) listed
 /// as "derived": [{name, dtype, shape}], each named after its parameter.
-static std::string withDerived(StringRef description, ArrayAttr derived) {
+/// Fails (an internal error) when the description does not list that
+/// parameter: the forward functions take the values, the runtime must know.
+static FailureOr<std::string> withDerived(StringRef description, ArrayAttr derived) {
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(description);
   if (!parsed) {
     llvm::consumeError(parsed.takeError());
-    return description.str();
+    return failure();
   }
   llvm::json::Object *desc = parsed->getAsObject();
   llvm::json::Array *states = desc ? desc->getArray("states") : nullptr;
+  if (!states)
+    return failure();
   llvm::json::Array entries;
   for (auto entry : derived.getAsRange<DictionaryAttr>()) {
     int64_t state = entry.getAs<IntegerAttr>("state").getInt();
-    std::string name = "parameter " + std::to_string(state);
-    if (states && state < int64_t(states->size()))
-      if (auto stateName = (*states)[state].getAsObject()->getString("name"))
-        name = stateName->str();
+    const llvm::json::Object *stateDesc =
+        state >= 0 && state < int64_t(states->size()) ? (*states)[state].getAsObject() : nullptr;
+    std::optional<StringRef> name = stateDesc ? stateDesc->getString("name") : std::nullopt;
+    if (!name)
+      return failure();
     llvm::json::Array shape;
     for (int64_t d : entry.getAs<DenseI64ArrayAttr>("shape").asArrayRef())
       shape.push_back(d);
-    entries.push_back(llvm::json::Object{{"name", "winograd(" + name + ")"},
+    entries.push_back(llvm::json::Object{{"name", ("winograd(" + *name + ")").str()},
                                          {"dtype", "F32"},
                                          {"shape", std::move(shape)}});
   }
@@ -258,7 +265,12 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, ModuleOp cudaMo
   // of them from the description.
   std::string description = descriptionIn.str();
   if (auto derived = module->getAttrOfType<ArrayAttr>(kDerivedAttr)) {
-    description = withDerived(description, derived);
+    FailureOr<std::string> withValues = withDerived(description, derived);
+    if (failed(withValues)) {
+      module.emitError("internal error: the derived values name no state of the description");
+      return nullptr;
+    }
+    description = *withValues;
     module->removeAttr(kDerivedAttr);
   }
   std::unique_ptr<llvm::Module> m = translateModuleToLLVMIR(module, ctx, "model");

@@ -216,13 +216,15 @@ def WinogradConv : Pass<"mdl-winograd-conv", "mlir::ModuleOp"> {
     [CI, tiles] matrices (B^T d B), 16 contractions of the form
     -mdl-conv-to-gemm makes ([CO, CI] x [CI, P] -> [CO, P], for the
     outer-product kernel), and the output transform A^T m A added to the
-    convolution's output. 2.25x fewer multiplications than im2col; the
+    convolution's output (or written over it when that starts as zeros:
+    no bias). 2.25x fewer multiplications than im2col; the
     rest stay for -mdl-conv-to-gemm. The ops carry `mdl.tile_sizes` for
     -mdl-tile-and-fuse: 16 output channels per tile of the contractions
     and the output transform (the contractions fuse into it), one channel
     per tile of the input transform. Each shape of convolution is computed
-    by one private function, `modelc_winograd_<N>x<CI>x<H>x<W>_<CO>`, that
-    every convolution of that shape calls; each filter shape's transform by
+    by one private function, `modelc_winograd_<N>x<CI>x<OH>x<OW>_<CO>`
+    (`_acc` when it adds to the output), that every convolution of that
+    shape calls; each filter shape's transform by
     `modelc_winograd_filter_<CO>x<CI>`. Forward functions are those that
     -mdl-lower-state marked with `mdl.parameter_args`.
   }];

@@ -342,15 +342,15 @@ Value convolveBatch(OpBuilder &b, Location loc, Value u, Value image, Value acc,
                                   scalarConstant(b, loc, f32, 0.0), /*nofold=*/false);
   }
   SmallVector<Value> v = transformInput(b, loc, image, th, tw, /*channelMajor=*/true);
-  Value images = tensor::DimOp::create(b, loc, acc, 0);
-
   SmallVector<Value> products =
       multiplyPositions(b, loc, u, v, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
 
   // The even-sized output: `acc` itself, or a new tensor to crop.
   auto fullType =
       RankedTensorType::get({outType.getDimSize(0), co, 2 * th, 2 * tw}, f32);
-  Value full = even ? acc : emptyTensor(b, loc, fullType, ValueRange{images});
+  Value full =
+      even ? acc
+           : emptyTensor(b, loc, fullType, dynamicSizesFrom(b, loc, fullType, acc, {0, -1, -1, -1}));
   Value blocks = outputTransform(b, loc, products, full, th, tw, even && accumulate,
                                  /*imageColumns=*/tiles);
   if (even)
@@ -359,7 +359,8 @@ Value convolveBatch(OpBuilder &b, Location loc, Value u, Value image, Value acc,
       b, loc, outType, blocks,
       ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0), b.getIndexAttr(0),
                              b.getIndexAttr(0)},
-      ArrayRef<OpFoldResult>{images, b.getIndexAttr(co), b.getIndexAttr(oh), b.getIndexAttr(ow)},
+      ArrayRef<OpFoldResult>{tensor::getMixedSize(b, loc, acc, 0), b.getIndexAttr(co),
+                             b.getIndexAttr(oh), b.getIndexAttr(ow)},
       ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(1),
                              b.getIndexAttr(1)});
   if (!accumulate)
@@ -399,9 +400,10 @@ bool isWinogradCandidate(linalg::Conv2DNchwFchwOp conv) {
 }
 
 /// The function computing every convolution of `conv`'s types from the
-/// transformed filter, `modelc_winograd_<N>x<CI>x<H>x<W>_<CO>[_acc](image,
+/// transformed filter, `modelc_winograd_<N>x<CI>x<OH>x<OW>_<CO>[_acc](image,
 /// U, init)` (N: `n` when dynamic; `_acc` adds to `init`, without it the
-/// result is written over it), made on first use: ResNet-18's 4 layer-1,
+/// result is written over it; a suffix `_<k>` when those collide for other
+/// argument types), made on first use: ResNet-18's 4 layer-1,
 /// 3 layer-2 and 3 layer-3 convolutions, in both forward functions, share
 /// three. Expanded at each of the 14 of layers 1-2, the transforms and the
 /// 16 contractions added 1.9 s to its compile time.
@@ -418,13 +420,22 @@ func::FuncOp getOrCreateConvolution(ModuleOp module, linalg::Conv2DNchwFchwOp co
                      std::to_string(outType.getDimSize(2)) + "x" +
                      std::to_string(outType.getDimSize(3)) + "_" +
                      std::to_string(outType.getDimSize(1)) + (accumulate ? "_acc" : "");
-  if (auto fn = module.lookupSymbol<func::FuncOp>(name))
-    return fn;
   OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  FunctionType type =
+      b.getFunctionType({image.getType(), transformedType, init.getType()}, {outType});
+  // The name leaves out the output's batch size, which may be static where
+  // the image's is not.
+  std::string unique = name;
+  for (int k = 1;; ++k) {
+    auto fn = module.lookupSymbol<func::FuncOp>(unique);
+    if (!fn)
+      break;
+    if (fn.getFunctionType() == type)
+      return fn;
+    unique = name + "_" + std::to_string(k);
+  }
   Location loc = conv.getLoc();
-  auto fn = func::FuncOp::create(
-      b, loc, name,
-      b.getFunctionType({image.getType(), transformedType, init.getType()}, {outType}));
+  auto fn = func::FuncOp::create(b, loc, unique, type);
   fn.setPrivate();
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);

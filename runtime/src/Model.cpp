@@ -188,6 +188,11 @@ modelc_model *createModel(const char *device, uint64_t seed,
     model->stateData.push_back(data);
     initializeState(state, rng, data);
   }
+  if (!desc->derived.empty() && !modelc_generated_prepare) {
+    error = "invalid model library: it lists derived values but has no prepare entry";
+    delete model;
+    return nullptr;
+  }
   for (const TensorDesc &d : desc->derived) {
     uint64_t nbytes = 0;
     void *data = computeNumBytes(d.shape, d.dtype, nbytes) ? allocateAligned(nbytes) : nullptr;
@@ -470,7 +475,7 @@ void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
 /// were last computed: `modelc_generated_prepare(states..., derived...)`.
 void prepareDerived(modelc_model &model) {
   const ModelDesc &desc = *model.desc;
-  if (!model.derivedStale || desc.derived.empty() || !modelc_generated_prepare)
+  if (!model.derivedStale || desc.derived.empty())
     return;
   std::vector<int64_t> words;
   std::vector<size_t> offsets;

@@ -50,8 +50,9 @@ struct modelc_model {
   /// staging memory (not kept up to date) while the model is on a GPU.
   std::vector<void *> stateData;
   /// The desc->derived values on the CPU (allocateAligned), and whether they
-  /// are older than the state: every write of the state on the CPU, and
-  /// every move, sets it; the next CPU forward recomputes them.
+  /// are older than the state: creation, every write of the state (on any
+  /// device) and every move set it; the next CPU forward recomputes them.
+  /// (Allocated on the host for a model on a GPU too: it may move back.)
   std::vector<void *> derivedData;
   bool derivedStale = true;
   /// kCpu or a CUDA ordinal; atomic because device() may be called from

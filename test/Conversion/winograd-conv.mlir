@@ -40,6 +40,22 @@ func.func @small(%x: tensor<?x8x9x9xf32>, %w: tensor<16x8x3x3xf32>, %init: tenso
   return %y : tensor<?x16x7x7xf32>
 }
 
+// A static batch: the even-sized result of the 7x7 convolution is a static
+// tensor too. An output of static batch from an image of dynamic batch
+// names its function like the dynamic one's: it gets a suffix.
+func.func @small_static(%x: tensor<2x8x9x9xf32>, %w: tensor<16x8x3x3xf32>, %init: tensor<2x16x7x7xf32>) -> tensor<2x16x7x7xf32> {
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %w : tensor<2x8x9x9xf32>, tensor<16x8x3x3xf32>) outs(%init : tensor<2x16x7x7xf32>) -> tensor<2x16x7x7xf32>
+  return %y : tensor<2x16x7x7xf32>
+}
+func.func @mixed(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: tensor<2x16x28x28xf32>, %init2: tensor<?x16x28x28xf32>) -> (tensor<2x16x28x28xf32>, tensor<?x16x28x28xf32>) {
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %w : tensor<?x8x30x30xf32>, tensor<16x8x3x3xf32>) outs(%init : tensor<2x16x28x28xf32>) -> tensor<2x16x28x28xf32>
+  %z = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %w : tensor<?x8x30x30xf32>, tensor<16x8x3x3xf32>) outs(%init2 : tensor<?x16x28x28xf32>) -> tensor<?x16x28x28xf32>
+  return %y, %z : tensor<2x16x28x28xf32>, tensor<?x16x28x28xf32>
+}
+
 // CHECK-DAG: #[[TAPMAJOR:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3, d0, d1)>
 // CHECK-DAG: #[[TAP00:.*]] = affine_map<(d0, d1, d2) -> (0, 0, d1, d2)>
 // CHECK-DAG: #[[TAP22:.*]] = affine_map<(d0, d1, d2) -> (2, 2, d1, d2)>
@@ -79,6 +95,11 @@ func.func @small(%x: tensor<?x8x9x9xf32>, %w: tensor<16x8x3x3xf32>, %init: tenso
 
 // CHECK-LABEL: func.func @small
 // CHECK:         call @modelc_winograd_nx8x7x7_16_acc(
+// CHECK-LABEL: func.func @small_static
+// CHECK:         call @modelc_winograd_2x8x7x7_16_acc(
+// CHECK-LABEL: func.func @mixed
+// CHECK:         call @modelc_winograd_nx8x28x28_16_acc_1(%{{.*}}, %{{.*}}, %{{.*}}) : (tensor<?x8x30x30xf32>, tensor<16x16x8xf32>, tensor<2x16x28x28xf32>)
+// CHECK:         call @modelc_winograd_nx8x28x28_16_acc(%{{.*}}, %{{.*}}, %{{.*}}) : (tensor<?x8x30x30xf32>, tensor<16x16x8xf32>, tensor<?x16x28x28xf32>)
 
 // Image by image: B^T d B of the 4x4 tiles under 2x2 output blocks.
 // CHECK-LABEL: func.func private @modelc_winograd_nx8x28x28_16_acc(
@@ -117,6 +138,10 @@ func.func @small(%x: tensor<?x8x9x9xf32>, %w: tensor<16x8x3x3xf32>, %init: tenso
 // CHECK:         %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[SINIT]], %[[CROP]] : tensor<?x16x7x7xf32>, tensor<?x16x7x7xf32>)
 // CHECK:         arith.addf
 // CHECK:         return %[[SUM]]
+// CHECK-LABEL: func.func private @modelc_winograd_2x8x7x7_16_acc(
+// CHECK:         tensor.empty() : tensor<2x16x8x8xf32>
+// CHECK:         tensor.extract_slice %{{.*}}[0, 0, 0, 0] [2, 16, 7, 7] [1, 1, 1, 1] : tensor<2x16x8x8xf32> to tensor<2x16x7x7xf32>
+// CHECK:       func.func private @modelc_winograd_nx8x28x28_16_acc_1(
 
 // The transform once per state, from the state arguments into the derived.
 // CHECK-LABEL: func.func @modelc_prepare(

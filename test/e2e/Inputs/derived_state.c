@@ -4,8 +4,7 @@
  *     loaded STATE, gives bit for bit the results of one that loaded STATE
  *     first ("reload: same");
  *   - write_state of conv2.weight (scaled by 2) changes the results
- *     ("write: changed"), writing it back restores them ("restore: same");
- *   - a move to the CPU keeps them ("move: same").
+ *     ("write: changed"), writing it back restores them ("restore: same").
  *
  *   derived_state STATE.safetensors
  *
@@ -68,12 +67,7 @@ int main(int argc, char **argv) {
     return 1;
   const char *restore = same(got, expected);
   printf("restore: %s\n", restore);
-  if (Winograd_to_device(later, "cpu") != 0 || !run(later, got))
-    return 1;
-  const char *move = same(got, expected);
-  printf("move: %s\n", move);
   Winograd_destroy(first);
   Winograd_destroy(later);
-  return strcmp(reload, "same") || strcmp(write, "changed") || strcmp(restore, "same") ||
-         strcmp(move, "same");
+  return strcmp(reload, "same") || strcmp(write, "changed") || strcmp(restore, "same");
 }
