@@ -363,12 +363,18 @@ Value convolveBatch(OpBuilder &b, Location loc, Value u, Value image, Value acc,
                              b.getIndexAttr(oh), b.getIndexAttr(ow)},
       ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(1),
                              b.getIndexAttr(1)});
-  if (!accumulate)
-    return cropped;
-  return elementwise(b, loc, outType, ValueRange{acc, cropped},
-                     [](OpBuilder &nb, Location l, ValueRange args) -> Value {
-                       return arith::AddFOp::create(nb, l, args[0], args[1]);
-                     });
+  // Into `acc` itself, as the other paths write: the result is the
+  // argument in place, not one more buffer for the crop or the sum.
+  SmallVector<AffineMap> maps(2, AffineMap::getMultiDimIdentityMap(4, b.getContext()));
+  auto into = linalg::GenericOp::create(
+      b, loc, outType, ValueRange{cropped}, ValueRange{acc}, maps,
+      SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value v = accumulate ? arith::AddFOp::create(nb, l, args[1], args[0]).getResult()
+                             : args[0];
+        linalg::YieldOp::create(nb, l, v);
+      });
+  return into.getResult(0);
 }
 
 /// Whether `conv` is one this pass computes: f32, a static 3x3 filter at

@@ -36,6 +36,13 @@ struct SmallCache {
 };
 thread_local SmallCache smallCache;
 
+/// Whether a block of `usable` bytes is a small one: allocation and free
+/// must agree. (Rounded up to its class, a small block can be exactly
+/// kCachedMinBytes; when free took those for large ones, every 32-64 KiB
+/// buffer went to the large cache, which allocation never looks in for
+/// them: the cache grew by one block per call up to its 512 MiB.)
+bool isSmall(uint64_t usable) { return usable <= kCachedMinBytes; }
+
 /// The class of a usable size of at most kCachedMinBytes: the smallest
 /// power of two >= it, from 64.
 int smallClass(uint64_t usable) {
@@ -61,7 +68,7 @@ void *allocate(uint64_t size) {
   if (size > UINT64_MAX - 2 * kHeader)
     return nullptr;
   uint64_t usable = (size + 63) / 64 * 64;
-  if (usable < kCachedMinBytes) {
+  if (isSmall(usable)) {
     int c = smallClass(usable);
     usable = 64ull << c;
     SmallCache &small = smallCache;
@@ -110,7 +117,7 @@ extern "C" void _mlir_memref_to_llvm_free(void *ptr) {
     return;
   void *base = static_cast<char *>(ptr) - kHeader;
   uint64_t usable = *static_cast<uint64_t *>(base);
-  if (usable < kCachedMinBytes) {
+  if (isSmall(usable)) {
     int c = smallClass(usable);
     SmallCache &small = smallCache;
     if (small.count[c] < kSmallPerClass) {

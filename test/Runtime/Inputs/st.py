@@ -3,7 +3,8 @@
 (CI has no numpy, torch or safetensors).
 
   st.py write OUT NAME:DTYPE:SHAPE:VALUES ...   e.g. x:F32:2,2:1,2,3,4
-        (SHAPE empty for a scalar; VALUES comma-separated, '-' for none)
+        (SHAPE empty for a scalar; VALUES comma-separated, '-' for none,
+        '*V' for every element V)
   st.py dump FILE        one line per tensor: NAME DTYPE [SHAPE] values
   st.py malformed DIR    writes DIR/<case>.safetensors for every damage case
 """
@@ -60,7 +61,13 @@ def write(out, specs):
     for spec in specs:
         name, dtype, shape, values = spec.split(":")
         shape = [int(d) for d in shape.split(",")] if shape else []
-        values = [] if values == "-" else [float(v) for v in values.split(",")]
+        if values.startswith("*"):
+            count = 1
+            for d in shape:
+                count *= d
+            values = [float(values[1:])] * count
+        else:
+            values = [] if values == "-" else [float(v) for v in values.split(",")]
         tensors.append((name, dtype, shape, encode(dtype, values)))
     with open(out, "wb") as f:
         f.write(build(tensors))
