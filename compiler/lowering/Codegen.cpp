@@ -179,7 +179,7 @@ LogicalResult lowerToLLVM(ModuleOp module) {
       // when small.
       "func.func(buffer-hoisting, buffer-loop-hoisting, "
       "promote-buffers-to-stack{max-alloc-size-in-bytes=65536}), "
-      "buffer-deallocation-pipeline, convert-bufferization-to-memref, "
+      "buffer-deallocation-pipeline{private-function-dynamic-ownership}, convert-bufferization-to-memref, "
       "func.func(mdl-expand-strided-copies, scf-forall-to-parallel), "
       "mdl-blocked-dot-kernels, " +
           cpuLoweringTail());

@@ -110,7 +110,7 @@ SmallVector<AffineMap> repeated(AffineMap map, int64_t n) { return SmallVector<A
 /// the sum reads each tap along CI with stride 1 into one result, and LLVM
 /// vectorizes it. (Transformed in registers from the filter's own layout,
 /// into 16 results, it stayed scalar: 11 % of ResNet-18's batch of 1.)
-Value transformFilter(OpBuilder &b, Location loc, Value filter) {
+Value transformFilter(OpBuilder &b, Location loc, Value filter, Value into = Value()) {
   MLIRContext *ctx = b.getContext();
   auto type = cast<RankedTensorType>(filter.getType());
   int64_t co = type.getDimSize(0), ci = type.getDimSize(1);
@@ -155,7 +155,7 @@ Value transformFilter(OpBuilder &b, Location loc, Value filter) {
   }
   maps.push_back(AffineMap::getMultiDimIdentityMap(3, ctx));
   auto op = linalg::GenericOp::create(
-      b, loc, uType, inputs, ValueRange{emptyTensor(b, loc, uType, {})}, maps,
+      b, loc, uType, inputs, ValueRange{into ? into : emptyTensor(b, loc, uType, {})}, maps,
       SmallVector<utils::IteratorType>(3, utils::IteratorType::parallel),
       [&](OpBuilder &nb, Location l, ValueRange args) {
         // contract: multiply-adds become FMAs.
@@ -477,10 +477,12 @@ struct DerivedFilter {
   RankedTensorType type;
 };
 
-/// `modelc_winograd_filter_<CO>x<CI>(filter) -> U`: transformFilter as a
-/// function per filter shape, which `modelc_prepare` calls for each
+/// `modelc_winograd_filter_<CO>x<CI>(filter, into) -> U`: transformFilter
+/// as a function per filter shape, which `modelc_prepare` calls for each
 /// parameter (ResNet-18: 3 shapes for 10 filters; inline, they added 0.6 s
-/// to its compile time).
+/// to its compile time), writing U over `into`: prepare passes the derived
+/// value itself, so no 16 MB result (ResNet-18's layer 4) is allocated and
+/// copied.
 func::FuncOp getOrCreateFilterTransform(ModuleOp module, RankedTensorType filterType,
                                         Location loc) {
   std::string name = "modelc_winograd_filter_" + std::to_string(filterType.getDimSize(0)) +
@@ -491,11 +493,13 @@ func::FuncOp getOrCreateFilterTransform(ModuleOp module, RankedTensorType filter
   auto uType = RankedTensorType::get(
       {kPositions, filterType.getDimSize(0), filterType.getDimSize(1)},
       filterType.getElementType());
-  auto fn = func::FuncOp::create(b, loc, name, b.getFunctionType({filterType}, {uType}));
+  auto fn =
+      func::FuncOp::create(b, loc, name, b.getFunctionType({filterType, uType}, {uType}));
   fn.setPrivate();
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  func::ReturnOp::create(b, loc, transformFilter(b, loc, entry->getArgument(0)));
+  func::ReturnOp::create(
+      b, loc, transformFilter(b, loc, entry->getArgument(0), entry->getArgument(1)));
   return fn;
 }
 
@@ -517,10 +521,13 @@ void createPrepare(ModuleOp module, func::FuncOp forward, ArrayRef<DerivedFilter
     Value filter = bufferization::ToTensorOp::create(
         b, loc, memref::getTensorTypeFromMemRefType(argTypes[d.stateArg]),
         entry->getArgument(d.stateArg), /*restrict=*/true, /*writable=*/false);
+    Value into = bufferization::ToTensorOp::create(b, loc, d.type,
+                                                   entry->getArgument(numStates + i),
+                                                   /*restrict=*/true, /*writable=*/true);
     Value u = func::CallOp::create(
                   b, loc,
                   getOrCreateFilterTransform(module, cast<RankedTensorType>(filter.getType()), loc),
-                  ValueRange{filter})
+                  ValueRange{filter, into})
                   .getResult(0);
     auto store = bufferization::MaterializeInDestinationOp::create(
         b, loc, TypeRange{}, u, entry->getArgument(numStates + i));

@@ -149,11 +149,12 @@ func.func @mixed(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: ten
 // CHECK-LABEL: func.func @modelc_prepare(
 // CHECK-SAME:    %[[PW:.*]]: memref<16x8x3x3xf32>, %[[PU:.*]]: memref<16x16x8xf32>) attributes {llvm.emit_c_interface}
 // CHECK:         %[[PF:.*]] = bufferization.to_tensor %[[PW]] restrict
-// CHECK:         %[[PUT:.*]] = call @modelc_winograd_filter_16x8(%[[PF]]) : (tensor<16x8x3x3xf32>) -> tensor<16x16x8xf32>
+// CHECK:         %[[PINTO:.*]] = bufferization.to_tensor %[[PU]] restrict writable
+// CHECK:         %[[PUT:.*]] = call @modelc_winograd_filter_16x8(%[[PF]], %[[PINTO]]) : (tensor<16x8x3x3xf32>, tensor<16x16x8xf32>) -> tensor<16x16x8xf32>
 // CHECK:         bufferization.materialize_in_destination %[[PUT]] in restrict writable %[[PU]] : (tensor<16x16x8xf32>, memref<16x16x8xf32>) -> ()
 // The transform, one function per filter shape.
 // CHECK-LABEL: func.func private @modelc_winograd_filter_16x8(
-// CHECK-SAME:    %{{.*}}: tensor<16x8x3x3xf32>) -> tensor<16x16x8xf32>
+// CHECK-SAME:    %{{.*}}: tensor<16x8x3x3xf32>, %[[INTO:.*]]: tensor<16x16x8xf32>) -> tensor<16x16x8xf32>
 // CHECK:         linalg.generic
-// CHECK:         linalg.generic
+// CHECK:         linalg.generic {{.*}} outs(%[[INTO]] : tensor<16x16x8xf32>)
 // CHECK:         return
