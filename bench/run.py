@@ -80,6 +80,11 @@ MODELS_DIR = BENCH / "models"
 RESULTS = BENCH / "RESULTS.md"
 RTOL, ATOL = 1e-4, 1e-5
 ROUNDS = 3  # blocks of timed calls per framework and thread count; the best median counts
+
+
+def rounds_of(args):
+    """The rounds this run makes: one for a --quick smoke run."""
+    return 1 if args.quick else ROUNDS
 THREAD_TOL = 1e-5  # issue 4: the same results (within 1e-5) for 1 and 2 threads
 MIN_FLOPS = 1e6    # percent of peak is reported for workloads of at least this many FLOPs
 
@@ -781,7 +786,7 @@ def main():
     max_reps = 20 if args.quick else 5000
     # Each timing is the best (lowest median) of `rounds` blocks of calls,
     # the budget and the minimum number of calls shared among them.
-    rounds = 1 if args.quick else ROUNDS
+    rounds = rounds_of(args)
     round_budget = budget / rounds
     round_min_reps = max(3, -(-min_reps // rounds))
     results_path = Path(args.results) if args.results else (None if args.quick else RESULTS)
@@ -1387,7 +1392,7 @@ def write_report(path, args, machine, versions, tables, targets, rows, compiled,
               "compiled once per thread count; the compile is not timed) and onnxruntime (the "
               "module exported by `torch.onnx.export`, one InferenceSession per thread count) "
               "after warm-up calls, all in the same run of the script. Each median is the "
-              f"lowest of {ROUNDS} rounds of calls (the machine is shared and another tenant's "
+              f"lowest of {rounds_of(args)} rounds of calls (the machine is shared and another tenant's "
               "load comes and goes; every framework gets the same rounds). Repetitions come from "
               f"a budget of {budget:g} s of calls per workload, framework and thread count, "
               f"shared by the rounds (at least {min_reps} in all, at most 1-3 when one call "
@@ -1427,7 +1432,7 @@ def write_report(path, args, machine, versions, tables, targets, rows, compiled,
     md.append("\nThe weights are not baked in (no `--weights`): they are loaded with "
               "`--load-state` at run time, so model.so holds only code and the runtime. "
               f"The compile time is the wall time of `modelc model.mdl -o model.so`, the best "
-              f"of {ROUNDS} compiles on this shared machine.\n")
+              f"of {rounds_of(args)} compiles on this shared machine.\n")
     if targets:
         md.append("## Targets of issue 4\n")
         md.append("Ratios at each thread count of this run; \"met\" only where every thread "

@@ -170,6 +170,9 @@ private:
   DotContraction dot;
   VectorType vec;
   Value K, kVector, tailMask;
+  /// A block's sums may be taken in any order.
+  static constexpr arith::FastMathFlags fast =
+      arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
 
   /// The lane sums of each of `vectors`: four at a time as a tree of
   /// pairwise additions (shuffles that x86 turns into vhaddps), which
@@ -178,7 +181,6 @@ private:
   /// cost nearly a third of its time.
   SmallVector<Value> horizontalSums(ArrayRef<Value> vectors) {
     static_assert(kLanes == 8, "the shuffles below pair up 8 lanes");
-    auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
     // [a01, a23, b01, b23 | a45, a67, b45, b67] for lanes a0..a7, b0..b7.
     auto pairSums = [&](Value a, Value c) {
       Value even =
@@ -207,7 +209,6 @@ private:
 
   /// C[m0 .. m0+mr, n0 .. n0+nr] += A[m0.., :] B[n0.., :]^T.
   void block(Value m0, Value n0, int64_t mr, int64_t nr) {
-    auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
     Value zeros = arith::ConstantOp::create(b, loc, vec, DenseElementsAttr::get(vec, 0.0f));
     SmallVector<Value> init(mr * nr, zeros);
     auto vectorLoop = scf::ForOp::create(

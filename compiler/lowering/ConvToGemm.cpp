@@ -53,10 +53,8 @@ Value im2col(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp conv, V
   SmallVector<int64_t> colShape = pixelRows ? SmallVector<int64_t>{n0, oh, ow, ci, kh, kw}
                                             : SmallVector<int64_t>{n0, ci, kh, kw, oh, ow};
   auto colType = RankedTensorType::get(colShape, f32);
-  SmallVector<Value> dynamicSizes;
-  if (images)
-    dynamicSizes.push_back(images);
-  Value colInit = tensor::EmptyOp::create(rewriter, loc, colShape, f32, dynamicSizes);
+  Value colInit =
+      emptyTensor(rewriter, loc, colType, images ? ValueRange{images} : ValueRange{});
   AffineExpr n, c, ky, kx, y, x;
   if (pixelRows)
     bindDims(ctx, n, y, x, c, ky, kx);
@@ -104,7 +102,7 @@ Value convolveImage(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp 
                           pixelRows ? AffineMap::get(4, 0, {b, p, k}, ctx)
                                     : AffineMap::get(4, 0, {b, k, p}, ctx),
                           AffineMap::get(4, 0, {b, m, p}, ctx)},
-      iterators, macBody);
+      iterators, reassociableMacBody);
   contraction->setAttr("mdl.tile_sizes",
                        rewriter.getDenseI64ArrayAttr({1, std::min(co, kChannelsPerTile), 0, 0}));
   return tensor::ExpandShapeOp::create(rewriter, loc, outType, contraction.getResult(0),
@@ -144,7 +142,7 @@ Value convolveSmallImages(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwF
                           AffineMap::get(3, 0, {r, m}, ctx)},
       ArrayRef<utils::IteratorType>{utils::IteratorType::parallel, utils::IteratorType::parallel,
                                     utils::IteratorType::reduction},
-      macBody);
+      reassociableMacBody);
   // Tiles of output channels by rows of patches.
   contraction->setAttr("mdl.tile_sizes", rewriter.getDenseI64ArrayAttr(
                                            {kPatchRowsPerTile, std::min(co, kChannelsPerTile), 0}));

@@ -53,6 +53,12 @@ Value forEachImage(OpBuilder &b, Location loc, Value image, Value init,
   return loop.getResult(0);
 }
 
+void reassociableMacBody(OpBuilder &b, Location l, ValueRange a) {
+  auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  Value product = arith::MulFOp::create(b, l, a[0], a[1], fast);
+  linalg::YieldOp::create(b, l, ValueRange{arith::AddFOp::create(b, l, a[2], product, fast)});
+}
+
 Value scalarConstant(OpBuilder &b, Location loc, Type type, double v) {
   if (auto ft = llvm::dyn_cast<FloatType>(type))
     return arith::ConstantOp::create(b, loc, ft, b.getFloatAttr(ft, v));

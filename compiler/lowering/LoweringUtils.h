@@ -73,6 +73,11 @@ bool isFloat(mlir::Type t);
 /// A contraction's linalg.generic body: out + in0 * in1 (float or integer).
 void macBody(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange args);
 
+/// macBody for float contractions that may be summed in any order
+/// (`fastmath<reassoc, contract>`): the blocked kernels do, and where they
+/// do not match, LLVM may vectorize the loops' reduction.
+void reassociableMacBody(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange args);
+
 /// A batch computed image by image: an `scf.for` over the images of `init`
 /// ([N, ...]) whose `body` gets the n-th images of `image` and of the
 /// accumulator (slices [1, ...] of each) and returns the accumulator's new

@@ -148,7 +148,8 @@ struct TileAndFusePass : impl::TileAndFuseBase<TileAndFusePass> {
               bool isInit) -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
             // Only linalg producers: a fused tensor.pad would be padded anew
             // for every tile.
-            if (!isa<linalg::LinalgOp>(producer.getOwner()))
+            auto producerOp = dyn_cast<linalg::LinalgOp>(producer.getOwner());
+            if (!producerOp)
               return std::nullopt;
             // A tile of columns needs whole rows of the contraction's
             // input: computed per tile, they would be computed once per
@@ -156,9 +157,9 @@ struct TileAndFusePass : impl::TileAndFuseBase<TileAndFusePass> {
             // and its accumulator's init join; the ReLU before MLP's last
             // Linear once joined it, computed 16 times, and left the Linear
             // before it untiled, on one thread.
-            if (columns && !isInit &&
-                !(cast<linalg::LinalgOp>(producer.getOwner()).getNumReductionLoops() > 0 &&
-                  llvm::is_contained(producer.getUsers(), root.getOperation())))
+            bool rootsContraction = producerOp.getNumReductionLoops() > 0 &&
+                                    llvm::is_contained(producer.getUsers(), root.getOperation());
+            if (columns && !isInit && !rootsContraction)
               return std::nullopt;
             // Its one use: the slice in the loop, or a member of the group
             // (the original consumer, about to die).

@@ -243,7 +243,7 @@ SmallVector<Value> multiplyPositions(OpBuilder &b, Location loc, Value u, ArrayR
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(co), b.getIndexAttr(ci)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(1)});
     auto gemm = linalg::GenericOp::create(b, loc, mType, ValueRange{weights, tiles},
-                                          ValueRange{zeros}, maps, iterators, macBody);
+                                          ValueRange{zeros}, maps, iterators, reassociableMacBody);
     gemm->setAttr("mdl.tile_sizes", b.getDenseI64ArrayAttr({std::min(co, kChannelsPerTile), 0, 0}));
     products.push_back(gemm.getResult(0));
   }
@@ -459,7 +459,9 @@ func::FuncOp getOrCreateConvolution(ModuleOp module, linalg::Conv2DNchwFchwOp co
   return fn;
 }
 
-/// The forward function's parameter argument that `filter` reads, if any.
+/// The parameter argument of `fn` that `filter` reads, if any: only the
+/// forward functions (-mdl-lower-state's, marked with kParameterArgsAttr)
+/// have them.
 std::optional<unsigned> parameterArgument(func::FuncOp fn, Value filter) {
   auto read = filter.getDefiningOp<bufferization::ToTensorOp>();
   auto arg = read ? dyn_cast<BlockArgument>(read.getBuffer()) : BlockArgument();
@@ -507,12 +509,11 @@ func::FuncOp getOrCreateFilterTransform(ModuleOp module, RankedTensorType filter
 /// state, written into its argument. The forward functions' state arguments
 /// come first, in the same order.
 void createPrepare(ModuleOp module, func::FuncOp forward, ArrayRef<DerivedFilter> derived,
-                   unsigned numStates) {
+                   TypeRange derivedTypes, unsigned numStates) {
   OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
   Location loc = forward.getLoc();
   SmallVector<Type> argTypes(forward.getArgumentTypes().take_front(numStates));
-  for (const DerivedFilter &d : derived)
-    argTypes.push_back(MemRefType::get(d.type.getShape(), d.type.getElementType()));
+  llvm::append_range(argTypes, derivedTypes);
   auto fn = func::FuncOp::create(b, loc, "modelc_prepare", b.getFunctionType(argTypes, {}));
   fn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
   Block *entry = fn.addEntryBlock();
@@ -550,15 +551,18 @@ struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
     // the forward functions.
     SmallVector<DerivedFilter> derived;
     llvm::DenseMap<unsigned, unsigned> derivedOf; // state argument -> index
-    SmallVector<std::pair<linalg::Conv2DNchwFchwOp, func::FuncOp>> convs;
+    struct Candidate {
+      linalg::Conv2DNchwFchwOp conv;
+      func::FuncOp fn;
+      std::optional<unsigned> parameter; // the filter's argument, if a parameter
+    };
+    SmallVector<Candidate> convs;
     module.walk([&](linalg::Conv2DNchwFchwOp conv) {
       if (!isWinogradCandidate(conv))
         return;
       auto fn = conv->getParentOfType<func::FuncOp>();
-      convs.emplace_back(conv, fn);
-      std::optional<unsigned> arg =
-          llvm::is_contained(forwards, fn) ? parameterArgument(fn, conv.getInputs()[1])
-                                           : std::nullopt;
+      std::optional<unsigned> arg = parameterArgument(fn, conv.getInputs()[1]);
+      convs.push_back({conv, fn, arg});
       if (arg && !derivedOf.count(*arg)) {
         auto filterType = cast<RankedTensorType>(conv.getInputs()[1].getType());
         derivedOf[*arg] = derived.size();
@@ -583,12 +587,10 @@ struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
     }
 
     IRRewriter rewriter(ctx);
-    for (auto [conv, fn] : convs) {
+    for (auto [conv, fn, arg] : convs) {
       Location loc = conv.getLoc();
       rewriter.setInsertionPoint(conv);
       Value filter = conv.getInputs()[1];
-      std::optional<unsigned> arg =
-          llvm::is_contained(forwards, fn) ? parameterArgument(fn, filter) : std::nullopt;
       Value u;
       if (arg) {
         unsigned index = derivedOf[*arg];
@@ -620,7 +622,7 @@ struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
     for (Type t : first.getArgumentTypes())
       numInputs += isa<TensorType>(t);
     unsigned numStates = first.getNumArguments() - numInputs - derived.size();
-    createPrepare(module, first, derived, numStates);
+    createPrepare(module, first, derived, derivedTypes, numStates);
     SmallVector<Attribute> entries;
     for (auto [i, d] : llvm::enumerate(derived))
       entries.push_back(DictionaryAttr::get(
