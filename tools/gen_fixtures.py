@@ -411,6 +411,20 @@ class WinogradSmall(nn.Module):  # winograd_small.mdl
         return self.conv4(self.conv3(y))
 
 
+class PackedLinear(nn.Module):  # packed_linear.mdl
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(37, 1050)
+        self.fc2 = nn.Linear(1050, 250)
+        self.fc3 = nn.Linear(250, 10)
+        self.fc4 = nn.Linear(10, 16)
+
+    def forward(self, x):
+        x = torch.relu(self.fc1(x))
+        x = torch.relu(self.fc2(x))
+        return self.fc4(self.fc3(x))
+
+
 # --------------------------------------------------------------------------
 # Inputs. Each returns an OrderedDict: forward argument name -> tensor.
 # --------------------------------------------------------------------------
@@ -439,6 +453,11 @@ MODELS = OrderedDict([
     ("resnet_small", (ResNetSmall, lambda n: OrderedDict(x=torch.randn(n, 3, 64, 64)), 3, [1])),
     ("winograd", (Winograd, lambda n: OrderedDict(x=_bn_like(n, 3, 32, 32)), 2, [1])),
     ("winograd_small", (WinogradSmall, lambda n: OrderedDict(x=_bn_like(n, 4, 9, 9)), 3, [1])),
+    # Batches for each path of the packed kernel: under 4 rows (the dot
+    # kernel from W), blocks of 6, 4 and 1 rows, a tile of 16 and a batch of
+    # 64 (fc2's column tiles take all rows).
+    ("packed_linear", (PackedLinear, lambda n: OrderedDict(x=torch.randn(n, 37)), 13,
+                       [1, 3, 4, 5, 10, 16, 64])),
 ])
 
 

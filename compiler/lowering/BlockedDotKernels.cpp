@@ -4,8 +4,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lowering/DerivedValues.h"
+#include "lowering/LoweringUtils.h"
 #include "lowering/Passes.h"
 
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 namespace modelc::lowering {
@@ -49,59 +52,19 @@ bool innerStrideOne(Value memref) {
   return !strides.empty() && strides.back() == 1;
 }
 
-/// Recognizes the DotContraction forms (x W^T as Linear makes it, its
-/// batched form and the [K, N] outer form as -mdl-conv-to-gemm makes them)
-/// in any loop order: f32 operands on buffers, the body out + a * b.
+/// The DotContraction forms (matchDotForm) on buffers, the contiguous
+/// dimensions unit-strided.
 std::optional<DotContraction> matchDot(linalg::GenericOp op) {
-  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
-      op.getNumLoops() < 3 || op.getNumLoops() > 4 || op.getNumReductionLoops() != 1)
+  if (!op.hasPureBufferSemantics())
     return std::nullopt;
-  bool batched = op.getNumLoops() == 4;
-  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
-  unsigned k = llvm::find(iterators, utils::IteratorType::reduction) - iterators.begin();
-  auto dimsOf = [](AffineMap map) -> std::optional<SmallVector<unsigned>> {
-    SmallVector<unsigned> dims;
-    for (AffineExpr e : map.getResults()) {
-      auto d = dyn_cast<AffineDimExpr>(e);
-      if (!d)
-        return std::nullopt;
-      dims.push_back(d.getPosition());
-    }
-    return dims;
-  };
-  auto a = dimsOf(maps[0]), b = dimsOf(maps[1]), c = dimsOf(maps[2]);
-  size_t lead = batched ? 1 : 0;
-  if (!a || !b || !c || a->size() != 2 || b->size() != 2 + lead || c->size() != 2 + lead)
-    return std::nullopt;
-  bool outer = (*b)[lead] == k;
-  unsigned m = (*a)[0], n = outer ? (*b)[lead + 1] : (*b)[lead];
-  unsigned bk = outer ? (*b)[lead] : (*b)[lead + 1];
-  if ((*a)[1] != k || bk != k || (*c)[lead] != m || (*c)[lead + 1] != n || m == n || n == k ||
-      (batched && ((*b)[0] != (*c)[0] || (*b)[0] == m || (*b)[0] == n || (*b)[0] == k)))
-    return std::nullopt;
-  // The body: yield(out + in0 * in1), operands in either order.
-  Block &body = op.getRegion().front();
-  if (body.getOperations().size() != 3)
-    return std::nullopt;
-  auto mul = dyn_cast<arith::MulFOp>(&body.front());
-  auto add = dyn_cast<arith::AddFOp>(mul ? mul->getNextNode() : nullptr);
-  if (!mul || !add || add->getNextNode() != body.getTerminator() ||
-      body.getTerminator()->getOperand(0) != add.getResult())
-    return std::nullopt;
-  BlockArgument in0 = body.getArgument(0), in1 = body.getArgument(1), out = body.getArgument(2);
-  bool mulOk = (mul.getLhs() == in0 && mul.getRhs() == in1) ||
-               (mul.getLhs() == in1 && mul.getRhs() == in0);
-  bool addOk = (add.getLhs() == out && add.getRhs() == mul.getResult()) ||
-               (add.getRhs() == out && add.getLhs() == mul.getResult());
-  if (!mulOk || !addOk || !in0.getType().isF32() || !in1.getType().isF32() ||
-      !out.getType().isF32())
+  std::optional<DotForm> form = matchDotForm(op);
+  if (!form)
     return std::nullopt;
   Value A = op.getDpsInputOperand(0)->get(), B = op.getDpsInputOperand(1)->get();
   Value C = op.getDpsInitOperand(0)->get();
-  if (!innerStrideOne(B) || !innerStrideOne(outer ? C : A))
+  if (!innerStrideOne(B) || !innerStrideOne(form->outer ? C : A))
     return std::nullopt;
-  return DotContraction{A, B, C, batched, outer};
+  return DotContraction{A, B, C, form->batched, form->outer};
 }
 
 /// What both kernel builders build with: index constants and arithmetic,
@@ -248,58 +211,27 @@ private:
   }
 };
 
-/// C[m, n] += A[m, k] B[k, n] with n contiguous: blocks of 6 rows of A by
-/// 16 columns (2 vectors) of B and C. The 12 accumulators are C's block
-/// itself, loaded before the k loop and stored after it, no reduction at
-/// the end; each step loads 2 vectors of B and broadcasts 6 scalars of A
-/// for 12 FMAs, in 15 of AVX2's 16 vector registers. Leftover rows go 4,
-/// then 1 at a time; leftover columns 8 at a time, then under a mask.
-class OuterKernelBuilder : public LoopBuilder {
-public:
-  OuterKernelBuilder(OpBuilder &b, Location loc, const DotContraction &dot)
-      : LoopBuilder(b, loc), dot(dot), vec(VectorType::get({kLanes}, b.getF32Type())) {}
+/// Blocks of an outer-product kernel: 6 rows of A by 16 columns (2
+/// vectors) of B and C. The 12 accumulators are C's block itself, loaded
+/// before the k loop and stored after it, no reduction at the end; each
+/// step loads 2 vectors of B and broadcasts 6 scalars of A for 12 FMAs, in
+/// 15 of AVX2's 16 vector registers. Leftover rows go 4, then 1 at a time.
+/// Where B's columns come from is the kernel's: [K, N] (OuterKernelBuilder)
+/// or packed panels (PackedKernelBuilder).
+class OuterProductBlocks : public LoopBuilder {
+protected:
+  OuterProductBlocks(OpBuilder &b, Location loc, Value a, Value c)
+      : LoopBuilder(b, loc), a(a), c(c), vec(VectorType::get({kLanes}, b.getF32Type())) {}
 
-  void build() {
-    Value M = memref::DimOp::create(b, loc, dot.a, 0);
-    K = memref::DimOp::create(b, loc, dot.a, 1);
-    Value N = memref::DimOp::create(b, loc, dot.b, 1);
-    int64_t wide = kOuterVectors * kLanes;
-    Value nWide = roundDown(index(0), N, wide);
-    Value nVector = roundDown(nWide, N, kLanes);
-    auto rows = [&](Value n0, int64_t vectors, Value mask) {
-      Value m6 = roundDown(index(0), M, kOuterRows);
-      Value m4 = roundDown(m6, M, 4);
-      loop(index(0), m6, index(kOuterRows), [&](Value m0) { block(m0, n0, kOuterRows, vectors, mask); });
-      loop(m6, m4, index(4), [&](Value m0) { block(m0, n0, 4, vectors, mask); });
-      loop(m4, M, index(1), [&](Value m0) { block(m0, n0, 1, vectors, mask); });
-    };
-    Value left = arith::SubIOp::create(b, loc, N, nVector);
-    Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, left, index(0));
-    Value mask = vector::CreateMaskOp::create(
-        b, loc, VectorType::get({kLanes}, b.getI1Type()), ValueRange{left});
-    // The reduction in chunks, so that the panel of B a column block
-    // cycles through (kOuterChunk x 16 floats) stays in L1 for every row
-    // block of A; C accumulates across chunks.
-    loop(index(0), K, index(kOuterChunk), [&](Value k0) {
-      kBegin = k0;
-      kEnd = arith::MinUIOp::create(b, loc, plus(k0, kOuterChunk), K);
-      loop(index(0), nWide, index(wide), [&](Value n0) { rows(n0, kOuterVectors, Value()); });
-      loop(nWide, nVector, index(kLanes), [&](Value n0) { rows(n0, 1, Value()); });
-      // The last N % 8 columns under a mask.
-      auto tail = scf::IfOp::create(b, loc, any, /*withElseRegion=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(tail.thenBlock());
-      rows(nVector, 1, mask);
-    });
-  }
-
-private:
   static constexpr int64_t kOuterRows = 6;
   static constexpr int64_t kOuterVectors = 2;
-  static constexpr int64_t kOuterChunk = 128;
-  DotContraction dot;
+  Value a, c;
   VectorType vec;
-  Value K, kBegin, kEnd;
+  /// The steps of k the blocks take.
+  Value kBegin, kEnd;
+
+  /// The vector of B's columns j * 8 .. j * 8 + 7 of the block at step k.
+  using ColumnLoader = llvm::function_ref<Value(OpBuilder &, Value k, int64_t j)>;
 
   Value load(OpBuilder &ob, Value memref, ValueRange at, Value mask) {
     if (!mask)
@@ -308,35 +240,137 @@ private:
     return vector::MaskedLoadOp::create(ob, loc, vec, memref, at, mask, zeros);
   }
 
-  /// C[m0 .. m0+mr, n0 .. n0+8*vectors] += A[m0.., :] B[:, n0..].
-  void block(Value m0, Value n0, int64_t mr, int64_t vectors, Value mask) {
+  /// Every row of C[:, n0 .. n0 + 8 * masks.size()] += A B, vector j of C
+  /// under masks[j] (none: whole).
+  void rows(Value n0, ArrayRef<Value> masks, ColumnLoader loadB) {
+    Value M = memref::DimOp::create(b, loc, a, 0);
+    Value m6 = roundDown(index(0), M, kOuterRows);
+    Value m4 = roundDown(m6, M, 4);
+    loop(index(0), m6, index(kOuterRows),
+         [&](Value m0) { block(m0, n0, kOuterRows, masks, loadB); });
+    loop(m6, m4, index(4), [&](Value m0) { block(m0, n0, 4, masks, loadB); });
+    loop(m4, M, index(1), [&](Value m0) { block(m0, n0, 1, masks, loadB); });
+  }
+
+  /// C[m0 .. m0+mr, n0 .. n0+8*masks.size()] += A[m0.., kBegin..kEnd] B.
+  void block(Value m0, Value n0, int64_t mr, ArrayRef<Value> masks, ColumnLoader loadB) {
+    int64_t vectors = masks.size();
     SmallVector<Value> init;
     for (int64_t i = 0; i < mr; ++i)
       for (int64_t j = 0; j < vectors; ++j)
-        init.push_back(load(b, dot.c, ValueRange{plus(m0, i), plus(n0, j * kLanes)}, mask));
+        init.push_back(load(b, c, ValueRange{plus(m0, i), plus(n0, j * kLanes)}, masks[j]));
     auto kLoop = scf::ForOp::create(
         b, loc, kBegin, kEnd, index(1), init,
         [&](OpBuilder &nb, Location l, Value k, ValueRange accs) {
           SmallVector<Value> cols, next(accs.begin(), accs.end());
           for (int64_t j = 0; j < vectors; ++j)
-            cols.push_back(load(nb, dot.b, ValueRange{k, plus(n0, j * kLanes)}, mask));
+            cols.push_back(loadB(nb, k, j));
           for (int64_t i = 0; i < mr; ++i) {
-            Value x = memref::LoadOp::create(nb, l, dot.a, ValueRange{plus(m0, i), k});
+            Value x = memref::LoadOp::create(nb, l, a, ValueRange{plus(m0, i), k});
             Value xs = vector::BroadcastOp::create(nb, l, vec, x);
             for (int64_t j = 0; j < vectors; ++j)
-              next[i * vectors + j] = vector::FMAOp::create(nb, l, xs, cols[j], accs[i * vectors + j]);
+              next[i * vectors + j] =
+                  vector::FMAOp::create(nb, l, xs, cols[j], accs[i * vectors + j]);
           }
           scf::YieldOp::create(nb, l, next);
         });
     for (int64_t i = 0; i < mr; ++i)
       for (int64_t j = 0; j < vectors; ++j) {
         SmallVector<Value> at = {plus(m0, i), plus(n0, j * kLanes)};
-        if (mask)
-          vector::MaskedStoreOp::create(b, loc, dot.c, at, mask, kLoop.getResult(i * vectors + j));
+        Value sum = kLoop.getResult(i * vectors + j);
+        if (masks[j])
+          vector::MaskedStoreOp::create(b, loc, c, at, masks[j], sum);
         else
-          vector::StoreOp::create(b, loc, kLoop.getResult(i * vectors + j), dot.c, at);
+          vector::StoreOp::create(b, loc, sum, c, at);
       }
   }
+};
+
+/// C[m, n] += A[m, k] B[k, n] with n contiguous: OuterProductBlocks over
+/// columns of 16, then 8, then the last N % 8 under a mask, the reduction
+/// in chunks.
+class OuterKernelBuilder : public OuterProductBlocks {
+public:
+  OuterKernelBuilder(OpBuilder &b, Location loc, const DotContraction &dot)
+      : OuterProductBlocks(b, loc, dot.a, dot.c), bMatrix(dot.b) {}
+
+  void build() {
+    K = memref::DimOp::create(b, loc, a, 1);
+    Value N = memref::DimOp::create(b, loc, bMatrix, 1);
+    int64_t wide = kOuterVectors * kLanes;
+    Value nWide = roundDown(index(0), N, wide);
+    Value nVector = roundDown(nWide, N, kLanes);
+    Value left = arith::SubIOp::create(b, loc, N, nVector);
+    Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, left, index(0));
+    Value mask = vector::CreateMaskOp::create(
+        b, loc, VectorType::get({kLanes}, b.getI1Type()), ValueRange{left});
+    auto columns = [&](Value n0, ArrayRef<Value> masks) {
+      rows(n0, masks, [&](OpBuilder &nb, Value k, int64_t j) {
+        return load(nb, bMatrix, ValueRange{k, plus(n0, j * kLanes)}, masks[j]);
+      });
+    };
+    // The reduction in chunks, so that the panel of B a column block
+    // cycles through (kOuterChunk x 16 floats) stays in L1 for every row
+    // block of A; C accumulates across chunks.
+    loop(index(0), K, index(kOuterChunk), [&](Value k0) {
+      kBegin = k0;
+      kEnd = arith::MinUIOp::create(b, loc, plus(k0, kOuterChunk), K);
+      loop(index(0), nWide, index(wide), [&](Value n0) { columns(n0, {Value(), Value()}); });
+      loop(nWide, nVector, index(kLanes), [&](Value n0) { columns(n0, {Value()}); });
+      // The last N % 8 columns under a mask.
+      auto tail = scf::IfOp::create(b, loc, any, /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(tail.thenBlock());
+      columns(nVector, {mask});
+    });
+  }
+
+private:
+  static constexpr int64_t kOuterChunk = 128;
+  Value bMatrix, K;
+};
+
+/// C[m, n] += A[m, k] P[n / 16, k, n % 16]: B packed in panels of 16
+/// columns (-mdl-pack-weights), P's first panel C's first column.
+/// OuterProductBlocks panel by panel, B's 16 columns one cache line per
+/// step, unmasked (the last panel is padded with zeros); C's columns past
+/// N are masked off. The reduction is not chunked: a panel's K rows are
+/// contiguous, which the prefetchers stream from L2.
+class PackedKernelBuilder : public OuterProductBlocks {
+public:
+  PackedKernelBuilder(OpBuilder &b, Location loc, Value a, Value packed, Value c)
+      : OuterProductBlocks(b, loc, a, c), packed(packed) {}
+
+  void build() {
+    kBegin = index(0);
+    kEnd = memref::DimOp::create(b, loc, a, 1);
+    Value N = memref::DimOp::create(b, loc, c, 1);
+    int64_t width = kPackedPanelColumns;
+    static_assert(kPackedPanelColumns == kOuterVectors * kLanes, "a panel is a block's width");
+    Value nWhole = roundDown(index(0), N, width);
+    auto panel = [&](Value n0, ArrayRef<Value> masks) {
+      Value p = arith::DivUIOp::create(b, loc, n0, index(width));
+      rows(n0, masks, [&](OpBuilder &nb, Value k, int64_t j) {
+        return vector::LoadOp::create(nb, loc, vec, packed, ValueRange{p, k, index(j * kLanes)});
+      });
+    };
+    loop(index(0), nWhole, index(width), [&](Value n0) { panel(n0, {Value(), Value()}); });
+    // The last N % 16 columns: C under masks (create_mask clamps a
+    // negative count to none).
+    Value left = arith::SubIOp::create(b, loc, N, nWhole);
+    Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, left, index(0));
+    auto tail = scf::IfOp::create(b, loc, any, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(tail.thenBlock());
+    auto maskType = VectorType::get({kLanes}, b.getI1Type());
+    Value low = vector::CreateMaskOp::create(b, loc, maskType, ValueRange{left});
+    Value high = vector::CreateMaskOp::create(
+        b, loc, maskType, ValueRange{arith::SubIOp::create(b, loc, left, index(kLanes))});
+    panel(nWhole, {low, high});
+  }
+
+private:
+  Value packed;
 };
 
 /// The type every call passes: any sizes, any offset, any row stride.
@@ -377,6 +411,32 @@ func::FuncOp getOrCreateKernel(ModuleOp module, bool outer) {
   return fn;
 }
 
+/// `@modelc_blocked_packed(A, P, C)`, the packed kernel (one per module, as
+/// the others).
+func::FuncOp getOrCreatePackedKernel(ModuleOp module) {
+  StringRef name = "modelc_blocked_packed";
+  if (auto fn = module.lookupSymbol<func::FuncOp>(name))
+    return fn;
+  MLIRContext *ctx = module.getContext();
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  Location loc = b.getUnknownLoc();
+  int64_t dyn = ShapedType::kDynamic;
+  auto panels = MemRefType::get(
+      {dyn, dyn, kPackedPanelColumns}, Float32Type::get(ctx),
+      StridedLayoutAttr::get(ctx, dyn, {dyn, kPackedPanelColumns, 1}));
+  MemRefType matrix = operandType(ctx, true);
+  auto fn = func::FuncOp::create(b, loc, name, b.getFunctionType({matrix, panels, matrix}, {}));
+  fn.setPrivate();
+  fn->setAttr("passthrough", b.getArrayAttr({b.getStringAttr("noinline")}));
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  PackedKernelBuilder(b, loc, entry->getArgument(0), entry->getArgument(1),
+                      entry->getArgument(2))
+      .build();
+  func::ReturnOp::create(b, loc);
+  return fn;
+}
+
 /// `memref`[i, :, :] as a 2-D memref.
 Value dropLeadingDim(OpBuilder &b, Location loc, Value memref, Value i) {
   auto type = cast<MemRefType>(memref.getType());
@@ -395,16 +455,17 @@ Value dropLeadingDim(OpBuilder &b, Location loc, Value memref, Value i) {
 
 /// Replaces the contraction by calls of the kernel, one per image when
 /// batched.
+/// `kernel(operands...)`, each operand cast to the kernel's type.
+void call(OpBuilder &b, Location loc, func::FuncOp kernel, ValueRange operands) {
+  SmallVector<Value> args;
+  for (auto [v, t] : llvm::zip_equal(operands, kernel.getFunctionType().getInputs()))
+    args.push_back(memref::CastOp::create(b, loc, t, v));
+  func::CallOp::create(b, loc, kernel, args);
+}
+
 void callKernel(OpBuilder &b, Location loc, func::FuncOp kernel, DotContraction dot) {
-  auto call = [&](Value a, Value bm, Value c) {
-    FunctionType type = kernel.getFunctionType();
-    SmallVector<Value> operands = {a, bm, c}, args;
-    for (auto [v, t] : llvm::zip(operands, type.getInputs()))
-      args.push_back(memref::CastOp::create(b, loc, t, v));
-    func::CallOp::create(b, loc, kernel, args);
-  };
   if (!dot.batched)
-    return call(dot.a, dot.b, dot.c);
+    return call(b, loc, kernel, {dot.a, dot.b, dot.c});
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
   Value images = memref::DimOp::create(b, loc, dot.b, 0);
@@ -414,7 +475,83 @@ void callKernel(OpBuilder &b, Location loc, func::FuncOp kernel, DotContraction 
   Value image = loop.getInductionVar();
   Value patches = dropLeadingDim(b, loc, dot.b, image);
   Value result = dropLeadingDim(b, loc, dot.c, image);
-  call(dot.a, patches, result);
+  call(b, loc, kernel, {dot.a, patches, result});
+}
+
+/// Rows of A from which the packed kernel takes a contraction: fewer (a
+/// batch of 1) make blocks of 1 row, 2 accumulators waiting on each FMA's
+/// latency, where the dot kernel keeps 8.
+constexpr int64_t kMinPackedRows = 4;
+
+/// A window of a packed parameter: -mdl-pack-weights' copy of the parameter
+/// B is a window of, and the window's first row and column in it.
+struct PackedWindow {
+  Value packed;
+  Value row, column;
+};
+
+/// B's packed window, when B is a window of a forward function's parameter
+/// that -mdl-pack-weights packed: through memref.cast and same-rank
+/// memref.subview with unit strides (the tiles the tile loops cut).
+std::optional<PackedWindow> packedWindow(OpBuilder &b, Location loc, Value B) {
+  SmallVector<memref::SubViewOp> views;
+  Value v = B;
+  while (!isa<BlockArgument>(v)) {
+    if (auto cast = v.getDefiningOp<memref::CastOp>()) {
+      v = cast.getSource();
+      continue;
+    }
+    auto view = v.getDefiningOp<memref::SubViewOp>();
+    if (!view || view.getSourceType().getRank() != 2 || view.getType().getRank() != 2 ||
+        !llvm::all_of(view.getStaticStrides(), [](int64_t s) { return s == 1; }))
+      return std::nullopt;
+    views.push_back(view);
+    v = view.getSource();
+  }
+  auto arg = cast<BlockArgument>(v);
+  auto fn = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+  if (!fn || arg.getOwner() != &fn.getBody().front())
+    return std::nullopt;
+  std::optional<unsigned> packed = derivedArgument(fn, arg.getArgNumber(), "packed");
+  if (!packed)
+    return std::nullopt;
+  Value row = arith::ConstantIndexOp::create(b, loc, 0), column = row;
+  for (memref::SubViewOp view : views) {
+    SmallVector<OpFoldResult> offsets = view.getMixedOffsets();
+    row = arith::AddIOp::create(b, loc, row, getValueOrCreateConstantIndexOp(b, loc, offsets[0]));
+    column = arith::AddIOp::create(b, loc, column,
+                                   getValueOrCreateConstantIndexOp(b, loc, offsets[1]));
+  }
+  return PackedWindow{fn.getArgument(*packed), row, column};
+}
+
+/// The contraction from its packed weight when the window starts on a
+/// panel and A has kMinPackedRows rows or more, from W by the dot kernel
+/// otherwise.
+void callPackedOrDot(OpBuilder &b, Location loc, ModuleOp module, DotContraction dot,
+                     PackedWindow window) {
+  auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  Value rows = memref::DimOp::create(b, loc, dot.a, 0);
+  Value enoughRows =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, rows, index(kMinPackedRows));
+  Value onPanel = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::eq,
+      arith::RemUIOp::create(b, loc, window.row, index(kPackedPanelColumns)), index(0));
+  Value packed = arith::AndIOp::create(b, loc, enoughRows, onPanel);
+  auto choice = scf::IfOp::create(b, loc, packed, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(choice.thenBlock());
+  Value n = memref::DimOp::create(b, loc, dot.b, 0), k = memref::DimOp::create(b, loc, dot.b, 1);
+  Value firstPanel = arith::DivUIOp::create(b, loc, window.row, index(kPackedPanelColumns));
+  Value panels = arith::CeilDivUIOp::create(b, loc, n, index(kPackedPanelColumns));
+  Value panelWindow = memref::SubViewOp::create(
+      b, loc, window.packed,
+      ArrayRef<OpFoldResult>{firstPanel, window.column, b.getIndexAttr(0)},
+      ArrayRef<OpFoldResult>{panels, k, b.getIndexAttr(kPackedPanelColumns)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(1)});
+  call(b, loc, getOrCreatePackedKernel(module), {dot.a, panelWindow, dot.c});
+  b.setInsertionPointToStart(choice.elseBlock());
+  callKernel(b, loc, getOrCreateKernel(module, /*outer=*/false), dot);
 }
 
 struct BlockedDotKernelsPass : impl::BlockedDotKernelsBase<BlockedDotKernelsPass> {
@@ -426,7 +563,13 @@ struct BlockedDotKernelsPass : impl::BlockedDotKernelsBase<BlockedDotKernelsPass
     });
     for (auto &[op, dot] : dots) {
       OpBuilder b(op);
-      callKernel(b, op.getLoc(), getOrCreateKernel(getOperation(), dot.outer), dot);
+      std::optional<PackedWindow> window;
+      if (!dot.batched && !dot.outer)
+        window = packedWindow(b, op.getLoc(), dot.b);
+      if (window)
+        callPackedOrDot(b, op.getLoc(), getOperation(), dot, *window);
+      else
+        callKernel(b, op.getLoc(), getOrCreateKernel(getOperation(), dot.outer), dot);
       op.erase();
     }
   }

@@ -147,7 +147,7 @@ LogicalResult lowerToFusedLinalg(ModuleOp module) {
 }
 
 LogicalResult tileForCpu(ModuleOp module) {
-  return runPipelineText(module, "mdl-winograd-conv, func.func(mdl-conv-to-gemm), "
+  return runPipelineText(module, "mdl-winograd-conv, mdl-pack-weights, func.func(mdl-conv-to-gemm), "
                                  "func.func(mdl-tile-and-fuse), canonicalize, cse, "
                                  "func.func(mdl-vectorizable-loop-order)");
 }
@@ -223,7 +223,7 @@ static void addPackedEntry(llvm::Module &m, StringRef fn) {
 }
 
 /// `description` with the derived values `derived` (kDerivedAttr) listed
-/// as "derived": [{name, dtype, shape}], each named after its parameter.
+/// as "derived": [{name, dtype, shape}], each named "<kind>(<parameter>)".
 /// Fails (an internal error) when the description does not list that
 /// parameter: the forward functions take the values, the runtime must know.
 static FailureOr<std::string> withDerived(StringRef description, ArrayAttr derived) {
@@ -242,12 +242,13 @@ static FailureOr<std::string> withDerived(StringRef description, ArrayAttr deriv
     const llvm::json::Object *stateDesc =
         state >= 0 && state < int64_t(states->size()) ? (*states)[state].getAsObject() : nullptr;
     std::optional<StringRef> name = stateDesc ? stateDesc->getString("name") : std::nullopt;
-    if (!name)
+    auto kind = entry.getAs<StringAttr>("kind");
+    if (!name || !kind)
       return failure();
     llvm::json::Array shape;
     for (int64_t d : entry.getAs<DenseI64ArrayAttr>("shape").asArrayRef())
       shape.push_back(d);
-    entries.push_back(llvm::json::Object{{"name", ("winograd(" + *name + ")").str()},
+    entries.push_back(llvm::json::Object{{"name", (kind.getValue() + "(" + *name + ")").str()},
                                          {"dtype", "F32"},
                                          {"shape", std::move(shape)}});
   }
@@ -261,7 +262,7 @@ static FailureOr<std::string> withDerived(StringRef description, ArrayAttr deriv
 std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, ModuleOp cudaModule,
                                                 llvm::LLVMContext &ctx, StringRef descriptionIn,
                                                 const CodegenOptions &options) {
-  // Values derived from parameters (-mdl-winograd-conv): the runtime learns
+  // Values derived from parameters (DerivedValues.h): the runtime learns
   // of them from the description.
   std::string description = descriptionIn.str();
   if (auto derived = module->getAttrOfType<ArrayAttr>(kDerivedAttr)) {

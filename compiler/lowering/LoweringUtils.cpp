@@ -209,4 +209,52 @@ Value keepDims(OpBuilder &b, Location loc, Value reduced, RankedTensorType keptT
   return tensor::ExpandShapeOp::create(b, loc, keptType, reduced, groups);
 }
 
+std::optional<DotForm> matchDotForm(linalg::GenericOp op) {
+  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || op.getNumLoops() < 3 ||
+      op.getNumLoops() > 4 || op.getNumReductionLoops() != 1)
+    return std::nullopt;
+  bool batched = op.getNumLoops() == 4;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  unsigned k = llvm::find(iterators, utils::IteratorType::reduction) - iterators.begin();
+  auto dimsOf = [](AffineMap map) -> std::optional<SmallVector<unsigned>> {
+    SmallVector<unsigned> dims;
+    for (AffineExpr e : map.getResults()) {
+      auto d = dyn_cast<AffineDimExpr>(e);
+      if (!d)
+        return std::nullopt;
+      dims.push_back(d.getPosition());
+    }
+    return dims;
+  };
+  auto a = dimsOf(maps[0]), b = dimsOf(maps[1]), c = dimsOf(maps[2]);
+  size_t lead = batched ? 1 : 0;
+  if (!a || !b || !c || a->size() != 2 || b->size() != 2 + lead || c->size() != 2 + lead)
+    return std::nullopt;
+  bool outer = (*b)[lead] == k;
+  unsigned m = (*a)[0], n = outer ? (*b)[lead + 1] : (*b)[lead];
+  unsigned bk = outer ? (*b)[lead] : (*b)[lead + 1];
+  if ((*a)[1] != k || bk != k || (*c)[lead] != m || (*c)[lead + 1] != n || m == n || n == k ||
+      (batched && ((*b)[0] != (*c)[0] || (*b)[0] == m || (*b)[0] == n || (*b)[0] == k)))
+    return std::nullopt;
+  // The body: yield(out + in0 * in1), operands in either order.
+  Block &body = op.getRegion().front();
+  if (body.getOperations().size() != 3)
+    return std::nullopt;
+  auto mul = dyn_cast<arith::MulFOp>(&body.front());
+  auto add = dyn_cast<arith::AddFOp>(mul ? mul->getNextNode() : nullptr);
+  if (!mul || !add || add->getNextNode() != body.getTerminator() ||
+      body.getTerminator()->getOperand(0) != add.getResult())
+    return std::nullopt;
+  BlockArgument in0 = body.getArgument(0), in1 = body.getArgument(1), out = body.getArgument(2);
+  bool mulOk = (mul.getLhs() == in0 && mul.getRhs() == in1) ||
+               (mul.getLhs() == in1 && mul.getRhs() == in0);
+  bool addOk = (add.getLhs() == out && add.getRhs() == mul.getResult()) ||
+               (add.getRhs() == out && add.getLhs() == mul.getResult());
+  if (!mulOk || !addOk || !in0.getType().isF32() || !in1.getType().isF32() ||
+      !out.getType().isF32())
+    return std::nullopt;
+  return DotForm{batched, outer};
+}
+
 } // namespace modelc::lowering

@@ -78,6 +78,21 @@ void macBody(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange args);
 /// do not match, LLVM may vectorize the loops' reduction.
 void reassociableMacBody(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange args);
 
+/// The forms of f32 contraction the blocked kernels compute
+/// (BlockedDotKernels.cpp), in any loop order: C[m, n] += A[m, k] * B[n, k]
+/// (Linear's x W^T), batched as C[b, m, n] += A[m, k] * B[b, n, k] (a
+/// convolution's weights times its patches), and `outer` with B as [K, N]
+/// (C[m, n] += A[m, k] * B[k, n], as im2col lays patches out).
+struct DotForm {
+  bool batched;
+  bool outer;
+};
+
+/// The DotForm of `op` (on tensors or buffers): two inputs and one init,
+/// one reduction, indexing maps of plain dimensions in one of the forms,
+/// and the body out + in0 * in1 on f32.
+std::optional<DotForm> matchDotForm(mlir::linalg::GenericOp op);
+
 /// A batch computed image by image: an `scf.for` over the images of `init`
 /// ([N, ...]) whose `body` gets the n-th images of `image` and of the
 /// accumulator (slices [1, ...] of each) and returns the accumulator's new

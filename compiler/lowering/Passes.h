@@ -21,12 +21,18 @@ namespace modelc::lowering {
 /// arguments that are parameters (which no forward function writes).
 constexpr llvm::StringLiteral kParameterArgsAttr = "mdl.parameter_args";
 
-/// On the module once -mdl-winograd-conv derived values from parameters:
-/// an array of {state, shape} dictionaries (state: the index of the
-/// parameter among the state arguments), in the order the forward
-/// functions take them after their inputs and `modelc_prepare(states...,
-/// derived...)` computes them (docs/ABI.md).
+/// On the module once passes derived values from parameters
+/// (DerivedValues.h): an array of {state, kind, shape} dictionaries (state:
+/// the index of the parameter among the state arguments; kind: what the
+/// value is, "winograd" or "packed"), in the order the forward functions
+/// take them after their inputs and `modelc_prepare(states..., derived...)`
+/// computes them (docs/ABI.md).
 constexpr llvm::StringLiteral kDerivedAttr = "mdl.derived";
+
+/// Columns of W per panel of a packed weight (-mdl-pack-weights): two
+/// vectors of 8 floats, the packed kernel's width
+/// (-mdl-blocked-dot-kernels).
+constexpr int64_t kPackedPanelColumns = 16;
 
 #define GEN_PASS_DECL
 #include "lowering/Passes.h.inc"

@@ -190,9 +190,18 @@ def BlockedDotKernels : Pass<"mdl-blocked-dot-kernels", "mlir::ModuleOp"> {
     of A by 16 columns, C's block itself as the accumulators, a broadcast
     element of A times a vector of B, the reduction in chunks of 128.
 
+    A contraction of the first form whose B is a window of a parameter that
+    -mdl-pack-weights packed (found by the forward function's argument and
+    the module's `mdl.derived`) takes the packed kernel when A has 4 rows or
+    more and the window starts on a panel: the outer-product blocks again,
+    B's 16 columns of each step one contiguous cache line of the panel, the
+    reduction unchunked; C's columns past N under masks. Otherwise (a batch
+    of 1 to 3) the dot kernel reads W.
+
     Each form is one function of the module (`@modelc_blocked_dot`,
-    `@modelc_blocked_outer`) that every such contraction calls, once per
-    image when batched, so that it is compiled once.
+    `@modelc_blocked_outer`, `@modelc_blocked_packed`) that every such
+    contraction calls, once per image when batched, so that it is compiled
+    once.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect",
                            "mlir::memref::MemRefDialect", "mlir::scf::SCFDialect",
@@ -232,6 +241,24 @@ def WinogradConv : Pass<"mdl-winograd-conv", "mlir::ModuleOp"> {
                            "mlir::bufferization::BufferizationDialect", "mlir::func::FuncDialect",
                            "mlir::linalg::LinalgDialect", "mlir::scf::SCFDialect",
                            "mlir::tensor::TensorDialect"];
+}
+
+def PackWeights : Pass<"mdl-pack-weights", "mlir::ModuleOp"> {
+  let summary = "Pack Linear weights into panels of 16 columns, once per state";
+  let description = [{
+    For each parameter W ([N, K], N >= 8, static) that a forward function
+    reads as B of a contraction C[m, n] += A[m, k] * B[n, k] (Linear's
+    x W^T), the forward functions take a derived value P of shape
+    [ceil(N / 16), K, 16], P[p, k, j] = W[16 p + j, k] and zero past row N,
+    which `modelc_prepare` computes once per state with
+    `modelc_pack_weight_<N>x<K>` (docs/ABI.md; the description names it
+    `packed(<parameter>)`). The contraction itself is left as it is, reading
+    W: -mdl-blocked-dot-kernels finds W's packed copy by its argument and
+    computes the contraction from it when the tile allows, from W otherwise.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect", "mlir::func::FuncDialect",
+                           "mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }
 
 def ConvToGemm : Pass<"mdl-conv-to-gemm", "mlir::func::FuncOp"> {

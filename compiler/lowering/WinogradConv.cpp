@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lowering/DerivedValues.h"
 #include "lowering/LoweringUtils.h"
 #include "lowering/Passes.h"
 
@@ -459,26 +460,6 @@ func::FuncOp getOrCreateConvolution(ModuleOp module, linalg::Conv2DNchwFchwOp co
   return fn;
 }
 
-/// The parameter argument of `fn` that `filter` reads, if any: only the
-/// forward functions (-mdl-lower-state's, marked with kParameterArgsAttr)
-/// have them.
-std::optional<unsigned> parameterArgument(func::FuncOp fn, Value filter) {
-  auto read = filter.getDefiningOp<bufferization::ToTensorOp>();
-  auto arg = read ? dyn_cast<BlockArgument>(read.getBuffer()) : BlockArgument();
-  auto parameters = fn->getAttrOfType<DenseI64ArrayAttr>(kParameterArgsAttr);
-  if (!arg || !parameters || arg.getOwner() != &fn.getBody().front() ||
-      !llvm::is_contained(parameters.asArrayRef(), int64_t(arg.getArgNumber())))
-    return std::nullopt;
-  return arg.getArgNumber();
-}
-
-/// A filter transform that depends on a parameter only, computed once per
-/// state by `modelc_prepare` rather than on every call.
-struct DerivedFilter {
-  unsigned stateArg; // the parameter's argument (the same in every forward function)
-  RankedTensorType type;
-};
-
 /// `modelc_winograd_filter_<CO>x<CI>(filter, into) -> U`: transformFilter
 /// as a function per filter shape, which `modelc_prepare` calls for each
 /// parameter (ResNet-18: 3 shapes for 10 filters; inline, they added 0.6 s
@@ -505,52 +486,16 @@ func::FuncOp getOrCreateFilterTransform(ModuleOp module, RankedTensorType filter
   return fn;
 }
 
-/// `modelc_prepare(states..., derived...)`: every derived value from the
-/// state, written into its argument. The forward functions' state arguments
-/// come first, in the same order.
-void createPrepare(ModuleOp module, func::FuncOp forward, ArrayRef<DerivedFilter> derived,
-                   TypeRange derivedTypes, unsigned numStates) {
-  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
-  Location loc = forward.getLoc();
-  SmallVector<Type> argTypes(forward.getArgumentTypes().take_front(numStates));
-  llvm::append_range(argTypes, derivedTypes);
-  auto fn = func::FuncOp::create(b, loc, "modelc_prepare", b.getFunctionType(argTypes, {}));
-  fn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-  Block *entry = fn.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  for (auto [i, d] : llvm::enumerate(derived)) {
-    Value filter = bufferization::ToTensorOp::create(
-        b, loc, memref::getTensorTypeFromMemRefType(argTypes[d.stateArg]),
-        entry->getArgument(d.stateArg), /*restrict=*/true, /*writable=*/false);
-    Value into = bufferization::ToTensorOp::create(b, loc, d.type,
-                                                   entry->getArgument(numStates + i),
-                                                   /*restrict=*/true, /*writable=*/true);
-    Value u = func::CallOp::create(
-                  b, loc,
-                  getOrCreateFilterTransform(module, cast<RankedTensorType>(filter.getType()), loc),
-                  ValueRange{filter, into})
-                  .getResult(0);
-    auto store = bufferization::MaterializeInDestinationOp::create(
-        b, loc, TypeRange{}, u, entry->getArgument(numStates + i));
-    store.setRestrict(true);
-    store.setWritable(true);
-  }
-  func::ReturnOp::create(b, loc);
-}
-
 struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
-    SmallVector<func::FuncOp> forwards;
-    for (auto fn : module.getOps<func::FuncOp>())
-      if (fn->hasAttr(kParameterArgsAttr))
-        forwards.push_back(fn);
 
     // The transformed filters of parameters: one per parameter, shared by
     // the forward functions.
-    SmallVector<DerivedFilter> derived;
+    SmallVector<DerivedValue> derived;
     llvm::DenseMap<unsigned, unsigned> derivedOf; // state argument -> index
+    SmallVector<RankedTensorType> filterTypes;    // of each derived value's parameter
     struct Candidate {
       linalg::Conv2DNchwFchwOp conv;
       func::FuncOp fn;
@@ -566,25 +511,23 @@ struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
       if (arg && !derivedOf.count(*arg)) {
         auto filterType = cast<RankedTensorType>(conv.getInputs()[1].getType());
         derivedOf[*arg] = derived.size();
-        derived.push_back({*arg, RankedTensorType::get({kPositions, filterType.getDimSize(0),
-                                                        filterType.getDimSize(1)},
-                                                       filterType.getElementType())});
+        filterTypes.push_back(filterType);
+        derived.push_back({*arg,
+                           RankedTensorType::get({kPositions, filterType.getDimSize(0),
+                                                  filterType.getDimSize(1)},
+                                                 filterType.getElementType()),
+                           "winograd", func::FuncOp()});
       }
     });
     if (convs.empty())
       return;
-
     // Every forward function takes every derived value after its inputs.
-    SmallVector<Type> derivedTypes;
-    for (const DerivedFilter &d : derived)
-      derivedTypes.push_back(MemRefType::get(d.type.getShape(), d.type.getElementType()));
-    for (func::FuncOp fn : forwards) {
-      SmallVector<Type> argTypes(fn.getArgumentTypes());
-      llvm::append_range(argTypes, derivedTypes);
-      fn.setFunctionType(FunctionType::get(ctx, argTypes, fn.getResultTypes()));
-      for (Type t : derivedTypes)
-        fn.getBody().front().addArgument(t, fn.getLoc());
-    }
+    // (The transforms are made once the walk is done: they are functions
+    // of the module it walks.)
+    for (auto [d, filterType] : llvm::zip_equal(derived, filterTypes))
+      d.transform = getOrCreateFilterTransform(module, filterType, module.getLoc());
+    if (!derived.empty())
+      appendDerivedValues(module, derived);
 
     IRRewriter rewriter(ctx);
     for (auto [conv, fn, arg] : convs) {
@@ -612,25 +555,6 @@ struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
       if (fill && fill->use_empty())
         rewriter.eraseOp(fill);
     }
-    if (derived.empty())
-      return;
-
-    // The forward functions' state arguments are the first of them, the same
-    // in each: all but the inputs and the derived values.
-    func::FuncOp first = forwards.front();
-    unsigned numInputs = 0;
-    for (Type t : first.getArgumentTypes())
-      numInputs += isa<TensorType>(t);
-    unsigned numStates = first.getNumArguments() - numInputs - derived.size();
-    createPrepare(module, first, derived, derivedTypes, numStates);
-    SmallVector<Attribute> entries;
-    for (auto [i, d] : llvm::enumerate(derived))
-      entries.push_back(DictionaryAttr::get(
-          ctx, {NamedAttribute(StringAttr::get(ctx, "state"),
-                               IntegerAttr::get(IntegerType::get(ctx, 64), d.stateArg)),
-                NamedAttribute(StringAttr::get(ctx, "shape"),
-                               DenseI64ArrayAttr::get(ctx, d.type.getShape()))}));
-    module->setAttr(kDerivedAttr, ArrayAttr::get(ctx, entries));
   }
 };
 

@@ -16,6 +16,7 @@
 #include "support/DType.h"
 #include "support/FileIO.h"
 #include "support/Format.h"
+#include "support/Json.h"
 #include "support/SafeTensors.h"
 
 #include <algorithm>
@@ -51,7 +52,8 @@ const char *const kUsage =
     "  --repeat K      call forward K times (default 1); state carries over\n"
     "  --device D      cpu (default), cuda or cuda:N (a library compiled with\n"
     "                  --target=cuda, and an NVIDIA driver)\n"
-    "  --info          print inputs, outputs, parameters and buffers\n"
+    "  --info          print inputs, outputs, parameters, buffers and the\n"
+    "                  values derived from parameters\n"
     "  --bench N       time N calls after a warm-up: min / median / max\n"
     "  --seed S        seed of the initial state (default 0)\n";
 
@@ -150,6 +152,33 @@ const char *dtypeText(int32_t dtype) {
   return isValidDType(dtype) ? dtypeName(static_cast<DType>(dtype)) : "?";
 }
 
+/// The values the library derives from parameters once per state
+/// (docs/ABI.md), as its description lists them: memory the model holds
+/// besides its state.
+void printDerived(const modelc_api *api) {
+  JsonValue root;
+  std::string error;
+  if (!api->desc_json ||
+      !parseJson(api->desc_json, std::strlen(api->desc_json), root, error))
+    return;
+  const JsonValue *derived = root.get("derived");
+  if (!derived || !derived->isArray() || derived->array.empty())
+    return;
+  std::printf("derived from parameters (computed once per state):\n");
+  for (const JsonValue &value : derived->array) {
+    const JsonValue *name = value.get("name"), *dtype = value.get("dtype"),
+                    *shape = value.get("shape");
+    if (!name || !name->isString() || !dtype || !dtype->isString() || !shape ||
+        !shape->isArray())
+      continue;
+    std::vector<int64_t> dims;
+    for (const JsonValue &d : shape->array)
+      dims.push_back(d.integer);
+    std::printf("  %s: %s %s\n", name->string.c_str(), dtype->string.c_str(),
+                dimsText(dims.data(), static_cast<int32_t>(dims.size())).c_str());
+  }
+}
+
 void printInfo(const modelc_api *api, modelc_model *model) {
   std::printf("model %s (prefix %s, device %s)\n", api->name, api->prefix,
               api->device(model));
@@ -184,6 +213,7 @@ void printInfo(const modelc_api *api, modelc_model *model) {
   }
   if (!inBuffers)
     std::printf("buffers:\n");
+  printDerived(api);
   std::fflush(stdout);
 }
 

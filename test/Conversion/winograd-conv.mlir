@@ -70,7 +70,7 @@ func.func @mixed(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: ten
 // CHECK-DAG: #[[TILE:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d2 * 14 + d4)>
 // CHECK-DAG: #[[BATCHIN:.*]] = affine_map<(d0, d1, d2, d3) -> (d1, d0, d2, d3)>
 // CHECK-DAG: #[[BATCHTILE:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d0 * 16 + d2 * 4 + d4)>
-// CHECK: module attributes {mdl.derived = [{shape = array<i64: 16, 16, 8>, state = 0 : i64}]}
+// CHECK: module attributes {mdl.derived = [{kind = "winograd", shape = array<i64: 16, 16, 8>, state = 0 : i64}]}
 
 // Not a forward function: the filter transform before each call. The
 // filter copied tap-major, then U[p, o, i] = sum_t T[p, t] g[t, o, i] with
@@ -100,6 +100,20 @@ func.func @mixed(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: ten
 // CHECK-LABEL: func.func @mixed
 // CHECK:         call @modelc_winograd_nx8x28x28_16_acc_1(%{{.*}}, %{{.*}}, %{{.*}}) : (tensor<?x8x30x30xf32>, tensor<16x16x8xf32>, tensor<2x16x28x28xf32>)
 // CHECK:         call @modelc_winograd_nx8x28x28_16_acc(%{{.*}}, %{{.*}}, %{{.*}}) : (tensor<?x8x30x30xf32>, tensor<16x16x8xf32>, tensor<?x16x28x28xf32>)
+
+// The transform, one function per filter shape, and once per state, from
+// the state arguments into the derived value.
+// CHECK-LABEL: func.func private @modelc_winograd_filter_16x8(
+// CHECK-SAME:    %{{.*}}: tensor<16x8x3x3xf32>, %[[INTO:.*]]: tensor<16x16x8xf32>) -> tensor<16x16x8xf32>
+// CHECK:         linalg.generic
+// CHECK:         linalg.generic {{.*}} outs(%[[INTO]] : tensor<16x16x8xf32>)
+// CHECK:         return
+// CHECK-LABEL: func.func @modelc_prepare(
+// CHECK-SAME:    %[[PW:.*]]: memref<16x8x3x3xf32>, %[[PU:.*]]: memref<16x16x8xf32>) attributes {llvm.emit_c_interface}
+// CHECK:         %[[PF:.*]] = bufferization.to_tensor %[[PW]] restrict
+// CHECK:         %[[PINTO:.*]] = bufferization.to_tensor %[[PU]] restrict writable
+// CHECK:         %[[PUT:.*]] = call @modelc_winograd_filter_16x8(%[[PF]], %[[PINTO]]) : (tensor<16x8x3x3xf32>, tensor<16x16x8xf32>) -> tensor<16x16x8xf32>
+// CHECK:         bufferization.materialize_in_destination %[[PUT]] in restrict writable %[[PU]] : (tensor<16x16x8xf32>, memref<16x16x8xf32>) -> ()
 
 // Image by image: B^T d B of the 4x4 tiles under 2x2 output blocks.
 // CHECK-LABEL: func.func private @modelc_winograd_nx8x28x28_16_acc(
@@ -144,17 +158,3 @@ func.func @mixed(%x: tensor<?x8x30x30xf32>, %w: tensor<16x8x3x3xf32>, %init: ten
 // CHECK:         tensor.empty() : tensor<2x16x8x8xf32>
 // CHECK:         tensor.extract_slice %{{.*}}[0, 0, 0, 0] [2, 16, 7, 7] [1, 1, 1, 1] : tensor<2x16x8x8xf32> to tensor<2x16x7x7xf32>
 // CHECK:       func.func private @modelc_winograd_nx8x28x28_16_acc_1(
-
-// The transform once per state, from the state arguments into the derived.
-// CHECK-LABEL: func.func @modelc_prepare(
-// CHECK-SAME:    %[[PW:.*]]: memref<16x8x3x3xf32>, %[[PU:.*]]: memref<16x16x8xf32>) attributes {llvm.emit_c_interface}
-// CHECK:         %[[PF:.*]] = bufferization.to_tensor %[[PW]] restrict
-// CHECK:         %[[PINTO:.*]] = bufferization.to_tensor %[[PU]] restrict writable
-// CHECK:         %[[PUT:.*]] = call @modelc_winograd_filter_16x8(%[[PF]], %[[PINTO]]) : (tensor<16x8x3x3xf32>, tensor<16x16x8xf32>) -> tensor<16x16x8xf32>
-// CHECK:         bufferization.materialize_in_destination %[[PUT]] in restrict writable %[[PU]] : (tensor<16x16x8xf32>, memref<16x16x8xf32>) -> ()
-// The transform, one function per filter shape.
-// CHECK-LABEL: func.func private @modelc_winograd_filter_16x8(
-// CHECK-SAME:    %{{.*}}: tensor<16x8x3x3xf32>, %[[INTO:.*]]: tensor<16x16x8xf32>) -> tensor<16x16x8xf32>
-// CHECK:         linalg.generic
-// CHECK:         linalg.generic {{.*}} outs(%[[INTO]] : tensor<16x16x8xf32>)
-// CHECK:         return

@@ -1,0 +1,73 @@
+// RUN: mdl-opt %s --pass-pipeline="builtin.module(mdl-blocked-dot-kernels)" | FileCheck %s
+
+// A contraction whose B is a window of a parameter that -mdl-pack-weights
+// packed (the module's mdl.derived names the forward function's last
+// argument as packed(state 0)): from the packed panels when A has 4 rows
+// or more and the window starts on a panel, from W by the dot kernel
+// otherwise.
+#x = affine_map<(n, m, k) -> (m, k)>
+#w = affine_map<(n, m, k) -> (n, k)>
+#y = affine_map<(n, m, k) -> (m, n)>
+module attributes {mdl.derived = [{kind = "packed", shape = array<i64: 3, 37, 16>, state = 0 : i64}]} {
+  func.func @modelc_forward_eval(%w: memref<40x37xf32>, %x: memref<?x37xf32>, %y: memref<?x40xf32>,
+                                 %n0: index, %p: memref<3x37x16xf32>)
+      attributes {mdl.parameter_args = array<i64: 0>} {
+    %c0 = arith.constant 0 : index
+    %m = memref.dim %x, %c0 : memref<?x37xf32>
+    %tile = memref.subview %w[%n0, 0] [24, 37] [1, 1] : memref<40x37xf32> to memref<24x37xf32, strided<[37, 1], offset: ?>>
+    %out = memref.subview %y[0, %n0] [%m, 24] [1, 1] : memref<?x40xf32> to memref<?x24xf32, strided<[40, 1], offset: ?>>
+    linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+        ins(%x, %tile : memref<?x37xf32>, memref<24x37xf32, strided<[37, 1], offset: ?>>)
+        outs(%out : memref<?x24xf32, strided<[40, 1], offset: ?>>) {
+    ^bb0(%a: f32, %b: f32, %acc: f32):
+      %q = arith.mulf %a, %b : f32
+      %s = arith.addf %acc, %q : f32
+      linalg.yield %s : f32
+    }
+    return
+  }
+}
+// CHECK-LABEL: func.func @modelc_forward_eval(
+// CHECK-SAME:    %[[W:[^:]*]]: memref<40x37xf32>, %[[X:[^:]*]]: memref<?x37xf32>, %{{[^:]*}}: memref<?x40xf32>, %[[N0:[^:]*]]: index, %[[P:[^:]*]]: memref<3x37x16xf32>)
+// CHECK:         %[[TILE:.*]] = memref.subview %[[W]][%[[N0]], 0] [24, 37]
+// CHECK:         %[[OUT:.*]] = memref.subview
+// CHECK-NOT:     linalg.generic
+// CHECK:         %[[ROW:.*]] = arith.addi %{{.*}}, %[[N0]] : index
+// CHECK:         %[[COL:.*]] = arith.addi
+// CHECK:         %[[ROWS:.*]] = memref.dim %[[X]], %{{.*}}
+// CHECK:         %[[ENOUGH:.*]] = arith.cmpi uge, %[[ROWS]], %{{.*}} : index
+// CHECK:         %[[REM:.*]] = arith.remui %[[ROW]], %{{.*}} : index
+// CHECK:         %[[ON:.*]] = arith.cmpi eq, %[[REM]], %{{.*}} : index
+// CHECK:         %[[BOTH:.*]] = arith.andi %[[ENOUGH]], %[[ON]] : i1
+// CHECK:         scf.if %[[BOTH]] {
+// CHECK:           %[[FIRST:.*]] = arith.divui %[[ROW]], %{{.*}} : index
+// CHECK:           %[[PANELS:.*]] = arith.ceildivui %{{.*}}, %{{.*}} : index
+// CHECK:           %[[WIN:.*]] = memref.subview %[[P]][%[[FIRST]], %[[COL]], 0] [%[[PANELS]], %{{.*}}, 16] [1, 1, 1]
+// CHECK:           %[[A:.*]] = memref.cast %[[X]]
+// CHECK:           %[[PC:.*]] = memref.cast %[[WIN]] : {{.*}} to memref<?x?x16xf32, strided<[?, 16, 1], offset: ?>>
+// CHECK:           %[[C:.*]] = memref.cast %[[OUT]]
+// CHECK:           call @modelc_blocked_packed(%[[A]], %[[PC]], %[[C]])
+// CHECK:         } else {
+// CHECK:           call @modelc_blocked_dot(%{{.*}}, %{{.*}}, %{{.*}})
+// CHECK:         }
+
+// The kernel: per panel, blocks of 6 rows by 16 columns whose 12
+// accumulators are C's block, two unmasked vectors of the panel per k step
+// times broadcast elements of A; the last partial panel stores under masks.
+// CHECK-LABEL: func.func private @modelc_blocked_packed(
+// CHECK-SAME:    %[[KA:[^:]*]]: memref<?x?xf32, strided<[?, 1], offset: ?>>, %[[KP:[^:]*]]: memref<?x?x16xf32, strided<[?, 16, 1], offset: ?>>, %[[KC:[^:]*]]: memref<?x?xf32, strided<[?, 1], offset: ?>>)
+// CHECK:         scf.for
+// CHECK:           scf.for
+// CHECK-COUNT-12:    vector.load %[[KC]]
+// CHECK:             scf.for {{.*}} iter_args
+// CHECK:               vector.load %[[KP]][%{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x16xf32, strided<[?, 16, 1], offset: ?>>, vector<8xf32>
+// CHECK:               vector.load %[[KP]]
+// CHECK-COUNT-6:       vector.broadcast
+// CHECK-COUNT-12:      vector.fma
+// CHECK:             vector.store
+// CHECK:         scf.if
+// CHECK:           vector.create_mask
+// CHECK:           vector.create_mask
+// CHECK:           vector.maskedload %[[KC]]
+// CHECK:           vector.maskedstore %[[KC]]
+// CHECK:       func.func private @modelc_blocked_dot(
