@@ -880,20 +880,24 @@ def main():
             continue
         mdl = MODELS_DIR / f"{mdl_name}.mdl"
         so = work / f"{mdl_name}.so"
-        # The best of `rounds` compiles, like the call timings.
-        dt, proc = None, None
+        # The best of `rounds` compiles, like the call timings. A round that
+        # times out ends them; the library of an earlier round stays (modelc
+        # renames its output into place only when done), and so does its time.
+        dt = None
         for _ in range(rounds):
             t0 = time.perf_counter()
             try:
                 proc = subprocess.run([modelc, str(mdl), "-o", str(so)], capture_output=True,
                                       text=True, timeout=args.compile_timeout)
             except subprocess.TimeoutExpired:
-                proc = None
+                if dt is not None:
+                    log(f"a compile of {mdl.relative_to(REPO)} after the first timed out "
+                        f"({args.compile_timeout:g} s); the rounds before it count")
                 break
             if proc.returncode != 0:
                 raise SystemExit(f"FATAL: modelc {mdl} failed:\n{proc.stderr}")
             dt = min(dt or float("inf"), time.perf_counter() - t0)
-        if proc is None:
+        if dt is None:
             msg = (f"modelc {mdl.relative_to(REPO)} -o model.so did not finish within "
                    f"{args.compile_timeout:g} s: its workloads are skipped")
             log("COMPILE TIMEOUT: " + msg)

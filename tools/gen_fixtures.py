@@ -414,9 +414,9 @@ class WinogradSmall(nn.Module):  # winograd_small.mdl
 class PackedLinear(nn.Module):  # packed_linear.mdl
     def __init__(self):
         super().__init__()
-        self.fc1 = nn.Linear(37, 1050)
-        self.fc2 = nn.Linear(1050, 250)
-        self.fc3 = nn.Linear(250, 10)
+        self.fc1 = nn.Linear(37, 1030)
+        self.fc2 = nn.Linear(1030, 260)
+        self.fc3 = nn.Linear(260, 10)
         self.fc4 = nn.Linear(10, 16)
 
     def forward(self, x):
@@ -450,7 +450,7 @@ MODELS = OrderedDict([
         x=torch.randn(n, 4), img=torch.randn(n, 4, 9, 9),
         ids=torch.randint(0, 10, (n, 2), dtype=torch.int64),
         ids32=torch.randint(0, 10, (n,), dtype=torch.int32)), 3, [])),
-    ("resnet_small", (ResNetSmall, lambda n: OrderedDict(x=torch.randn(n, 3, 64, 64)), 3, [1])),
+    ("resnet_small", (ResNetSmall, lambda n: OrderedDict(x=torch.randn(n, 3, 64, 64)), 3, [1, 4])),
     ("winograd", (Winograd, lambda n: OrderedDict(x=_bn_like(n, 3, 32, 32)), 2, [1])),
     ("winograd_small", (WinogradSmall, lambda n: OrderedDict(x=_bn_like(n, 4, 9, 9)), 3, [1])),
     # Batches for each path of the packed kernel: under 4 rows (the dot

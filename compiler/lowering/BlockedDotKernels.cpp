@@ -334,7 +334,8 @@ private:
 /// columns (-mdl-pack-weights), P's first panel C's first column.
 /// OuterProductBlocks panel by panel, B's 16 columns one cache line per
 /// step, unmasked (the last panel is padded with zeros); C's columns past
-/// N are masked off. The reduction is not chunked: a panel's K rows are
+/// N are masked off, and a last panel of 8 columns or fewer takes one
+/// vector of them. The reduction is not chunked: a panel's K rows are
 /// contiguous, which the prefetchers stream from L2.
 class PackedKernelBuilder : public OuterProductBlocks {
 public:
@@ -355,18 +356,21 @@ public:
       });
     };
     loop(index(0), nWhole, index(width), [&](Value n0) { panel(n0, {Value(), Value()}); });
-    // The last N % 16 columns: C under masks (create_mask clamps a
-    // negative count to none).
+    // The last N % 16 columns of C under a mask: 1 to 8 as one vector,
+    // 9 to 15 as a whole one and a masked one.
     Value left = arith::SubIOp::create(b, loc, N, nWhole);
     Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, left, index(0));
     auto tail = scf::IfOp::create(b, loc, any, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(tail.thenBlock());
+    Value oneVector = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, left, index(kLanes));
+    auto vectors = scf::IfOp::create(b, loc, oneVector, /*withElseRegion=*/true);
     auto maskType = VectorType::get({kLanes}, b.getI1Type());
-    Value low = vector::CreateMaskOp::create(b, loc, maskType, ValueRange{left});
-    Value high = vector::CreateMaskOp::create(
-        b, loc, maskType, ValueRange{arith::SubIOp::create(b, loc, left, index(kLanes))});
-    panel(nWhole, {low, high});
+    b.setInsertionPointToStart(vectors.thenBlock());
+    panel(nWhole, {vector::CreateMaskOp::create(b, loc, maskType, ValueRange{left})});
+    b.setInsertionPointToStart(vectors.elseBlock());
+    Value beyond = arith::SubIOp::create(b, loc, left, index(kLanes));
+    panel(nWhole, {Value(), vector::CreateMaskOp::create(b, loc, maskType, ValueRange{beyond})});
   }
 
 private:
@@ -453,8 +457,6 @@ Value dropLeadingDim(OpBuilder &b, Location loc, Value memref, Value i) {
                                    strides);
 }
 
-/// Replaces the contraction by calls of the kernel, one per image when
-/// batched.
 /// `kernel(operands...)`, each operand cast to the kernel's type.
 void call(OpBuilder &b, Location loc, func::FuncOp kernel, ValueRange operands) {
   SmallVector<Value> args;
@@ -463,6 +465,8 @@ void call(OpBuilder &b, Location loc, func::FuncOp kernel, ValueRange operands) 
   func::CallOp::create(b, loc, kernel, args);
 }
 
+/// Replaces the contraction by calls of the kernel, one per image when
+/// batched.
 void callKernel(OpBuilder &b, Location loc, func::FuncOp kernel, DotContraction dot) {
   if (!dot.batched)
     return call(b, loc, kernel, {dot.a, dot.b, dot.c});
@@ -477,11 +481,6 @@ void callKernel(OpBuilder &b, Location loc, func::FuncOp kernel, DotContraction 
   Value result = dropLeadingDim(b, loc, dot.c, image);
   call(b, loc, kernel, {dot.a, patches, result});
 }
-
-/// Rows of A from which the packed kernel takes a contraction: fewer (a
-/// batch of 1) make blocks of 1 row, 2 accumulators waiting on each FMA's
-/// latency, where the dot kernel keeps 8.
-constexpr int64_t kMinPackedRows = 4;
 
 /// A window of a packed parameter: -mdl-pack-weights' copy of the parameter
 /// B is a window of, and the window's first row and column in it.
@@ -530,7 +529,7 @@ std::optional<PackedWindow> packedWindow(OpBuilder &b, Location loc, Value B) {
 /// otherwise.
 void callPackedOrDot(OpBuilder &b, Location loc, ModuleOp module, DotContraction dot,
                      PackedWindow window) {
-  auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  auto index = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
   Value rows = memref::DimOp::create(b, loc, dot.a, 0);
   Value enoughRows =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, rows, index(kMinPackedRows));
@@ -564,7 +563,8 @@ struct BlockedDotKernelsPass : impl::BlockedDotKernelsBase<BlockedDotKernelsPass
     for (auto &[op, dot] : dots) {
       OpBuilder b(op);
       std::optional<PackedWindow> window;
-      if (!dot.batched && !dot.outer)
+      // The packed kernel stores whole vectors of C's rows.
+      if (!dot.batched && !dot.outer && innerStrideOne(dot.c))
         window = packedWindow(b, op.getLoc(), dot.b);
       if (window)
         callPackedOrDot(b, op.getLoc(), getOperation(), dot, *window);

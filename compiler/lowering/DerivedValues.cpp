@@ -50,11 +50,11 @@ func::FuncOp createPrepare(ModuleOp module, func::FuncOp forward, unsigned numDe
 }
 
 void appendArguments(func::FuncOp fn, TypeRange types) {
-  SmallVector<Type> argTypes(fn.getArgumentTypes());
-  llvm::append_range(argTypes, types);
-  fn.setFunctionType(FunctionType::get(fn.getContext(), argTypes, fn.getResultTypes()));
-  for (Type t : types)
-    fn.getBody().front().addArgument(t, fn.getLoc());
+  SmallVector<unsigned> at(types.size(), fn.getNumArguments());
+  SmallVector<DictionaryAttr> attrs(types.size(), DictionaryAttr::get(fn.getContext()));
+  SmallVector<Location> locs(types.size(), fn.getLoc());
+  // Keeps the argument attributes (if any) in step with the arguments.
+  (void)fn.insertArguments(at, types, attrs, locs);
 }
 
 } // namespace

@@ -31,8 +31,9 @@ namespace {
 constexpr int64_t kMinColumns = kPackedPanelColumns / 2;
 
 /// `modelc_pack_weight_<N>x<K>(w, into) -> P`, P[p, k, j] = w[16 p + j, k]
-/// (zero past row N): w padded to whole panels, split into them and
-/// transposed, written over `into`.
+/// and zero past row N, written over `into`: one elementwise pass that
+/// reads w where the row exists (a padded copy of w would be one more
+/// weight-sized buffer while the state is prepared).
 func::FuncOp getOrCreatePack(ModuleOp module, RankedTensorType weightType, Location loc) {
   int64_t n = weightType.getDimSize(0), k = weightType.getDimSize(1);
   std::string name = "modelc_pack_weight_" + std::to_string(n) + "x" + std::to_string(k);
@@ -48,21 +49,24 @@ func::FuncOp getOrCreatePack(ModuleOp module, RankedTensorType weightType, Locat
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   Value w = entry->getArgument(0);
-  int64_t rows = panels * kPackedPanelColumns;
-  if (rows != n) {
-    Value zero = scalarConstant(b, loc, element, 0.0);
-    w = tensor::PadOp::create(b, loc, RankedTensorType::get({rows, k}, element), w,
-                              ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0)},
-                              ArrayRef<OpFoldResult>{b.getIndexAttr(rows - n), b.getIndexAttr(0)},
-                              zero);
-  }
-  Value split = tensor::ExpandShapeOp::create(
-      b, loc, RankedTensorType::get({panels, kPackedPanelColumns, k}, element), w,
-      ArrayRef<ReassociationIndices>{{0, 1}, {2}});
-  Value packed = linalg::TransposeOp::create(b, loc, split, entry->getArgument(1),
-                                             ArrayRef<int64_t>{0, 2, 1})
-                     ->getResult(0);
-  func::ReturnOp::create(b, loc, packed);
+  auto map = b.getMultiDimIdentityMap(3);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{packedType}, ValueRange{}, ValueRange{entry->getArgument(1)},
+      ArrayRef<AffineMap>{map}, SmallVector<utils::IteratorType>(3, utils::IteratorType::parallel),
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        Value p = linalg::IndexOp::create(nb, l, 0), kk = linalg::IndexOp::create(nb, l, 1),
+              j = linalg::IndexOp::create(nb, l, 2);
+        Value row = arith::AddIOp::create(
+            nb, l, arith::MulIOp::create(nb, l, p, arith::ConstantIndexOp::create(nb, l, kPackedPanelColumns)), j);
+        Value last = arith::ConstantIndexOp::create(nb, l, n - 1);
+        Value inside = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ule, row, last);
+        // Rows past N read the last one (in bounds) and yield zero.
+        Value read = tensor::ExtractOp::create(
+            nb, l, w, ValueRange{arith::MinUIOp::create(nb, l, row, last), kk});
+        Value zero = scalarConstant(nb, l, element, 0.0);
+        linalg::YieldOp::create(nb, l, ValueRange{arith::SelectOp::create(nb, l, inside, read, zero)});
+      });
+  func::ReturnOp::create(b, loc, generic->getResult(0));
   return fn;
 }
 
@@ -71,6 +75,10 @@ func::FuncOp getOrCreatePack(ModuleOp module, RankedTensorType weightType, Locat
 std::optional<unsigned> packableWeight(func::FuncOp fn, linalg::GenericOp op) {
   std::optional<DotForm> form = matchDotForm(op);
   if (!form || form->batched || form->outer || !op.hasPureTensorSemantics())
+    return std::nullopt;
+  // A static batch too small for the packed kernel would never read it.
+  auto x = dyn_cast<RankedTensorType>(op.getDpsInputOperand(0)->get().getType());
+  if (!x || (!x.isDynamicDim(0) && x.getDimSize(0) < kMinPackedRows))
     return std::nullopt;
   auto type = dyn_cast<RankedTensorType>(op.getDpsInputOperand(1)->get().getType());
   if (!type || !type.hasStaticShape() || type.getDimSize(0) < kMinColumns)

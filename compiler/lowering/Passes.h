@@ -33,6 +33,11 @@ constexpr llvm::StringLiteral kDerivedAttr = "mdl.derived";
 /// vectors of 8 floats, the packed kernel's width
 /// (-mdl-blocked-dot-kernels).
 constexpr int64_t kPackedPanelColumns = 16;
+/// Rows of A from which the packed kernel takes a contraction: fewer (a
+/// batch of 1) make blocks of 1 row, 2 accumulators waiting on each FMA's
+/// latency, where the dot kernel keeps 8. A static batch below it packs
+/// nothing.
+constexpr int64_t kMinPackedRows = 4;
 
 #define GEN_PASS_DECL
 #include "lowering/Passes.h.inc"

@@ -196,7 +196,10 @@ def BlockedDotKernels : Pass<"mdl-blocked-dot-kernels", "mlir::ModuleOp"> {
     more and the window starts on a panel: the outer-product blocks again,
     B's 16 columns of each step one contiguous cache line of the panel, the
     reduction unchunked; C's columns past N under masks. Otherwise (a batch
-    of 1 to 3) the dot kernel reads W.
+    of 1 to 3, a last tile of rows under 4, a window off the panels, a C
+    whose rows are not contiguous) the dot kernel reads W. The two sum in
+    different orders: a row's result may differ in the last bits between a
+    tile that takes one and a tile that takes the other.
 
     Each form is one function of the module (`@modelc_blocked_dot`,
     `@modelc_blocked_outer`, `@modelc_blocked_packed`) that every such
@@ -248,7 +251,8 @@ def PackWeights : Pass<"mdl-pack-weights", "mlir::ModuleOp"> {
   let description = [{
     For each parameter W ([N, K], N >= 8, static) that a forward function
     reads as B of a contraction C[m, n] += A[m, k] * B[n, k] (Linear's
-    x W^T), the forward functions take a derived value P of shape
+    x W^T; not with a static batch under 4, which the packed kernel does
+    not take), the forward functions take a derived value P of shape
     [ceil(N / 16), K, 16], P[p, k, j] = W[16 p + j, k] and zero past row N,
     which `modelc_prepare` computes once per state with
     `modelc_pack_weight_<N>x<K>` (docs/ABI.md; the description names it

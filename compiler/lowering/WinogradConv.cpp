@@ -526,8 +526,7 @@ struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
     // of the module it walks.)
     for (auto [d, filterType] : llvm::zip_equal(derived, filterTypes))
       d.transform = getOrCreateFilterTransform(module, filterType, module.getLoc());
-    if (!derived.empty())
-      appendDerivedValues(module, derived);
+    unsigned firstDerived = derived.empty() ? 0 : appendDerivedValues(module, derived);
 
     IRRewriter rewriter(ctx);
     for (auto [conv, fn, arg] : convs) {
@@ -537,7 +536,7 @@ struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
       Value u;
       if (arg) {
         unsigned index = derivedOf[*arg];
-        Value buffer = fn.getArgument(fn.getNumArguments() - derived.size() + index);
+        Value buffer = fn.getArgument(firstDerived + index);
         u = bufferization::ToTensorOp::create(rewriter, loc, derived[index].type, buffer,
                                               /*restrict=*/true, /*writable=*/false);
       } else {

@@ -52,7 +52,7 @@ struct ModelDesc {
   std::vector<TensorDesc> inputs;
   std::vector<TensorDesc> outputs; // named "output" or "output.<i>"
   /// Values the generated code derives from parameters (Winograd-transformed
-  /// filters): computed by its prepare function whenever the state changed,
+  /// filters, packed Linear weights): computed by its prepare function whenever the state changed,
   /// passed to the CPU forward functions after the inputs. Static shapes.
   std::vector<TensorDesc> derived;
   /// Indices into `states`: parameters, then buffers (PyTorch's listing).

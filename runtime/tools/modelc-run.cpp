@@ -173,7 +173,7 @@ void printDerived(const modelc_api *api) {
       continue;
     std::vector<int64_t> dims;
     for (const JsonValue &d : shape->array)
-      dims.push_back(d.integer);
+      dims.push_back(d.isInteger ? d.integer : -1);
     std::printf("  %s: %s %s\n", name->string.c_str(), dtype->string.c_str(),
                 dimsText(dims.data(), static_cast<int32_t>(dims.size())).c_str());
   }

@@ -8,10 +8,11 @@
 #w = affine_map<(m, n, k) -> (n, k)>
 #y = affine_map<(m, n, k) -> (m, n)>
 func.func @modelc_forward_eval(%w: memref<20x37xf32>, %small: memref<7x37xf32>,
-                               %x: tensor<?x37xf32>, %init: tensor<?x20xf32>,
-                               %init7: tensor<?x7xf32>, %other: tensor<20x37xf32>)
+                               %w2: memref<24x37xf32>, %x: tensor<?x37xf32>,
+                               %init: tensor<?x20xf32>, %init7: tensor<?x7xf32>,
+                               %other: tensor<20x37xf32>)
     -> (tensor<?x20xf32>, tensor<?x7xf32>, tensor<?x20xf32>)
-    attributes {mdl.parameter_args = array<i64: 0, 1>} {
+    attributes {mdl.parameter_args = array<i64: 0, 1, 2>} {
   %wt = bufferization.to_tensor %w restrict : memref<20x37xf32> to tensor<20x37xf32>
   %y = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
       ins(%x, %wt : tensor<?x37xf32>, tensor<20x37xf32>) outs(%init : tensor<?x20xf32>) {
@@ -39,25 +40,61 @@ func.func @modelc_forward_eval(%w: memref<20x37xf32>, %small: memref<7x37xf32>,
   } -> tensor<?x20xf32>
   return %y, %y7, %z : tensor<?x20xf32>, tensor<?x7xf32>, tensor<?x20xf32>
 }
+// The training forward reads the same parameter: the same packed value,
+// after its inputs too. A static batch of 2 packs nothing (the packed kernel
+// takes 4 rows or more): its weight (state 2) has no packed copy.
+func.func @modelc_forward_train(%w: memref<20x37xf32>, %small: memref<7x37xf32>,
+                                %w2: memref<24x37xf32>, %x: tensor<?x37xf32>,
+                                %init: tensor<?x20xf32>, %x2: tensor<2x37xf32>,
+                                %init2: tensor<2x24xf32>) -> (tensor<?x20xf32>, tensor<2x24xf32>)
+    attributes {mdl.parameter_args = array<i64: 0, 1, 2>} {
+  %wt = bufferization.to_tensor %w restrict : memref<20x37xf32> to tensor<20x37xf32>
+  %y = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %wt : tensor<?x37xf32>, tensor<20x37xf32>) outs(%init : tensor<?x20xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<?x20xf32>
+  %w2t = bufferization.to_tensor %w2 restrict : memref<24x37xf32> to tensor<24x37xf32>
+  %y2 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x2, %w2t : tensor<2x37xf32>, tensor<24x37xf32>) outs(%init2 : tensor<2x24xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<2x24xf32>
+  return %y, %y2 : tensor<?x20xf32>, tensor<2x24xf32>
+}
 // CHECK: module attributes {mdl.derived = [{kind = "packed", shape = array<i64: 2, 37, 16>, state = 0 : i64}]}
 // CHECK-LABEL: func.func @modelc_forward_eval(
-// CHECK-SAME:    %[[W:.*]]: memref<20x37xf32>, %{{.*}}: memref<7x37xf32>, %{{.*}}: tensor<?x37xf32>, %{{.*}}: tensor<?x20xf32>, %{{.*}}: tensor<?x7xf32>, %{{.*}}: tensor<20x37xf32>, %{{.*}}: memref<2x37x16xf32>)
+// CHECK-SAME:    %[[W:.*]]: memref<20x37xf32>, %{{.*}}: memref<7x37xf32>, %{{.*}}: memref<24x37xf32>, %{{.*}}: tensor<?x37xf32>, %{{.*}}: tensor<?x20xf32>, %{{.*}}: tensor<?x7xf32>, %{{.*}}: tensor<20x37xf32>, %{{.*}}: memref<2x37x16xf32>)
 // CHECK:         %[[WT:.*]] = bufferization.to_tensor %[[W]]
 // CHECK:         linalg.generic {{.*}} ins(%{{.*}}, %[[WT]] : tensor<?x37xf32>, tensor<20x37xf32>)
+// CHECK-LABEL: func.func @modelc_forward_train(
+// CHECK-SAME:    %{{.*}}: tensor<2x24xf32>, %{{.*}}: memref<2x37x16xf32>) -> (tensor<?x20xf32>, tensor<2x24xf32>)
+// CHECK-NOT:   modelc_pack_weight_24x37
 
-// P[p, k, j] = W[16 p + j, k]: W padded to 32 rows with zeros, split into
-// panels, each transposed.
+// P[p, k, j] = W[16 p + j, k], zero past row 20: one pass over P, reading
+// W where the row exists (row 19 where it does not, then discarded).
 // CHECK-LABEL: func.func private @modelc_pack_weight_20x37(
 // CHECK-SAME:    %[[PW:.*]]: tensor<20x37xf32>, %[[INTO:.*]]: tensor<2x37x16xf32>) -> tensor<2x37x16xf32>
-// CHECK:         %[[PAD:.*]] = tensor.pad %[[PW]] low[0, 0] high[12, 0]
-// CHECK:           tensor.yield %{{.*}} : f32
-// CHECK:         %[[SPLIT:.*]] = tensor.expand_shape %[[PAD]] {{\[\[}}0, 1], [2]] output_shape [2, 16, 37] : tensor<32x37xf32> into tensor<2x16x37xf32>
-// CHECK:         %[[T:.*]] = linalg.transpose ins(%[[SPLIT]] : tensor<2x16x37xf32>) outs(%[[INTO]] : tensor<2x37x16xf32>) permutation = [0, 2, 1]
-// CHECK:         return %[[T]]
+// CHECK:         %[[G:.*]] = linalg.generic {{.*}} outs(%[[INTO]] : tensor<2x37x16xf32>)
+// CHECK:           %[[P:.*]] = linalg.index 0
+// CHECK:           %[[K:.*]] = linalg.index 1
+// CHECK:           %[[J:.*]] = linalg.index 2
+// CHECK:           %[[P16:.*]] = arith.muli %[[P]], %c16
+// CHECK:           %[[ROW:.*]] = arith.addi %[[P16]], %[[J]]
+// CHECK:           %[[IN:.*]] = arith.cmpi ule, %[[ROW]], %c19
+// CHECK:           %[[CLAMP:.*]] = arith.minui %[[ROW]], %c19
+// CHECK:           %[[V:.*]] = tensor.extract %[[PW]][%[[CLAMP]], %[[K]]]
+// CHECK:           %[[S:.*]] = arith.select %[[IN]], %[[V]], %{{.*}} : f32
+// CHECK:           linalg.yield %[[S]]
+// CHECK:         return %[[G]]
 
 // Once per state, from the state arguments into the derived value.
 // CHECK-LABEL: func.func @modelc_prepare(
-// CHECK-SAME:    %[[SW:.*]]: memref<20x37xf32>, %{{.*}}: memref<7x37xf32>, %[[SP:.*]]: memref<2x37x16xf32>) attributes {llvm.emit_c_interface}
+// CHECK-SAME:    %[[SW:.*]]: memref<20x37xf32>, %{{.*}}: memref<7x37xf32>, %{{.*}}: memref<24x37xf32>, %[[SP:.*]]: memref<2x37x16xf32>) attributes {llvm.emit_c_interface}
 // CHECK:         %[[F:.*]] = bufferization.to_tensor %[[SW]] restrict
 // CHECK:         %[[I:.*]] = bufferization.to_tensor %[[SP]] restrict writable
 // CHECK:         %[[R:.*]] = call @modelc_pack_weight_20x37(%[[F]], %[[I]])

@@ -26,6 +26,31 @@ module attributes {mdl.derived = [{kind = "packed", shape = array<i64: 3, 37, 16
     }
     return
   }
+
+  // A parameter without a packed copy (state 1), and a C whose rows are not
+  // contiguous (the packed kernel stores whole vectors of them): the dot
+  // kernel, no choice.
+  func.func @modelc_forward_train(%w: memref<40x37xf32>, %v: memref<40x37xf32>,
+                                  %x: memref<?x37xf32>, %y: memref<?x40xf32>,
+                                  %yt: memref<40x?xf32>, %n0: index, %p: memref<3x37x16xf32>)
+      attributes {mdl.parameter_args = array<i64: 0, 1>} {
+    linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+        ins(%x, %v : memref<?x37xf32>, memref<40x37xf32>) outs(%y : memref<?x40xf32>) {
+    ^bb0(%a: f32, %b: f32, %acc: f32):
+      %q = arith.mulf %a, %b : f32
+      %s = arith.addf %acc, %q : f32
+      linalg.yield %s : f32
+    }
+    %t = memref.transpose %yt (i, j) -> (j, i) : memref<40x?xf32> to memref<?x40xf32, strided<[1, ?]>>
+    linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+        ins(%x, %w : memref<?x37xf32>, memref<40x37xf32>) outs(%t : memref<?x40xf32, strided<[1, ?]>>) {
+    ^bb0(%a: f32, %b: f32, %acc: f32):
+      %q = arith.mulf %a, %b : f32
+      %s = arith.addf %acc, %q : f32
+      linalg.yield %s : f32
+    }
+    return
+  }
 }
 // CHECK-LABEL: func.func @modelc_forward_eval(
 // CHECK-SAME:    %[[W:[^:]*]]: memref<40x37xf32>, %[[X:[^:]*]]: memref<?x37xf32>, %{{[^:]*}}: memref<?x40xf32>, %[[N0:[^:]*]]: index, %[[P:[^:]*]]: memref<3x37x16xf32>)
@@ -51,6 +76,14 @@ module attributes {mdl.derived = [{kind = "packed", shape = array<i64: 3, 37, 16
 // CHECK:           call @modelc_blocked_dot(%{{.*}}, %{{.*}}, %{{.*}})
 // CHECK:         }
 
+// CHECK-LABEL: func.func @modelc_forward_train(
+// CHECK-NOT:     scf.if
+// CHECK:         call @modelc_blocked_dot(
+// CHECK-NOT:     scf.if
+// CHECK:         call @modelc_blocked_dot(
+// CHECK-NOT:     modelc_blocked_packed
+// CHECK:         return
+
 // The kernel: per panel, blocks of 6 rows by 16 columns whose 12
 // accumulators are C's block, two unmasked vectors of the panel per k step
 // times broadcast elements of A; the last partial panel stores under masks.
@@ -65,9 +98,22 @@ module attributes {mdl.derived = [{kind = "packed", shape = array<i64: 3, 37, 16
 // CHECK-COUNT-6:       vector.broadcast
 // CHECK-COUNT-12:      vector.fma
 // CHECK:             vector.store
+// The last N % 16 columns: 1 to 8 as one masked vector, 9 to 15 as a
+// whole vector and a masked one.
+// CHECK:         %[[LEFT:.*]] = arith.subi %[[N:.*]], %[[WHOLE:.*]] : index
 // CHECK:         scf.if
-// CHECK:           vector.create_mask
-// CHECK:           vector.create_mask
-// CHECK:           vector.maskedload %[[KC]]
-// CHECK:           vector.maskedstore %[[KC]]
+// CHECK:           %[[ONE:.*]] = arith.cmpi ule, %[[LEFT]], %c8
+// CHECK:           scf.if %[[ONE]] {
+// CHECK:             vector.create_mask %[[LEFT]] : vector<8xi1>
+// CHECK:             vector.maskedload %[[KC]]
+// CHECK-NOT:         vector.load %[[KC]]
+// CHECK:             vector.maskedstore %[[KC]]
+// CHECK:           } else {
+// CHECK:             %[[BEYOND:.*]] = arith.subi %[[LEFT]], %c8
+// CHECK:             vector.create_mask %[[BEYOND]] : vector<8xi1>
+// CHECK:             vector.load %[[KC]]
+// CHECK:             vector.maskedload %[[KC]]
+// CHECK:             vector.store
+// CHECK:             vector.maskedstore %[[KC]]
+// CHECK:           }
 // CHECK:       func.func private @modelc_blocked_dot(
