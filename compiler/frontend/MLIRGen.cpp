@@ -516,6 +516,18 @@ LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::Mo
   for (auto [i, a] : llvm::enumerate(fwd.args)) {
     locals[a.name] = poisoned[i] ? Value::poison() : Value::ofTensor(entry->getArgument(i));
     func.setArgAttr(i, "mdl.name", builder.getStringAttr(a.name));
+    // The names of its dynamic sizes ("" for the others): the inputs of one
+    // name must agree at run time, which the runtime checks.
+    auto type = dyn_cast<RankedTensorType>(argTypes[i]);
+    if (poisoned[i] || !a.type || !type || type.getRank() != int64_t(a.type->dims.size()) ||
+        type.hasStaticShape())
+      continue;
+    SmallVector<Attribute> names;
+    for (auto [d, dim] : llvm::enumerate(a.type->dims)) {
+      auto *name = llvm::dyn_cast<ast::NameExpr>(dim.get());
+      names.push_back(builder.getStringAttr(type.isDynamicDim(d) && name ? name->name : ""));
+    }
+    func.setArgAttr(i, "mdl.dims", builder.getArrayAttr(names));
   }
   builder.setInsertionPointToEnd(entry);
 

@@ -93,9 +93,19 @@ FailureOr<std::string> describeModel(ModuleOp module, StringRef prefix) {
   for (auto [i, t] : llvm::enumerate(fn.getArgumentTypes())) {
     auto type = llvm::cast<RankedTensorType>(t);
     auto name = fn.getArgAttrOfType<StringAttr>(i, "mdl.name");
-    inputs.push_back(llvm::json::Object{{"name", name ? name.str() : "input" + std::to_string(i)},
-                                        {"dtype", safetensorsDType(type.getElementType())},
-                                        {"shape", jsonShape(type.getShape())}});
+    llvm::json::Object input{{"name", name ? name.str() : "input" + std::to_string(i)},
+                             {"dtype", safetensorsDType(type.getElementType())},
+                             {"shape", jsonShape(type.getShape())}};
+    // The names of dynamic sizes (null for the others), which the runtime
+    // checks agree across inputs.
+    if (auto dims = fn.getArgAttrOfType<ArrayAttr>(i, "mdl.dims")) {
+      llvm::json::Array names;
+      for (auto dim : dims.getAsRange<StringAttr>())
+        names.push_back(dim.getValue().empty() ? llvm::json::Value(nullptr)
+                                               : llvm::json::Value(dim.str()));
+      input["dims"] = std::move(names);
+    }
+    inputs.push_back(std::move(input));
   }
   for (Type t : fn.getResultTypes()) {
     auto type = llvm::cast<RankedTensorType>(t);

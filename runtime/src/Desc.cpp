@@ -106,6 +106,32 @@ bool parseState(const JsonValue &entry, size_t index, StateDesc &state,
   return true;
 }
 
+/// The optional "dims" of a tensor: one entry per dimension, the name of a
+/// dynamic size or null.
+bool getDimNames(const JsonValue &entry, TensorDesc &t, const std::string &where,
+                 std::string &error) {
+  const JsonValue *dims = entry.get("dims");
+  if (!dims)
+    return true;
+  if (!dims->isArray() || dims->array.size() != t.shape.size()) {
+    error = where + ": 'dims' must be an array with one entry per dimension";
+    return false;
+  }
+  for (size_t d = 0; d < t.shape.size(); ++d) {
+    const JsonValue &name = dims->array[d];
+    if (name.kind == JsonValue::Kind::Null) {
+      t.dims.emplace_back();
+      continue;
+    }
+    if (!name.isString() || name.string.empty() || t.shape[d] != -1) {
+      error = format("%s: 'dims' entry %zu must be null or name a dynamic size", where.c_str(), d);
+      return false;
+    }
+    t.dims.push_back(name.string);
+  }
+  return true;
+}
+
 bool parseTensors(const JsonValue &root, const char *key, bool named,
                   std::vector<TensorDesc> &out, std::string &error) {
   const JsonValue *list = root.get(key);
@@ -124,7 +150,8 @@ bool parseTensors(const JsonValue &root, const char *key, bool named,
     if (named && !getString(entry, "name", t.name, where, error))
       return false;
     if (!getDType(entry, t.dtype, where, error) ||
-        !getShape(entry, /*allowDynamic=*/true, t.shape, where, error))
+        !getShape(entry, /*allowDynamic=*/true, t.shape, where, error) ||
+        !getDimNames(entry, t, where, error))
       return false;
     out.push_back(std::move(t));
   }

@@ -43,6 +43,10 @@ struct TensorDesc {
   std::string name;
   DType dtype = DType::F32;
   std::vector<int64_t> shape; // -1: dynamic
+  /// Inputs: per dimension, the name of a dynamic size (`N` of f32[N, 4]),
+  /// empty for the others; empty when the description names none. Sizes
+  /// of one name must agree across the inputs.
+  std::vector<std::string> dims;
 };
 
 struct ModelDesc {

@@ -699,6 +699,39 @@ bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
   return ok;
 }
 
+/// The inputs' dynamic sizes of one name (f32[N, 4] and f32[N, 3]) agree:
+/// the generated code takes them for one size, and reads every input with
+/// it. Inputs already passed checkInput (ranks match the description).
+bool checkNamedSizes(const ModelDesc &desc, const modelc_tensor *inputs,
+                     std::string &error) {
+  // The first dimension of a name, in input order, sets its size.
+  auto firstOf = [&](const std::string &name, size_t &input, size_t &dim) {
+    for (input = 0; input < desc.inputs.size(); ++input)
+      for (dim = 0; dim < desc.inputs[input].dims.size(); ++dim)
+        if (desc.inputs[input].dims[dim] == name)
+          return;
+  };
+  for (size_t i = 0; i < desc.inputs.size(); ++i) {
+    const std::vector<std::string> &dims = desc.inputs[i].dims;
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (dims[d].empty())
+        continue;
+      size_t j = i, e = d; // found at the latest here
+      firstOf(dims[d], j, e);
+      int64_t size = inputs[i].shape[d], want = inputs[j].shape[e];
+      if (size != want) {
+        error = format("input '%s' has size %lld in dimension %zu (%s), but %s is %lld in "
+                       "input '%s' (dimension %zu)",
+                       desc.inputs[i].name.c_str(), static_cast<long long>(size), d,
+                       dims[d].c_str(), dims[d].c_str(), static_cast<long long>(want),
+                       desc.inputs[j].name.c_str(), e);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 } // namespace
 
 bool runForward(modelc_model &model, const modelc_tensor *inputs,
@@ -720,6 +753,8 @@ bool runForward(modelc_model &model, const modelc_tensor *inputs,
   for (size_t i = 0; i < numExpected; ++i)
     if (!checkInput(desc.inputs[i], inputs[i], error))
       return false;
+  if (!checkNamedSizes(desc, inputs, error))
+    return false;
   model.hasOutputs = false;
   bool ok = model.device == kCpu ? runOnCpu(model, inputs, error)
                                  : runOnCuda(model, inputs, error);

@@ -33,6 +33,10 @@ HIDDEN const char modelc_generated_desc[] =
     "{\"name\":\"Fake\",\"prefix\":\"Fake\",\"states\":[{\"name\":\"w\","
     "\"kind\":\"parameter\",\"dtype\":\"F32\",\"shape\":[2],\"init\":"
     "\"kaiming\",\"init_args\":[]}],\"inputs\":[],\"outputs\":[]}";
+#elif defined(FAKE_BAD_DIMS)
+HIDDEN const char modelc_generated_desc[] =
+    "{\"name\":\"Fake\",\"prefix\":\"Fake\",\"states\":[],\"inputs\":[{\"name\":\"x\","
+    "\"dtype\":\"F32\",\"shape\":[-1,2],\"dims\":[\"N\",\"K\"]}],\"outputs\":[]}";
 #else
 HIDDEN const char modelc_generated_desc[] =
     "{\"name\":\"Fake\",\"prefix\":\"Fake\",\"states\":["
