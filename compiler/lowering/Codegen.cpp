@@ -112,9 +112,16 @@ FailureOr<std::string> describeModel(ModuleOp module, StringRef prefix) {
     outputs.push_back(llvm::json::Object{{"dtype", safetensorsDType(type.getElementType())},
                                          {"shape", jsonShape(type.getShape())}});
   }
+  // The model's file, which the runtime's messages of failed shape checks
+  // name (with the line and column the generated code passes).
+  auto at = model.getLoc()->findInstanceOf<FileLineColLoc>();
   llvm::json::Object desc{{"name", model.getSymName()},
+                          {"source", at ? at.getFilename().str() : std::string("model")},
                           {"prefix", prefix},
                           {"states", std::move(states)},
+                          // The runtime keeps the buffers of a training call
+                          // whose shape check fails.
+                          {"shape_checks", hasRuntimeShapeChecks(model)},
                           {"inputs", std::move(inputs)},
                           {"outputs", std::move(outputs)}};
   std::string text;

@@ -22,6 +22,15 @@ namespace modelc::lowering {
 using namespace mlir;
 
 namespace modelc::lowering {
+
+bool hasRuntimeShapeChecks(Operation *root) {
+  bool found = false;
+  root->walk([&](mdl::ReshapeOp op) {
+    found |= !cast<RankedTensorType>(op.getInput().getType()).hasStaticShape();
+  });
+  return found;
+}
+
 namespace {
 
 /// Rewrites one forward function of `model` into `modelc_<name>` at the
@@ -119,8 +128,22 @@ LogicalResult lowerFunction(mdl::ModelOp model, func::FuncOp fn,
   return success();
 }
 
+/// Declares the runtime's kShapeCheckFailedFn when a reshape of a size
+/// known only at run time may call it (ShapeToLinalg.cpp): the function
+/// passes that lower the reshapes cannot add symbols to the module.
+void declareShapeCheck(ModuleOp module) {
+  if (!hasRuntimeShapeChecks(module) || module.lookupSymbol(kShapeCheckFailedFn))
+    return;
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  Type i64 = b.getI64Type();
+  auto fn = func::FuncOp::create(b, module.getLoc(), kShapeCheckFailedFn,
+                                 b.getFunctionType({i64, i64, i64, i64, i64}, {}));
+  fn.setPrivate();
+}
+
 struct LowerModelStatePass : impl::LowerModelStateBase<LowerModelStatePass> {
   void runOnOperation() override {
+    declareShapeCheck(getOperation());
     SmallVector<mdl::ModelOp> models(getOperation().getOps<mdl::ModelOp>());
     for (mdl::ModelOp model : models) {
       SmallVector<mdl::StateInfo> states = mdl::getStates(model);

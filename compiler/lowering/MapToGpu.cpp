@@ -45,6 +45,17 @@ bool touchesMemory(Operation *op) {
     return false; // host-side runtime calls: alloc, memcpy, launch
   if (isa<memref::ReshapeOp>(op))
     return false; // reads its shape buffer on the host
+  // The runtime's shape check (ShapeToLinalg.cpp) is a host call on sizes,
+  // and so is the scf.if around it.
+  if (auto call = dyn_cast<func::CallOp>(op))
+    return call.getCallee() != kShapeCheckFailedFn;
+  if (isa<scf::IfOp>(op) && op->getNumResults() == 0) {
+    bool device = false;
+    op->walk([&](Operation *inner) {
+      device |= inner != op && !inner->hasTrait<OpTrait::IsTerminator>() && touchesMemory(inner);
+    });
+    return device;
+  }
   if (auto load = dyn_cast<memref::LoadOp>(op))
     return !isShapeBuffer(load.getMemRef());
   if (auto store = dyn_cast<memref::StoreOp>(op))

@@ -29,6 +29,19 @@ constexpr llvm::StringLiteral kParameterArgsAttr = "mdl.parameter_args";
 /// computes them (docs/ABI.md).
 constexpr llvm::StringLiteral kDerivedAttr = "mdl.derived";
 
+/// The runtime's `void modelc_shape_check_failed(line, column, elements,
+/// size, multiple)` (i64 each), which generated code calls where a size
+/// known only at run time breaks a rule the program relies on: a reshape
+/// of `elements` elements that must be `size` (multiple = 0) or a multiple
+/// of it (multiple = 1, a -1 in the shape), at line:column of the model's
+/// source. forward then fails with that message. -mdl-lower-state declares
+/// it where a reshape may call it.
+constexpr llvm::StringLiteral kShapeCheckFailedFn = "modelc_shape_check_failed";
+
+/// Whether the mdl program under `root` has shape checks that run with the
+/// model (a reshape of a size known only at run time).
+bool hasRuntimeShapeChecks(mlir::Operation *root);
+
 /// Columns of W per panel of a packed weight (-mdl-pack-weights): two
 /// vectors of 8 floats, the packed kernel's width
 /// (-mdl-blocked-dot-kernels).

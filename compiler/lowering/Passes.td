@@ -23,7 +23,9 @@ def LowerModelState : Pass<"mdl-lower-state", "mlir::ModuleOp"> {
       `bufferization.materialize_in_destination` into its memref just before
       the return.
 
-    The `mdl.model` is erased.
+    The `mdl.model` is erased. When a reshape of a size known only at run
+    time may fail its check, the runtime's `modelc_shape_check_failed` is
+    declared.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::bufferization::BufferizationDialect",
                            "mlir::func::FuncDialect", "mlir::memref::MemRefDialect",
@@ -36,10 +38,13 @@ def ConvertMdlToLinalg : Pass<"convert-mdl-to-linalg", "mlir::func::FuncOp"> {
     Every mdl compute op becomes linalg (named ops for convolution and
     pooling, generics otherwise), tensor, arith and math ops on tensors, with
     PyTorch's numerics. Elementwise chains are left for linalg's elementwise
-    fusion; biases start the accumulators of contractions.
+    fusion; biases start the accumulators of contractions. A reshape of a
+    size known only at run time checks its element count there and calls
+    the runtime's `modelc_shape_check_failed` when it is wrong.
   }];
-  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
-                           "mlir::math::MathDialect", "mlir::memref::MemRefDialect",
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect",
+                           "mlir::linalg::LinalgDialect", "mlir::math::MathDialect",
+                           "mlir::memref::MemRefDialect", "mlir::scf::SCFDialect",
                            "mlir::tensor::TensorDialect"];
 }
 

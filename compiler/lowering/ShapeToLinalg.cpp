@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lowering/LoweringUtils.h"
+#include "lowering/Passes.h"
 #include "lowering/Patterns.h"
 
 #include "mdl/IR/MdlOps.h"
@@ -59,6 +60,38 @@ struct FlattenLowering : OpRewritePattern<mlir::mdl::FlattenOp> {
   }
 };
 
+/// When the input's size is known only at run time, a reshape of `numel`
+/// elements into `known` (or, with a -1, a multiple of it: never 0, the
+/// verifier rejects that) is checked where it runs: otherwise the view
+/// would read past its input, or drop elements. A failure calls the
+/// runtime (kShapeCheckFailedFn), which fails the forward call; the code
+/// runs on to its end meanwhile, on views no larger than their inputs (the
+/// -1 size rounds down; see ReshapeLowering for the others). Returns the
+/// condition of failure.
+Value checkElements(PatternRewriter &rewriter, Location loc, Value numel, Value known,
+                    bool inferred) {
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value wrong =
+      inferred ? arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ne,
+                                       arith::RemUIOp::create(rewriter, loc, numel, known), zero)
+               : arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ne, numel, known);
+  auto check = scf::IfOp::create(rewriter, loc, wrong, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(check.thenBlock());
+  auto at = loc->findInstanceOf<FileLineColLoc>();
+  auto i64 = [&](Value v) -> Value {
+    return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), v);
+  };
+  auto constant = [&](int64_t v) -> Value {
+    return arith::ConstantIntOp::create(rewriter, loc, rewriter.getI64Type(), v);
+  };
+  func::CallOp::create(rewriter, loc, kShapeCheckFailedFn, TypeRange{},
+                       ValueRange{constant(at ? at.getLine() : 0),
+                                  constant(at ? at.getColumn() : 0), i64(numel), i64(known),
+                                  constant(inferred)});
+  return wrong;
+}
+
 struct ReshapeLowering : OpRewritePattern<mlir::mdl::ReshapeOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(mlir::mdl::ReshapeOp op, PatternRewriter &rewriter) const override {
@@ -74,13 +107,31 @@ struct ReshapeLowering : OpRewritePattern<mlir::mdl::ReshapeOp> {
     for (int64_t s : written)
       if (s != -1)
         known = arith::MulIOp::create(rewriter, loc, known, arith::ConstantIndexOp::create(rewriter, loc, s));
+    bool inferred = llvm::is_contained(written, -1);
+    Value wrong;
+    if (!in.hasStaticShape())
+      wrong = checkElements(rewriter, loc, numel, known, inferred);
     SmallVector<Value> sizes;
     for (int64_t s : written)
       sizes.push_back(s == -1 ? Value(arith::DivUIOp::create(rewriter, loc, numel, known))
                               : Value(arith::ConstantIndexOp::create(rewriter, loc, s)));
     auto shapeType = RankedTensorType::get({int64_t(sizes.size())}, rewriter.getIndexType());
     Value shape = tensor::FromElementsOp::create(rewriter, loc, shapeType, sizes);
-    rewriter.replaceOpWithNewOp<tensor::ReshapeOp>(op, out, x, shape);
+    if (!wrong || inferred) {
+      rewriter.replaceOpWithNewOp<tensor::ReshapeOp>(op, out, x, shape);
+      return success();
+    }
+    // A static shape from a wrong count: zeros rather than a view past the
+    // input's end (the call fails anyway).
+    auto choice = scf::IfOp::create(
+        rewriter, loc, wrong,
+        [&](OpBuilder &b, Location l) {
+          scf::YieldOp::create(b, l, filled(b, l, out, Value(), 0.0));
+        },
+        [&](OpBuilder &b, Location l) {
+          scf::YieldOp::create(b, l, tensor::ReshapeOp::create(b, l, out, x, shape).getResult());
+        });
+    rewriter.replaceOp(op, choice.getResults());
     return success();
   }
 };

@@ -174,8 +174,14 @@ bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
   if (!root.isObject())
     return fail("not a JSON object");
   if (!getString(root, "name", desc.name, "the model", detail) ||
-      !getString(root, "prefix", desc.prefix, "the model", detail))
+      !getString(root, "prefix", desc.prefix, "the model", detail) ||
+      (root.get("source") && !getString(root, "source", desc.source, "the model", detail)))
     return fail(detail);
+  if (const JsonValue *checks = root.get("shape_checks")) {
+    if (checks->kind != JsonValue::Kind::Bool)
+      return fail("'shape_checks' must be true or false");
+    desc.shapeChecks = checks->boolean;
+  }
   const JsonValue *states = root.get("states");
   if (!states || !states->isArray())
     return fail("'states' must be an array");

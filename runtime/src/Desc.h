@@ -51,6 +51,13 @@ struct TensorDesc {
 
 struct ModelDesc {
   std::string name;
+  /// The model's source file, for messages of the generated code's shape
+  /// checks; "model" when the description names none.
+  std::string source = "model";
+  /// The generated code checks sizes known only at run time
+  /// (modelc_shape_check_failed): a training call that fails one must leave
+  /// the buffers as they were.
+  bool shapeChecks = false;
   std::string prefix;
   std::vector<StateDesc> states;  // state_dict order (the calling convention's)
   std::vector<TensorDesc> inputs;

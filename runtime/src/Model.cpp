@@ -554,6 +554,49 @@ bool prepareOutput(modelc_model &model, size_t j,
   return true;
 }
 
+/// A shape check of the generated code that failed in this thread's
+/// current forward call (kShapeCheckFailedFn of the compiler): the first.
+struct ShapeCheckFailure {
+  bool failed = false;
+  int64_t line = 0, column = 0, elements = 0, size = 0;
+  bool multiple = false;
+};
+thread_local ShapeCheckFailure shapeCheck;
+
+/// Saves every buffer's bytes into `saved` (one after another), or with
+/// save = false copies them back.
+void copyBuffers(modelc_model &model, std::vector<char> &saved, bool save) {
+  const ModelDesc &desc = *model.desc;
+  size_t at = 0;
+  for (size_t i = 0; i < desc.states.size(); ++i) {
+    if (desc.states[i].kind == StateKind::Parameter)
+      continue;
+    size_t n = desc.states[i].nbytes;
+    if (save) {
+      saved.resize(at + n);
+      std::memcpy(saved.data() + at, model.stateData[i], n);
+    } else {
+      std::memcpy(model.stateData[i], saved.data() + at, n);
+    }
+    at += n;
+  }
+}
+
+/// Whether the call just made failed a shape check; if so, its message.
+bool shapeCheckFailed(const ModelDesc &desc, std::string &error) {
+  if (!shapeCheck.failed)
+    return false;
+  const ShapeCheckFailure &f = shapeCheck;
+  error = format(f.multiple ? "%s:%lld:%lld: reshape: the input's %lld elements are not a "
+                              "multiple of %lld, the product of the sizes besides -1"
+                            : "%s:%lld:%lld: reshape: the input has %lld elements, the shape "
+                              "%lld",
+                 desc.source.c_str(), static_cast<long long>(f.line),
+                 static_cast<long long>(f.column), static_cast<long long>(f.elements),
+                 static_cast<long long>(f.size));
+  return true;
+}
+
 bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
               std::string &error) {
   const ModelDesc &desc = *model.desc;
@@ -570,14 +613,24 @@ bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
   passedIn.insert(passedIn.end(), inputData.begin(), inputData.end());
   passedIn.insert(passedIn.end(), model.derivedData.begin(), model.derivedData.end());
 
+  // The buffers as they were, for a training call that fails a shape check
+  // (the generated code writes them at its end).
+  thread_local std::vector<char> buffersBefore;
+  bool keepBuffers = model.training && desc.shapeChecks;
+  if (keepBuffers)
+    copyBuffers(model, buffersBefore, /*save=*/true);
+  shapeCheck = ShapeCheckFailure();
   if (model.training)
     modelc_generated_forward_train(call.args.data());
   else
     modelc_generated_forward_eval(call.args.data());
+  if (keepBuffers && shapeCheck.failed)
+    copyBuffers(model, buffersBefore, /*save=*/false);
 
   // Copy every result out, then free what the generated code allocated:
-  // each allocation once, never memory that was passed in.
-  bool ok = true;
+  // each allocation once, never memory that was passed in. (None is
+  // copied when a shape check failed.)
+  bool ok = !shapeCheckFailed(desc, error);
   toFree.clear();
   for (size_t j = 0; j < desc.outputs.size(); ++j) {
     ResultView view = resultView(desc, call, j);
@@ -674,6 +727,7 @@ bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
   packCall(desc, stateData, inputData, inputs, /*derivedData=*/nullptr, call);
 
   cuda::beginGeneratedCall();
+  shapeCheck = ShapeCheckFailure();
   if (model.training)
     modelc_generated_cuda_forward_train(call.args.data());
   else
@@ -683,6 +737,8 @@ bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
   bool ok = cuda::endGeneratedCall(allocations, why) && cuda::synchronize(why);
   if (!ok)
     error = "forward: " + why;
+  else
+    ok = !shapeCheckFailed(desc, error);
   for (size_t j = 0; ok && j < desc.outputs.size(); ++j) {
     ResultView view = resultView(desc, call, j);
     uint64_t nbytes;
@@ -772,4 +828,17 @@ modelc_model::~modelc_model() {
     std::free(p);
   for (auto &out : outputs)
     std::free(out.data);
+}
+
+/// Called by generated code whose reshape of a size known only at run time
+/// found the wrong number of elements (kShapeCheckFailedFn of the
+/// compiler): remembered for the forward call in progress, which then fails.
+/// The code goes on to its end with the view it made (smaller than its
+/// input, never larger: the reshape takes the count rounded down).
+extern "C" void modelc_shape_check_failed(int64_t line, int64_t column, int64_t elements,
+                                          int64_t size, int64_t multiple) {
+  auto &f = modelc::rt::shapeCheck;
+  if (f.failed)
+    return;
+  f = {true, line, column, elements, size, multiple != 0};
 }

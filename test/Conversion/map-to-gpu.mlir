@@ -77,3 +77,28 @@ func.func @kernels(%x: memref<?x4xf32>, %count: memref<i64>) -> memref<?x4xf32> 
 // EMULATED-NEXT:                arith.addi %{{.*}}, %[[TX]]
 // EMULATED-NOT:     gpu.
 // EMULATED:         return
+
+// The runtime's shape check (a reshape of a size known only at run time)
+// is a host call on sizes: it stays on the host, with the if around it.
+func.func private @modelc_shape_check_failed(i64, i64, i64, i64, i64)
+func.func @shape_check(%x: memref<?x4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c8 = arith.constant 8 : index
+  %line = arith.constant 3 : i64
+  %one = arith.constant 1 : i64
+  %n = memref.dim %x, %c0 : memref<?x4xf32>
+  %rem = arith.remui %n, %c8 : index
+  %bad = arith.cmpi ne, %rem, %c0 : index
+  scf.if %bad {
+    %count = arith.index_cast %n : index to i64
+    func.call @modelc_shape_check_failed(%line, %line, %count, %one, %one) : (i64, i64, i64, i64, i64) -> ()
+  }
+  return
+}
+// CHECK-LABEL: func.func @shape_check
+// CHECK-NOT:     gpu.launch
+// CHECK:         scf.if
+// CHECK-NEXT:      arith.index_cast
+// CHECK-NEXT:      func.call @modelc_shape_check_failed
+// CHECK-NOT:     gpu.launch
+// CHECK:         return
