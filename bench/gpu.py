@@ -208,21 +208,7 @@ def compile_model(modelc, key, text, flags, work, timeout):
 
 def parse_emit(path):
     """bench/run.py's modelc_view, on a saved `--emit=mdl` text."""
-    text = Path(path).read_text()
-    state, inputs = [], None
-    for line in text.splitlines():
-        line = line.strip()
-        m = re.match(r'mdl\.(param|buffer) @"?([^":\s]+)"? : (tensor<[^>]*>)(.*)', line)
-        if m:
-            kind, name, ty, rest = m.groups()
-            if not (kind == "buffer" and "non_persistent" in rest):
-                state.append((name, *cpu.parse_tensor_type(ty)))
-            continue
-        m = re.match(r"func\.func @forward_eval\((.*)\) -> (.*) \{$", line)
-        if m:
-            inputs = [(n, *cpu.parse_tensor_type(t)) for t, n in
-                      re.findall(r'(tensor<[^>]*>) \{mdl\.name = "([^"]+)"\}', m.group(1))]
-    return state, inputs
+    return cpu.parse_mdl_view(Path(path).read_text())
 
 
 def prepare(args, modelc, flags):

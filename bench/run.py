@@ -279,12 +279,11 @@ def parse_tensor_type(text):
     return [None if d == "?" else int(d) for d in parts[:-1]], MLIR_DTYPES[parts[-1]]
 
 
-def modelc_view(modelc, mdl):
-    proc = subprocess.run([modelc, str(mdl), "--emit=mdl"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"FATAL: modelc --emit=mdl rejected {mdl}:\n{proc.stderr}")
+def parse_mdl_view(text):
+    """The state entries and forward_eval inputs of `modelc --emit=mdl` text:
+    [(name, dtype, shape)], inputs None when there is no forward_eval."""
     state, inputs = [], None
-    for line in proc.stdout.splitlines():
+    for line in text.splitlines():
         line = line.strip()
         m = re.match(r'mdl\.(param|buffer) @"?([^":\s]+)"? : (tensor<[^>]*>)(.*)', line)
         if m:
@@ -294,8 +293,17 @@ def modelc_view(modelc, mdl):
             continue
         m = re.match(r"func\.func @forward_eval\((.*)\) -> (.*) \{$", line)
         if m:
+            # Each argument's attributes: {mdl.dims = [...], mdl.name = "x"}.
             inputs = [(n, *parse_tensor_type(t)) for t, n in
-                      re.findall(r'(tensor<[^>]*>) \{mdl\.name = "([^"]+)"\}', m.group(1))]
+                      re.findall(r'(tensor<[^>]*>) \{[^}]*mdl\.name = "([^"]+)"[^}]*\}', m.group(1))]
+    return state, inputs
+
+
+def modelc_view(modelc, mdl):
+    proc = subprocess.run([modelc, str(mdl), "--emit=mdl"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"FATAL: modelc --emit=mdl rejected {mdl}:\n{proc.stderr}")
+    state, inputs = parse_mdl_view(proc.stdout)
     if inputs is None:
         raise SystemExit(f"FATAL: no @forward_eval in modelc --emit=mdl of {mdl}")
     return state, inputs

@@ -563,7 +563,7 @@ def modelc_view(modelc, mdl_path):
         m = re.match(r"func\.func @forward_eval\((.*)\) -> (.*) \{$", line)
         if m:
             inputs = [(n, *parse_tensor_type(t)) for t, n in
-                      re.findall(r'(tensor<[^>]*>) \{mdl\.name = "([^"]+)"\}', m.group(1))]
+                      re.findall(r'(tensor<[^>]*>) \{[^}]*mdl\.name = "([^"]+)"[^}]*\}', m.group(1))]
             results = [parse_tensor_type(t) for t in split_types(m.group(2))]
     if inputs is None:
         raise SystemExit(f"FATAL: no func.func @forward_eval in modelc --emit=mdl of {mdl_path}")

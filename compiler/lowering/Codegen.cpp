@@ -24,6 +24,7 @@
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
@@ -114,9 +115,11 @@ FailureOr<std::string> describeModel(ModuleOp module, StringRef prefix) {
   }
   // The model's file, which the runtime's messages of failed shape checks
   // name (with the line and column the generated code passes).
+  // (Its name only: the library must not depend on where it was built.)
   auto at = model.getLoc()->findInstanceOf<FileLineColLoc>();
   llvm::json::Object desc{{"name", model.getSymName()},
-                          {"source", at ? at.getFilename().str() : std::string("model")},
+                          {"source", at ? llvm::sys::path::filename(at.getFilename().getValue()).str()
+                                        : std::string("model")},
                           {"prefix", prefix},
                           {"states", std::move(states)},
                           // The runtime keeps the buffers of a training call

@@ -91,7 +91,8 @@ LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef out
       // Programs linked against the library record its file name, not the
       // path it was linked from.
       "-Wl,-soname," + llvm::sys::path::filename(outputPath).str(),
-      // The generated code does not reference the runtime: pull it in.
+      // The generated code references little of the runtime (its heap, the
+      // shape check): pull all of it in.
       "-Wl,-u,modelc_model_entry",
       "-Wl,--exclude-libs,libstdc++.a:libsupc++.a:libgcc.a:libgcc_eh.a",
       "-Wl,--version-script=" + script,

@@ -45,17 +45,9 @@ bool touchesMemory(Operation *op) {
     return false; // host-side runtime calls: alloc, memcpy, launch
   if (isa<memref::ReshapeOp>(op))
     return false; // reads its shape buffer on the host
-  // The runtime's shape check (ShapeToLinalg.cpp) is a host call on sizes,
-  // and so is the scf.if around it.
+  // The runtime's shape check (ShapeToLinalg.cpp) is a host call on sizes.
   if (auto call = dyn_cast<func::CallOp>(op))
     return call.getCallee() != kShapeCheckFailedFn;
-  if (isa<scf::IfOp>(op) && op->getNumResults() == 0) {
-    bool device = false;
-    op->walk([&](Operation *inner) {
-      device |= inner != op && !inner->hasTrait<OpTrait::IsTerminator>() && touchesMemory(inner);
-    });
-    return device;
-  }
   if (auto load = dyn_cast<memref::LoadOp>(op))
     return !isShapeBuffer(load.getMemRef());
   if (auto store = dyn_cast<memref::StoreOp>(op))
@@ -181,10 +173,15 @@ private:
           return failure();
         continue;
       }
-      bool hasParallel = false;
-      op.walk([&](scf::ParallelOp) { hasParallel = true; });
-      if (hasParallel) {
-        // A host loop around kernels: map inside it.
+      bool hasParallel = false, checks = false;
+      op.walk([&](Operation *inner) {
+        hasParallel |= isa<scf::ParallelOp>(inner);
+        auto call = dyn_cast<func::CallOp>(inner);
+        checks |= inner != &op && call && call.getCallee() == kShapeCheckFailedFn;
+      });
+      if (hasParallel || checks) {
+        // A host loop around kernels, or the if of a shape check (whose
+        // call stays on the host): map inside it.
         if (failed(flush(&op)))
           return failure();
         for (Region &region : op.getRegions())

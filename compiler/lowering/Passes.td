@@ -40,7 +40,8 @@ def ConvertMdlToLinalg : Pass<"convert-mdl-to-linalg", "mlir::func::FuncOp"> {
     PyTorch's numerics. Elementwise chains are left for linalg's elementwise
     fusion; biases start the accumulators of contractions. A reshape of a
     size known only at run time checks its element count there and calls
-    the runtime's `modelc_shape_check_failed` when it is wrong.
+    the runtime's `modelc_shape_check_failed` when it is wrong, which
+    -mdl-lower-state declares: run it first.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect",
                            "mlir::linalg::LinalgDialect", "mlir::math::MathDialect",
@@ -150,7 +151,9 @@ def MapToGpu : Pass<"mdl-map-to-gpu", "mlir::func::FuncOp"> {
       update such as `num_batches_tracked += 1`) becomes a one-thread
       `gpu.launch`.
 
-    What remains on the host is allocation, shape arithmetic and views.
+    What remains on the host is allocation, shape arithmetic and views, and
+    the calls of a reshape's element-count check into the runtime (with the
+    ifs around them, inside which the rest is mapped).
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::gpu::GPUDialect",
                            "mlir::scf::SCFDialect"];

@@ -60,36 +60,33 @@ struct FlattenLowering : OpRewritePattern<mlir::mdl::FlattenOp> {
   }
 };
 
-/// When the input's size is known only at run time, a reshape of `numel`
-/// elements into `known` (or, with a -1, a multiple of it: never 0, the
-/// verifier rejects that) is checked where it runs: otherwise the view
-/// would read past its input, or drop elements. A failure calls the
-/// runtime (kShapeCheckFailedFn), which fails the forward call; the code
-/// runs on to its end meanwhile, on views no larger than their inputs (the
-/// -1 size rounds down; see ReshapeLowering for the others). Returns the
-/// condition of failure.
-Value checkElements(PatternRewriter &rewriter, Location loc, Value numel, Value known,
-                    bool inferred) {
+/// The count of a reshape's elements when its input's size is known only
+/// at run time: `numel` must be `known`, or with a -1 in the shape
+/// (`inferred`) a multiple of it (never 0: the verifier rejects that).
+/// Returns whether it is wrong.
+Value wrongCount(PatternRewriter &rewriter, Location loc, Value numel, Value known,
+                 bool inferred) {
+  if (!inferred)
+    return arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ne, numel, known);
   Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
-  Value wrong =
-      inferred ? arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ne,
-                                       arith::RemUIOp::create(rewriter, loc, numel, known), zero)
-               : arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ne, numel, known);
-  auto check = scf::IfOp::create(rewriter, loc, wrong, /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(rewriter);
-  rewriter.setInsertionPointToStart(check.thenBlock());
+  return arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ne,
+                               arith::RemUIOp::create(rewriter, loc, numel, known), zero);
+}
+
+/// Calls the runtime's kShapeCheckFailedFn for a wrong count at `loc`'s
+/// line and column, which fails the forward call.
+void reportWrongCount(OpBuilder &b, Location loc, Value numel, Value known, bool inferred) {
   auto at = loc->findInstanceOf<FileLineColLoc>();
   auto i64 = [&](Value v) -> Value {
-    return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), v);
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
   };
   auto constant = [&](int64_t v) -> Value {
-    return arith::ConstantIntOp::create(rewriter, loc, rewriter.getI64Type(), v);
+    return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
   };
-  func::CallOp::create(rewriter, loc, kShapeCheckFailedFn, TypeRange{},
+  func::CallOp::create(b, loc, kShapeCheckFailedFn, TypeRange{},
                        ValueRange{constant(at ? at.getLine() : 0),
                                   constant(at ? at.getColumn() : 0), i64(numel), i64(known),
                                   constant(inferred)});
-  return wrong;
 }
 
 struct ReshapeLowering : OpRewritePattern<mlir::mdl::ReshapeOp> {
@@ -110,22 +107,34 @@ struct ReshapeLowering : OpRewritePattern<mlir::mdl::ReshapeOp> {
     bool inferred = llvm::is_contained(written, -1);
     Value wrong;
     if (!in.hasStaticShape())
-      wrong = checkElements(rewriter, loc, numel, known, inferred);
+      wrong = wrongCount(rewriter, loc, numel, known, inferred);
     SmallVector<Value> sizes;
     for (int64_t s : written)
       sizes.push_back(s == -1 ? Value(arith::DivUIOp::create(rewriter, loc, numel, known))
                               : Value(arith::ConstantIndexOp::create(rewriter, loc, s)));
     auto shapeType = RankedTensorType::get({int64_t(sizes.size())}, rewriter.getIndexType());
     Value shape = tensor::FromElementsOp::create(rewriter, loc, shapeType, sizes);
-    if (!wrong || inferred) {
+    if (!wrong) {
       rewriter.replaceOpWithNewOp<tensor::ReshapeOp>(op, out, x, shape);
       return success();
     }
-    // A static shape from a wrong count: zeros rather than a view past the
-    // input's end (the call fails anyway).
+    // A wrong count is reported to the runtime, and the code runs on to its
+    // end: with a -1, on the view of the whole rows (no larger than the
+    // input); for a static shape, on zeros rather than a view past the
+    // input's end.
+    if (inferred) {
+      auto check = scf::IfOp::create(rewriter, loc, wrong, /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(check.thenBlock());
+      reportWrongCount(rewriter, loc, numel, known, inferred);
+      rewriter.setInsertionPointAfter(check);
+      rewriter.replaceOpWithNewOp<tensor::ReshapeOp>(op, out, x, shape);
+      return success();
+    }
     auto choice = scf::IfOp::create(
         rewriter, loc, wrong,
         [&](OpBuilder &b, Location l) {
+          reportWrongCount(b, l, numel, known, inferred);
           scf::YieldOp::create(b, l, filled(b, l, out, Value(), 0.0));
         },
         [&](OpBuilder &b, Location l) {

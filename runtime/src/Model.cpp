@@ -589,8 +589,8 @@ bool shapeCheckFailed(const ModelDesc &desc, std::string &error) {
   const ShapeCheckFailure &f = shapeCheck;
   error = format(f.multiple ? "%s:%lld:%lld: reshape: the input's %lld elements are not a "
                               "multiple of %lld, the product of the sizes besides -1"
-                            : "%s:%lld:%lld: reshape: the input has %lld elements, the shape "
-                              "%lld",
+                            : "%s:%lld:%lld: reshape: the input has %lld elements, but the "
+                              "shape holds %lld",
                  desc.source.c_str(), static_cast<long long>(f.line),
                  static_cast<long long>(f.column), static_cast<long long>(f.elements),
                  static_cast<long long>(f.size));
