@@ -24,9 +24,15 @@ using namespace mlir;
 namespace modelc::lowering {
 
 bool hasRuntimeShapeChecks(Operation *root) {
+  // Sizes known only at run time come from the forward functions' inputs;
+  // where they meet (elementwise operands, reshapes) the lowering checks
+  // them. (Over-approximated: checks of sizes that turn out to be one value
+  // are removed later.)
   bool found = false;
-  root->walk([&](mdl::ReshapeOp op) {
-    found |= !cast<RankedTensorType>(op.getInput().getType()).hasStaticShape();
+  root->walk([&](mdl::ModelOp model) {
+    for (auto fn : model.getBody()->getOps<func::FuncOp>())
+      for (Type t : fn.getArgumentTypes())
+        found |= !cast<RankedTensorType>(t).hasStaticShape();
   });
   return found;
 }

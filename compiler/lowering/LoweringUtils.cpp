@@ -1,6 +1,7 @@
 //===- LoweringUtils.cpp - Shared helpers of the mdl-to-linalg lowering ---===//
 
 #include "lowering/LoweringUtils.h"
+#include "lowering/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -88,6 +89,57 @@ Value filled(OpBuilder &b, Location loc, RankedTensorType type, Value like, doub
   return linalg::FillOp::create(b, loc, v, empty).getResult(0);
 }
 
+void reportShapeCheck(OpBuilder &b, Location loc, Value a, Value c, ShapeCheck kind) {
+  auto at = loc->findInstanceOf<FileLineColLoc>();
+  auto i64 = [&](Value v) -> Value {
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
+  };
+  auto constant = [&](int64_t v) -> Value {
+    return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
+  };
+  func::CallOp::create(b, loc, kShapeCheckFailedFn, TypeRange{},
+                       ValueRange{constant(at ? at.getLine() : 0),
+                                  constant(at ? at.getColumn() : 0), i64(a), i64(c),
+                                  constant(static_cast<int64_t>(kind))});
+}
+
+/// The sizes that `elementwise` takes as one loop's: each input's size in
+/// a result dimension, where one of them is known only at run time, must
+/// be the loop's (`loopSizes`). Checked where they meet, as PyTorch's
+/// broadcasting would fail (a size of 1 known only at run time is not
+/// broadcast: it fails too); canonicalization removes the checks of sizes
+/// that are the same value.
+static void checkSizesMeet(OpBuilder &b, Location loc, RankedTensorType resultType,
+                           ValueRange inputs, ArrayRef<Value> sizeSource,
+                           ArrayRef<int64_t> sizeDim) {
+  int64_t rank = resultType.getRank();
+  for (Value in : inputs) {
+    auto t = llvm::cast<RankedTensorType>(in.getType());
+    int64_t offset = rank - t.getRank();
+    for (int64_t d = 0; d < t.getRank(); ++d) {
+      int64_t r = d + offset;
+      bool broadcast = t.getDimSize(d) == 1 && resultType.getDimSize(r) != 1;
+      bool dynamic = t.isDynamicDim(d) || resultType.isDynamicDim(r);
+      if (broadcast || !dynamic || (in == sizeSource[r] && d == sizeDim[r]))
+        continue;
+      auto sizeOf = [&](Value v, int64_t dim, int64_t known) -> Value {
+        if (!ShapedType::isDynamic(known))
+          return arith::ConstantIndexOp::create(b, loc, known);
+        return tensor::DimOp::create(b, loc, v, dim);
+      };
+      Value mine = sizeOf(in, d, t.getDimSize(d));
+      Value loop = resultType.isDynamicDim(r)
+                       ? sizeOf(sizeSource[r], sizeDim[r], ShapedType::kDynamic)
+                       : sizeOf(Value(), 0, resultType.getDimSize(r));
+      Value differ = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, mine, loop);
+      auto check = scf::IfOp::create(b, loc, differ, /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(check.thenBlock());
+      reportShapeCheck(b, loc, mine, loop, ShapeCheck::SizesDiffer);
+    }
+  }
+}
+
 Value elementwise(OpBuilder &b, Location loc, RankedTensorType resultType, ValueRange inputs,
                   const BodyBuilder &body) {
   MLIRContext *ctx = b.getContext();
@@ -117,6 +169,7 @@ Value elementwise(OpBuilder &b, Location loc, RankedTensorType resultType, Value
     assert(sizeSource[r] && "a dynamic result size with no input that has it");
     dynSizes.push_back(tensor::DimOp::create(b, loc, sizeSource[r], sizeDim[r]));
   }
+  checkSizesMeet(b, loc, resultType, inputs, sizeSource, sizeDim);
   Value init = emptyTensor(b, loc, resultType, dynSizes);
   maps.push_back(b.getMultiDimIdentityMap(rank));
   SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);

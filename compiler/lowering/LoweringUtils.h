@@ -93,6 +93,18 @@ struct DotForm {
 /// and the body out + in0 * in1 on f32.
 std::optional<DotForm> matchDotForm(mlir::linalg::GenericOp op);
 
+/// What a failed shape check reports (kShapeCheckFailedFn's last argument).
+enum class ShapeCheck : int64_t {
+  ReshapeCount = 0,    // a reshape's input count is not the shape's
+  ReshapeMultiple = 1, // ... not a multiple of the sizes besides -1
+  SizesDiffer = 2,     // operands' sizes of one dimension differ
+};
+
+/// Calls the runtime's kShapeCheckFailedFn at the insertion point: `loc`'s
+/// line and column, the two sizes `a` and `b` (index values), `kind`.
+void reportShapeCheck(mlir::OpBuilder &b, mlir::Location loc, mlir::Value a, mlir::Value c,
+                      ShapeCheck kind);
+
 /// A batch computed image by image: an `scf.for` over the images of `init`
 /// ([N, ...]) whose `body` gets the n-th images of `image` and of the
 /// accumulator (slices [1, ...] of each) and returns the accumulator's new

@@ -29,17 +29,18 @@ constexpr llvm::StringLiteral kParameterArgsAttr = "mdl.parameter_args";
 /// computes them (docs/ABI.md).
 constexpr llvm::StringLiteral kDerivedAttr = "mdl.derived";
 
-/// The runtime's `void modelc_shape_check_failed(line, column, elements,
-/// size, multiple)` (i64 each), which generated code calls where a size
-/// known only at run time breaks a rule the program relies on: a reshape
-/// of `elements` elements that must be `size` (multiple = 0) or a multiple
-/// of it (multiple = 1, a -1 in the shape), at line:column of the model's
-/// source. forward then fails with that message. -mdl-lower-state declares
-/// it where a reshape may call it.
+/// The runtime's `void modelc_shape_check_failed(line, column, a, b, kind)`
+/// (i64 each), which generated code calls where a size known only at run
+/// time breaks a rule the program relies on, at line:column of the model's
+/// source (ShapeCheck in LoweringUtils.h): a reshape of `a` elements that
+/// must be `b` or a multiple of it, or operands' sizes `a` and `b` of one
+/// dimension that must be equal. forward then fails with that message.
+/// -mdl-lower-state declares it when the model has sizes known only at run
+/// time.
 constexpr llvm::StringLiteral kShapeCheckFailedFn = "modelc_shape_check_failed";
 
-/// Whether the mdl program under `root` has shape checks that run with the
-/// model (a reshape of a size known only at run time).
+/// Whether the mdl program under `root` may have shape checks that run with
+/// the model: a forward input has a size known only at run time.
 bool hasRuntimeShapeChecks(mlir::Operation *root);
 
 /// Columns of W per panel of a packed weight (-mdl-pack-weights): two

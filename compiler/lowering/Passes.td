@@ -39,9 +39,11 @@ def ConvertMdlToLinalg : Pass<"convert-mdl-to-linalg", "mlir::func::FuncOp"> {
     pooling, generics otherwise), tensor, arith and math ops on tensors, with
     PyTorch's numerics. Elementwise chains are left for linalg's elementwise
     fusion; biases start the accumulators of contractions. A reshape of a
-    size known only at run time checks its element count there and calls
-    the runtime's `modelc_shape_check_failed` when it is wrong, which
-    -mdl-lower-state declares: run it first.
+    size known only at run time checks its element count there, and an
+    elementwise op the sizes of its operands that one loop takes where one
+    is known only at run time; a failure calls the runtime's
+    `modelc_shape_check_failed`, which -mdl-lower-state declares: run it
+    first.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect",
                            "mlir::linalg::LinalgDialect", "mlir::math::MathDialect",

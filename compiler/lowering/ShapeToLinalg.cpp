@@ -73,20 +73,10 @@ Value wrongCount(PatternRewriter &rewriter, Location loc, Value numel, Value kno
                                arith::RemUIOp::create(rewriter, loc, numel, known), zero);
 }
 
-/// Calls the runtime's kShapeCheckFailedFn for a wrong count at `loc`'s
-/// line and column, which fails the forward call.
+/// Reports a wrong count to the runtime (kShapeCheckFailedFn).
 void reportWrongCount(OpBuilder &b, Location loc, Value numel, Value known, bool inferred) {
-  auto at = loc->findInstanceOf<FileLineColLoc>();
-  auto i64 = [&](Value v) -> Value {
-    return arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
-  };
-  auto constant = [&](int64_t v) -> Value {
-    return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
-  };
-  func::CallOp::create(b, loc, kShapeCheckFailedFn, TypeRange{},
-                       ValueRange{constant(at ? at.getLine() : 0),
-                                  constant(at ? at.getColumn() : 0), i64(numel), i64(known),
-                                  constant(inferred)});
+  reportShapeCheck(b, loc, numel, known,
+                   inferred ? ShapeCheck::ReshapeMultiple : ShapeCheck::ReshapeCount);
 }
 
 struct ReshapeLowering : OpRewritePattern<mlir::mdl::ReshapeOp> {

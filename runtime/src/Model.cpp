@@ -559,7 +559,7 @@ bool prepareOutput(modelc_model &model, size_t j,
 struct ShapeCheckFailure {
   bool failed = false;
   int64_t line = 0, column = 0, elements = 0, size = 0;
-  bool multiple = false;
+  int64_t kind = 0; // 0, 1: a reshape's count; 2: two sizes that differ
 };
 thread_local ShapeCheckFailure shapeCheck;
 
@@ -587,13 +587,23 @@ bool shapeCheckFailed(const ModelDesc &desc, std::string &error) {
   if (!shapeCheck.failed)
     return false;
   const ShapeCheckFailure &f = shapeCheck;
-  error = format(f.multiple ? "%s:%lld:%lld: reshape: the input's %lld elements are not a "
-                              "multiple of %lld, the product of the sizes besides -1"
-                            : "%s:%lld:%lld: reshape: the input has %lld elements, but the "
-                              "shape holds %lld",
-                 desc.source.c_str(), static_cast<long long>(f.line),
-                 static_cast<long long>(f.column), static_cast<long long>(f.elements),
-                 static_cast<long long>(f.size));
+  long long line = f.line, column = f.column, a = f.elements, b = f.size;
+  const char *source = desc.source.c_str();
+  switch (f.kind) {
+  case 0:
+    error = format("%s:%lld:%lld: reshape: the input has %lld elements, but the shape holds %lld",
+                   source, line, column, a, b);
+    break;
+  case 1:
+    error = format("%s:%lld:%lld: reshape: the input's %lld elements are not a multiple of "
+                   "%lld, the product of the sizes besides -1",
+                   source, line, column, a, b);
+    break;
+  default:
+    error = format("%s:%lld:%lld: the operands' sizes %lld and %lld of one dimension differ "
+                   "(a size known only at run time must equal the size it meets)",
+                   source, line, column, a, b);
+  }
   return true;
 }
 
@@ -830,15 +840,15 @@ modelc_model::~modelc_model() {
     std::free(out.data);
 }
 
-/// Called by generated code whose reshape of a size known only at run time
-/// found the wrong number of elements (kShapeCheckFailedFn of the
-/// compiler): remembered for the forward call in progress, which then fails.
-/// The code goes on to its end with the view it made (smaller than its
-/// input, never larger: the reshape takes the count rounded down).
-extern "C" void modelc_shape_check_failed(int64_t line, int64_t column, int64_t elements,
-                                          int64_t size, int64_t multiple) {
+/// Called by generated code where a size known only at run time broke a
+/// rule (kShapeCheckFailedFn of the compiler: a reshape's count, two
+/// operands' sizes): remembered for the forward call in progress, which then
+/// fails. The code goes on to its end meanwhile, its loops on the sizes
+/// they took.
+extern "C" void modelc_shape_check_failed(int64_t line, int64_t column, int64_t a, int64_t b,
+                                          int64_t kind) {
   auto &f = modelc::rt::shapeCheck;
   if (f.failed)
     return;
-  f = {true, line, column, elements, size, multiple != 0};
+  f = {true, line, column, a, b, kind};
 }
