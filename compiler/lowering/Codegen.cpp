@@ -122,9 +122,6 @@ FailureOr<std::string> describeModel(ModuleOp module, StringRef prefix) {
                                         : std::string("model")},
                           {"prefix", prefix},
                           {"states", std::move(states)},
-                          // The runtime keeps the buffers of a training call
-                          // whose shape check fails.
-                          {"shape_checks", hasRuntimeShapeChecks(model)},
                           {"inputs", std::move(inputs)},
                           {"outputs", std::move(outputs)}};
   std::string text;
@@ -242,11 +239,21 @@ static void addPackedEntry(llvm::Module &m, StringRef fn) {
   b.CreateRetVoid();
 }
 
-/// `description` with the derived values `derived` (kDerivedAttr) listed
-/// as "derived": [{name, dtype, shape}], each named "<kind>(<parameter>)".
-/// Fails (an internal error) when the description does not list that
-/// parameter: the forward functions take the values, the runtime must know.
-static FailureOr<std::string> withDerived(StringRef description, ArrayAttr derived) {
+/// Whether the lowered `module` still calls the runtime's shape check
+/// (kShapeCheckFailedFn): the checks that canonicalization did not fold.
+static bool callsShapeCheck(ModuleOp module) {
+  Operation *fn = module ? module.lookupSymbol(kShapeCheckFailedFn) : nullptr;
+  return fn && !SymbolTable::symbolKnownUseEmpty(fn, module);
+}
+
+/// `description` completed with what only the lowered code tells: the
+/// derived values `derived` (kDerivedAttr, may be null) as "derived":
+/// [{name, dtype, shape}], each named "<kind>(<parameter>)", and
+/// "shape_checks". Fails (an internal error) when the description does not
+/// list a derived value's parameter: the forward functions take the values,
+/// the runtime must know.
+static FailureOr<std::string> completeDescription(StringRef description, ArrayAttr derived,
+                                                  bool shapeChecks) {
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(description);
   if (!parsed) {
     llvm::consumeError(parsed.takeError());
@@ -256,23 +263,27 @@ static FailureOr<std::string> withDerived(StringRef description, ArrayAttr deriv
   llvm::json::Array *states = desc ? desc->getArray("states") : nullptr;
   if (!states)
     return failure();
-  llvm::json::Array entries;
-  for (auto entry : derived.getAsRange<DictionaryAttr>()) {
-    int64_t state = entry.getAs<IntegerAttr>("state").getInt();
-    const llvm::json::Object *stateDesc =
-        state >= 0 && state < int64_t(states->size()) ? (*states)[state].getAsObject() : nullptr;
-    std::optional<StringRef> name = stateDesc ? stateDesc->getString("name") : std::nullopt;
-    auto kind = entry.getAs<StringAttr>("kind");
-    if (!name || !kind)
-      return failure();
-    llvm::json::Array shape;
-    for (int64_t d : entry.getAs<DenseI64ArrayAttr>("shape").asArrayRef())
-      shape.push_back(d);
-    entries.push_back(llvm::json::Object{{"name", (kind.getValue() + "(" + *name + ")").str()},
-                                         {"dtype", "F32"},
-                                         {"shape", std::move(shape)}});
+  // The runtime keeps the buffers of a training call whose check fails.
+  (*desc)["shape_checks"] = shapeChecks;
+  if (derived) {
+    llvm::json::Array entries;
+    for (auto entry : derived.getAsRange<DictionaryAttr>()) {
+      int64_t state = entry.getAs<IntegerAttr>("state").getInt();
+      const llvm::json::Object *stateDesc =
+          state >= 0 && state < int64_t(states->size()) ? (*states)[state].getAsObject() : nullptr;
+      std::optional<StringRef> name = stateDesc ? stateDesc->getString("name") : std::nullopt;
+      auto kind = entry.getAs<StringAttr>("kind");
+      if (!name || !kind)
+        return failure();
+      llvm::json::Array shape;
+      for (int64_t d : entry.getAs<DenseI64ArrayAttr>("shape").asArrayRef())
+        shape.push_back(d);
+      entries.push_back(llvm::json::Object{{"name", (kind.getValue() + "(" + *name + ")").str()},
+                                           {"dtype", "F32"},
+                                           {"shape", std::move(shape)}});
+    }
+    (*desc)["derived"] = std::move(entries);
   }
-  (*desc)["derived"] = std::move(entries);
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::json::Value(std::move(*parsed));
@@ -282,18 +293,16 @@ static FailureOr<std::string> withDerived(StringRef description, ArrayAttr deriv
 std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, ModuleOp cudaModule,
                                                 llvm::LLVMContext &ctx, StringRef descriptionIn,
                                                 const CodegenOptions &options) {
-  // Values derived from parameters (DerivedValues.h): the runtime learns
-  // of them from the description.
-  std::string description = descriptionIn.str();
-  if (auto derived = module->getAttrOfType<ArrayAttr>(kDerivedAttr)) {
-    FailureOr<std::string> withValues = withDerived(description, derived);
-    if (failed(withValues)) {
-      module.emitError("internal error: the derived values name no state of the description");
-      return nullptr;
-    }
-    description = *withValues;
-    module->removeAttr(kDerivedAttr);
+  // Values derived from parameters (DerivedValues.h) and the shape checks
+  // left: the runtime learns of them from the description.
+  auto derived = module->getAttrOfType<ArrayAttr>(kDerivedAttr);
+  FailureOr<std::string> description = completeDescription(
+      descriptionIn, derived, callsShapeCheck(module) || callsShapeCheck(cudaModule));
+  if (failed(description)) {
+    module.emitError("internal error: the derived values name no state of the description");
+    return nullptr;
   }
+  module->removeAttr(kDerivedAttr);
   std::unique_ptr<llvm::Module> m = translateModuleToLLVMIR(module, ctx, "model");
   if (!m)
     return nullptr;
@@ -315,7 +324,7 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, ModuleOp cudaMo
   for (StringRef fn :
        {"forward_eval", "forward_train", "prepare", "cuda_forward_eval", "cuda_forward_train"})
     addPackedEntry(*m, fn);
-  auto *desc = llvm::ConstantDataArray::getString(ctx, description, /*AddNull=*/true);
+  auto *desc = llvm::ConstantDataArray::getString(ctx, *description, /*AddNull=*/true);
   auto *global = new llvm::GlobalVariable(*m, desc->getType(), /*isConstant=*/true,
                                           llvm::GlobalValue::ExternalLinkage, desc,
                                           "modelc_generated_desc");

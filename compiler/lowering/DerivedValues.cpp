@@ -69,7 +69,6 @@ unsigned appendDerivedValues(ModuleOp module, ArrayRef<DerivedValue> values) {
   auto prepare = module.lookupSymbol<func::FuncOp>("modelc_prepare");
   if (!prepare)
     prepare = createPrepare(module, forwards.front(), entries.size());
-  unsigned numStates = prepare.getNumArguments() - entries.size();
 
   SmallVector<Type> types;
   for (const DerivedValue &d : values)
@@ -99,7 +98,7 @@ unsigned appendDerivedValues(ModuleOp module, ArrayRef<DerivedValue> values) {
         bufferization::MaterializeInDestinationOp::create(b, loc, TypeRange{}, value, out);
     store.setRestrict(true);
     store.setWritable(true);
-    assert(d.stateArg < numStates && "a derived value comes from a state argument");
+    assert(d.stateArg < firstInPrepare - entries.size() && "derived from a state argument");
     list.push_back(DictionaryAttr::get(
         ctx, {NamedAttribute(StringAttr::get(ctx, "state"),
                              IntegerAttr::get(IntegerType::get(ctx, 64), d.stateArg)),
@@ -107,7 +106,6 @@ unsigned appendDerivedValues(ModuleOp module, ArrayRef<DerivedValue> values) {
               NamedAttribute(StringAttr::get(ctx, "shape"),
                              DenseI64ArrayAttr::get(ctx, d.type.getShape()))}));
   }
-  (void)numStates;
   module->setAttr(kDerivedAttr, ArrayAttr::get(ctx, list));
   return first;
 }

@@ -22,21 +22,6 @@ namespace modelc::lowering {
 using namespace mlir;
 
 namespace modelc::lowering {
-
-bool hasRuntimeShapeChecks(Operation *root) {
-  // Sizes known only at run time come from the forward functions' inputs;
-  // where they meet (elementwise operands, reshapes) the lowering checks
-  // them. (Over-approximated: checks of sizes that turn out to be one value
-  // are removed later.)
-  bool found = false;
-  root->walk([&](mdl::ModelOp model) {
-    for (auto fn : model.getBody()->getOps<func::FuncOp>())
-      for (Type t : fn.getArgumentTypes())
-        found |= !cast<RankedTensorType>(t).hasStaticShape();
-  });
-  return found;
-}
-
 namespace {
 
 /// Rewrites one forward function of `model` into `modelc_<name>` at the
@@ -134,9 +119,25 @@ LogicalResult lowerFunction(mdl::ModelOp model, func::FuncOp fn,
   return success();
 }
 
-/// Declares the runtime's kShapeCheckFailedFn when a reshape of a size
-/// known only at run time may call it (ShapeToLinalg.cpp): the function
-/// passes that lower the reshapes cannot add symbols to the module.
+/// Whether the mdl program may have shape checks that run with the model:
+/// a forward input has a size known only at run time.
+bool hasRuntimeShapeChecks(ModuleOp root) {
+  // Sizes known only at run time come from the forward functions' inputs;
+  // where they meet (elementwise operands, reshapes) the lowering checks
+  // them. (Over-approximated: checks of sizes that turn out to be one value
+  // are removed later.)
+  bool found = false;
+  root.walk([&](mdl::ModelOp model) {
+    for (auto fn : model.getBody()->getOps<func::FuncOp>())
+      for (Type t : fn.getArgumentTypes())
+        found |= !cast<RankedTensorType>(t).hasStaticShape();
+  });
+  return found;
+}
+
+/// Declares the runtime's kShapeCheckFailedFn when a check of a size known
+/// only at run time may call it (ShapeToLinalg.cpp, elementwise()): the
+/// function passes that lower them cannot add symbols to the module.
 void declareShapeCheck(ModuleOp module) {
   if (!hasRuntimeShapeChecks(module) || module.lookupSymbol(kShapeCheckFailedFn))
     return;

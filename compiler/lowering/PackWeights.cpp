@@ -92,14 +92,15 @@ struct PackWeightsPass : impl::PackWeightsBase<PackWeightsPass> {
     // One packed copy per parameter, however many contractions (and forward
     // functions) read it.
     llvm::SetVector<unsigned> weights;
-    for (func::FuncOp fn : forwardFunctions(module))
+    SmallVector<func::FuncOp> forwards = forwardFunctions(module);
+    for (func::FuncOp fn : forwards)
       fn.walk([&](linalg::GenericOp op) {
         if (std::optional<unsigned> arg = packableWeight(fn, op))
           weights.insert(*arg);
       });
     if (weights.empty())
       return;
-    func::FuncOp forward = forwardFunctions(module).front();
+    func::FuncOp forward = forwards.front();
     SmallVector<DerivedValue> values;
     for (unsigned arg : weights) {
       auto memref = cast<MemRefType>(forward.getArgumentTypes()[arg]);

@@ -39,10 +39,6 @@ constexpr llvm::StringLiteral kDerivedAttr = "mdl.derived";
 /// time.
 constexpr llvm::StringLiteral kShapeCheckFailedFn = "modelc_shape_check_failed";
 
-/// Whether the mdl program under `root` may have shape checks that run with
-/// the model: a forward input has a size known only at run time.
-bool hasRuntimeShapeChecks(mlir::Operation *root);
-
 /// Columns of W per panel of a packed weight (-mdl-pack-weights): two
 /// vectors of 8 floats, the packed kernel's width
 /// (-mdl-blocked-dot-kernels).

@@ -7,12 +7,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "lowering/LoweringUtils.h"
-#include "lowering/Passes.h"
 #include "lowering/Patterns.h"
 
 #include "mdl/IR/MdlOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 using namespace mlir;
@@ -73,12 +73,6 @@ Value wrongCount(PatternRewriter &rewriter, Location loc, Value numel, Value kno
                                arith::RemUIOp::create(rewriter, loc, numel, known), zero);
 }
 
-/// Reports a wrong count to the runtime (kShapeCheckFailedFn).
-void reportWrongCount(OpBuilder &b, Location loc, Value numel, Value known, bool inferred) {
-  reportShapeCheck(b, loc, numel, known,
-                   inferred ? ShapeCheck::ReshapeMultiple : ShapeCheck::ReshapeCount);
-}
-
 struct ReshapeLowering : OpRewritePattern<mlir::mdl::ReshapeOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(mlir::mdl::ReshapeOp op, PatternRewriter &rewriter) const override {
@@ -116,7 +110,7 @@ struct ReshapeLowering : OpRewritePattern<mlir::mdl::ReshapeOp> {
       auto check = scf::IfOp::create(rewriter, loc, wrong, /*withElseRegion=*/false);
       OpBuilder::InsertionGuard guard(rewriter);
       rewriter.setInsertionPointToStart(check.thenBlock());
-      reportWrongCount(rewriter, loc, numel, known, inferred);
+      reportShapeCheck(rewriter, loc, numel, known, ShapeCheck::ReshapeMultiple);
       rewriter.setInsertionPointAfter(check);
       rewriter.replaceOpWithNewOp<tensor::ReshapeOp>(op, out, x, shape);
       return success();
@@ -124,7 +118,7 @@ struct ReshapeLowering : OpRewritePattern<mlir::mdl::ReshapeOp> {
     auto choice = scf::IfOp::create(
         rewriter, loc, wrong,
         [&](OpBuilder &b, Location l) {
-          reportWrongCount(b, l, numel, known, inferred);
+          reportShapeCheck(b, l, numel, known, ShapeCheck::ReshapeCount);
           scf::YieldOp::create(b, l, filled(b, l, out, Value(), 0.0));
         },
         [&](OpBuilder &b, Location l) {
