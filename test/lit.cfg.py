@@ -35,3 +35,24 @@ if config.modelc_sanitizers.upper() in ("ON", "1", "TRUE", "YES"):
     config.environment["LSAN_OPTIONS"] = "suppressions=" + os.path.join(config.modelc_src_root, "test", "lsan.supp")
 else:
     config.substitutions.append(("%sanitizer_cflags", ""))
+
+# "cuda-toolkit": ptxas and fatbinary are found where `modelc --target=cuda`
+# looks for them (findCudaToolkit in compiler/lowering/gpu/Cuda.cpp:
+# $CUDA_HOME, $CUDA_PATH, $CUDA_ROOT, ptxas on PATH, /usr/local/cuda).
+# Without them --target=cuda cannot compile kernels, so the tests that do
+# are unsupported (README.md says so); --cuda-emulate needs no toolkit.
+import shutil
+
+
+def _cuda_toolkit():
+    candidates = [os.environ[v] for v in ("CUDA_HOME", "CUDA_PATH", "CUDA_ROOT") if os.environ.get(v)]
+    ptxas = shutil.which("ptxas")
+    if ptxas:
+        candidates.append(os.path.dirname(os.path.dirname(os.path.realpath(ptxas))))
+    candidates.append("/usr/local/cuda")
+    return any(all(os.access(os.path.join(d, "bin", t), os.X_OK) for t in ("ptxas", "fatbinary"))
+               for d in candidates)
+
+
+if _cuda_toolkit():
+    config.available_features.add("cuda-toolkit")

@@ -515,7 +515,7 @@ LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::Mo
   Block *entry = func.addEntryBlock();
   for (auto [i, a] : llvm::enumerate(fwd.args)) {
     locals[a.name] = poisoned[i] ? Value::poison() : Value::ofTensor(entry->getArgument(i));
-    func.setArgAttr(i, "mdl.name", builder.getStringAttr(a.name));
+    func.setArgAttr(i, mlir::mdl::kArgNameAttr, builder.getStringAttr(a.name));
     // The names of its dynamic sizes ("" for the others): the inputs of one
     // name must agree at run time, which the runtime checks.
     auto type = dyn_cast<RankedTensorType>(argTypes[i]);
@@ -527,7 +527,7 @@ LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::Mo
       auto *name = llvm::dyn_cast<ast::NameExpr>(dim.get());
       names.push_back(builder.getStringAttr(type.isDynamicDim(d) && name ? name->name : ""));
     }
-    func.setArgAttr(i, "mdl.dims", builder.getArrayAttr(names));
+    func.setArgAttr(i, mlir::mdl::kArgDimsAttr, builder.getArrayAttr(names));
   }
   builder.setInsertionPointToEnd(entry);
 

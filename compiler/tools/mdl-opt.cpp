@@ -1,22 +1,20 @@
 //===- mdl-opt.cpp - the mdl dialect's opt driver -------------------------===//
 //
 // Parses, verifies, transforms and prints mdl IR: the mdl dialect, every
-// upstream dialect and pass the code generator uses, and the lowering passes
-// (mdl-lower-state, convert-mdl-to-linalg). The driver of the lit tests under
-// test/Dialect and test/Conversion.
+// upstream dialect and pass, modelc's own passes (compiler/lowering/*/
+// Passes.td) and the pipelines `modelc` runs, by name (Pipelines.h), so that
+// any stage of the compiler can be run on IR. The driver of the lit tests
+// under test/Dialect and test/Conversion.
 //
 //===----------------------------------------------------------------------===//
 
-#include "lowering/Codegen.h"
-#include "lowering/Passes.h"
+#include "lowering/Pipelines.h"
 
 #include "mlir/IR/DialectRegistry.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
-  mlir::registerAllPasses();
-  modelc::lowering::registerLoweringPasses();
+  modelc::lowering::registerLoweringPipelines();
 
   mlir::DialectRegistry registry;
   modelc::lowering::registerCodegenDialects(registry);

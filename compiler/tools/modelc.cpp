@@ -3,6 +3,12 @@
 // modelc model.mdl -o model.so      one self-contained shared library
 // modelc model.mdl -c -o model.o    the generated code as an object file
 // modelc model.mdl --emit=mdl|linalg|llvm   the program at a stage
+// modelc a.o [b.o ...] --prefix=P -o model.so   link objects of -c with the
+//                                   runtime, exactly as the first form does
+//
+// The stages are the pipelines of compiler/lowering/Pipelines.h; the driver
+// only chooses them by target and stops where --emit says
+// (docs/PIPELINE.md).
 //
 // Errors go through MLIR's diagnostics with the file, line, column, the
 // source line and a caret. On any error the exit status is 1 and no output
@@ -11,9 +17,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "frontend/Elaborate.h"
-#include "mdl/IR/MdlOps.h"
 #include "frontend/Parser.h"
-#include "lowering/Codegen.h"
+#include "lowering/Pipelines.h"
+#include "lowering/emission/Emission.h"
+#include "lowering/gpu/Cuda.h"
+#include "mdl/IR/MdlOps.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -41,8 +49,8 @@ namespace {
 enum class Emit { Lib, Mdl, Linalg, LLVM, Header };
 
 cl::OptionCategory category("modelc options");
-cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mdl>"), cl::Required,
-                               cl::cat(category));
+cl::list<std::string> inputFiles(cl::Positional, cl::desc("<model.mdl | objects.o...>"),
+                                 cl::OneOrMore, cl::cat(category));
 cl::opt<std::string> outputFile("o", cl::desc("Output file"), cl::value_desc("file"),
                                 cl::init("-"), cl::cat(category));
 cl::opt<Emit> emit("emit", cl::desc("What to produce"), cl::init(Emit::Lib),
@@ -70,6 +78,12 @@ cl::opt<std::string> cudaPath("cuda-path",
 // end-to-end tests.
 cl::opt<bool> cudaEmulate("cuda-emulate", cl::desc("Run the CUDA kernels as host loops (testing)"),
                           cl::Hidden, cl::cat(category));
+// The CPU the code is for, by LLVM's name (x86-64-v3, haswell, znver4, ...);
+// the host by default. For tests that read machine code, which must not
+// depend on the machine that runs them; the CPU-targets work makes it a user
+// option.
+cl::opt<std::string> cpuName("cpu", cl::desc("The CPU to compile for (default: the host)"),
+                             cl::value_desc("name"), cl::Hidden, cl::cat(category));
 cl::opt<bool> objectOnly("c", cl::desc("Emit an object file for static linking"),
                          cl::cat(category));
 cl::opt<std::string> prefix("prefix", cl::desc("Symbol prefix (default: the model's name)"),
@@ -116,6 +130,46 @@ bool writeOutput(StringRef path, StringRef text) {
   out->keep();
   return true;
 }
+/// Whether `p` can prefix the exported C symbols; says why not.
+bool checkPrefix(StringRef p) {
+  bool identifier = !p.empty() && !isDigit(p[0]) &&
+                    llvm::all_of(p, [](char c) { return isAlnum(c) || c == '_'; });
+  if (!identifier)
+    errs() << fmt::format("modelc: error: --prefix={}: the symbol prefix must be a C "
+                          "identifier\n",
+                          p.str());
+  return identifier;
+}
+
+/// `modelc a.o b.o --prefix=P -o model.so`: the objects of `modelc -c` (or
+/// any PIC objects with the generated entry points) linked with the runtime,
+/// by the very link step that `modelc model.mdl -o model.so` takes.
+int linkObjects() {
+  if (prefix.empty()) {
+    errs() << "modelc: error: linking objects needs --prefix=NAME: the model's name, "
+              "which the objects do not say\n";
+    return 1;
+  }
+  if (!checkPrefix(prefix))
+    return 1;
+  if (outputFile == "-") {
+    errs() << "modelc: error: a shared library needs an output file: use -o model.so\n";
+    return 1;
+  }
+  for (const std::string &object : inputFiles)
+    if (!sys::fs::is_regular_file(object)) {
+      errs() << fmt::format("modelc: error: cannot read '{}': not a regular file\n", object);
+      return 1;
+    }
+  std::string error;
+  if (failed(modelc::lowering::linkSharedLibrary(std::vector<std::string>(inputFiles.begin(),
+                                                                          inputFiles.end()),
+                                                 outputFile, prefix, error))) {
+    errs() << fmt::format("modelc: error: {}\n", error);
+    return 1;
+  }
+  return 0;
+}
 } // namespace
 
 int main(int argc, char **argv) {
@@ -140,11 +194,23 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  // Objects only: link them with the runtime (the second half of -c).
+  bool onlyObjects = llvm::all_of(inputFiles, [](const std::string &f) {
+    return StringRef(f).ends_with(".o");
+  });
+  if (onlyObjects)
+    return linkObjects();
+  if (inputFiles.size() != 1) {
+    errs() << fmt::format("modelc: error: expected one model file or only object files (.o), "
+                          "got {}\n",
+                          llvm::join(inputFiles, " "));
+    return 1;
+  }
+  const std::string &inputFile = inputFiles.front();
   auto buffer = MemoryBuffer::getFileOrSTDIN(inputFile, /*IsText=*/false,
                                              /*RequiresNullTerminator=*/true);
   if (std::error_code ec = buffer.getError()) {
-    errs() << fmt::format("modelc: error: cannot read '{}': {}\n", inputFile.getValue(),
-                          ec.message());
+    errs() << fmt::format("modelc: error: cannot read '{}': {}\n", inputFile, ec.message());
     return 1;
   }
 
@@ -152,7 +218,7 @@ int main(int argc, char **argv) {
   modelc::lowering::registerCodegenDialects(registry);
   mlir::MLIRContext context(registry);
   SourceMgr sourceMgr;
-  std::string path = inputFile == "-" ? "<stdin>" : inputFile.getValue();
+  std::string path = inputFile == "-" ? "<stdin>" : inputFile;
   StringRef contents = (*buffer)->getBuffer();
   sourceMgr.AddNewSourceBuffer(MemoryBuffer::getMemBuffer(contents, path), SMLoc());
   mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
@@ -198,14 +264,15 @@ int main(int argc, char **argv) {
   for (auto m : module->getOps<mlir::mdl::ModelOp>())
     modelSym = m.getSymName().str();
   options.prefix = prefix.empty() ? modelSym : prefix.getValue();
-  bool identifier = !options.prefix.empty() && !isDigit(options.prefix[0]) &&
-                    llvm::all_of(options.prefix, [](char c) { return isAlnum(c) || c == '_'; });
-  if (!identifier) {
-    errs() << fmt::format("modelc: error: --prefix={}: the symbol prefix must be a C "
-                          "identifier\n",
-                          options.prefix);
+  if (!checkPrefix(options.prefix))
+    return 1;
+  std::string cpuError;
+  auto cpu = modelc::lowering::resolveCpuTarget(cpuName, cpuError);
+  if (failed(cpu)) {
+    errs() << fmt::format("modelc: error: {}\n", cpuError);
     return 1;
   }
+  options.cpu = *cpu;
   if (!weights.empty()) {
     auto bytes = MemoryBuffer::getFile(weights, /*IsText=*/false);
     if (std::error_code ec = bytes.getError()) {
@@ -225,37 +292,49 @@ int main(int argc, char **argv) {
     auto header = modelc::lowering::emitHeader(*module, options.prefix);
     return succeeded(header) && writeOutput(outputFile, *header) ? 0 : 1;
   }
-  auto description = modelc::lowering::describeModel(*module, options.prefix);
-  if (failed(description) || failed(modelc::lowering::lowerToFusedLinalg(*module)))
+  namespace lowering = modelc::lowering;
+  auto description = lowering::describeModel(*module, options.prefix);
+  if (failed(description) ||
+      failed(lowering::runPipeline(*module, lowering::buildMdlToFusedLinalgPipeline)))
     return 1;
   if (cuda && emit == Emit::Linalg)
     return printModule(); // where the CPU and CUDA back ends part
   // The GPU copy of the model: its own entries, beside the CPU code.
   mlir::OwningOpRef<mlir::ModuleOp> cudaModule;
   if (cuda && cudaOptions.emulate) {
-    if (failed(modelc::lowering::lowerToGpu(*module, cudaOptions)))
+    if (failed(lowering::runPipeline(*module, lowering::buildGpuMappingPipeline)) ||
+        failed(lowering::runPipeline(*module, lowering::buildGpuEmulationPipeline)))
       return 1;
     narrate("mapped to GPU kernels, emulated as host loops");
   } else {
     if (cuda) {
       cudaModule = module->clone();
-      modelc::lowering::renameForCuda(*cudaModule);
+      lowering::renameForCuda(*cudaModule);
     }
-    if (failed(modelc::lowering::tileForCpu(*module)))
+    // The CPU passes tune for the target description on the module.
+    (*module)->setAttr(mlir::mdl::kCpuTargetAttr, options.cpu.toAttr(&context));
+    if (failed(lowering::runPipeline(*module, lowering::buildCpuTilingPipeline)))
       return 1;
-    narrate("lowered to linalg: fused, tiled, loops ordered");
+    narrate(fmt::format("lowered to linalg: fused, tiled, loops ordered for {}", options.cpu.cpu));
     if (emit == Emit::Linalg)
       return printModule();
-    if (failed(modelc::lowering::lowerToLLVM(*module)))
+    if (failed(lowering::runPipeline(*module, lowering::buildCpuToLLVMPipeline)))
       return 1;
+    (*module)->removeAttr(mlir::mdl::kCpuTargetAttr);
     narrate("bufferized and lowered to the LLVM dialect");
   }
   if (cudaModule) {
     std::string error;
-    if (failed(modelc::lowering::lowerToGpu(*cudaModule, cudaOptions)))
+    lowering::GpuToNVVMOptions nvvm;
+    nvvm.chip = lowering::lowestArch(cudaOptions.archs).str();
+    nvvm.toolkit = cudaOptions.cudaPath;
+    if (failed(lowering::runPipeline(*cudaModule, lowering::buildGpuMappingPipeline)) ||
+        failed(lowering::runPipeline(*cudaModule, [&](mlir::OpPassManager &pm) {
+          lowering::buildGpuToNVVMPipeline(pm, nvvm);
+        })))
       return 1;
     narrate("mapped to GPU kernels and lowered to NVVM and PTX");
-    if (failed(modelc::lowering::embedFatbinaries(*cudaModule, cudaOptions, error))) {
+    if (failed(lowering::embedFatbinaries(*cudaModule, cudaOptions, error))) {
       errs() << fmt::format("modelc: error: {}\n", error);
       return 1;
     }
@@ -263,7 +342,7 @@ int main(int argc, char **argv) {
                         llvm::join(cudaOptions.archs, ", ")));
   }
   llvm::LLVMContext llvmContext;
-  auto llvmModule = modelc::lowering::translateToLLVMIR(
+  auto llvmModule = lowering::translateToLLVMIR(
       *module, cudaModule ? *cudaModule : mlir::ModuleOp(), llvmContext, *description, options);
   if (!llvmModule) {
     errs() << "modelc: error: translation to LLVM IR failed\n";
@@ -317,7 +396,7 @@ int main(int argc, char **argv) {
     raw_fd_ostream os(fd, /*shouldClose=*/true);
     os.write(object.data(), object.size());
   }
-  if (failed(modelc::lowering::linkSharedLibrary(objectPaths, outputFile, options, error))) {
+  if (failed(lowering::linkSharedLibrary(objectPaths, outputFile, options.prefix, error))) {
     errs() << fmt::format("modelc: error: {}\n", error);
     return 1;
   }

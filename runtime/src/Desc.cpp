@@ -182,6 +182,11 @@ bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
       return fail("'shape_checks' must be true or false");
     desc.shapeChecks = checks->boolean;
   }
+  if (const JsonValue *rng = root.get("rng")) {
+    if (rng->kind != JsonValue::Kind::Bool)
+      return fail("'rng' must be true or false");
+    desc.rng = rng->boolean;
+  }
   const JsonValue *states = root.get("states");
   if (!states || !states->isArray())
     return fail("'states' must be an array");

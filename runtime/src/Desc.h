@@ -58,6 +58,9 @@ struct ModelDesc {
   /// (modelc_shape_check_failed): a training call that fails one must leave
   /// the buffers as they were.
   bool shapeChecks = false;
+  /// The forward functions take the instance's random stream (dropout's
+  /// draws) after the inputs: a memref<1xi64> the generated code advances.
+  bool rng = false;
   std::string prefix;
   std::vector<StateDesc> states;  // state_dict order (the calling convention's)
   std::vector<TensorDesc> inputs;

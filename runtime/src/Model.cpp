@@ -188,6 +188,8 @@ modelc_model *createModel(const char *device, uint64_t seed,
     model->stateData.push_back(data);
     initializeState(state, rng, data);
   }
+  // After the state's draws, so that adding dropout changes no initial value.
+  model->randomStream = static_cast<int64_t>(rng.next());
   if (!desc->derived.empty() && !modelc_generated_prepare) {
     error = "invalid model library: it lists derived values but has no prepare entry";
     delete model;
@@ -418,14 +420,18 @@ struct PackedCall {
 };
 
 /// Lays out the descriptors of the states at `stateData`, of the inputs
-/// (shaped as `inputs`) at `inputData` and, when given (the CPU forward
-/// functions take them), of the derived values at `derivedData`.
+/// (shaped as `inputs`) at `inputData`, of the random stream at
+/// `randomStream` when the model draws (desc.rng; host memory on every
+/// device) and, when given (the CPU forward functions take them), of the
+/// derived values at `derivedData`.
 void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
               const std::vector<void *> &inputData,
-              const modelc_tensor *inputs, const std::vector<void *> *derivedData,
-              PackedCall &call) {
+              const modelc_tensor *inputs, int64_t *randomStream,
+              const std::vector<void *> *derivedData, PackedCall &call) {
+  static const std::vector<int64_t> kStreamShape = {1};
   size_t numStates = desc.states.size();
   size_t numInputs = desc.inputs.size();
+  size_t numRng = desc.rng ? 1 : 0;
   size_t numDerived = derivedData ? desc.derived.size() : 0;
   // Reused call after call: a batch of one spends more on allocating
   // these than on its layers.
@@ -441,6 +447,10 @@ void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
     argOffsets.push_back(words);
     words += descriptorWords(in.shape.size());
   }
+  if (numRng) {
+    argOffsets.push_back(words);
+    words += descriptorWords(1);
+  }
   for (size_t i = 0; i < numDerived; ++i) {
     argOffsets.push_back(words);
     words += descriptorWords(desc.derived[i].shape.size());
@@ -452,7 +462,7 @@ void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
     resultWordCount += descriptorWords(out.shape.size());
   }
   call.results.assign(resultWordCount + 1, 0);
-  call.args.assign(1 + numStates + numInputs + numDerived, nullptr);
+  call.args.assign(1 + numStates + numInputs + numRng + numDerived, nullptr);
   call.args[0] = call.results.data();
   for (size_t i = 0; i < numStates; ++i) {
     int64_t *d = &call.argWords[argOffsets[i]];
@@ -464,10 +474,15 @@ void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
     fillDescriptor(d, inputData[i], shapeOf(inputs[i]));
     call.args[1 + numStates + i] = d;
   }
+  if (numRng) {
+    int64_t *d = &call.argWords[argOffsets[numStates + numInputs]];
+    fillDescriptor(d, randomStream, kStreamShape);
+    call.args[1 + numStates + numInputs] = d;
+  }
   for (size_t i = 0; i < numDerived; ++i) {
-    int64_t *d = &call.argWords[argOffsets[numStates + numInputs + i]];
+    int64_t *d = &call.argWords[argOffsets[numStates + numInputs + numRng + i]];
     fillDescriptor(d, (*derivedData)[i], desc.derived[i].shape);
-    call.args[1 + numStates + numInputs + i] = d;
+    call.args[1 + numStates + numInputs + numRng + i] = d;
   }
 }
 
@@ -618,7 +633,8 @@ bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
   for (size_t i = 0; i < desc.inputs.size(); ++i)
     inputData.push_back(inputs[i].data);
   prepareDerived(model);
-  packCall(desc, model.stateData, inputData, inputs, &model.derivedData, call);
+  packCall(desc, model.stateData, inputData, inputs, &model.randomStream, &model.derivedData,
+           call);
   passedIn.assign(model.stateData.begin(), model.stateData.end()); // never to be freed
   passedIn.insert(passedIn.end(), inputData.begin(), inputData.end());
   passedIn.insert(passedIn.end(), model.derivedData.begin(), model.derivedData.end());
@@ -734,7 +750,8 @@ bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
   for (uint64_t p : model.deviceState)
     stateData.push_back(reinterpret_cast<void *>(p));
   PackedCall call;
-  packCall(desc, stateData, inputData, inputs, /*derivedData=*/nullptr, call);
+  packCall(desc, stateData, inputData, inputs, &model.randomStream, /*derivedData=*/nullptr,
+           call);
 
   cuda::beginGeneratedCall();
   shapeCheck = ShapeCheckFailure();

@@ -55,6 +55,10 @@ struct modelc_model {
   /// (Allocated on the host for a model on a GPU too: it may move back.)
   std::vector<void *> derivedData;
   bool derivedStale = true;
+  /// The position of this instance's random stream (desc->rng: dropout),
+  /// seeded by create and advanced by the generated code at every draw, so
+  /// that instances are independent and one seed repeats the same masks.
+  int64_t randomStream = 0;
   /// kCpu or a CUDA ordinal; atomic because device() may be called from
   /// any thread.
   std::atomic<int> device{modelc::rt::kCpu};

@@ -8,6 +8,7 @@
 #ifndef MDL_IR_MDLOPS_H
 #define MDL_IR_MDLOPS_H
 
+#include "mdl/IR/MdlAttrNames.h"
 #include "mdl/IR/MdlDialect.h"
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"

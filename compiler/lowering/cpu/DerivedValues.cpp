@@ -1,0 +1,130 @@
+//===- DerivedValues.cpp - Values computed from parameters once per state -===//
+
+#include "lowering/cpu/DerivedValues.h"
+#include "lowering/cpu/Passes.h"
+
+using namespace mlir;
+
+namespace modelc::lowering {
+
+SmallVector<func::FuncOp> forwardFunctions(ModuleOp module) {
+  SmallVector<func::FuncOp> forwards;
+  for (auto fn : module.getOps<func::FuncOp>())
+    if (fn->hasAttr(mlir::mdl::kParameterArgsAttr))
+      forwards.push_back(fn);
+  return forwards;
+}
+
+std::optional<unsigned> parameterArgument(func::FuncOp fn, Value value) {
+  auto read = value.getDefiningOp<bufferization::ToTensorOp>();
+  auto arg = read ? dyn_cast<BlockArgument>(read.getBuffer()) : BlockArgument();
+  auto parameters = fn->getAttrOfType<DenseI64ArrayAttr>(mlir::mdl::kParameterArgsAttr);
+  if (!arg || !parameters || arg.getOwner() != &fn.getBody().front() ||
+      !llvm::is_contained(parameters.asArrayRef(), int64_t(arg.getArgNumber())))
+    return std::nullopt;
+  return arg.getArgNumber();
+}
+
+namespace {
+
+ArrayAttr derivedEntries(ModuleOp module) {
+  auto entries = module->getAttrOfType<ArrayAttr>(mlir::mdl::kDerivedAttr);
+  return entries ? entries : ArrayAttr::get(module.getContext(), {});
+}
+
+/// `modelc_prepare(states...)` with no derived value yet: the forward
+/// functions' state arguments come first in each, in the same order.
+func::FuncOp createPrepare(ModuleOp module, func::FuncOp forward, unsigned numDerived) {
+  unsigned numInputs = llvm::count_if(forward.getArgumentTypes(),
+                                      [](Type t) { return isa<TensorType>(t); });
+  // After the inputs: the random stream, if any (kRngArgAttr), then the
+  // derived values.
+  unsigned numRng = forward->hasAttr(mlir::mdl::kRngArgAttr) ? 1 : 0;
+  unsigned numStates = forward.getNumArguments() - numInputs - numRng - numDerived;
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  SmallVector<Type> argTypes(forward.getArgumentTypes().take_front(numStates));
+  auto fn = func::FuncOp::create(b, forward.getLoc(), "modelc_prepare",
+                                 b.getFunctionType(argTypes, {}));
+  fn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  func::ReturnOp::create(b, forward.getLoc());
+  return fn;
+}
+
+void appendArguments(func::FuncOp fn, TypeRange types) {
+  SmallVector<unsigned> at(types.size(), fn.getNumArguments());
+  SmallVector<DictionaryAttr> attrs(types.size(), DictionaryAttr::get(fn.getContext()));
+  SmallVector<Location> locs(types.size(), fn.getLoc());
+  // Keeps the argument attributes (if any) in step with the arguments.
+  (void)fn.insertArguments(at, types, attrs, locs);
+}
+
+} // namespace
+
+unsigned appendDerivedValues(ModuleOp module, ArrayRef<DerivedValue> values) {
+  MLIRContext *ctx = module.getContext();
+  SmallVector<func::FuncOp> forwards = forwardFunctions(module);
+  ArrayAttr entries = derivedEntries(module);
+  assert(!forwards.empty() && !values.empty() && "derived values need forward functions");
+  unsigned first = forwards.front().getNumArguments();
+
+  auto prepare = module.lookupSymbol<func::FuncOp>("modelc_prepare");
+  if (!prepare)
+    prepare = createPrepare(module, forwards.front(), entries.size());
+
+  SmallVector<Type> types;
+  for (const DerivedValue &d : values)
+    types.push_back(MemRefType::get(d.type.getShape(), d.type.getElementType()));
+  for (func::FuncOp fn : forwards)
+    appendArguments(fn, types);
+  unsigned firstInPrepare = prepare.getNumArguments();
+  appendArguments(prepare, types);
+
+  // Each value written into its argument: the transform writes over `into`,
+  // which is the argument itself.
+  Block &body = prepare.getBody().front();
+  OpBuilder b = OpBuilder::atBlockTerminator(&body);
+  Location loc = prepare.getLoc();
+  SmallVector<Attribute> list(entries.begin(), entries.end());
+  for (auto [i, d] : llvm::enumerate(values)) {
+    Value state = body.getArgument(d.stateArg);
+    Value out = body.getArgument(firstInPrepare + i);
+    Value parameter = bufferization::ToTensorOp::create(
+        b, loc, memref::getTensorTypeFromMemRefType(state.getType()), state,
+        /*restrict=*/true, /*writable=*/false);
+    Value into = bufferization::ToTensorOp::create(b, loc, d.type, out, /*restrict=*/true,
+                                                   /*writable=*/true);
+    Value value =
+        func::CallOp::create(b, loc, d.transform, ValueRange{parameter, into}).getResult(0);
+    auto store =
+        bufferization::MaterializeInDestinationOp::create(b, loc, TypeRange{}, value, out);
+    store.setRestrict(true);
+    store.setWritable(true);
+    assert(d.stateArg < firstInPrepare - entries.size() && "derived from a state argument");
+    list.push_back(DictionaryAttr::get(
+        ctx, {NamedAttribute(StringAttr::get(ctx, "state"),
+                             IntegerAttr::get(IntegerType::get(ctx, 64), d.stateArg)),
+              NamedAttribute(StringAttr::get(ctx, "kind"), StringAttr::get(ctx, d.kind)),
+              NamedAttribute(StringAttr::get(ctx, "shape"),
+                             DenseI64ArrayAttr::get(ctx, d.type.getShape()))}));
+  }
+  module->setAttr(mlir::mdl::kDerivedAttr, ArrayAttr::get(ctx, list));
+  return first;
+}
+
+std::optional<unsigned> derivedArgument(func::FuncOp fn, unsigned stateArg, StringRef kind) {
+  auto module = fn->getParentOfType<ModuleOp>();
+  if (!module || !fn->hasAttr(mlir::mdl::kParameterArgsAttr))
+    return std::nullopt;
+  ArrayAttr entries = derivedEntries(module);
+  for (auto [i, entry] : llvm::enumerate(entries.getAsRange<DictionaryAttr>())) {
+    auto state = entry.getAs<IntegerAttr>("state");
+    auto entryKind = entry.getAs<StringAttr>("kind");
+    if (state && entryKind && state.getInt() == int64_t(stateArg) && entryKind.getValue() == kind)
+      return fn.getNumArguments() - entries.size() + i;
+  }
+  return std::nullopt;
+}
+
+} // namespace modelc::lowering

@@ -1,0 +1,170 @@
+//===- Passes.td - modelc passes of the CPU back end -*- tablegen -*-===//
+
+#ifndef MODELC_LOWERING_CPU_PASSES
+#define MODELC_LOWERING_CPU_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def WinogradConv : Pass<"mdl-winograd-conv", "mlir::ModuleOp"> {
+  let summary = "Compute 3x3 stride-1 convolutions as Winograd F(2x2, 3x3)";
+  let description = [{
+    A `linalg.conv_2d_nchw_fchw` on f32 with a static 3x3 filter, stride
+    and dilation 1, and even output sizes of at least 14x14 pixels (or
+    any sizes of 16 to 63 pixels, convolved for the whole batch at once:
+    [CO, CI] x [CI, N*tiles], odd sizes computed one row and column larger
+    and cropped) becomes
+    Winograd's F(2x2, 3x3): the filter transformed into 16 [CO, CI]
+    matrices (G g G^T; for a parameter's filter in a forward function, once
+    per state by a new `modelc_prepare(states..., derived...)` into a
+    derived value that the forward functions take after their inputs, see
+    docs/ABI.md; otherwise on every call), then image by image the 4x4 input
+    tiles under each 2x2 block of output pixels transformed into 16
+    [CI, tiles] matrices (B^T d B), 16 contractions of the form
+    -mdl-conv-to-gemm makes ([CO, CI] x [CI, P] -> [CO, P], for the
+    outer-product kernel), and the output transform A^T m A added to the
+    convolution's output (or written over it when that starts as zeros:
+    no bias). 2.25x fewer multiplications than im2col; the
+    rest stay for -mdl-conv-to-gemm. The ops carry `mdl.tile_sizes` for
+    -mdl-tile-and-fuse: 16 output channels per tile of the contractions
+    and the output transform (the contractions fuse into it), one channel
+    per tile of the input transform. Each shape of convolution is computed
+    by one private function, `modelc_winograd_<N>x<CI>x<OH>x<OW>_<CO>`
+    (`_acc` when it adds to the output), that every convolution of that
+    shape calls; each filter shape's transform by
+    `modelc_winograd_filter_<CO>x<CI>`. Forward functions are those that
+    -mdl-lower-state marked with `mdl.parameter_args`.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect", "mlir::func::FuncDialect",
+                           "mlir::linalg::LinalgDialect", "mlir::scf::SCFDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def PackWeights : Pass<"mdl-pack-weights", "mlir::ModuleOp"> {
+  let summary = "Pack Linear weights into panels of 16 columns, once per state";
+  let description = [{
+    For each parameter W ([N, K], N >= 8, static) that a forward function
+    reads as B of a contraction C[m, n] += A[m, k] * B[n, k] (Linear's
+    x W^T; not with a static batch under 4, which the packed kernel does
+    not take), the forward functions take a derived value P of shape
+    [ceil(N / 16), K, 16], P[p, k, j] = W[16 p + j, k] and zero past row N,
+    which `modelc_prepare` computes once per state with
+    `modelc_pack_weight_<N>x<K>` (docs/ABI.md; the description names it
+    `packed(<parameter>)`). The contraction itself is left as it is, reading
+    W: -mdl-blocked-dot-kernels finds W's packed copy by its argument and
+    computes the contraction from it when the tile allows, from W otherwise.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect", "mlir::func::FuncDialect",
+                           "mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
+}
+
+def ConvToGemm : Pass<"mdl-conv-to-gemm", "mlir::func::FuncOp"> {
+  let summary = "Compute 2-D convolutions as patches (im2col) times weights";
+  let description = [{
+    A `linalg.conv_2d_nchw_fchw` on f32 becomes a copy of its input
+    patches and a contraction of them with the weight's rows, which
+    -mdl-blocked-dot-kernels computes in register blocks: [CO, K] x
+    [N, K, P] -> [N, CO, P] (a row of P pixels per reduction step, for the
+    outer-product kernel) for images of 64 output pixels or more,
+    [CO, K] x [N, P, K] (a row of K values per pixel, for the dot kernel)
+    below that. The copy costs one pass over K times the output; the direct
+    convolution's inner loops run over 3 or 7 taps and cannot keep a
+    register block busy. Images go one at a time (their patches stay in
+    L3), except images of 16 output pixels or fewer: those are convolved
+    as one batch, [N*P, K] patches times the [CO, K] weight rows into
+    [N*P, CO], added to the output transposed, so that the weights are
+    read once rather than once per image. The ops carry `mdl.tile_sizes`
+    for -mdl-tile-and-fuse: a row of output pixels per tile of patches,
+    16 output channels per tile of the contraction (by 64 patch rows in
+    the batched form).
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::linalg::LinalgDialect",
+                           "mlir::scf::SCFDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def TileAndFuse : Pass<"mdl-tile-and-fuse", "mlir::func::FuncOp"> {
+  let summary = "Tile each fusion group's last op and fuse its producers into the tile loops";
+  let description = [{
+    The last op of each chain (an activation after a matmul, BatchNorm and
+    ReLU after a convolution, the division of a softmax) is tiled along its
+    parallel dimensions, and every producer used only by it (the
+    contraction, its bias accumulator, the padding) is computed tile by tile
+    inside the same loop nest, so no intermediate tensor is materialized
+    whole. Tiles are one element of the first and the second-to-last
+    parallel dimensions (a batch element and an output row); matrices take
+    blocks of 16 rows, or of 64 columns when their weight passes 1 MiB; an
+    op carrying `mdl.tile_sizes` (-mdl-conv-to-gemm's) takes those sizes.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::scf::SCFDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def VectorizableLoopOrder : Pass<"mdl-vectorizable-loop-order", "mlir::func::FuncOp"> {
+  let summary = "Put the output's contiguous dimension innermost where inputs allow it";
+  let description = [{
+    A convolution or pooling lowers to loops with the window (kh, kw)
+    innermost: three or nine iterations of a reduction, which no vectorizer
+    can use. Moving the output's last dimension (ow) innermost instead makes
+    the inner loop a contiguous, reduction-free multiply-add over a row,
+    which LLVM vectorizes to the host's vector width. The move is made when
+    that loop indexes, in every input that uses it, only the last (fastest)
+    dimension: x @ W qualifies, x @ W^T (Linear, with k innermost in both
+    operands) does not. Named ops are generalized first.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+def BlockedDotKernels : Pass<"mdl-blocked-dot-kernels", "mlir::ModuleOp"> {
+  let summary = "Compute Linear's and convolutions' contractions in register blocks";
+  let description = [{
+    A contraction C[m, n] += A[m, k] * B[n, k] on buffers, with k
+    contiguous in both (Linear's x W^T), becomes explicit vector code: a
+    block of 4 rows of A by 3 rows of B keeps 12 vector accumulators along
+    k in registers, each loaded row serving 3 or 4 of them, reduced once at
+    the end. LLVM's vectorizer, given the scalar loops, reduces one output
+    at a time with two loads per multiply-add. Edges are done in smaller
+    blocks, the last k % 8 steps as one masked step.
+
+    C[m, n] += A[m, k] * B[k, n] with n contiguous in B and C (a
+    convolution's [N, K, P] patches) takes the outer-product form: 6 rows
+    of A by 16 columns, C's block itself as the accumulators, a broadcast
+    element of A times a vector of B, the reduction in chunks of 128.
+
+    A contraction of the first form whose B is a window of a parameter that
+    -mdl-pack-weights packed (found by the forward function's argument and
+    the module's `mdl.derived`) takes the packed kernel when A has 4 rows or
+    more and the window starts on a panel: the outer-product blocks again,
+    B's 16 columns of each step one contiguous cache line of the panel, the
+    reduction unchunked; C's columns past N under masks. Otherwise (a batch
+    of 1 to 3, a last tile of rows under 4, a window off the panels, a C
+    whose rows are not contiguous) the dot kernel reads W. The two sum in
+    different orders: a row's result may differ in the last bits between a
+    tile that takes one and a tile that takes the other.
+
+    Each form is one function of the module (`@modelc_blocked_dot`,
+    `@modelc_blocked_outer`, `@modelc_blocked_packed`) that every such
+    contraction calls, once per image when batched, so that it is compiled
+    once.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect",
+                           "mlir::memref::MemRefDialect", "mlir::scf::SCFDialect",
+                           "mlir::vector::VectorDialect"];
+}
+
+def ParallelIfManyIterations : Pass<"mdl-parallel-if-many-iterations", "mlir::func::FuncOp"> {
+  let summary = "Fork a parallel loop onto the thread pool only when it has several iterations";
+  let description = [{
+    A batch of one has one tile: waking the thread pool for it costs more
+    than the tile itself (tens of microseconds against a few). Each
+    `omp.parallel` around a loop nest whose bounds are known before it
+    gets `if(trip count > 1)`: with one iteration the runtime calls the
+    region's outlined function on the calling thread
+    (`__kmpc_fork_call_if`). The loop body exists once, in the outlined
+    function; a serial copy beside it doubled the code LLVM compiles.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::omp::OpenMPDialect"];
+}
+
+#endif // MODELC_LOWERING_CPU_PASSES

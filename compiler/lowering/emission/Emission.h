@@ -1,0 +1,82 @@
+//===- Emission.h - From the LLVM dialect to a loadable model.so -*- C++ -*-===//
+//
+// The last stage of modelc, one step per function so that the driver can
+// stop after any of them (--emit=llvm, -c, --emit=header):
+//
+//   translateToLLVMIR  LLVM IR with the runtime's entry points, the model's
+//                      description and the --weights state dict (not yet
+//                      optimized)
+//   emitObject(s)      optimized at -O<n>, object code for the target CPU,
+//                      in process
+//   linkSharedLibrary  the objects and the runtime as one self-contained .so
+//   emitHeader         the C header of the model
+//   checkWeights       a --weights state dict checked against the model
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MODELC_LOWERING_EMISSION_EMISSION_H
+#define MODELC_LOWERING_EMISSION_EMISSION_H
+
+#include "lowering/cpu/CpuTarget.h"
+#include "lowering/emission/Description.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace modelc::lowering {
+
+struct CodegenOptions {
+  unsigned optLevel = 2;
+  std::string prefix;  // symbol prefix of the exported ABI
+  std::string weights; // a safetensors state dict to load at every create
+  CpuTarget cpu;       // what the object code is for (resolveCpuTarget)
+};
+
+/// The target description of the CPU LLVM calls `cpu` ("" or "host": the
+/// machine modelc runs on); an error names --cpu when LLVM does not know it.
+mlir::FailureOr<CpuTarget> resolveCpuTarget(llvm::StringRef cpu, std::string &error);
+
+/// Checks that `bytes` is a well-formed safetensors state dict whose keys,
+/// shapes and dtypes are exactly the model's parameters and persistent
+/// buffers; every problem is listed in `error`.
+mlir::LogicalResult checkWeights(mlir::ModuleOp module, llvm::StringRef bytes,
+                                 std::string &error);
+
+/// The C header of the model (--emit=header): <modelc/modelc.h> and
+/// MODELC_DECLARE_MODEL(prefix), with the model's signature and state in a
+/// comment.
+mlir::FailureOr<std::string> emitHeader(mlir::ModuleOp module, llvm::StringRef prefix);
+
+/// Translates the LLVM-dialect `module` and adds the packed entry points the
+/// runtime calls, `desc` (completed from the lowered code) and the weights.
+/// `cudaModule` (may be null) is linked in: the GPU copy of the model. Not
+/// optimized: emitObject does that.
+std::unique_ptr<llvm::Module> translateToLLVMIR(mlir::ModuleOp module, mlir::ModuleOp cudaModule,
+                                                llvm::LLVMContext &ctx, ModelDescription desc,
+                                                const CodegenOptions &options);
+
+/// Optimizes `module` at options.optLevel; object code for options.cpu.
+mlir::LogicalResult emitObject(llvm::Module &module, const CodegenOptions &options,
+                               llvm::SmallVectorImpl<char> &object, std::string &error);
+
+/// As emitObject, as several objects built in parallel from partitions of
+/// `module` (one per core, at most 4): the code of a model is mostly two
+/// large functions, forward_eval and forward_train.
+mlir::LogicalResult emitObjects(llvm::Module &module, const CodegenOptions &options,
+                                std::vector<llvm::SmallVector<char, 0>> &objects,
+                                std::string &error);
+
+/// Links `objectPaths` with the runtime into the shared library `outputPath`
+/// (written whole or not at all), exporting the ABI under `prefix`.
+mlir::LogicalResult linkSharedLibrary(llvm::ArrayRef<std::string> objectPaths,
+                                      llvm::StringRef outputPath, llvm::StringRef prefix,
+                                      std::string &error);
+
+} // namespace modelc::lowering
+
+#endif // MODELC_LOWERING_EMISSION_EMISSION_H

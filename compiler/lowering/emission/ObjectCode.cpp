@@ -1,0 +1,187 @@
+//===- ObjectCode.cpp - Optimized object code for the target CPU ----------===//
+//
+// LLVM's optimization pipeline at -O<n> and code generation for the CPU of
+// the target description (--cpu, or the host), in process; a model's code
+// is mostly two large functions, so it is split into partitions compiled
+// side by side.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/emission/Emission.h"
+#include "lowering/cpu/KeepSelectStoresPlain.h"
+
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+#include "llvm/Transforms/Utils/SplitModule.h"
+
+#include <thread>
+
+using namespace mlir;
+
+namespace modelc::lowering {
+
+/// Turns off code generation's loop strength reduction unless the command
+/// line set -disable-lsr itself. On ResNet-18 it took 2.6 of the 5.9 CPU
+/// seconds of LLVM (in SCEV, on the forward functions' hundreds of loops)
+/// and changed no run time measurably: the kernels' loops already step
+/// one pointer by a constant, and the rest is not hot.
+static void disableLoopStrengthReduction() {
+  llvm::cl::Option *option = llvm::cl::getRegisteredOptions().lookup("disable-lsr");
+  if (option && option->getNumOccurrences() == 0)
+    option->addOccurrence(0, "disable-lsr", "true");
+}
+
+static void initializeTargetsOnce() {
+  static bool initialized = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    disableLoopStrengthReduction();
+    return true;
+  }();
+  (void)initialized;
+}
+
+FailureOr<CpuTarget> resolveCpuTarget(StringRef cpu, std::string &error) {
+  initializeTargetsOnce();
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return failure();
+  std::string name, features;
+  if (cpu.empty() || cpu == "host") {
+    // The host: its name and the features it reports (a CPU the LLVM
+    // release does not know by name still gets its instruction sets).
+    name = llvm::sys::getHostCPUName().str();
+    llvm::SubtargetFeatures list;
+    for (auto &f : llvm::sys::getHostCPUFeatures())
+      list.AddFeature(f.getKey(), f.getValue());
+    features = list.getString();
+  } else {
+    // A named CPU: the features are the ones LLVM gives it.
+    name = cpu.str();
+  }
+  std::unique_ptr<llvm::MCSubtargetInfo> info(
+      target->createMCSubtargetInfo(triple, name, features));
+  if (!info || !info->isCPUStringValid(name)) {
+    error = "--cpu=" + cpu.str() + ": '" + cpu.str() + "' is not a CPU LLVM knows for " +
+            triple.str() + " (for example x86-64-v3, haswell, znver3, skylake-avx512)";
+    return failure();
+  }
+  int64_t vectorBits = info->checkFeatures("+avx512f") ? 512 : info->checkFeatures("+avx") ? 256 : 128;
+  return CpuTarget::forMachine(name, features, vectorBits);
+}
+
+/// The target machine of `cpu` at `optLevel`.
+static std::unique_ptr<llvm::TargetMachine> targetMachine(const CpuTarget &cpu, unsigned optLevel,
+                                                          std::string &error) {
+  initializeTargetsOnce();
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return nullptr;
+  llvm::TargetOptions targetOptions;
+  auto level = optLevel == 0   ? llvm::CodeGenOptLevel::None
+               : optLevel == 1 ? llvm::CodeGenOptLevel::Less
+               : optLevel == 2 ? llvm::CodeGenOptLevel::Default
+                               : llvm::CodeGenOptLevel::Aggressive;
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+      triple, cpu.cpu, cpu.features, targetOptions, llvm::Reloc::PIC_, std::nullopt, level));
+}
+
+/// Optimizes `m` at `options.optLevel` and appends its object code to
+/// `object`.
+static LogicalResult optimizeAndEmit(llvm::Module &m, llvm::TargetMachine &tm,
+                                     const CodegenOptions &options,
+                                     SmallVectorImpl<char> &object, std::string &error) {
+  m.setDataLayout(tm.createDataLayout());
+  m.setTargetTriple(tm.getTargetTriple());
+  if (options.optLevel > 0) {
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    llvm::PassBuilder pb(&tm);
+    pb.registerModuleAnalyses(mam);
+    pb.registerCGSCCAnalyses(cgam);
+    pb.registerFunctionAnalyses(fam);
+    pb.registerLoopAnalyses(lam);
+    pb.crossRegisterProxies(lam, fam, cgam, mam);
+    llvm::OptimizationLevel level = options.optLevel == 1   ? llvm::OptimizationLevel::O1
+                                    : options.optLevel == 2 ? llvm::OptimizationLevel::O2
+                                                            : llvm::OptimizationLevel::O3;
+    pb.buildPerModuleDefaultPipeline(level).run(m, mam);
+  }
+  keepSelectStoresPlain(m);
+  llvm::raw_svector_ostream os(object);
+  llvm::legacy::PassManager codegen;
+  if (tm.addPassesToEmitFile(codegen, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
+    error = "the target cannot emit object files";
+    return failure();
+  }
+  codegen.run(m);
+  return success();
+}
+
+LogicalResult emitObject(llvm::Module &m, const CodegenOptions &options,
+                         SmallVectorImpl<char> &object, std::string &error) {
+  std::unique_ptr<llvm::TargetMachine> tm = targetMachine(options.cpu, options.optLevel, error);
+  if (!tm)
+    return failure();
+  return optimizeAndEmit(m, *tm, options, object, error);
+}
+
+LogicalResult emitObjects(llvm::Module &m, const CodegenOptions &options,
+                          std::vector<SmallVector<char, 0>> &objects, std::string &error) {
+  unsigned parts = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  if (parts == 1) {
+    objects.resize(1);
+    return emitObject(m, options, objects.front(), error);
+  }
+  // Partitions travel as bitcode: each thread reads its own into its own
+  // LLVMContext, as LLVM's parallel code generation does.
+  std::vector<SmallVector<char, 0>> bitcode;
+  llvm::SplitModule(m, parts, [&](std::unique_ptr<llvm::Module> part) {
+    bitcode.emplace_back();
+    llvm::raw_svector_ostream os(bitcode.back());
+    llvm::WriteBitcodeToFile(*part, os);
+  });
+  objects.assign(bitcode.size(), {});
+  std::vector<std::string> errors(bitcode.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < bitcode.size(); ++i) {
+    threads.emplace_back([&, i] {
+      llvm::LLVMContext ctx;
+      auto part = llvm::parseBitcodeFile(
+          llvm::MemoryBufferRef(llvm::StringRef(bitcode[i].data(), bitcode[i].size()), "part"),
+          ctx);
+      if (!part) {
+        errors[i] = llvm::toString(part.takeError());
+        return;
+      }
+      std::unique_ptr<llvm::TargetMachine> tm = targetMachine(options.cpu, options.optLevel, errors[i]);
+      if (!tm || failed(optimizeAndEmit(**part, *tm, options, objects[i], errors[i])))
+        if (errors[i].empty())
+          errors[i] = "code generation failed";
+    });
+  }
+  for (std::thread &t : threads)
+    t.join();
+  for (std::string &e : errors) {
+    if (!e.empty()) {
+      error = e;
+      return failure();
+    }
+  }
+  return success();
+}
+
+} // namespace modelc::lowering

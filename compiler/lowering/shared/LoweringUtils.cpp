@@ -1,0 +1,313 @@
+//===- LoweringUtils.cpp - Shared helpers of the mdl-to-linalg lowering ---===//
+
+#include "lowering/shared/LoweringUtils.h"
+#include "lowering/shared/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+using namespace mlir;
+
+namespace modelc::lowering {
+
+bool isFloat(Type t) { return llvm::isa<FloatType>(t); }
+
+void macBody(OpBuilder &b, Location l, ValueRange a) {
+  Value r;
+  if (isFloat(a[0].getType()))
+    r = arith::AddFOp::create(b, l, a[2], arith::MulFOp::create(b, l, a[0], a[1]));
+  else
+    r = arith::AddIOp::create(b, l, a[2], arith::MulIOp::create(b, l, a[0], a[1]));
+  linalg::YieldOp::create(b, l, r);
+}
+
+Value forEachImage(OpBuilder &b, Location loc, Value image, Value init,
+                   function_ref<Value(OpBuilder &, Location, Value, Value)> body) {
+  // [n, 0, ...] + [1, rest of the shape]: the n-th image of `tensor`.
+  auto imageOf = [](OpBuilder &nb, Location l, Value tensor, Value n) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    SmallVector<OpFoldResult> offsets(type.getRank(), nb.getIndexAttr(0));
+    offsets[0] = n;
+    SmallVector<OpFoldResult> sizes = {nb.getIndexAttr(1)};
+    for (int64_t d = 1; d < type.getRank(); ++d)
+      sizes.push_back(tensor::getMixedSize(nb, l, tensor, d));
+    SmallVector<OpFoldResult> strides(type.getRank(), nb.getIndexAttr(1));
+    return std::make_tuple(offsets, sizes, strides);
+  };
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value images = tensor::DimOp::create(b, loc, init, 0);
+  auto loop = scf::ForOp::create(
+      b, loc, zero, images, one, ValueRange{init},
+      [&](OpBuilder &nb, Location l, Value n, ValueRange acc) {
+        auto [inOffsets, inSizes, inStrides] = imageOf(nb, l, image, n);
+        Value imageSlice =
+            tensor::ExtractSliceOp::create(nb, l, image, inOffsets, inSizes, inStrides);
+        auto [offsets, sizes, strides] = imageOf(nb, l, acc[0], n);
+        Value accSlice = tensor::ExtractSliceOp::create(nb, l, acc[0], offsets, sizes, strides);
+        Value result = body(nb, l, imageSlice, accSlice);
+        scf::YieldOp::create(
+            nb, l, ValueRange{tensor::InsertSliceOp::create(nb, l, result, acc[0], offsets, sizes,
+                                                            strides)});
+      });
+  return loop.getResult(0);
+}
+
+void reassociableMacBody(OpBuilder &b, Location l, ValueRange a) {
+  auto fast = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  Value product = arith::MulFOp::create(b, l, a[0], a[1], fast);
+  linalg::YieldOp::create(b, l, ValueRange{arith::AddFOp::create(b, l, a[2], product, fast)});
+}
+
+Value scalarConstant(OpBuilder &b, Location loc, Type type, double v) {
+  if (auto ft = llvm::dyn_cast<FloatType>(type))
+    return arith::ConstantOp::create(b, loc, ft, b.getFloatAttr(ft, v));
+  if (type.isIndex())
+    return arith::ConstantIndexOp::create(b, loc, int64_t(v));
+  return arith::ConstantOp::create(
+      b, loc, type, b.getIntegerAttr(type, type.isInteger(1) ? int64_t(v != 0) : int64_t(v)));
+}
+
+Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type, ValueRange dynamicSizes) {
+  return tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType(), dynamicSizes);
+}
+
+SmallVector<Value> dynamicSizesFrom(OpBuilder &b, Location loc, RankedTensorType type,
+                                    Value value, ArrayRef<int64_t> map) {
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (type.isDynamicDim(i))
+      sizes.push_back(tensor::DimOp::create(b, loc, value, map[i]));
+  return sizes;
+}
+
+Value filled(OpBuilder &b, Location loc, RankedTensorType type, Value like, double value) {
+  SmallVector<int64_t> identity = llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
+  Value empty = emptyTensor(b, loc, type, dynamicSizesFrom(b, loc, type, like, identity));
+  Value v = scalarConstant(b, loc, type.getElementType(), value);
+  return linalg::FillOp::create(b, loc, v, empty).getResult(0);
+}
+
+void reportShapeCheck(OpBuilder &b, Location loc, Value a, Value c, ShapeCheck kind) {
+  auto at = loc->findInstanceOf<FileLineColLoc>();
+  auto i64 = [&](Value v) -> Value {
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
+  };
+  auto constant = [&](int64_t v) -> Value {
+    return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
+  };
+  func::CallOp::create(b, loc, kShapeCheckFailedFn, TypeRange{},
+                       ValueRange{constant(at ? at.getLine() : 0),
+                                  constant(at ? at.getColumn() : 0), i64(a), i64(c),
+                                  constant(static_cast<int64_t>(kind))});
+}
+
+/// The sizes that `elementwise` takes as one loop's: each input's size in
+/// a result dimension, where one of them is known only at run time, must
+/// be the loop's (`loopSizes`). Checked where they meet, as PyTorch's
+/// broadcasting would fail (a size of 1 known only at run time is not
+/// broadcast: it fails too); canonicalization removes the checks of sizes
+/// that are the same value.
+static void checkSizesMeet(OpBuilder &b, Location loc, RankedTensorType resultType,
+                           ValueRange inputs, ArrayRef<Value> sizeSource,
+                           ArrayRef<int64_t> sizeDim) {
+  int64_t rank = resultType.getRank();
+  for (Value in : inputs) {
+    auto t = llvm::cast<RankedTensorType>(in.getType());
+    int64_t offset = rank - t.getRank();
+    for (int64_t d = 0; d < t.getRank(); ++d) {
+      int64_t r = d + offset;
+      bool broadcast = t.getDimSize(d) == 1 && resultType.getDimSize(r) != 1;
+      bool dynamic = t.isDynamicDim(d) || resultType.isDynamicDim(r);
+      if (broadcast || !dynamic || (in == sizeSource[r] && d == sizeDim[r]))
+        continue;
+      auto sizeOf = [&](Value v, int64_t dim, int64_t known) -> Value {
+        if (!ShapedType::isDynamic(known))
+          return arith::ConstantIndexOp::create(b, loc, known);
+        return tensor::DimOp::create(b, loc, v, dim);
+      };
+      Value mine = sizeOf(in, d, t.getDimSize(d));
+      Value loop = resultType.isDynamicDim(r)
+                       ? sizeOf(sizeSource[r], sizeDim[r], ShapedType::kDynamic)
+                       : sizeOf(Value(), 0, resultType.getDimSize(r));
+      Value differ = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, mine, loop);
+      auto check = scf::IfOp::create(b, loc, differ, /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(check.thenBlock());
+      reportShapeCheck(b, loc, mine, loop, ShapeCheck::SizesDiffer);
+    }
+  }
+}
+
+Value elementwise(OpBuilder &b, Location loc, RankedTensorType resultType, ValueRange inputs,
+                  const BodyBuilder &body) {
+  MLIRContext *ctx = b.getContext();
+  int64_t rank = resultType.getRank();
+  SmallVector<AffineMap> maps;
+  SmallVector<Value> dynSizes;
+  SmallVector<Value> sizeSource(rank);
+  SmallVector<int64_t> sizeDim(rank, -1);
+  for (Value in : inputs) {
+    auto t = llvm::cast<RankedTensorType>(in.getType());
+    int64_t offset = rank - t.getRank();
+    SmallVector<AffineExpr> exprs;
+    for (int64_t d = 0; d < t.getRank(); ++d) {
+      int64_t r = d + offset;
+      bool broadcast = t.getDimSize(d) == 1 && resultType.getDimSize(r) != 1;
+      exprs.push_back(broadcast ? getAffineConstantExpr(0, ctx) : getAffineDimExpr(r, ctx));
+      if (!broadcast && t.isDynamicDim(d) && !sizeSource[r]) {
+        sizeSource[r] = in;
+        sizeDim[r] = d;
+      }
+    }
+    maps.push_back(AffineMap::get(rank, 0, exprs, ctx));
+  }
+  for (int64_t r = 0; r < rank; ++r) {
+    if (!resultType.isDynamicDim(r))
+      continue;
+    assert(sizeSource[r] && "a dynamic result size with no input that has it");
+    dynSizes.push_back(tensor::DimOp::create(b, loc, sizeSource[r], sizeDim[r]));
+  }
+  checkSizesMeet(b, loc, resultType, inputs, sizeSource, sizeDim);
+  Value init = emptyTensor(b, loc, resultType, dynSizes);
+  maps.push_back(b.getMultiDimIdentityMap(rank));
+  SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{resultType}, inputs, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        Value v = body(nb, nloc, args.drop_back());
+        linalg::YieldOp::create(nb, nloc, v);
+      });
+  return generic.getResult(0);
+}
+
+AffineMap droppedDimsMap(MLIRContext *ctx, int64_t rank, ArrayRef<int64_t> dims) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < rank; ++d)
+    if (!llvm::is_contained(dims, d))
+      exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(rank, 0, exprs, ctx);
+}
+
+Value reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> dims, ReduceKind kind) {
+  auto type = llvm::cast<RankedTensorType>(input.getType());
+  Type elt = type.getElementType();
+  SmallVector<int64_t> shape, map;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    if (llvm::is_contained(dims, d))
+      continue;
+    shape.push_back(type.getDimSize(d));
+    map.push_back(d);
+  }
+  auto resultType = RankedTensorType::get(shape, elt);
+  Value empty = emptyTensor(b, loc, resultType, dynamicSizesFrom(b, loc, resultType, input, map));
+  double identity = kind == ReduceKind::Sum ? 0.0 : -std::numeric_limits<double>::infinity();
+  if (kind == ReduceKind::Max && !isFloat(elt))
+    identity = double(std::numeric_limits<int64_t>::min());
+  Value init =
+      linalg::FillOp::create(b, loc, scalarConstant(b, loc, elt, identity), empty).getResult(0);
+  int64_t rank = type.getRank();
+  SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(rank),
+                                 droppedDimsMap(b.getContext(), rank, dims)};
+  SmallVector<utils::IteratorType> iterators;
+  for (int64_t d = 0; d < rank; ++d)
+    iterators.push_back(llvm::is_contained(dims, d) ? utils::IteratorType::reduction
+                                                    : utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{resultType}, ValueRange{input}, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        Value r;
+        if (kind == ReduceKind::Sum)
+          r = isFloat(elt) ? Value(arith::AddFOp::create(nb, nloc, args[0], args[1]))
+                           : Value(arith::AddIOp::create(nb, nloc, args[0], args[1]));
+        else
+          r = isFloat(elt) ? Value(arith::MaximumFOp::create(nb, nloc, args[0], args[1]))
+                           : Value(arith::MaxSIOp::create(nb, nloc, args[0], args[1]));
+        linalg::YieldOp::create(nb, nloc, r);
+      });
+  return generic.getResult(0);
+}
+
+Value countOf(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> dims, Type type) {
+  auto t = llvm::cast<RankedTensorType>(input.getType());
+  Value count = arith::ConstantIndexOp::create(b, loc, 1);
+  for (int64_t d : dims) {
+    Value size = t.isDynamicDim(d) ? Value(tensor::DimOp::create(b, loc, input, d))
+                                   : Value(arith::ConstantIndexOp::create(b, loc, t.getDimSize(d)));
+    count = arith::MulIOp::create(b, loc, count, size);
+  }
+  Value asInt = arith::IndexCastOp::create(b, loc, b.getI64Type(), count);
+  if (isFloat(type))
+    return arith::SIToFPOp::create(b, loc, type, asInt);
+  return asInt;
+}
+
+Value keepDims(OpBuilder &b, Location loc, Value reduced, RankedTensorType keptType,
+               ArrayRef<int64_t> dims) {
+  // Group every kept size-1 dimension with a neighbouring surviving one.
+  int64_t rank = keptType.getRank();
+  SmallVector<ReassociationIndices> groups;
+  ReassociationIndices pending;
+  for (int64_t d = 0; d < rank; ++d) {
+    pending.push_back(d);
+    if (!llvm::is_contained(dims, d)) {
+      groups.push_back(pending);
+      pending.clear();
+    }
+  }
+  if (groups.empty()) // every dim reduced: a rank-0 tensor expands to all ones
+    return tensor::ExpandShapeOp::create(b, loc, keptType, reduced, ArrayRef<ReassociationIndices>{});
+  llvm::append_range(groups.back(), pending);
+  return tensor::ExpandShapeOp::create(b, loc, keptType, reduced, groups);
+}
+
+std::optional<DotForm> matchDotForm(linalg::GenericOp op) {
+  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || op.getNumLoops() < 3 ||
+      op.getNumLoops() > 4 || op.getNumReductionLoops() != 1)
+    return std::nullopt;
+  bool batched = op.getNumLoops() == 4;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  unsigned k = llvm::find(iterators, utils::IteratorType::reduction) - iterators.begin();
+  auto dimsOf = [](AffineMap map) -> std::optional<SmallVector<unsigned>> {
+    SmallVector<unsigned> dims;
+    for (AffineExpr e : map.getResults()) {
+      auto d = dyn_cast<AffineDimExpr>(e);
+      if (!d)
+        return std::nullopt;
+      dims.push_back(d.getPosition());
+    }
+    return dims;
+  };
+  auto a = dimsOf(maps[0]), b = dimsOf(maps[1]), c = dimsOf(maps[2]);
+  size_t lead = batched ? 1 : 0;
+  if (!a || !b || !c || a->size() != 2 || b->size() != 2 + lead || c->size() != 2 + lead)
+    return std::nullopt;
+  bool outer = (*b)[lead] == k;
+  unsigned m = (*a)[0], n = outer ? (*b)[lead + 1] : (*b)[lead];
+  unsigned bk = outer ? (*b)[lead] : (*b)[lead + 1];
+  if ((*a)[1] != k || bk != k || (*c)[lead] != m || (*c)[lead + 1] != n || m == n || n == k ||
+      (batched && ((*b)[0] != (*c)[0] || (*b)[0] == m || (*b)[0] == n || (*b)[0] == k)))
+    return std::nullopt;
+  // The body: yield(out + in0 * in1), operands in either order.
+  Block &body = op.getRegion().front();
+  if (body.getOperations().size() != 3)
+    return std::nullopt;
+  auto mul = dyn_cast<arith::MulFOp>(&body.front());
+  auto add = dyn_cast<arith::AddFOp>(mul ? mul->getNextNode() : nullptr);
+  if (!mul || !add || add->getNextNode() != body.getTerminator() ||
+      body.getTerminator()->getOperand(0) != add.getResult())
+    return std::nullopt;
+  BlockArgument in0 = body.getArgument(0), in1 = body.getArgument(1), out = body.getArgument(2);
+  bool mulOk = (mul.getLhs() == in0 && mul.getRhs() == in1) ||
+               (mul.getLhs() == in1 && mul.getRhs() == in0);
+  bool addOk = (add.getLhs() == out && add.getRhs() == mul.getResult()) ||
+               (add.getRhs() == out && add.getLhs() == mul.getResult());
+  if (!mulOk || !addOk || !in0.getType().isF32() || !in1.getType().isF32() ||
+      !out.getType().isF32())
+    return std::nullopt;
+  return DotForm{batched, outer};
+}
+
+} // namespace modelc::lowering

@@ -1,0 +1,82 @@
+//===- Passes.td - modelc passes every target runs: state, mdl to linalg, fusion -*- tablegen -*-===//
+
+#ifndef MODELC_LOWERING_SHARED_PASSES
+#define MODELC_LOWERING_SHARED_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def LowerModelState : Pass<"mdl-lower-state", "mlir::ModuleOp"> {
+  let summary = "Turn each mdl.model into plain functions over state memrefs";
+  let description = [{
+    Each `func.func @forward_eval` / `@forward_train` of an `mdl.model`
+    becomes a top-level `func.func @modelc_forward_eval` / `_train` whose
+    leading arguments are one memref per parameter and buffer (in state-dict
+    order), followed by the original inputs. This is the calling convention
+    of the runtime, which owns all state memory:
+
+    - `mdl.read` of a parameter or buffer becomes a `bufferization.to_tensor`
+      of its memref (copied first when the function also writes the buffer,
+      so that later uses of the old value cannot see the new one);
+    - `mdl.read` of a constant becomes an `arith.constant` whose values are
+      drawn at compile time from the constant's initializer;
+    - the last `mdl.write` of each buffer becomes a
+      `bufferization.materialize_in_destination` into its memref just before
+      the return.
+
+    The `mdl.model` is erased. When a reshape of a size known only at run
+    time may fail its check, the runtime's `modelc_shape_check_failed` is
+    declared.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::bufferization::BufferizationDialect",
+                           "mlir::func::FuncDialect", "mlir::memref::MemRefDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def ConvertMdlToLinalg : Pass<"convert-mdl-to-linalg", "mlir::func::FuncOp"> {
+  let summary = "Lower mdl compute ops to linalg, tensor, arith and math on tensors";
+  let description = [{
+    Every mdl compute op becomes linalg (named ops for convolution and
+    pooling, generics otherwise), tensor, arith and math ops on tensors, with
+    PyTorch's numerics. Elementwise chains are left for linalg's elementwise
+    fusion; biases start the accumulators of contractions. A reshape of a
+    size known only at run time checks its element count there, and an
+    elementwise op the sizes of its operands that one loop takes where one
+    is known only at run time; a failure calls the runtime's
+    `modelc_shape_check_failed`, which -mdl-lower-state declares: run it
+    first.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect",
+                           "mlir::linalg::LinalgDialect", "mlir::math::MathDialect",
+                           "mlir::memref::MemRefDialect", "mlir::scf::SCFDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def ExpandStridedCopies : Pass<"mdl-expand-strided-copies", "mlir::func::FuncOp"> {
+  let summary = "Turn memref.copy between non-contiguous memrefs into linalg.copy";
+  let description = [{
+    Bufferization copies into strided views (the interior of a padded
+    tensor, say). The LLVM lowering would call the `memrefCopy` function of
+    MLIR's C runner utilities for those, which a self-contained model.so does
+    not have; as linalg.copy they become loops like everything else.
+
+    With `all-copies`, every copy is expanded: on the GPU the host cannot
+    memcpy device memory, so copies become loops, and kernels, too.
+  }];
+  let options = [Option<"allCopies", "all-copies", "bool", "false",
+                        "Expand contiguous copies as well">];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+def FuseElementwise : Pass<"mdl-fuse-elementwise", "mlir::func::FuncOp"> {
+  let summary = "Fuse elementwise chains into their consumers, never into reductions";
+  let description = [{
+    linalg's elementwise fusion, restricted to what pays off here: a
+    producer used once is fused into an all-parallel consumer. Fusing an
+    activation into the matmul that consumes it would recompute it once per
+    reduction step; it stays behind as the epilogue of its own producer,
+    which -mdl-tile-and-fuse then fuses by tiles.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+#endif // MODELC_LOWERING_SHARED_PASSES
