@@ -1,0 +1,120 @@
+// RUN: mdl-opt %s --pass-pipeline="builtin.module(func.func(mdl-fuse-elementwise))" -mlir-print-local-scope | FileCheck %s
+
+// Guards -mdl-fuse-elementwise (FuseElementwise.cpp): an all-parallel
+// producer used once is fused into its all-parallel consumer; a producer
+// used twice, and any producer of a reduction, stay where they are (linalg's
+// own elementwise fusion would fuse both).
+
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d1)>
+#x = affine_map<(m, n, k) -> (m, k)>
+#w = affine_map<(m, n, k) -> (n, k)>
+#y = affine_map<(m, n, k) -> (m, n)>
+
+// bias add then ReLU: one loop nest, the producer's inputs and maps taken
+// over, both bodies in one.
+// CHECK-LABEL: func.func @chain
+// CHECK:         %[[R:.*]] = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%arg0, %arg1 : tensor<4x8xf32>, tensor<8xf32>)
+// CHECK-NEXT:    ^bb0(%[[A:.*]]: f32, %[[B:.*]]: f32, %{{.*}}: f32):
+// CHECK-NEXT:      %[[S:.*]] = arith.addf %[[A]], %[[B]] : f32
+// CHECK-NEXT:      %[[M:.*]] = arith.maximumf %[[S]], %cst : f32
+// CHECK-NEXT:      linalg.yield %[[M]] : f32
+// CHECK:         return %[[R]]
+// CHECK-NOT:     linalg.generic
+func.func @chain(%x: tensor<4x8xf32>, %b: tensor<8xf32>) -> tensor<4x8xf32> {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %0 = linalg.generic {indexing_maps = [#id, #row, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x, %b : tensor<4x8xf32>, tensor<8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %c: f32, %o: f32):
+    %s = arith.addf %a, %c : f32
+    linalg.yield %s : f32
+  } -> tensor<4x8xf32>
+  %1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%0 : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %z = arith.constant 0.0 : f32
+    %r = arith.maximumf %a, %z : f32
+    linalg.yield %r : f32
+  } -> tensor<4x8xf32>
+  return %1 : tensor<4x8xf32>
+}
+
+// A result used twice (softmax's exponentials feed its sum and its
+// division) is computed once, not once more inside each consumer.
+// CHECK-LABEL: func.func @used_twice
+// CHECK:         %[[E:.*]] = linalg.generic {{.*}} ins(%arg0 : tensor<4x8xf32>)
+// CHECK:           math.exp
+// CHECK:         %[[N:.*]] = linalg.generic {{.*}} ins(%[[E]] : tensor<4x8xf32>)
+// CHECK-NOT:       math.exp
+// CHECK:           arith.negf
+// CHECK:         return %[[E]], %[[N]]
+func.func @used_twice(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %0 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = math.exp %a : f32
+    linalg.yield %r : f32
+  } -> tensor<4x8xf32>
+  %1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%0 : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = arith.negf %a : f32
+    linalg.yield %r : f32
+  } -> tensor<4x8xf32>
+  return %0, %1 : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// ReLU before a Linear stays outside the contraction: fused, it would be
+// recomputed for every output column (once per reduction step of each).
+// CHECK-LABEL: func.func @not_into_reduction
+// CHECK:         %[[RELU:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]} ins(%arg0 : tensor<4x8xf32>)
+// CHECK:           arith.maximumf
+// CHECK:         linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[RELU]], %arg1 : tensor<4x8xf32>, tensor<3x8xf32>)
+// CHECK-NEXT:    ^bb0
+// CHECK-NEXT:      arith.mulf
+// CHECK-NEXT:      arith.addf
+// CHECK-NEXT:      linalg.yield
+func.func @not_into_reduction(%x: tensor<4x8xf32>, %w: tensor<3x8xf32>, %acc: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %0 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %z = arith.constant 0.0 : f32
+    %r = arith.maximumf %a, %z : f32
+    linalg.yield %r : f32
+  } -> tensor<4x8xf32>
+  %1 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%0, %w : tensor<4x8xf32>, tensor<3x8xf32>) outs(%acc : tensor<4x3xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %o, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<4x3xf32>
+  return %1 : tensor<4x3xf32>
+}
+
+// The ReLU after a Linear stays its own op too (a contraction is no
+// elementwise producer): -mdl-tile-and-fuse fuses the two by tiles.
+// CHECK-LABEL: func.func @epilogue_stays
+// CHECK:         %[[MM:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]}
+// CHECK:         linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]} ins(%[[MM]] : tensor<4x3xf32>)
+// CHECK:           arith.maximumf
+func.func @epilogue_stays(%x: tensor<4x8xf32>, %w: tensor<3x8xf32>, %acc: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : tensor<4x8xf32>, tensor<3x8xf32>) outs(%acc : tensor<4x3xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %o, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<4x3xf32>
+  %e = tensor.empty() : tensor<4x3xf32>
+  %1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%0 : tensor<4x3xf32>) outs(%e : tensor<4x3xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %z = arith.constant 0.0 : f32
+    %r = arith.maximumf %a, %z : f32
+    linalg.yield %r : f32
+  } -> tensor<4x3xf32>
+  return %1 : tensor<4x3xf32>
+}
