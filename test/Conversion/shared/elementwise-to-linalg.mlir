@@ -170,19 +170,25 @@ func.func @full_like(%x: tensor<?x5xf32>) -> tensor<?x5xf32> {
 }
 
 // Training-mode dropout keeps an element when its uniform draw is at least
-// p and scales it by 1/(1-p). (Where the draw's state lives is issue 13's
-// dropout fix; only the mask's use is checked here.)
+// p and scales it by 1/(1-p). The draw mixes the element's index with the
+// position of the instance's random stream, the function's argument that
+// mdl.rng_arg names, which each dropout advances by one.
 // CHECK-LABEL: func.func @dropout
+// CHECK-SAME:    (%{{.*}}: tensor<4xf32>, %[[STREAM:.*]]: memref<1xi64>)
 // CHECK-DAG:     %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK-DAG:     %[[SCALE:.*]] = arith.constant 4.000000e+00 : f32
 // CHECK-DAG:     %[[P:.*]] = arith.constant 7.500000e-01 : f32
+// CHECK:         %[[AT:.*]] = memref.load %[[STREAM]]
+// CHECK:         %[[NEXT:.*]] = arith.addi %[[AT]]
+// CHECK:         memref.store %[[NEXT]], %[[STREAM]]
 // CHECK:         linalg.generic
 // CHECK-NEXT:    ^bb0(%[[X:.*]]: f32, %{{.*}}: f32):
 // CHECK:           %[[KEEP:.*]] = arith.cmpf oge, %{{.*}}, %[[P]]
 // CHECK-NEXT:      %[[SCALED:.*]] = arith.mulf %[[X]], %[[SCALE]]
 // CHECK-NEXT:      %[[R:.*]] = arith.select %[[KEEP]], %[[SCALED]], %[[ZERO]]
 // CHECK-NEXT:      linalg.yield %[[R]]
-func.func @dropout(%x: tensor<4xf32>) -> tensor<4xf32> {
+func.func @dropout(%x: tensor<4xf32>, %stream: memref<1xi64>) -> tensor<4xf32>
+    attributes {mdl.rng_arg = 1 : i64} {
   %0 = mdl.dropout %x p 0.75 : tensor<4xf32>
   return %0 : tensor<4xf32>
 }
