@@ -612,8 +612,8 @@ std::unique_ptr<Instance> Elaborator::instantiateUser(const ast::ModuleDecl &dec
 std::unique_ptr<Instance> Elaborator::instantiate(const ast::CallExpr &call, std::string path,
                                                   Env &env, int depth) {
   StringRef callee = call.callee;
-  if (callee == "Sequential") {
-    auto inst = std::make_unique<Instance>("Sequential", path, call.getLoc());
+  if (callee == kSequential) {
+    auto inst = std::make_unique<Instance>(kSequential.str(), path, call.getLoc());
     bool ok = true;
     for (auto [i, a] : llvm::enumerate(call.args)) {
       auto *sub = llvm::dyn_cast<ast::CallExpr>(a.value.get());
@@ -651,11 +651,8 @@ std::unique_ptr<Instance> Elaborator::instantiate(const ast::CallExpr &call, std
     return instantiateUser(*decl, &call, std::move(path), env, depth);
   }
 
-  std::vector<StringRef> names = {"Sequential", "Linear", "Conv2d", "BatchNorm1d",
-                                  "BatchNorm2d", "LayerNorm", "Embedding", "ReLU", "GELU",
-                                  "Sigmoid", "Tanh", "SiLU", "LeakyReLU", "Softmax",
-                                  "LogSoftmax", "Identity", "Dropout", "Flatten",
-                                  "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"};
+  std::vector<StringRef> names = {kSequential};
+  llvm::append_range(names, builtinModuleNames());
   for (auto &kv : modules)
     names.push_back(kv.getKey());
   auto diag = error(call.getLoc()) << fmt::format("unknown module '{}'", callee.str());

@@ -297,7 +297,7 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
     }
     if (isBuiltinFunction(call.callee))
       return callFunction(call, env);
-    if (isBuiltinModule(call.callee) || call.callee == "Sequential" ||
+    if (isBuiltinModule(call.callee) || call.callee == kSequential ||
         modules.count(call.callee)) {
       error(call.getLoc()) << fmt::format(
           "'{}' is a module: declare it as a member (name = {}(...)) and call the member",
@@ -425,7 +425,7 @@ static bool fits(RankedTensorType want, RankedTensorType got) {
 }
 
 Value Elaborator::callModule(Instance &inst, ArrayRef<Value> inputs, Location loc) {
-  if (inst.typeName == "Sequential") {
+  if (inst.typeName == kSequential) {
     if (inputs.size() != 1) {
       error(loc) << fmt::format("Sequential takes one input, but {} were given", inputs.size());
       return Value::poison();
