@@ -407,6 +407,8 @@ static const std::vector<Initializer> &initializers() {
   return table;
 }
 
+SmallVector<StringRef> Elaborator::initializerNames() { return builtinNames(initializers()); }
+
 /// "zeros(), ..., uniform(a, b), ...": every initializer with its arguments.
 static std::string listInitializers() {
   std::vector<std::string> calls;
@@ -465,7 +467,7 @@ LogicalResult Elaborator::declareState(Instance &inst, const ast::StateDecl &dec
                   << fmt::format("the initializer of '{}' must be a number or one of {}; got {}",
                                  decl.name, listInitializers(), v.describe());
       if (call)
-        if (auto best = closestMatch(call->callee, builtinNames(initializers())))
+        if (auto best = closestMatch(call->callee, initializerNames()))
           diag << fmt::format(" (did you mean '{}'?)", *best);
       return failure();
     }

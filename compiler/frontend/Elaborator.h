@@ -209,6 +209,9 @@ public:
                                             Env &env, int depth);
   mlir::LogicalResult declareState(Instance &inst, const ast::StateDecl &decl, Env &env);
   void collectStates(const Instance &inst, std::vector<const StateEntry *> &out) const;
+  /// The names of the initializers (zeros, kaiming_uniform, ...), in their
+  /// table's order.
+  static llvm::SmallVector<llvm::StringRef> initializerNames();
 
   /// Binds evaluated arguments to a signature, checking kinds and converting
   /// ints to floats where a float is expected. `what` names the callee.

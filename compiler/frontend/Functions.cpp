@@ -360,8 +360,8 @@ Value Elaborator::emitDropout(const Value &x, double p, bool active, Location lo
 // Each built-in function is one row: its name, its signature with PyTorch's
 // argument names and defaults, the handler that emits it and, for the math
 // that also works on numbers, its compile-time value. Binding, compile-time
-// math and the forwards of the built-in modules all read the table, so a new
-// function is a new row.
+// math, the "did you mean" of an unknown function and the forwards of the
+// built-in modules all read the table, so a new function is a new row.
 
 namespace {
 

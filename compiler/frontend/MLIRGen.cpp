@@ -304,10 +304,15 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
           call.callee, call.callee);
       return Value::poison();
     }
+    // Submodules first: on a tie, the user's own name is the likelier meaning.
+    // Initializers are calls only outside forward, as a state's initial value.
     std::vector<StringRef> candidates;
     if (env.self)
       for (auto &[name, child] : env.self->children)
         candidates.push_back(name);
+    llvm::append_range(candidates, builtinFunctionNames());
+    if (!env.inForward())
+      llvm::append_range(candidates, initializerNames());
     auto diag = error(call.getLoc())
                 << fmt::format("unknown function or submodule '{}'", call.callee);
     if (auto best = closestMatch(call.callee, candidates))
