@@ -185,12 +185,12 @@ static LogicalResult initDropout(ModuleInit &m) {
 /// statistics in training mode (and whenever running statistics are not
 /// tracked), running statistics otherwise; in training mode with tracking,
 /// num_batches_tracked += 1 and running_* move by the momentum, or by
-/// 1/num_batches_tracked when momentum is none.
-static Value batchNorm(Elaborator &e, Instance &inst, const Value &x, Location loc) {
+/// 1/num_batches_tracked when momentum is none. BatchNorm2d takes [N, C, H, W],
+/// BatchNorm1d [N, C] or [N, C, L].
+static Value batchNorm(bool is2d, Elaborator &e, Instance &inst, const Value &x, Location loc) {
   llvm::StringMap<Value> &a = inst.args;
   int64_t c = a["num_features"].i;
   ArrayRef<int64_t> shape = x.type().getShape();
-  bool is2d = inst.typeName == "BatchNorm2d";
   bool rankOk = is2d ? shape.size() == 4 : (shape.size() == 2 || shape.size() == 3);
   if (!rankOk) {
     e.error(loc) << fmt::format("{} expects a {} input, but got {}", inst.typeName,
@@ -288,8 +288,14 @@ static const std::vector<BuiltinModule> &builtinModules() {
         {"padding", ArgType::IntOrInts, I(0)}, {"dilation", ArgType::IntOrInts, I(1)},
         {"groups", ArgType::Int, I(1)}, {"bias", ArgType::Bool, B(true)}},
        initConv2d, "conv2d"},
-      {"BatchNorm1d", batchNormArgs, initBatchNorm, {}, batchNorm},
-      {"BatchNorm2d", batchNormArgs, initBatchNorm, {}, batchNorm},
+      {"BatchNorm1d", batchNormArgs, initBatchNorm, {},
+       [](Elaborator &e, Instance &inst, const Value &x, Location loc) {
+         return batchNorm(/*is2d=*/false, e, inst, x, loc);
+       }},
+      {"BatchNorm2d", batchNormArgs, initBatchNorm, {},
+       [](Elaborator &e, Instance &inst, const Value &x, Location loc) {
+         return batchNorm(/*is2d=*/true, e, inst, x, loc);
+       }},
       {"LayerNorm",
        {{"normalized_shape", ArgType::IntOrInts, req}, {"eps", ArgType::Float, F(1e-5)},
         {"elementwise_affine", ArgType::Bool, B(true)}, {"bias", ArgType::Bool, B(true)}},
