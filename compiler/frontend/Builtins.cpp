@@ -19,204 +19,178 @@ using namespace mlir;
 
 namespace modelc {
 
-static const llvm::StringMap<Signature> &moduleSignatures() {
-  auto I = [](int64_t v) { return std::optional<Value>(Value::integer(v)); };
-  auto F = [](double v) { return std::optional<Value>(Value::real(v)); };
-  auto B = [](bool v) { return std::optional<Value>(Value::boolean(v)); };
-  std::optional<Value> none = Value::none();
-  std::optional<Value> req;
-  Signature batchNorm = {{"num_features", ArgType::Int, req},
-                         {"eps", ArgType::Float, F(1e-5)},
-                         {"momentum", ArgType::OptFloat, F(0.1)},
-                         {"affine", ArgType::Bool, B(true)},
-                         {"track_running_stats", ArgType::Bool, B(true)}};
-  Signature inplace = {{"inplace", ArgType::Bool, B(false)}};
-  static const llvm::StringMap<Signature> sigs = {
-      {"Linear", {{"in_features", ArgType::Int, req}, {"out_features", ArgType::Int, req},
-                  {"bias", ArgType::Bool, B(true)}}},
-      {"Conv2d", {{"in_channels", ArgType::Int, req}, {"out_channels", ArgType::Int, req},
-                  {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::IntOrInts, I(1)},
-                  {"padding", ArgType::IntOrInts, I(0)}, {"dilation", ArgType::IntOrInts, I(1)},
-                  {"groups", ArgType::Int, I(1)}, {"bias", ArgType::Bool, B(true)}}},
-      {"BatchNorm1d", batchNorm},
-      {"BatchNorm2d", batchNorm},
-      {"LayerNorm", {{"normalized_shape", ArgType::IntOrInts, req},
-                     {"eps", ArgType::Float, F(1e-5)},
-                     {"elementwise_affine", ArgType::Bool, B(true)},
-                     {"bias", ArgType::Bool, B(true)}}},
-      {"Embedding", {{"num_embeddings", ArgType::Int, req}, {"embedding_dim", ArgType::Int, req}}},
-      {"ReLU", inplace},
-      {"GELU", {{"approximate", ArgType::Str, std::optional<Value>(Value::str("none"))}}},
-      {"Sigmoid", {}},
-      {"Tanh", {}},
-      {"SiLU", inplace},
-      {"LeakyReLU", {{"negative_slope", ArgType::Float, F(0.01)},
-                     {"inplace", ArgType::Bool, B(false)}}},
-      {"Softmax", {{"dim", ArgType::OptInt, none}}},
-      {"LogSoftmax", {{"dim", ArgType::OptInt, none}}},
-      {"Identity", {}},
-      {"Dropout", {{"p", ArgType::Float, F(0.5)}, {"inplace", ArgType::Bool, B(false)}}},
-      {"Flatten", {{"start_dim", ArgType::Int, I(1)}, {"end_dim", ArgType::Int, I(-1)}}},
-      {"MaxPool2d", {{"kernel_size", ArgType::IntOrInts, req},
-                     {"stride", ArgType::OptIntOrInts, none},
-                     {"padding", ArgType::IntOrInts, I(0)}}},
-      {"AvgPool2d", {{"kernel_size", ArgType::IntOrInts, req},
-                     {"stride", ArgType::OptIntOrInts, none},
-                     {"padding", ArgType::IntOrInts, I(0)},
-                     {"ceil_mode", ArgType::Bool, B(false)},
-                     {"count_include_pad", ArgType::Bool, B(true)}}},
-      {"AdaptiveAvgPool2d", {{"output_size", ArgType::IntOrInts, req}}},
-  };
-  return sigs;
-}
+namespace {
 
-bool Elaborator::isBuiltinModule(StringRef name) { return moduleSignatures().count(name); }
+/// A built-in module being constructed, as torch.nn's __init__: its bound
+/// arguments, and the state it declares under torch.nn's names.
+struct ModuleInit {
+  Elaborator &e;
+  Instance &inst;
+  llvm::StringMap<Value> &a;
 
-static void addState(Instance &inst, StringRef local, StateRole role, RankedTensorType type,
-                     StringRef init, ArrayRef<double> args) {
-  inst.states.push_back({inst.qualify(local), local.str(), role, type, init.str(),
-                         SmallVector<double, 2>(args), inst.loc});
-}
-
-LogicalResult Elaborator::instantiateBuiltin(Instance &inst, ArrayRef<ArgValue> args, Env &env,
-                                             int depth, const ast::CallExpr &call) {
-  auto bound = bind(moduleSignatures().lookup(inst.typeName), args, inst.typeName, inst.loc);
-  if (!bound)
-    return failure();
-  inst.args = std::move(*bound);
-  llvm::StringMap<Value> &a = inst.args;
-  StringRef kind = inst.typeName;
-  Type f32 = builder.getF32Type();
-  auto positive = [&](StringRef name) {
+  /// Checks that argument `name` is positive, as torch.nn's constructors do.
+  bool positive(StringRef name) {
     if (a[name].i > 0)
       return true;
-    error(inst.loc) << fmt::format("{}: '{}' must be positive, but got {}", kind.str(),
-                                   name.str(), a[name].i);
+    e.error(inst.loc) << fmt::format("{}: '{}' must be positive, but got {}", inst.typeName,
+                                     name.str(), a[name].i);
     return false;
-  };
+  }
+  void addState(StringRef local, StateRole role, ArrayRef<int64_t> shape, StringRef init,
+                ArrayRef<double> args, Type elt = {}) {
+    auto type = e.tensorOf(shape, elt ? elt : e.builder.getF32Type());
+    inst.states.push_back({inst.qualify(local), local.str(), role, type, init.str(),
+                           SmallVector<double, 2>(args), inst.loc});
+  }
+};
 
-  if (kind == "Linear") {
-    if (!positive("in_features") || !positive("out_features"))
-      return failure();
-    int64_t in = a["in_features"].i, out = a["out_features"].i;
-    // kaiming_uniform(a=sqrt(5)) reduces to U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-    double bound = 1.0 / std::sqrt(double(in));
-    addState(inst, "weight", StateRole::Parameter, tensorOf({out, in}, f32), "uniform",
-             {-bound, bound});
-    if (a["bias"].b)
-      addState(inst, "bias", StateRole::Parameter, tensorOf({out}, f32), "uniform",
-               {-bound, bound});
-    return success();
-  }
-  if (kind == "Conv2d") {
-    if (!positive("in_channels") || !positive("out_channels") || !positive("groups"))
-      return failure();
-    int64_t in = a["in_channels"].i, out = a["out_channels"].i, groups = a["groups"].i;
-    auto kernel = toInts(a["kernel_size"], 2, "kernel_size", inst.loc);
-    auto stride = toInts(a["stride"], 2, "stride", inst.loc);
-    auto padding = toInts(a["padding"], 2, "padding", inst.loc);
-    auto dilation = toInts(a["dilation"], 2, "dilation", inst.loc);
-    if (!kernel || !stride || !padding || !dilation)
-      return failure();
-    if (in % groups || out % groups) {
-      error(inst.loc) << fmt::format(
-          "Conv2d: in_channels ({}) and out_channels ({}) must be divisible by groups ({})", in,
-          out, groups);
-      return failure();
-    }
-    for (int64_t v : llvm::concat<int64_t>(*kernel, *stride, *dilation)) {
-      if (v <= 0) {
-        error(inst.loc) << "Conv2d: kernel_size, stride and dilation must be positive";
-        return failure();
-      }
-    }
-    for (int64_t v : *padding) {
-      if (v < 0) {
-        error(inst.loc) << "Conv2d: padding must be non-negative";
-        return failure();
-      }
-    }
-    // Normalize the arguments so that forward reads them as pairs.
-    auto pair = [](ArrayRef<int64_t> v) {
-      return Value::list({Value::integer(v[0]), Value::integer(v[1])});
-    };
-    a["kernel_size"] = pair(*kernel);
-    a["stride"] = pair(*stride);
-    a["padding"] = pair(*padding);
-    a["dilation"] = pair(*dilation);
-    double fanIn = double(in / groups) * double((*kernel)[0] * (*kernel)[1]);
-    double bound = 1.0 / std::sqrt(fanIn);
-    addState(inst, "weight", StateRole::Parameter,
-             tensorOf({out, in / groups, (*kernel)[0], (*kernel)[1]}, f32), "uniform",
-             {-bound, bound});
-    if (a["bias"].b)
-      addState(inst, "bias", StateRole::Parameter, tensorOf({out}, f32), "uniform",
-               {-bound, bound});
-    return success();
-  }
-  if (kind == "BatchNorm1d" || kind == "BatchNorm2d") {
-    if (!positive("num_features"))
-      return failure();
-    int64_t c = a["num_features"].i;
-    if (a["affine"].b) {
-      addState(inst, "weight", StateRole::Parameter, tensorOf({c}, f32), "full", {1.0});
-      addState(inst, "bias", StateRole::Parameter, tensorOf({c}, f32), "full", {0.0});
-    }
-    if (a["track_running_stats"].b) {
-      addState(inst, "running_mean", StateRole::PersistentBuffer, tensorOf({c}, f32), "full",
-               {0.0});
-      addState(inst, "running_var", StateRole::PersistentBuffer, tensorOf({c}, f32), "full",
-               {1.0});
-      addState(inst, "num_batches_tracked", StateRole::PersistentBuffer,
-               tensorOf({}, builder.getI64Type()), "full", {0.0});
-    }
-    return success();
-  }
-  if (kind == "LayerNorm") {
-    auto shape = toInts(a["normalized_shape"], 0, "normalized_shape", inst.loc);
-    if (!shape)
-      return failure();
-    SmallVector<Value> dims;
-    for (int64_t d : *shape)
-      dims.push_back(Value::integer(d));
-    a["normalized_shape"] = Value::list(std::vector<Value>(dims.begin(), dims.end()));
-    if (a["elementwise_affine"].b) {
-      addState(inst, "weight", StateRole::Parameter, tensorOf(*shape, f32), "full", {1.0});
-      if (a["bias"].b)
-        addState(inst, "bias", StateRole::Parameter, tensorOf(*shape, f32), "full", {0.0});
-    }
-    return success();
-  }
-  if (kind == "Embedding") {
-    if (!positive("num_embeddings") || !positive("embedding_dim"))
-      return failure();
-    addState(inst, "weight", StateRole::Parameter,
-             tensorOf({a["num_embeddings"].i, a["embedding_dim"].i}, f32), "normal",
-             {0.0, 1.0});
-    return success();
-  }
-  if (kind == "AvgPool2d" && a["ceil_mode"].b) {
-    error(inst.loc) << "AvgPool2d: ceil_mode=true is not supported yet";
+/// Checks the arguments and declares the state.
+using InitHandler = std::function<LogicalResult(ModuleInit &)>;
+/// A forward that is not one built-in function (BatchNorm's statistics).
+using ForwardHandler = std::function<Value(Elaborator &, Instance &, const Value &, Location)>;
+
+struct BuiltinModule {
+  StringRef name;
+  Signature signature;
+  /// Null where the arguments need no check and there is no state.
+  InitHandler init;
+  /// The built-in function the forward calls, as torch.nn's forward calls
+  /// torch.nn.functional's: with the input, the module's state and its
+  /// arguments, each passed to the function's parameter of the same name.
+  StringRef function;
+  /// Set instead of `function` where the forward is not one function.
+  ForwardHandler forward;
+};
+
+} // namespace
+
+/// Linear and Conv2d draw weight and bias from U(-1/sqrt(fan_in),
+/// 1/sqrt(fan_in)): kaiming_uniform(a=sqrt(5)) reduces to that bound.
+static void addWeightAndBias(ModuleInit &m, ArrayRef<int64_t> weightShape, double fanIn) {
+  double bound = 1.0 / std::sqrt(fanIn);
+  m.addState("weight", StateRole::Parameter, weightShape, "uniform", {-bound, bound});
+  if (m.a["bias"].b)
+    m.addState("bias", StateRole::Parameter, {weightShape[0]}, "uniform", {-bound, bound});
+}
+
+static LogicalResult initLinear(ModuleInit &m) {
+  if (!m.positive("in_features") || !m.positive("out_features"))
+    return failure();
+  int64_t in = m.a["in_features"].i, out = m.a["out_features"].i;
+  addWeightAndBias(m, {out, in}, double(in));
+  return success();
+}
+
+static LogicalResult initConv2d(ModuleInit &m) {
+  llvm::StringMap<Value> &a = m.a;
+  Location loc = m.inst.loc;
+  if (!m.positive("in_channels") || !m.positive("out_channels") || !m.positive("groups"))
+    return failure();
+  int64_t in = a["in_channels"].i, out = a["out_channels"].i, groups = a["groups"].i;
+  auto kernel = m.e.toInts(a["kernel_size"], 2, "kernel_size", loc);
+  auto stride = m.e.toInts(a["stride"], 2, "stride", loc);
+  auto padding = m.e.toInts(a["padding"], 2, "padding", loc);
+  auto dilation = m.e.toInts(a["dilation"], 2, "dilation", loc);
+  if (!kernel || !stride || !padding || !dilation)
+    return failure();
+  if (in % groups || out % groups) {
+    m.e.error(loc) << fmt::format(
+        "Conv2d: in_channels ({}) and out_channels ({}) must be divisible by groups ({})", in,
+        out, groups);
     return failure();
   }
-  if (kind == "Dropout" && (a["p"].f < 0 || a["p"].f > 1)) {
-    error(inst.loc) << fmt::format("dropout probability has to be between 0 and 1, but got {}",
-                                   a["p"].f);
+  for (int64_t v : llvm::concat<int64_t>(*kernel, *stride, *dilation)) {
+    if (v <= 0) {
+      m.e.error(loc) << "Conv2d: kernel_size, stride and dilation must be positive";
+      return failure();
+    }
+  }
+  for (int64_t v : *padding) {
+    if (v < 0) {
+      m.e.error(loc) << "Conv2d: padding must be non-negative";
+      return failure();
+    }
+  }
+  // Normalize the arguments so that forward reads them as pairs.
+  auto pair = [](ArrayRef<int64_t> v) {
+    return Value::list({Value::integer(v[0]), Value::integer(v[1])});
+  };
+  a["kernel_size"] = pair(*kernel);
+  a["stride"] = pair(*stride);
+  a["padding"] = pair(*padding);
+  a["dilation"] = pair(*dilation);
+  double fanIn = double(in / groups) * double((*kernel)[0] * (*kernel)[1]);
+  addWeightAndBias(m, {out, in / groups, (*kernel)[0], (*kernel)[1]}, fanIn);
+  return success();
+}
+
+static LogicalResult initBatchNorm(ModuleInit &m) {
+  if (!m.positive("num_features"))
     return failure();
+  int64_t c = m.a["num_features"].i;
+  if (m.a["affine"].b) {
+    m.addState("weight", StateRole::Parameter, {c}, "full", {1.0});
+    m.addState("bias", StateRole::Parameter, {c}, "full", {0.0});
+  }
+  if (m.a["track_running_stats"].b) {
+    m.addState("running_mean", StateRole::PersistentBuffer, {c}, "full", {0.0});
+    m.addState("running_var", StateRole::PersistentBuffer, {c}, "full", {1.0});
+    m.addState("num_batches_tracked", StateRole::PersistentBuffer, {}, "full", {0.0},
+               m.e.builder.getI64Type());
   }
   return success();
+}
+
+static LogicalResult initLayerNorm(ModuleInit &m) {
+  auto shape = m.e.toInts(m.a["normalized_shape"], 0, "normalized_shape", m.inst.loc);
+  if (!shape)
+    return failure();
+  std::vector<Value> dims;
+  for (int64_t d : *shape)
+    dims.push_back(Value::integer(d));
+  m.a["normalized_shape"] = Value::list(std::move(dims));
+  if (m.a["elementwise_affine"].b) {
+    m.addState("weight", StateRole::Parameter, *shape, "full", {1.0});
+    if (m.a["bias"].b)
+      m.addState("bias", StateRole::Parameter, *shape, "full", {0.0});
+  }
+  return success();
+}
+
+static LogicalResult initEmbedding(ModuleInit &m) {
+  if (!m.positive("num_embeddings") || !m.positive("embedding_dim"))
+    return failure();
+  m.addState("weight", StateRole::Parameter, {m.a["num_embeddings"].i, m.a["embedding_dim"].i},
+             "normal", {0.0, 1.0});
+  return success();
+}
+
+static LogicalResult initAvgPool2d(ModuleInit &m) {
+  if (!m.a["ceil_mode"].b)
+    return success();
+  m.e.error(m.inst.loc) << "AvgPool2d: ceil_mode=true is not supported yet";
+  return failure();
+}
+
+static LogicalResult initDropout(ModuleInit &m) {
+  double p = m.a["p"].f;
+  if (p >= 0 && p <= 1)
+    return success();
+  m.e.error(m.inst.loc) << fmt::format(
+      "dropout probability has to be between 0 and 1, but got {}", p);
+  return failure();
 }
 
 /// BatchNorm as torch.nn.modules.batchnorm._BatchNorm.forward: batch
 /// statistics in training mode (and whenever running statistics are not
 /// tracked), running statistics otherwise; in training mode with tracking,
 /// num_batches_tracked += 1 and running_* move by the momentum, or by
-/// 1/num_batches_tracked when momentum is none.
-static Value batchNorm(Elaborator &e, Instance &inst, const Value &x, Location loc) {
+/// 1/num_batches_tracked when momentum is none. BatchNorm2d takes [N, C, H, W],
+/// BatchNorm1d [N, C] or [N, C, L].
+static Value batchNorm(bool is2d, Elaborator &e, Instance &inst, const Value &x, Location loc) {
   llvm::StringMap<Value> &a = inst.args;
   int64_t c = a["num_features"].i;
   ArrayRef<int64_t> shape = x.type().getShape();
-  bool is2d = inst.typeName == "BatchNorm2d";
   bool rankOk = is2d ? shape.size() == 4 : (shape.size() == 2 || shape.size() == 3);
   if (!rankOk) {
     e.error(loc) << fmt::format("{} expects a {} input, but got {}", inst.typeName,
@@ -291,6 +265,96 @@ static Value batchNorm(Elaborator &e, Instance &inst, const Value &x, Location l
   return Value::ofTensor(result);
 }
 
+static const std::vector<BuiltinModule> &builtinModules() {
+  auto I = [](int64_t v) { return std::optional<Value>(Value::integer(v)); };
+  auto F = [](double v) { return std::optional<Value>(Value::real(v)); };
+  auto B = [](bool v) { return std::optional<Value>(Value::boolean(v)); };
+  std::optional<Value> none = Value::none();
+  std::optional<Value> req;
+  Signature batchNormArgs = {{"num_features", ArgType::Int, req},
+                             {"eps", ArgType::Float, F(1e-5)},
+                             {"momentum", ArgType::OptFloat, F(0.1)},
+                             {"affine", ArgType::Bool, B(true)},
+                             {"track_running_stats", ArgType::Bool, B(true)}};
+  Signature inplace = {{"inplace", ArgType::Bool, B(false)}};
+  static const std::vector<BuiltinModule> table = {
+      {"Linear",
+       {{"in_features", ArgType::Int, req}, {"out_features", ArgType::Int, req},
+        {"bias", ArgType::Bool, B(true)}},
+       initLinear, "linear"},
+      {"Conv2d",
+       {{"in_channels", ArgType::Int, req}, {"out_channels", ArgType::Int, req},
+        {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::IntOrInts, I(1)},
+        {"padding", ArgType::IntOrInts, I(0)}, {"dilation", ArgType::IntOrInts, I(1)},
+        {"groups", ArgType::Int, I(1)}, {"bias", ArgType::Bool, B(true)}},
+       initConv2d, "conv2d"},
+      {"BatchNorm1d", batchNormArgs, initBatchNorm, {},
+       [](Elaborator &e, Instance &inst, const Value &x, Location loc) {
+         return batchNorm(/*is2d=*/false, e, inst, x, loc);
+       }},
+      {"BatchNorm2d", batchNormArgs, initBatchNorm, {},
+       [](Elaborator &e, Instance &inst, const Value &x, Location loc) {
+         return batchNorm(/*is2d=*/true, e, inst, x, loc);
+       }},
+      {"LayerNorm",
+       {{"normalized_shape", ArgType::IntOrInts, req}, {"eps", ArgType::Float, F(1e-5)},
+        {"elementwise_affine", ArgType::Bool, B(true)}, {"bias", ArgType::Bool, B(true)}},
+       initLayerNorm, "layer_norm"},
+      {"Embedding",
+       {{"num_embeddings", ArgType::Int, req}, {"embedding_dim", ArgType::Int, req}},
+       initEmbedding, "embedding"},
+      {"ReLU", inplace, nullptr, "relu"},
+      {"GELU", {{"approximate", ArgType::Str, Value::str("none")}}, nullptr, "gelu"},
+      {"Sigmoid", {}, nullptr, "sigmoid"},
+      {"Tanh", {}, nullptr, "tanh"},
+      {"SiLU", inplace, nullptr, "silu"},
+      {"LeakyReLU",
+       {{"negative_slope", ArgType::Float, F(0.01)}, {"inplace", ArgType::Bool, B(false)}},
+       nullptr, "leaky_relu"},
+      {"Softmax", {{"dim", ArgType::OptInt, none}}, nullptr, "softmax"},
+      {"LogSoftmax", {{"dim", ArgType::OptInt, none}}, nullptr, "log_softmax"},
+      {"Identity", {}, nullptr, {},
+       [](Elaborator &, Instance &, const Value &x, Location) { return x; }},
+      {"Dropout", {{"p", ArgType::Float, F(0.5)}, {"inplace", ArgType::Bool, B(false)}},
+       initDropout, "dropout"},
+      {"Flatten", {{"start_dim", ArgType::Int, I(1)}, {"end_dim", ArgType::Int, I(-1)}},
+       nullptr, "flatten"},
+      {"MaxPool2d",
+       {{"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
+        {"padding", ArgType::IntOrInts, I(0)}},
+       nullptr, "max_pool2d"},
+      {"AvgPool2d",
+       {{"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
+        {"padding", ArgType::IntOrInts, I(0)}, {"ceil_mode", ArgType::Bool, B(false)},
+        {"count_include_pad", ArgType::Bool, B(true)}},
+       initAvgPool2d, "avg_pool2d"},
+      {"AdaptiveAvgPool2d", {{"output_size", ArgType::IntOrInts, req}}, nullptr,
+       "adaptive_avg_pool2d"},
+  };
+  return table;
+}
+
+static const BuiltinModule *findModule(StringRef name) {
+  return findBuiltin(builtinModules(), name);
+}
+
+bool Elaborator::isBuiltinModule(StringRef name) { return findModule(name); }
+
+SmallVector<StringRef> Elaborator::builtinModuleNames() {
+  return builtinNames(builtinModules());
+}
+
+LogicalResult Elaborator::instantiateBuiltin(Instance &inst, ArrayRef<ArgValue> args, Env &env,
+                                             int depth, const ast::CallExpr &call) {
+  const BuiltinModule &module = *findModule(inst.typeName);
+  auto bound = bind(module.signature, args, inst.typeName, inst.loc);
+  if (!bound)
+    return failure();
+  inst.args = std::move(*bound);
+  ModuleInit init{*this, inst, inst.args};
+  return module.init ? module.init(init) : success();
+}
+
 Value Elaborator::callBuiltinModule(Instance &inst, ArrayRef<Value> inputs, Location loc) {
   StringRef kind = inst.typeName;
   if (inputs.size() != 1) {
@@ -303,63 +367,29 @@ Value Elaborator::callBuiltinModule(Instance &inst, ArrayRef<Value> inputs, Loca
     return x;
   if (!expectTensor(x, kind, loc))
     return Value::poison();
-  llvm::StringMap<Value> &a = inst.args;
-  auto state = [&](StringRef name) -> mlir::Value {
+  auto state = [&](StringRef name) {
     const StateEntry *s = inst.findState(name);
-    return s ? readState(inst, *s, loc).tensor : mlir::Value();
+    return s ? readState(inst, *s, loc) : Value::none();
   };
-  auto ints = [&](StringRef name) {
-    SmallVector<int64_t> out;
-    for (const Value &v : a[name].elems)
-      out.push_back(v.i);
-    return out;
-  };
-
   // Read weight before bias, so that the IR follows the state-dict order.
-  mlir::Value weight = state("weight");
-  mlir::Value bias = state("bias");
-  if (kind == "Linear")
-    return emitLinear(x, weight, bias, kind, loc);
-  if (kind == "Conv2d")
-    return emitConv2d(x, weight, bias, ints("stride"), ints("padding"), ints("dilation"),
-                      a["groups"].i, kind, loc);
-  if (kind == "BatchNorm1d" || kind == "BatchNorm2d")
-    return batchNorm(*this, inst, x, loc);
-  if (kind == "LayerNorm")
-    return emitLayerNorm(x, ints("normalized_shape"), weight, bias, a["eps"].f, kind, loc);
-  if (kind == "Embedding")
-    return emitEmbedding(x, weight, kind, loc);
-  if (kind == "ReLU" || kind == "Sigmoid" || kind == "Tanh" || kind == "SiLU")
-    return unary(kind.lower(), x, loc);
-  if (kind == "GELU")
-    return emitActivation("gelu", x, a, loc);
-  if (kind == "LeakyReLU")
-    return emitActivation("leaky_relu", x, a, loc);
-  if (kind == "Softmax" || kind == "LogSoftmax") {
-    std::optional<int64_t> dim;
-    if (!a["dim"].isNone())
-      dim = a["dim"].i;
-    return emitSoftmax(x, dim, kind == "LogSoftmax", kind, loc);
-  }
-  if (kind == "Identity")
-    return x;
-  if (kind == "Dropout")
-    return emitDropout(x, a["p"].f, training, loc);
-  if (kind == "Flatten")
-    return emitFlatten(x, a["start_dim"].i, a["end_dim"].i, kind, loc);
-  if (kind == "MaxPool2d" || kind == "AvgPool2d") {
-    auto kernel = toInts(a["kernel_size"], 2, "kernel_size", loc);
-    auto stride = a["stride"].isNone() ? kernel : toInts(a["stride"], 2, "stride", loc);
-    auto padding = toInts(a["padding"], 2, "padding", loc);
-    if (!kernel || !stride || !padding)
-      return Value::poison();
-    bool countIncludePad = kind == "AvgPool2d" ? a["count_include_pad"].b : true;
-    return emitPool(kind == "MaxPool2d", x, *kernel, *stride, *padding, countIncludePad, kind,
-                    loc);
-  }
-  // AdaptiveAvgPool2d
-  auto out = toInts(a["output_size"], 2, "output_size", loc);
-  return out ? emitAdaptiveAvgPool(x, *out, kind, loc) : Value::poison();
+  state("weight");
+  state("bias");
+  const BuiltinModule &module = *findModule(kind);
+  if (module.forward)
+    return module.forward(*this, inst, x, loc);
+  // The function's tensors come from the state (none where the module has no
+  // such entry, as a Linear without bias), its options from the arguments.
+  return applyFunction(
+      module.function, kind,
+      [&](const ParamSpec &p) {
+        if (p.name == "input")
+          return x;
+        if (p.type == ArgType::Tensor || p.type == ArgType::OptTensor)
+          return state(p.name);
+        auto arg = inst.args.find(p.name);
+        return arg != inst.args.end() ? arg->second : *p.def;
+      },
+      loc);
 }
 
 } // namespace modelc

@@ -331,21 +331,92 @@ static std::optional<Fans> computeFans(ArrayRef<int64_t> shape) {
   return Fans{double(shape[1]) * receptive, double(shape[0]) * receptive};
 }
 
-static const llvm::StringMap<Signature> &initializerSignatures() {
-  static const llvm::StringMap<Signature> sigs = {
-      {"zeros", {}},
-      {"ones", {}},
-      {"full", {{"value", ArgType::Float, std::nullopt}}},
-      {"rand", {}},
-      {"randn", {}},
-      {"uniform", {{"a", ArgType::Float, Value::real(0)}, {"b", ArgType::Float, Value::real(1)}}},
-      {"normal", {{"mean", ArgType::Float, Value::real(0)}, {"std", ArgType::Float, Value::real(1)}}},
-      {"kaiming_uniform", {{"a", ArgType::Float, Value::real(0)}}},
-      {"kaiming_normal", {{"a", ArgType::Float, Value::real(0)}}},
-      {"xavier_uniform", {{"gain", ArgType::Float, Value::real(1)}}},
-      {"xavier_normal", {{"gain", ArgType::Float, Value::real(1)}}},
+namespace {
+/// One initializer of LANGUAGE.md: torch.nn.init's name and arguments, and how
+/// it reduces to one of the three distributions the runtime draws.
+struct Initializer {
+  StringRef name;
+  Signature signature;
+  /// kaiming_* and xavier_* scale by the state's fans, so they need a state of
+  /// at least two dimensions.
+  bool needsFans;
+  /// Sets the entry's distribution from the bound arguments and the fans.
+  void (*reduce)(StateEntry &entry, llvm::StringMap<Value> &a, const Fans &fans);
+};
+} // namespace
+
+/// A distribution of mean 0 and standard deviation `std`; a uniform one with
+/// that deviation spans +-sqrt(3) std.
+static void zeroMean(StateEntry &entry, bool uniform, double std) {
+  entry.init = uniform ? "uniform" : "normal";
+  if (uniform)
+    entry.initArgs = {-std::sqrt(3.0) * std, std::sqrt(3.0) * std};
+  else
+    entry.initArgs = {0.0, std};
+}
+
+/// kaiming_*: the gain of leaky_relu with slope a over sqrt(fan_in).
+static double kaimingStd(double a, const Fans &fans) {
+  double gain = std::sqrt(2.0 / (1.0 + a * a));
+  return fans.in > 0 ? gain / std::sqrt(fans.in) : 0.0;
+}
+
+/// xavier_*: gain * sqrt(2 / (fan_in + fan_out)).
+static double xavierStd(double gain, const Fans &fans) {
+  double sum = fans.in + fans.out;
+  return sum > 0 ? gain * std::sqrt(2.0 / sum) : 0.0;
+}
+
+static const std::vector<Initializer> &initializers() {
+  using A = llvm::StringMap<Value>;
+  auto F = [](double v) { return std::optional<Value>(Value::real(v)); };
+  static const std::vector<Initializer> table = {
+      {"zeros", {}, false, [](StateEntry &e, A &, const Fans &) { e.initArgs = {0.0}; }},
+      {"ones", {}, false, [](StateEntry &e, A &, const Fans &) { e.initArgs = {1.0}; }},
+      {"full", {{"value", ArgType::Float, std::nullopt}}, false,
+       [](StateEntry &e, A &a, const Fans &) { e.initArgs = {a["value"].f}; }},
+      {"rand", {}, false,
+       [](StateEntry &e, A &, const Fans &) {
+         e.init = "uniform";
+         e.initArgs = {0.0, 1.0};
+       }},
+      {"randn", {}, false,
+       [](StateEntry &e, A &, const Fans &) {
+         e.init = "normal";
+         e.initArgs = {0.0, 1.0};
+       }},
+      {"uniform", {{"a", ArgType::Float, F(0)}, {"b", ArgType::Float, F(1)}}, false,
+       [](StateEntry &e, A &a, const Fans &) {
+         e.init = "uniform";
+         e.initArgs = {a["a"].f, a["b"].f};
+       }},
+      {"normal", {{"mean", ArgType::Float, F(0)}, {"std", ArgType::Float, F(1)}}, false,
+       [](StateEntry &e, A &a, const Fans &) {
+         e.init = "normal";
+         e.initArgs = {a["mean"].f, a["std"].f};
+       }},
+      {"kaiming_uniform", {{"a", ArgType::Float, F(0)}}, true,
+       [](StateEntry &e, A &a, const Fans &f) { zeroMean(e, true, kaimingStd(a["a"].f, f)); }},
+      {"kaiming_normal", {{"a", ArgType::Float, F(0)}}, true,
+       [](StateEntry &e, A &a, const Fans &f) { zeroMean(e, false, kaimingStd(a["a"].f, f)); }},
+      {"xavier_uniform", {{"gain", ArgType::Float, F(1)}}, true,
+       [](StateEntry &e, A &a, const Fans &f) { zeroMean(e, true, xavierStd(a["gain"].f, f)); }},
+      {"xavier_normal", {{"gain", ArgType::Float, F(1)}}, true,
+       [](StateEntry &e, A &a, const Fans &f) { zeroMean(e, false, xavierStd(a["gain"].f, f)); }},
   };
-  return sigs;
+  return table;
+}
+
+SmallVector<StringRef> Elaborator::initializerNames() { return builtinNames(initializers()); }
+
+/// "zeros(), ..., uniform(a, b), ...": every initializer with its arguments.
+static std::string listInitializers() {
+  std::vector<std::string> calls;
+  for (const Initializer &i : initializers()) {
+    auto names = llvm::map_range(i.signature, [](const ParamSpec &p) { return p.name; });
+    calls.push_back(fmt::format("{}({})", i.name.str(), llvm::join(names, ", ")));
+  }
+  return llvm::join(calls, ", ");
 }
 
 LogicalResult Elaborator::declareState(Instance &inst, const ast::StateDecl &decl, Env &env) {
@@ -370,80 +441,33 @@ LogicalResult Elaborator::declareState(Instance &inst, const ast::StateDecl &dec
   StateEntry entry{inst.qualify(decl.name), decl.name, role, *type, "full", {0.0}, decl.nameLoc};
   const ast::Expr &init = *decl.init;
   auto *call = llvm::dyn_cast<ast::CallExpr>(&init);
-  if (call && initializerSignatures().count(call->callee)) {
+  const Initializer *initializer = call ? findBuiltin(initializers(), call->callee) : nullptr;
+  if (initializer) {
     auto args = evaluateArgs(call->args, env);
     if (!args)
       return failure();
-    auto bound = bind(initializerSignatures().lookup(call->callee), *args, call->callee,
-                      call->getLoc());
+    auto bound = bind(initializer->signature, *args, call->callee, call->getLoc());
     if (!bound)
       return failure();
-    llvm::StringMap<Value> &a = *bound;
-    StringRef fn = call->callee;
     std::optional<Fans> fans = computeFans(type->getShape());
-    if (fn.starts_with("kaiming") || fn.starts_with("xavier")) {
-      if (!fans) {
-        error(call->getLoc()) << fmt::format(
-            "{} needs a state of at least 2 dimensions to compute fan_in and fan_out, but "
-            "'{}' has shape {}",
-            fn.str(), decl.name, formatShape(type->getShape()));
-        return failure();
-      }
+    if (initializer->needsFans && !fans) {
+      error(call->getLoc()) << fmt::format(
+          "{} needs a state of at least 2 dimensions to compute fan_in and fan_out, but "
+          "'{}' has shape {}",
+          call->callee, decl.name, formatShape(type->getShape()));
+      return failure();
     }
-    if (fn == "zeros") {
-      entry.initArgs = {0.0};
-    } else if (fn == "ones") {
-      entry.initArgs = {1.0};
-    } else if (fn == "full") {
-      entry.initArgs = {a["value"].f};
-    } else if (fn == "rand") {
-      entry.init = "uniform";
-      entry.initArgs = {0.0, 1.0};
-    } else if (fn == "randn") {
-      entry.init = "normal";
-      entry.initArgs = {0.0, 1.0};
-    } else if (fn == "uniform") {
-      entry.init = "uniform";
-      entry.initArgs = {a["a"].f, a["b"].f};
-    } else if (fn == "normal") {
-      entry.init = "normal";
-      entry.initArgs = {a["mean"].f, a["std"].f};
-    } else {
-      // kaiming_*: the gain of leaky_relu with slope a over sqrt(fan_in);
-      // xavier_*: gain * sqrt(2 / (fan_in + fan_out)). A uniform with that
-      // standard deviation spans +-sqrt(3) std.
-      double std;
-      if (fn.starts_with("kaiming")) {
-        double gain = std::sqrt(2.0 / (1.0 + a["a"].f * a["a"].f));
-        std = fans->in > 0 ? gain / std::sqrt(fans->in) : 0.0;
-      } else {
-        double sum = fans->in + fans->out;
-        std = sum > 0 ? a["gain"].f * std::sqrt(2.0 / sum) : 0.0;
-      }
-      if (fn.ends_with("uniform")) {
-        entry.init = "uniform";
-        entry.initArgs = {-std::sqrt(3.0) * std, std::sqrt(3.0) * std};
-      } else {
-        entry.init = "normal";
-        entry.initArgs = {0.0, std};
-      }
-    }
+    initializer->reduce(entry, *bound, fans.value_or(Fans{0, 0}));
   } else {
     Value v = evaluate(init, env);
     if (v.isPoison())
       return failure();
     if (!v.isNumber()) {
-      std::vector<StringRef> names;
-      for (auto &kv : initializerSignatures())
-        names.push_back(kv.getKey());
       auto diag = error(init.getLoc())
-                  << fmt::format("the initializer of '{}' must be a number or one of zeros(), "
-                                 "ones(), full(v), rand(), randn(), uniform(a, b), normal(mean, "
-                                 "std), kaiming_uniform(a), kaiming_normal(a), xavier_uniform(gain), "
-                                 "xavier_normal(gain); got {}",
-                                 decl.name, v.describe());
+                  << fmt::format("the initializer of '{}' must be a number or one of {}; got {}",
+                                 decl.name, listInitializers(), v.describe());
       if (call)
-        if (auto best = closestMatch(call->callee, names))
+        if (auto best = closestMatch(call->callee, initializerNames()))
           diag << fmt::format(" (did you mean '{}'?)", *best);
       return failure();
     }
@@ -612,8 +636,8 @@ std::unique_ptr<Instance> Elaborator::instantiateUser(const ast::ModuleDecl &dec
 std::unique_ptr<Instance> Elaborator::instantiate(const ast::CallExpr &call, std::string path,
                                                   Env &env, int depth) {
   StringRef callee = call.callee;
-  if (callee == "Sequential") {
-    auto inst = std::make_unique<Instance>("Sequential", path, call.getLoc());
+  if (callee == kSequential) {
+    auto inst = std::make_unique<Instance>(kSequential.str(), path, call.getLoc());
     bool ok = true;
     for (auto [i, a] : llvm::enumerate(call.args)) {
       auto *sub = llvm::dyn_cast<ast::CallExpr>(a.value.get());
@@ -651,11 +675,8 @@ std::unique_ptr<Instance> Elaborator::instantiate(const ast::CallExpr &call, std
     return instantiateUser(*decl, &call, std::move(path), env, depth);
   }
 
-  std::vector<StringRef> names = {"Sequential", "Linear", "Conv2d", "BatchNorm1d",
-                                  "BatchNorm2d", "LayerNorm", "Embedding", "ReLU", "GELU",
-                                  "Sigmoid", "Tanh", "SiLU", "LeakyReLU", "Softmax",
-                                  "LogSoftmax", "Identity", "Dropout", "Flatten",
-                                  "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"};
+  std::vector<StringRef> names = {kSequential};
+  llvm::append_range(names, builtinModuleNames());
   for (auto &kv : modules)
     names.push_back(kv.getKey());
   auto diag = error(call.getLoc()) << fmt::format("unknown module '{}'", callee.str());

@@ -16,6 +16,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallVectorExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 
@@ -99,6 +101,10 @@ struct StateEntry {
   mlir::Location loc;
 };
 
+/// The container module: it takes modules, not values, as its arguments, so it
+/// is part of the language rather than a row of the built-in modules' table.
+inline constexpr llvm::StringLiteral kSequential = "Sequential";
+
 /// One instantiated module: a user module, a built-in one or a Sequential.
 struct Instance {
   std::string typeName; // BasicBlock, Linear, Sequential
@@ -156,6 +162,20 @@ struct ParamSpec {
 
 using Signature = std::vector<ParamSpec>;
 
+/// The row named `name` of a table of built-ins (functions, modules,
+/// initializers: each a vector of rows with a `name`), or null.
+template <typename Row>
+const Row *findBuiltin(const std::vector<Row> &table, llvm::StringRef name) {
+  auto it = llvm::find_if(table, [&](const Row &r) { return r.name == name; });
+  return it == table.end() ? nullptr : &*it;
+}
+
+/// The names in a table of built-ins, in its order, for "did you mean".
+template <typename Row>
+llvm::SmallVector<llvm::StringRef> builtinNames(const std::vector<Row> &table) {
+  return llvm::map_to_vector(table, [](const Row &r) { return r.name; });
+}
+
 /// An evaluated call argument.
 struct ArgValue {
   std::string keyword;
@@ -189,6 +209,9 @@ public:
                                             Env &env, int depth);
   mlir::LogicalResult declareState(Instance &inst, const ast::StateDecl &decl, Env &env);
   void collectStates(const Instance &inst, std::vector<const StateEntry *> &out) const;
+  /// The names of the initializers (zeros, kaiming_uniform, ...), in their
+  /// table's order.
+  static llvm::SmallVector<llvm::StringRef> initializerNames();
 
   /// Binds evaluated arguments to a signature, checking kinds and converting
   /// ints to floats where a float is expected. `what` names the callee.
@@ -207,18 +230,27 @@ public:
 
   // ---- Builtins.cpp: built-in modules -------------------------------------
   static bool isBuiltinModule(llvm::StringRef name);
+  /// The names of the built-in modules, in the table's order.
+  static llvm::SmallVector<llvm::StringRef> builtinModuleNames();
   mlir::LogicalResult instantiateBuiltin(Instance &inst, llvm::ArrayRef<ArgValue> args,
                                          Env &env, int depth, const ast::CallExpr &call);
   Value callBuiltinModule(Instance &inst, llvm::ArrayRef<Value> inputs, mlir::Location loc);
 
   // ---- Functions.cpp: built-in functions ----------------------------------
   static bool isBuiltinFunction(llvm::StringRef name);
+  /// The names of the built-in functions, in the table's order.
+  static llvm::SmallVector<llvm::StringRef> builtinFunctionNames();
   Value callFunction(const ast::CallExpr &call, Env &env);
+  /// Calls built-in function `fn` with `argument(p)` for each parameter `p` of
+  /// its signature; how a built-in module's forward calls its function.
+  /// `what` names the callee in diagnostics ("Softmax").
+  Value applyFunction(llvm::StringRef fn, llvm::StringRef what,
+                      llvm::function_ref<Value(const ParamSpec &)> argument,
+                      mlir::Location loc);
   /// Compile-time arithmetic on numbers and the elementwise ops on tensors.
   Value binary(ast::BinaryOp op, const Value &lhs, const Value &rhs, mlir::Location loc);
-  Value unary(llvm::StringRef fn, const Value &x, mlir::Location loc);
-  // Emitters shared by built-in modules and functions; `what` names the
-  // callee in diagnostics ("Linear" or "linear").
+  // Emitters of the functions whose diagnostics name the callee: `what` is
+  // "linear" for the function and "Linear" for the module that calls it.
   Value emitLinear(const Value &x, mlir::Value w, mlir::Value b, llvm::StringRef what,
                    mlir::Location loc);
   Value emitConv2d(const Value &x, mlir::Value w, mlir::Value b, llvm::ArrayRef<int64_t> stride,
@@ -237,11 +269,7 @@ public:
                       mlir::Value b, double eps, llvm::StringRef what, mlir::Location loc);
   Value emitEmbedding(const Value &indices, mlir::Value w, llvm::StringRef what,
                       mlir::Location loc);
-  Value emitActivation(llvm::StringRef fn, const Value &x, llvm::StringMap<Value> &opts,
-                       mlir::Location loc);
   Value emitDropout(const Value &x, double p, bool active, mlir::Location loc);
-  Value emitReduce(llvm::StringRef fn, const Value &x, const Value &dims, bool keepdim,
-                   bool unbiased, mlir::Location loc);
 
   // ---- MLIRGen.cpp: tracing forward ---------------------------------------
   Value evaluate(const ast::Expr &expr, Env &env);

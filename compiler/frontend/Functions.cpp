@@ -1,10 +1,11 @@
 //===- Functions.cpp - Built-in functions and operators -------------------===//
 //
-// The built-in functions of LANGUAGE.md with PyTorch's argument names and
-// defaults, the arithmetic operators, and the emitters that built-in modules
-// share with them (Linear calls the same emitter as linear()). Shapes come
-// from the dialect's shape rules, so the frontend and the verifier agree; the
-// frontend only adds the user's words to their messages.
+// The arithmetic operators and the built-in functions of LANGUAGE.md: one
+// table of their names, signatures (PyTorch's argument names and defaults)
+// and handlers, which the built-in modules' forwards call too (Linear's
+// forward is linear()). Shapes come from the dialect's shape rules, so the
+// frontend and the verifier agree; the frontend only adds the user's words to
+// their messages.
 //
 //===----------------------------------------------------------------------===//
 
@@ -144,51 +145,8 @@ Value Elaborator::binary(ast::BinaryOp op, const Value &lhs, const Value &rhs, L
   }
 }
 
-/// Elementwise functions of one tensor (or compile-time number).
-Value Elaborator::unary(StringRef fn, const Value &x, Location loc) {
-  if (x.isPoison())
-    return x;
-  if (x.isNumber()) {
-    double v = x.number();
-    std::optional<double> r = llvm::StringSwitch<std::optional<double>>(fn)
-                                  .Case("exp", std::exp(v))
-                                  .Case("log", std::log(v))
-                                  .Case("sqrt", std::sqrt(v))
-                                  .Case("rsqrt", 1.0 / std::sqrt(v))
-                                  .Case("abs", std::fabs(v))
-                                  .Case("tanh", std::tanh(v))
-                                  .Case("sigmoid", 1.0 / (1.0 + std::exp(-v)))
-                                  .Default(std::nullopt);
-    if (r) {
-      if (fn == "abs" && x.kind == Value::Kind::Int)
-        return Value::integer(std::llabs(x.i));
-      return Value::real(*r);
-    }
-  }
-  if (!expectTensor(x, fn, loc))
-    return Value::poison();
-  mlir::Value t = x.tensor;
-  // Transcendental functions of int tensors compute in f32, as PyTorch's.
-  bool needsFloat = !llvm::is_contained({"relu", "abs", "neg"}, fn);
-  if (needsFloat && !llvm::isa<FloatType>(x.type().getElementType()))
-    t = castTo(t, builder.getF32Type(), loc);
-  Type type = t.getType();
-  mlir::Value r = llvm::StringSwitch<std::function<mlir::Value()>>(fn)
-      .Case("relu", [&] { return mdl::ReluOp::create(builder, loc, type, t); })
-      .Case("sigmoid", [&] { return mdl::SigmoidOp::create(builder, loc, type, t); })
-      .Case("tanh", [&] { return mdl::TanhOp::create(builder, loc, type, t); })
-      .Case("silu", [&] { return mdl::SiluOp::create(builder, loc, type, t); })
-      .Case("exp", [&] { return mdl::ExpOp::create(builder, loc, type, t); })
-      .Case("log", [&] { return mdl::LogOp::create(builder, loc, type, t); })
-      .Case("sqrt", [&] { return mdl::SqrtOp::create(builder, loc, type, t); })
-      .Case("rsqrt", [&] { return mdl::RsqrtOp::create(builder, loc, type, t); })
-      .Case("abs", [&] { return mdl::AbsOp::create(builder, loc, type, t); })
-      .Default([&] { return mdl::NegOp::create(builder, loc, type, t); })();
-  return Value::ofTensor(r);
-}
-
 //===----------------------------------------------------------------------===//
-// Emitters shared with the built-in modules
+// Emitters of the functions that take a `what` for their diagnostics
 //===----------------------------------------------------------------------===//
 
 /// The shape of an optional operand, for the shape rules.
@@ -381,30 +339,6 @@ Value Elaborator::emitEmbedding(const Value &indices, mlir::Value w, StringRef w
       builder, loc, tensorOf(*s, wt.getElementType()), indices.tensor, w));
 }
 
-Value Elaborator::emitActivation(StringRef fn, const Value &x, llvm::StringMap<Value> &opts,
-                                 Location loc) {
-  if (fn == "gelu" || fn == "leaky_relu") {
-    if (!expectTensor(x, fn, loc))
-      return Value::poison();
-    mlir::Value t = x.tensor;
-    if (!llvm::isa<FloatType>(x.type().getElementType()))
-      t = castTo(t, builder.getF32Type(), loc);
-    if (fn == "gelu") {
-      StringRef approx = opts["approximate"].s;
-      if (approx != "none" && approx != "tanh") {
-        error(loc) << fmt::format("approximate must be \"none\" or \"tanh\", but got \"{}\"",
-                                  approx.str());
-        return Value::poison();
-      }
-      return Value::ofTensor(
-          mdl::GeluOp::create(builder, loc, t.getType(), t, builder.getStringAttr(approx)));
-    }
-    return Value::ofTensor(mdl::LeakyReluOp::create(
-        builder, loc, t.getType(), t, builder.getF64FloatAttr(opts["negative_slope"].f)));
-  }
-  return unary(fn, x, loc);
-}
-
 Value Elaborator::emitDropout(const Value &x, double p, bool active, Location loc) {
   if (!expectTensor(x, "dropout", loc))
     return Value::poison();
@@ -418,295 +352,457 @@ Value Elaborator::emitDropout(const Value &x, double p, bool active, Location lo
       mdl::DropoutOp::create(builder, loc, x.type(), x.tensor, builder.getF64FloatAttr(p)));
 }
 
-Value Elaborator::emitReduce(StringRef fn, const Value &x, const Value &dims, bool keepdim,
-                             bool unbiased, Location loc) {
-  if (!expectTensor(x, fn, loc))
-    return Value::poison();
-  SmallVector<int64_t> d;
-  if (!dims.isNone())
-    d = *toInts(dims, 0, "dims", loc);
-  std::string why;
-  auto s = shape::reduce(x.type().getShape(), d, keepdim, why);
-  if (failed(s)) {
-    error(loc) << fmt::format("{}: {}", fn.str(), why);
+
+//===----------------------------------------------------------------------===//
+// The table of built-in functions
+//===----------------------------------------------------------------------===//
+//
+// Each built-in function is one row: its name, its signature with PyTorch's
+// argument names and defaults, the handler that emits it and, for the math
+// that also works on numbers, its compile-time value. Binding, compile-time
+// math, the "did you mean" of an unknown function and the forwards of the
+// built-in modules all read the table, so a new function is a new row.
+
+namespace {
+
+/// A call of a built-in function, its arguments bound to the signature.
+struct FunctionCall {
+  Elaborator &e;
+  /// The callee as diagnostics name it: "softmax", or "Softmax" when that
+  /// module's forward calls the function.
+  StringRef what;
+  llvm::StringMap<Value> &a;
+  Location loc;
+
+  const Value &input() { return a["input"]; }
+  OpBuilder &builder() { return e.builder; }
+  /// An optional tensor argument: the tensor, or null for none.
+  mlir::Value optTensor(StringRef name) {
+    return a[name].isTensor() ? a[name].tensor : mlir::Value();
+  }
+  std::optional<SmallVector<int64_t>> ints(StringRef name, size_t arity) {
+    return e.toInts(a[name], arity, name, loc);
+  }
+  /// Reports a shape rule's refusal as "what: why".
+  Value fail(StringRef why) {
+    e.error(loc) << fmt::format("{}: {}", what.str(), why.str());
     return Value::poison();
   }
-  mlir::Value t = x.tensor;
-  Type elt = x.type().getElementType();
-  if ((fn == "mean" || fn == "var") && !llvm::isa<FloatType>(elt)) {
-    error(loc) << fmt::format("{} needs a floating-point input, but got {}; cast it first",
-                              fn.str(), x.describe());
-    return Value::poison();
+  /// The input, in f32 when it holds ints: PyTorch computes transcendental
+  /// functions of int tensors in its default dtype.
+  mlir::Value floatInput() {
+    const Value &x = input();
+    if (llvm::isa<FloatType>(x.type().getElementType()))
+      return x.tensor;
+    return e.castTo(x.tensor, builder().getF32Type(), loc);
   }
-  // PyTorch sums bools and ints into i64.
-  if (fn == "sum" && llvm::isa<IntegerType>(elt)) {
-    elt = builder.getI64Type();
-    t = castTo(t, elt, loc);
-  }
-  auto type = tensorOf(*s, elt);
-  auto dimsAttr = builder.getDenseI64ArrayAttr(d);
-  auto keep = builder.getBoolAttr(keepdim);
-  if (fn == "mean")
-    return Value::ofTensor(mdl::MeanOp::create(builder, loc, type, t, dimsAttr, keep));
-  if (fn == "sum")
-    return Value::ofTensor(mdl::SumOp::create(builder, loc, type, t, dimsAttr, keep));
-  if (fn == "amax")
-    return Value::ofTensor(mdl::AmaxOp::create(builder, loc, type, t, dimsAttr, keep));
-  return Value::ofTensor(mdl::VarOp::create(builder, loc, type, t, dimsAttr,
-                                            builder.getBoolAttr(unbiased), keep));
+};
+
+/// Emits a call whose arguments are bound and checked against the signature.
+using Handler = std::function<Value(FunctionCall &)>;
+/// The value of a call whose arguments are all numbers, so that compile-time
+/// math works anywhere (`kaiming_uniform(a=sqrt(5))`); empty for functions of
+/// tensors only.
+using Fold = std::function<Value(ArrayRef<Value>)>;
+
+struct BuiltinFunction {
+  StringRef name;
+  Signature signature;
+  Handler emit;
+  Fold fold;
+};
+
+/// What an elementwise function does with an int tensor: relu and abs keep
+/// its dtype, the transcendental functions compute in f32 (as PyTorch's).
+enum class IntInput { Keep, ToF32 };
+
+/// What a reduction does with an int tensor, as PyTorch: mean and var refuse
+/// it, sum accumulates in i64, amax keeps its dtype.
+enum class IntReduce { Keep, Refuse, ToI64 };
+
+} // namespace
+
+/// A function of one tensor that maps each element with `OpTy`.
+template <typename OpTy>
+static BuiltinFunction elementwise(StringRef name, IntInput ints, Fold fold = nullptr) {
+  Handler emit = [ints](FunctionCall &c) {
+    if (!c.e.expectTensor(c.input(), c.what, c.loc))
+      return Value::poison();
+    mlir::Value t = ints == IntInput::ToF32 ? c.floatInput() : c.input().tensor;
+    return Value::ofTensor(OpTy::create(c.builder(), c.loc, t.getType(), t));
+  };
+  return {name, {{"input", ArgType::Tensor, std::nullopt}}, std::move(emit), std::move(fold)};
 }
 
-//===----------------------------------------------------------------------===//
-// The built-in functions
-//===----------------------------------------------------------------------===//
+/// The compile-time value of a function of one number.
+static Fold math(double (*f)(double)) {
+  return [f](ArrayRef<Value> v) { return Value::real(f(v[0].number())); };
+}
 
-static const llvm::StringMap<Signature> &functionSignatures() {
+static Value gelu(FunctionCall &c) {
+  if (!c.e.expectTensor(c.input(), c.what, c.loc))
+    return Value::poison();
+  mlir::Value t = c.floatInput();
+  StringRef approx = c.a["approximate"].s;
+  if (approx != "none" && approx != "tanh") {
+    c.e.error(c.loc) << fmt::format("approximate must be \"none\" or \"tanh\", but got \"{}\"",
+                                    approx.str());
+    return Value::poison();
+  }
+  return Value::ofTensor(mdl::GeluOp::create(c.builder(), c.loc, t.getType(), t,
+                                             c.builder().getStringAttr(approx)));
+}
+
+static Value leakyRelu(FunctionCall &c) {
+  if (!c.e.expectTensor(c.input(), c.what, c.loc))
+    return Value::poison();
+  mlir::Value t = c.floatInput();
+  return Value::ofTensor(mdl::LeakyReluOp::create(
+      c.builder(), c.loc, t.getType(), t, c.builder().getF64FloatAttr(c.a["negative_slope"].f)));
+}
+
+static Handler softmax(bool isLog) {
+  return [isLog](FunctionCall &c) {
+    std::optional<int64_t> dim;
+    if (!c.a["dim"].isNone())
+      dim = c.a["dim"].i;
+    return c.e.emitSoftmax(c.input(), dim, isLog, c.what, c.loc);
+  };
+}
+
+/// max_pool2d and avg_pool2d; the stride defaults to the kernel size.
+static Handler pool2d(bool isMax) {
+  return [isMax](FunctionCall &c) {
+    auto kernel = c.ints("kernel_size", 2);
+    auto stride = c.a["stride"].isNone() ? kernel : c.ints("stride", 2);
+    auto padding = c.ints("padding", 2);
+    if (!kernel || !stride || !padding)
+      return Value::poison();
+    bool countIncludePad = isMax || c.a["count_include_pad"].b;
+    return c.e.emitPool(isMax, c.input(), *kernel, *stride, *padding, countIncludePad, c.what,
+                        c.loc);
+  };
+}
+
+static Value conv2d(FunctionCall &c) {
+  auto stride = c.ints("stride", 2), padding = c.ints("padding", 2),
+       dilation = c.ints("dilation", 2);
+  if (!stride || !padding || !dilation)
+    return Value::poison();
+  return c.e.emitConv2d(c.input(), c.a["weight"].tensor, c.optTensor("bias"), *stride, *padding,
+                        *dilation, c.a["groups"].i, c.what, c.loc);
+}
+
+static Value reshape(FunctionCall &c) {
+  const Value &x = c.input();
+  auto dims = c.ints("shape", 0);
+  std::string why;
+  auto s = shape::reshape(x.type().getShape(), *dims, why);
+  if (failed(s))
+    return c.fail(why);
+  return Value::ofTensor(mdl::ReshapeOp::create(c.builder(), c.loc,
+                                                c.e.tensorOf(*s, x.type().getElementType()),
+                                                x.tensor, c.builder().getDenseI64ArrayAttr(*dims)));
+}
+
+/// permute and transpose: both reorder the input's dimensions by `dims`.
+static Value permuteDims(FunctionCall &c, ArrayRef<int64_t> dims) {
+  const Value &x = c.input();
+  std::string why;
+  auto s = shape::permute(x.type().getShape(), dims, why);
+  if (failed(s))
+    return c.fail(why);
+  return Value::ofTensor(mdl::PermuteOp::create(c.builder(), c.loc,
+                                                c.e.tensorOf(*s, x.type().getElementType()),
+                                                x.tensor, c.builder().getDenseI64ArrayAttr(dims)));
+}
+
+static Value transpose(FunctionCall &c) {
+  int64_t rank = c.input().type().getRank();
+  std::string why;
+  auto d0 = shape::normalizeDim(c.a["dim0"].i, rank, why);
+  auto d1 = succeeded(d0) ? shape::normalizeDim(c.a["dim1"].i, rank, why) : d0;
+  if (failed(d1))
+    return c.fail(why);
+  SmallVector<int64_t> dims = llvm::to_vector(llvm::seq<int64_t>(0, std::max<int64_t>(rank, 1)));
+  std::swap(dims[*d0], dims[*d1]);
+  dims.resize(rank);
+  return permuteDims(c, dims);
+}
+
+static Value power(FunctionCall &c) {
+  const Value &base = c.input(), &e = c.a["exponent"];
+  Type elt = base.isTensor() ? base.type().getElementType() : e.type().getElementType();
+  if (!llvm::isa<FloatType>(elt))
+    elt = c.builder().getF32Type();
+  mlir::Value l = c.e.asTensor(base, elt, c.loc), r = c.e.asTensor(e, elt, c.loc);
+  std::string why;
+  auto lt = llvm::cast<RankedTensorType>(l.getType());
+  auto rt = llvm::cast<RankedTensorType>(r.getType());
+  auto s = shape::broadcast(lt.getShape(), rt.getShape(), why);
+  if (failed(s))
+    return c.fail(why);
+  return Value::ofTensor(mdl::PowOp::create(c.builder(), c.loc, c.e.tensorOf(*s, elt), l, r));
+}
+
+static Value clamp(FunctionCall &c) {
+  const Value &x = c.input();
+  auto attr = [&](StringRef name) {
+    return c.a[name].isNone() ? FloatAttr() : c.builder().getF64FloatAttr(c.a[name].f);
+  };
+  if (c.a["min"].isNone() && c.a["max"].isNone()) {
+    c.e.error(c.loc) << "clamp needs at least one of 'min' and 'max'";
+    return Value::poison();
+  }
+  return Value::ofTensor(
+      mdl::ClampOp::create(c.builder(), c.loc, x.type(), x.tensor, attr("min"), attr("max")));
+}
+
+/// Makes a reduction's op from its result type, input, dims and keepdim.
+using BuildReduction =
+    llvm::function_ref<mlir::Value(RankedTensorType, mlir::Value, DenseI64ArrayAttr, BoolAttr)>;
+
+/// mean, sum, amax and var: over `dims`, or over every dimension without it.
+static Value reduce(FunctionCall &c, IntReduce ints, BuildReduction build) {
+  const Value &x = c.input();
+  if (!c.e.expectTensor(x, c.what, c.loc))
+    return Value::poison();
+  SmallVector<int64_t> d;
+  if (!c.a["dims"].isNone())
+    d = *c.ints("dims", 0);
+  bool keepdim = c.a["keepdim"].b;
+  std::string why;
+  auto s = shape::reduce(x.type().getShape(), d, keepdim, why);
+  if (failed(s))
+    return c.fail(why);
+  mlir::Value t = x.tensor;
+  Type elt = x.type().getElementType();
+  if (ints == IntReduce::Refuse && !llvm::isa<FloatType>(elt)) {
+    c.e.error(c.loc) << fmt::format("{} needs a floating-point input, but got {}; cast it first",
+                                    c.what.str(), x.describe());
+    return Value::poison();
+  }
+  if (ints == IntReduce::ToI64 && llvm::isa<IntegerType>(elt)) {
+    elt = c.builder().getI64Type();
+    t = c.e.castTo(t, elt, c.loc);
+  }
+  return Value::ofTensor(build(c.e.tensorOf(*s, elt), t, c.builder().getDenseI64ArrayAttr(d),
+                               c.builder().getBoolAttr(keepdim)));
+}
+
+static Value concat(FunctionCall &c) {
+  std::vector<Value> &ts = c.a["tensors"].elems;
+  Type elt = ts.front().type().getElementType();
+  for (const Value &t : ts)
+    elt = promote(elt, t.type().getElementType(), c.e.ctx);
+  SmallVector<mlir::Value> operands;
+  SmallVector<ArrayRef<int64_t>> shapes;
+  for (const Value &t : ts) {
+    operands.push_back(c.e.castTo(t.tensor, elt, c.loc));
+    shapes.push_back(t.type().getShape());
+  }
+  std::string why;
+  auto s = shape::cat(shapes, c.a["dim"].i, why);
+  if (failed(s))
+    return c.fail(why);
+  auto d = shape::normalizeDim(c.a["dim"].i, shapes.front().size(), why);
+  return Value::ofTensor(mdl::CatOp::create(c.builder(), c.loc, c.e.tensorOf(*s, elt), operands,
+                                            c.builder().getI64IntegerAttr(*d)));
+}
+
+static Value castToDType(FunctionCall &c) {
+  Value dt = c.a["dtype"];
+  if (dt.kind == Value::Kind::Str) {
+    FailureOr<Type> t = c.e.parseDType(dt.s, c.loc);
+    if (failed(t))
+      return Value::poison();
+    dt = Value::ofDType(*t);
+  }
+  return Value::ofTensor(c.e.castTo(c.input().tensor, dt.dtype, c.loc));
+}
+
+/// zeros_like and ones_like.
+static Handler fullLike(double v) {
+  return [v](FunctionCall &c) {
+    const Value &x = c.input();
+    return Value::ofTensor(mdl::FullLikeOp::create(c.builder(), c.loc, x.type(), x.tensor,
+                                                   c.builder().getF64FloatAttr(v)));
+  };
+}
+
+static const std::vector<BuiltinFunction> &builtinFunctions() {
   auto I = [](int64_t v) { return std::optional<Value>(Value::integer(v)); };
   auto F = [](double v) { return std::optional<Value>(Value::real(v)); };
   auto B = [](bool v) { return std::optional<Value>(Value::boolean(v)); };
   std::optional<Value> none = Value::none();
   std::optional<Value> req;
-  Signature x = {{"input", ArgType::Tensor, req}};
-  static const llvm::StringMap<Signature> sigs = {
-      {"linear", {{"input", ArgType::Tensor, req}, {"weight", ArgType::Tensor, req},
-                  {"bias", ArgType::OptTensor, none}}},
-      {"conv2d", {{"input", ArgType::Tensor, req}, {"weight", ArgType::Tensor, req},
-                  {"bias", ArgType::OptTensor, none}, {"stride", ArgType::IntOrInts, I(1)},
-                  {"padding", ArgType::IntOrInts, I(0)}, {"dilation", ArgType::IntOrInts, I(1)},
-                  {"groups", ArgType::Int, I(1)}}},
-      {"relu", x}, {"sigmoid", x}, {"tanh", x}, {"silu", x}, {"exp", x}, {"log", x},
-      {"sqrt", x}, {"rsqrt", x}, {"abs", x},
-      {"gelu", {{"input", ArgType::Tensor, req},
-                {"approximate", ArgType::Str, std::optional<Value>(Value::str("none"))}}},
-      {"leaky_relu", {{"input", ArgType::Tensor, req}, {"negative_slope", ArgType::Float, F(0.01)}}},
-      {"softmax", {{"input", ArgType::Tensor, req}, {"dim", ArgType::OptInt, none}}},
-      {"log_softmax", {{"input", ArgType::Tensor, req}, {"dim", ArgType::OptInt, none}}},
-      {"max_pool2d", {{"input", ArgType::Tensor, req}, {"kernel_size", ArgType::IntOrInts, req},
-                      {"stride", ArgType::OptIntOrInts, none}, {"padding", ArgType::IntOrInts, I(0)}}},
-      {"avg_pool2d", {{"input", ArgType::Tensor, req}, {"kernel_size", ArgType::IntOrInts, req},
-                      {"stride", ArgType::OptIntOrInts, none}, {"padding", ArgType::IntOrInts, I(0)},
-                      {"count_include_pad", ArgType::Bool, B(true)}}},
-      {"adaptive_avg_pool2d", {{"input", ArgType::Tensor, req},
-                               {"output_size", ArgType::IntOrInts, req}}},
-      {"flatten", {{"input", ArgType::Tensor, req}, {"start_dim", ArgType::Int, I(0)},
-                   {"end_dim", ArgType::Int, I(-1)}}},
-      {"reshape", {{"input", ArgType::Tensor, req}, {"shape", ArgType::Ints, req}}},
-      {"permute", {{"input", ArgType::Tensor, req}, {"dims", ArgType::Ints, req}}},
-      {"transpose", {{"input", ArgType::Tensor, req}, {"dim0", ArgType::Int, req},
-                     {"dim1", ArgType::Int, req}}},
-      {"matmul", {{"input", ArgType::Tensor, req}, {"other", ArgType::Tensor, req}}},
-      {"pow", {{"input", ArgType::TensorOrNumber, req}, {"exponent", ArgType::TensorOrNumber, req}}},
-      {"clamp", {{"input", ArgType::Tensor, req}, {"min", ArgType::OptFloat, none},
-                 {"max", ArgType::OptFloat, none}}},
-      {"mean", {{"input", ArgType::Tensor, req}, {"dims", ArgType::OptInts, none},
-                {"keepdim", ArgType::Bool, B(false)}}},
-      {"sum", {{"input", ArgType::Tensor, req}, {"dims", ArgType::OptInts, none},
-               {"keepdim", ArgType::Bool, B(false)}}},
-      {"amax", {{"input", ArgType::Tensor, req}, {"dims", ArgType::OptInts, none},
-                {"keepdim", ArgType::Bool, B(false)}}},
-      {"var", {{"input", ArgType::Tensor, req}, {"dims", ArgType::OptInts, none},
-               {"unbiased", ArgType::Bool, B(true)}, {"keepdim", ArgType::Bool, B(false)}}},
-      {"cat", {{"tensors", ArgType::TensorList, req}, {"dim", ArgType::Int, I(0)}}},
-      {"cast", {{"input", ArgType::Tensor, req}, {"dtype", ArgType::DType, req}}},
-      {"layer_norm", {{"input", ArgType::Tensor, req}, {"normalized_shape", ArgType::Ints, req},
-                      {"weight", ArgType::OptTensor, none}, {"bias", ArgType::OptTensor, none},
-                      {"eps", ArgType::Float, F(1e-5)}}},
-      {"embedding", {{"input", ArgType::Tensor, req}, {"weight", ArgType::Tensor, req}}},
+  ParamSpec input = {"input", ArgType::Tensor, req};
+  auto reduction = [&](std::vector<ParamSpec> options) {
+    Signature sig = {input, {"dims", ArgType::OptInts, none}};
+    sig.insert(sig.end(), options.begin(), options.end());
+    return sig;
+  };
+  static const std::vector<BuiltinFunction> table = {
+      {"linear", {input, {"weight", ArgType::Tensor, req}, {"bias", ArgType::OptTensor, none}},
+       [](FunctionCall &c) {
+         return c.e.emitLinear(c.input(), c.a["weight"].tensor, c.optTensor("bias"), c.what,
+                               c.loc);
+       }},
+      {"conv2d",
+       {input, {"weight", ArgType::Tensor, req}, {"bias", ArgType::OptTensor, none},
+        {"stride", ArgType::IntOrInts, I(1)}, {"padding", ArgType::IntOrInts, I(0)},
+        {"dilation", ArgType::IntOrInts, I(1)}, {"groups", ArgType::Int, I(1)}},
+       conv2d},
+      elementwise<mdl::ReluOp>("relu", IntInput::Keep),
+      elementwise<mdl::SigmoidOp>("sigmoid", IntInput::ToF32,
+                                  math([](double v) { return 1.0 / (1.0 + std::exp(-v)); })),
+      elementwise<mdl::TanhOp>("tanh", IntInput::ToF32,
+                               math([](double v) { return std::tanh(v); })),
+      elementwise<mdl::SiluOp>("silu", IntInput::ToF32),
+      elementwise<mdl::ExpOp>("exp", IntInput::ToF32, math([](double v) { return std::exp(v); })),
+      elementwise<mdl::LogOp>("log", IntInput::ToF32, math([](double v) { return std::log(v); })),
+      elementwise<mdl::SqrtOp>("sqrt", IntInput::ToF32,
+                               math([](double v) { return std::sqrt(v); })),
+      elementwise<mdl::RsqrtOp>("rsqrt", IntInput::ToF32,
+                                math([](double v) { return 1.0 / std::sqrt(v); })),
+      // abs of an int stays an int, as Python's.
+      elementwise<mdl::AbsOp>("abs", IntInput::Keep,
+                              [](ArrayRef<Value> v) {
+                                return v[0].kind == Value::Kind::Int
+                                           ? Value::integer(std::llabs(v[0].i))
+                                           : Value::real(std::fabs(v[0].number()));
+                              }),
+      {"gelu", {input, {"approximate", ArgType::Str, Value::str("none")}}, gelu},
+      {"leaky_relu", {input, {"negative_slope", ArgType::Float, F(0.01)}}, leakyRelu},
+      {"softmax", {input, {"dim", ArgType::OptInt, none}}, softmax(/*isLog=*/false)},
+      {"log_softmax", {input, {"dim", ArgType::OptInt, none}}, softmax(/*isLog=*/true)},
+      {"max_pool2d",
+       {input, {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
+        {"padding", ArgType::IntOrInts, I(0)}},
+       pool2d(/*isMax=*/true)},
+      {"avg_pool2d",
+       {input, {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
+        {"padding", ArgType::IntOrInts, I(0)}, {"count_include_pad", ArgType::Bool, B(true)}},
+       pool2d(/*isMax=*/false)},
+      {"adaptive_avg_pool2d", {input, {"output_size", ArgType::IntOrInts, req}},
+       [](FunctionCall &c) {
+         auto out = c.ints("output_size", 2);
+         return out ? c.e.emitAdaptiveAvgPool(c.input(), *out, c.what, c.loc) : Value::poison();
+       }},
+      {"flatten", {input, {"start_dim", ArgType::Int, I(0)}, {"end_dim", ArgType::Int, I(-1)}},
+       [](FunctionCall &c) {
+         return c.e.emitFlatten(c.input(), c.a["start_dim"].i, c.a["end_dim"].i, c.what, c.loc);
+       }},
+      {"reshape", {input, {"shape", ArgType::Ints, req}}, reshape},
+      {"permute", {input, {"dims", ArgType::Ints, req}},
+       [](FunctionCall &c) { return permuteDims(c, *c.ints("dims", 0)); }},
+      {"transpose", {input, {"dim0", ArgType::Int, req}, {"dim1", ArgType::Int, req}}, transpose},
+      {"matmul", {input, {"other", ArgType::Tensor, req}},
+       [](FunctionCall &c) {
+         return c.e.binary(ast::BinaryOp::MatMul, c.input(), c.a["other"], c.loc);
+       }},
+      {"pow",
+       {{"input", ArgType::TensorOrNumber, req}, {"exponent", ArgType::TensorOrNumber, req}},
+       power,
+       [](ArrayRef<Value> v) { return Value::real(std::pow(v[0].number(), v[1].number())); }},
+      {"clamp", {input, {"min", ArgType::OptFloat, none}, {"max", ArgType::OptFloat, none}},
+       clamp},
+      {"mean", reduction({{"keepdim", ArgType::Bool, B(false)}}),
+       [](FunctionCall &c) {
+         return reduce(c, IntReduce::Refuse, [&](auto type, auto t, auto dims, auto keep) {
+           return mdl::MeanOp::create(c.builder(), c.loc, type, t, dims, keep);
+         });
+       }},
+      {"sum", reduction({{"keepdim", ArgType::Bool, B(false)}}),
+       [](FunctionCall &c) {
+         return reduce(c, IntReduce::ToI64, [&](auto type, auto t, auto dims, auto keep) {
+           return mdl::SumOp::create(c.builder(), c.loc, type, t, dims, keep);
+         });
+       }},
+      {"amax", reduction({{"keepdim", ArgType::Bool, B(false)}}),
+       [](FunctionCall &c) {
+         return reduce(c, IntReduce::Keep, [&](auto type, auto t, auto dims, auto keep) {
+           return mdl::AmaxOp::create(c.builder(), c.loc, type, t, dims, keep);
+         });
+       }},
+      {"var",
+       reduction({{"unbiased", ArgType::Bool, B(true)}, {"keepdim", ArgType::Bool, B(false)}}),
+       [](FunctionCall &c) {
+         return reduce(c, IntReduce::Refuse, [&](auto type, auto t, auto dims, auto keep) {
+           return mdl::VarOp::create(c.builder(), c.loc, type, t, dims,
+                                     c.builder().getBoolAttr(c.a["unbiased"].b), keep);
+         });
+       }},
+      {"cat", {{"tensors", ArgType::TensorList, req}, {"dim", ArgType::Int, I(0)}}, concat},
+      {"cast", {input, {"dtype", ArgType::DType, req}}, castToDType},
+      {"layer_norm",
+       {input, {"normalized_shape", ArgType::Ints, req}, {"weight", ArgType::OptTensor, none},
+        {"bias", ArgType::OptTensor, none}, {"eps", ArgType::Float, F(1e-5)}},
+       [](FunctionCall &c) {
+         auto shape = c.ints("normalized_shape", 0);
+         return c.e.emitLayerNorm(c.input(), *shape, c.optTensor("weight"), c.optTensor("bias"),
+                                  c.a["eps"].f, c.what, c.loc);
+       }},
+      {"embedding", {input, {"weight", ArgType::Tensor, req}},
+       [](FunctionCall &c) {
+         return c.e.emitEmbedding(c.input(), c.a["weight"].tensor, c.what, c.loc);
+       }},
       // F.dropout defaults to training=True; in a model description the
       // natural default is the module's own mode.
-      {"dropout", {{"input", ArgType::Tensor, req}, {"p", ArgType::Float, F(0.5)},
-                   {"training", ArgType::Bool, none}}},
-      {"zeros_like", x},
-      {"ones_like", x},
+      {"dropout",
+       {input, {"p", ArgType::Float, F(0.5)}, {"training", ArgType::Bool, none}},
+       [](FunctionCall &c) {
+         bool active = c.a["training"].isNone() ? c.e.training : c.a["training"].b;
+         return c.e.emitDropout(c.input(), c.a["p"].f, active, c.loc);
+       }},
+      {"zeros_like", {input}, fullLike(0.0)},
+      {"ones_like", {input}, fullLike(1.0)},
   };
-  return sigs;
+  return table;
 }
 
-bool Elaborator::isBuiltinFunction(StringRef name) {
-  return functionSignatures().count(name);
+static const BuiltinFunction *findFunction(StringRef name) {
+  return findBuiltin(builtinFunctions(), name);
 }
 
-/// Compile-time math on numbers, allowed anywhere (e.g. `kaiming_uniform(a=sqrt(5))`).
-static bool isNumericFunction(StringRef fn) {
-  return llvm::is_contained({"exp", "log", "sqrt", "rsqrt", "abs", "tanh", "sigmoid"}, fn);
+bool Elaborator::isBuiltinFunction(StringRef name) { return findFunction(name); }
+
+SmallVector<StringRef> Elaborator::builtinFunctionNames() {
+  return builtinNames(builtinFunctions());
 }
 
 Value Elaborator::callFunction(const ast::CallExpr &call, Env &env) {
-  StringRef fn = call.callee;
+  const BuiltinFunction *f = findFunction(call.callee);
+  assert(f && "callFunction is called for built-in functions only");
   Location loc = call.getLoc();
   auto args = evaluateArgs(call.args, env);
   if (!args)
     return Value::poison();
-  if (isNumericFunction(fn) && args->size() == 1 && args->front().value.isNumber())
-    return unary(fn, args->front().value, loc);
-  if (fn == "pow" && args->size() == 2 && (*args)[0].value.isNumber() &&
-      (*args)[1].value.isNumber())
-    return Value::real(std::pow((*args)[0].value.number(), (*args)[1].value.number()));
+  auto isNumber = [](const ArgValue &a) { return a.value.isNumber(); };
+  if (f->fold && args->size() == f->signature.size() && llvm::all_of(*args, isNumber))
+    return f->fold(llvm::map_to_vector(*args, [](const ArgValue &a) { return a.value; }));
   if (!env.inForward()) {
     error(loc) << fmt::format("'{}' works on tensors and can be called only inside forward",
-                              fn.str());
+                              f->name.str());
     return Value::poison();
   }
-  auto bound = bind(functionSignatures().lookup(fn), *args, fmt::format("'{}'", fn.str()), loc);
+  auto bound = bind(f->signature, *args, fmt::format("'{}'", f->name.str()), loc);
   if (!bound)
     return Value::poison();
-  llvm::StringMap<Value> &a = *bound;
-  const Value &x = a["input"];
-  auto ints = [&](StringRef name, size_t arity) { return toInts(a[name], arity, name, loc); };
-  auto optTensor = [&](StringRef name) {
-    return a[name].isTensor() ? a[name].tensor : mlir::Value();
-  };
+  FunctionCall c{*this, f->name, *bound, loc};
+  return f->emit(c);
+}
 
-  if (fn == "linear")
-    return emitLinear(x, a["weight"].tensor, optTensor("bias"), "linear", loc);
-  if (fn == "conv2d") {
-    auto stride = ints("stride", 2), padding = ints("padding", 2),
-         dilation = ints("dilation", 2);
-    if (!stride || !padding || !dilation)
-      return Value::poison();
-    return emitConv2d(x, a["weight"].tensor, optTensor("bias"), *stride, *padding, *dilation,
-                      a["groups"].i, "conv2d", loc);
-  }
-  if (fn == "gelu" || fn == "leaky_relu")
-    return emitActivation(fn, x, a, loc);
-  if (llvm::is_contained({"relu", "sigmoid", "tanh", "silu", "exp", "log", "sqrt", "rsqrt",
-                          "abs"},
-                         fn))
-    return unary(fn, x, loc);
-  if (fn == "softmax" || fn == "log_softmax") {
-    std::optional<int64_t> dim;
-    if (!a["dim"].isNone())
-      dim = a["dim"].i;
-    return emitSoftmax(x, dim, fn == "log_softmax", fn, loc);
-  }
-  if (fn == "max_pool2d" || fn == "avg_pool2d") {
-    auto kernel = ints("kernel_size", 2);
-    auto stride = a["stride"].isNone() ? kernel : ints("stride", 2);
-    auto padding = ints("padding", 2);
-    if (!kernel || !stride || !padding)
-      return Value::poison();
-    bool countIncludePad = fn == "avg_pool2d" ? a["count_include_pad"].b : true;
-    return emitPool(fn == "max_pool2d", x, *kernel, *stride, *padding, countIncludePad, fn,
-                    loc);
-  }
-  if (fn == "adaptive_avg_pool2d") {
-    auto out = ints("output_size", 2);
-    return out ? emitAdaptiveAvgPool(x, *out, fn, loc) : Value::poison();
-  }
-  if (fn == "flatten")
-    return emitFlatten(x, a["start_dim"].i, a["end_dim"].i, fn, loc);
-  if (fn == "reshape") {
-    auto dims = ints("shape", 0);
-    std::string why;
-    auto s = shape::reshape(x.type().getShape(), *dims, why);
-    if (failed(s)) {
-      error(loc) << fmt::format("reshape: {}", why);
-      return Value::poison();
-    }
-    return Value::ofTensor(mdl::ReshapeOp::create(builder, loc,
-                                                  tensorOf(*s, x.type().getElementType()),
-                                                  x.tensor, builder.getDenseI64ArrayAttr(*dims)));
-  }
-  if (fn == "permute" || fn == "transpose") {
-    SmallVector<int64_t> dims;
-    std::string why;
-    int64_t rank = x.type().getRank();
-    if (fn == "permute") {
-      dims = *ints("dims", 0);
-    } else {
-      auto d0 = shape::normalizeDim(a["dim0"].i, rank, why);
-      auto d1 = succeeded(d0) ? shape::normalizeDim(a["dim1"].i, rank, why) : d0;
-      if (failed(d1)) {
-        error(loc) << fmt::format("transpose: {}", why);
-        return Value::poison();
-      }
-      dims = llvm::to_vector(llvm::seq<int64_t>(0, std::max<int64_t>(rank, 1)));
-      std::swap(dims[*d0], dims[*d1]);
-      dims.resize(rank);
-    }
-    auto s = shape::permute(x.type().getShape(), dims, why);
-    if (failed(s)) {
-      error(loc) << fmt::format("{}: {}", fn.str(), why);
-      return Value::poison();
-    }
-    return Value::ofTensor(mdl::PermuteOp::create(
-        builder, loc, tensorOf(*s, x.type().getElementType()), x.tensor,
-        builder.getDenseI64ArrayAttr(dims)));
-  }
-  if (fn == "matmul")
-    return binary(ast::BinaryOp::MatMul, x, a["other"], loc);
-  if (fn == "pow") {
-    const Value &base = x, &e = a["exponent"];
-    Type elt = base.isTensor() ? base.type().getElementType() : e.type().getElementType();
-    if (!llvm::isa<FloatType>(elt))
-      elt = builder.getF32Type();
-    mlir::Value l = asTensor(base, elt, loc), r = asTensor(e, elt, loc);
-    std::string why;
-    auto lt = llvm::cast<RankedTensorType>(l.getType()), rt = llvm::cast<RankedTensorType>(r.getType());
-    auto s = shape::broadcast(lt.getShape(), rt.getShape(), why);
-    if (failed(s)) {
-      error(loc) << fmt::format("pow: {}", why);
-      return Value::poison();
-    }
-    return Value::ofTensor(mdl::PowOp::create(builder, loc, tensorOf(*s, elt), l, r));
-  }
-  if (fn == "clamp") {
-    auto attr = [&](StringRef name) {
-      return a[name].isNone() ? FloatAttr() : builder.getF64FloatAttr(a[name].f);
-    };
-    if (a["min"].isNone() && a["max"].isNone()) {
-      error(loc) << "clamp needs at least one of 'min' and 'max'";
-      return Value::poison();
-    }
-    return Value::ofTensor(
-        mdl::ClampOp::create(builder, loc, x.type(), x.tensor, attr("min"), attr("max")));
-  }
-  if (fn == "mean" || fn == "sum" || fn == "amax" || fn == "var")
-    return emitReduce(fn, x, a["dims"], a["keepdim"].b, fn == "var" && a["unbiased"].b, loc);
-  if (fn == "cat") {
-    std::vector<Value> &ts = a["tensors"].elems;
-    Type elt = ts.front().type().getElementType();
-    for (const Value &t : ts)
-      elt = promote(elt, t.type().getElementType(), ctx);
-    SmallVector<mlir::Value> operands;
-    SmallVector<ArrayRef<int64_t>> shapes;
-    for (const Value &t : ts) {
-      operands.push_back(castTo(t.tensor, elt, loc));
-      shapes.push_back(t.type().getShape());
-    }
-    std::string why;
-    auto s = shape::cat(shapes, a["dim"].i, why);
-    if (failed(s)) {
-      error(loc) << fmt::format("cat: {}", why);
-      return Value::poison();
-    }
-    auto d = shape::normalizeDim(a["dim"].i, shapes.front().size(), why);
-    return Value::ofTensor(mdl::CatOp::create(builder, loc, tensorOf(*s, elt), operands,
-                                              builder.getI64IntegerAttr(*d)));
-  }
-  if (fn == "cast") {
-    Value dt = a["dtype"];
-    if (dt.kind == Value::Kind::Str) {
-      FailureOr<Type> t = parseDType(dt.s, loc);
-      if (failed(t))
-        return Value::poison();
-      dt = Value::ofDType(*t);
-    }
-    return Value::ofTensor(castTo(x.tensor, dt.dtype, loc));
-  }
-  if (fn == "layer_norm") {
-    auto shape = ints("normalized_shape", 0);
-    return emitLayerNorm(x, *shape, optTensor("weight"), optTensor("bias"), a["eps"].f, fn, loc);
-  }
-  if (fn == "embedding")
-    return emitEmbedding(x, a["weight"].tensor, fn, loc);
-  if (fn == "dropout") {
-    bool active = a["training"].isNone() ? training : a["training"].b;
-    return emitDropout(x, a["p"].f, active, loc);
-  }
-  // zeros_like, ones_like
-  return Value::ofTensor(mdl::FullLikeOp::create(
-      builder, loc, x.type(), x.tensor, builder.getF64FloatAttr(fn == "ones_like" ? 1.0 : 0.0)));
+Value Elaborator::applyFunction(StringRef fn, StringRef what,
+                                llvm::function_ref<Value(const ParamSpec &)> argument,
+                                Location loc) {
+  const BuiltinFunction *f = findFunction(fn);
+  assert(f && "a built-in module forwards to a function missing from the table");
+  llvm::StringMap<Value> args;
+  for (const ParamSpec &p : f->signature)
+    args[p.name] = argument(p);
+  FunctionCall c{*this, what, args, loc};
+  return f->emit(c);
 }
 
 } // namespace modelc

@@ -297,17 +297,22 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
     }
     if (isBuiltinFunction(call.callee))
       return callFunction(call, env);
-    if (isBuiltinModule(call.callee) || call.callee == "Sequential" ||
+    if (isBuiltinModule(call.callee) || call.callee == kSequential ||
         modules.count(call.callee)) {
       error(call.getLoc()) << fmt::format(
           "'{}' is a module: declare it as a member (name = {}(...)) and call the member",
           call.callee, call.callee);
       return Value::poison();
     }
+    // Submodules first: on a tie, the user's own name is the likelier meaning.
+    // Initializers are calls only outside forward, as a state's initial value.
     std::vector<StringRef> candidates;
     if (env.self)
       for (auto &[name, child] : env.self->children)
         candidates.push_back(name);
+    llvm::append_range(candidates, builtinFunctionNames());
+    if (!env.inForward())
+      llvm::append_range(candidates, initializerNames());
     auto diag = error(call.getLoc())
                 << fmt::format("unknown function or submodule '{}'", call.callee);
     if (auto best = closestMatch(call.callee, candidates))
@@ -425,7 +430,7 @@ static bool fits(RankedTensorType want, RankedTensorType got) {
 }
 
 Value Elaborator::callModule(Instance &inst, ArrayRef<Value> inputs, Location loc) {
-  if (inst.typeName == "Sequential") {
+  if (inst.typeName == kSequential) {
     if (inputs.size() != 1) {
       error(loc) << fmt::format("Sequential takes one input, but {} were given", inputs.size());
       return Value::poison();
