@@ -124,7 +124,6 @@ void buildCpuLoopsToLLVMPipeline(OpPassManager &pm) {
   OpPassManager &fn2 = pm.nest<func::FuncOp>();
   fn2.addPass(createArithToLLVMConversionPass());
   fn2.addPass(createConvertIndexToLLVMPass());
-  pm.addPass(createMemRefToLLVMPass());
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createConvertOpenMPToLLVMPass());
