@@ -7,7 +7,8 @@
 // from the target machine (--cpu, or the host) and records it on the module
 // as `mdl.cpu_target`, where every CPU pass reads it (`CpuTarget::of`); a
 // module without one (an mdl-opt test) gets the default, which is the AVX2
-// description every figure in bench/RESULTS.md was measured with.
+// description every figure in bench/RESULTS.md was measured with
+// (bench/TUNING.md says how each value was chosen).
 //
 // A second instruction set (AVX-512: 16 lanes, 32 registers) is a second
 // entry of `CpuTarget::forMachine`; nothing else has to learn about it.

@@ -91,7 +91,7 @@ SmallVector<AffineMap> repeated(AffineMap map, int64_t n) { return SmallVector<A
 /// (16 x 9). The filter is first copied tap-major, [3, 3, CO, CI], so that
 /// the sum reads each tap along CI with stride 1 into one result, and LLVM
 /// vectorizes it. (Transformed in registers from the filter's own layout,
-/// into 16 results, it stayed scalar: 11 % of ResNet-18's batch of 1.)
+/// into 16 results, it stayed scalar; bench/TUNING.md.)
 Value transformFilter(OpBuilder &b, Location loc, int64_t ch, Value filter, Value into = Value()) {
   MLIRContext *ctx = b.getContext();
   auto type = cast<RankedTensorType>(filter.getType());

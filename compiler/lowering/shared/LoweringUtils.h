@@ -23,8 +23,8 @@ using BodyBuilder =
 /// A constant of element type `type` (float or integer) with value `v`.
 mlir::Value scalarConstant(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type, double v);
 
-/// tensor.empty of `type`, taking each dynamic size from `source` at the
-/// dimension `sourceDims[i]` gives for result dimension i (-1: none).
+/// tensor.empty of `type` with `dynamicSizes`, one per dynamic dimension of
+/// `type`, in order.
 mlir::Value emptyTensor(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType type,
                         mlir::ValueRange dynamicSizes);
 
