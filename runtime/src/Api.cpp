@@ -6,7 +6,7 @@
 // pointers, never lets an exception escape and reports failures through
 // Errors.h. Every call that uses the state or the outputs holds a ModelUse,
 // so that a second thread calling into the same model at the same time is
-// refused instead of racing.
+// refused instead of racing. entry() is that preamble, once.
 //
 //===----------------------------------------------------------------------===//
 #include "Errors.h"
@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
 
 using namespace modelc::rt;
 
@@ -51,11 +52,32 @@ int32_t fail(const modelc_model *model, std::string message) {
   return -1;
 }
 
-bool checkModel(const modelc_model *model, const char *function) {
-  if (model)
-    return true;
-  recordError(nullptr, format("%s: the model is NULL", function));
-  return false;
+/// Whether an entry point uses the model's state or outputs, and so must
+/// hold it for the calling thread (ModelUse), or only reads what never
+/// changes (the description) or is atomic (mode, device).
+enum class Access { Shared, Exclusive };
+
+/// The preamble of every ABI function that takes a model: refuses a NULL
+/// model, naming `function`; with Access::Exclusive, refuses a model another
+/// thread is inside of; then runs `body` under `guarded`. Each refusal is
+/// recorded (Errors.h) and returns `failValue`.
+template <typename T, typename Model, typename Body>
+T entry(Model *model, const char *function, Access access, T failValue,
+        Body &&body) {
+  if (!model) {
+    recordError(nullptr, format("%s: the model is NULL", function));
+    return failValue;
+  }
+  std::optional<ModelUse> use;
+  if (access == Access::Exclusive && !use.emplace(*model, function).ok())
+    return failValue;
+  return guarded<T>(model, failValue, body);
+}
+
+/// entry() for the functions that return 0 or a count, and -1 on failure.
+template <typename Model, typename Body>
+int32_t entry(Model *model, const char *function, Access access, Body &&body) {
+  return entry<int32_t>(model, function, access, -1, body);
 }
 
 void fillIoInfo(const TensorDesc &t, modelc_io_info *info) {
@@ -76,129 +98,6 @@ int32_t ioInfo(const modelc_model *model, const std::vector<TensorDesc> &list,
   return 0;
 }
 
-} // namespace
-
-MODELC_RT_EXPORT modelc_model *modelc_rt_create(const char *device,
-                                                uint64_t seed) {
-  return guarded<modelc_model *>(nullptr, nullptr, [&]() -> modelc_model * {
-    std::string error;
-    modelc_model *model = createModel(device, seed, error);
-    if (!model)
-      recordError(nullptr, error);
-    return model;
-  });
-}
-
-MODELC_RT_EXPORT void modelc_rt_destroy(modelc_model *model) { delete model; }
-
-MODELC_RT_EXPORT int32_t modelc_rt_forward(modelc_model *model,
-                                           const modelc_tensor *inputs,
-                                           int32_t n_inputs) {
-  if (!checkModel(model, "forward"))
-    return -1;
-  ModelUse use(*model, "forward");
-  if (!use.ok())
-    return -1;
-  return guarded<int32_t>(model, -1, [&]() -> int32_t {
-    std::string error;
-    return runForward(*model, inputs, n_inputs, error) ? 0 : fail(model, error);
-  });
-}
-
-MODELC_RT_EXPORT int32_t modelc_rt_num_inputs(const modelc_model *model) {
-  return checkModel(model, "num_inputs")
-             ? static_cast<int32_t>(model->desc->inputs.size()) : -1;
-}
-
-MODELC_RT_EXPORT int32_t modelc_rt_input_info(const modelc_model *model,
-                                              int32_t index,
-                                              modelc_io_info *info) {
-  if (!checkModel(model, "input_info"))
-    return -1;
-  return ioInfo(model, model->desc->inputs, "input_info", index, info);
-}
-
-MODELC_RT_EXPORT int32_t modelc_rt_num_outputs(const modelc_model *model) {
-  return checkModel(model, "num_outputs")
-             ? static_cast<int32_t>(model->desc->outputs.size()) : -1;
-}
-
-MODELC_RT_EXPORT int32_t modelc_rt_output_info(const modelc_model *model,
-                                               int32_t index,
-                                               modelc_io_info *info) {
-  if (!checkModel(model, "output_info"))
-    return -1;
-  return ioInfo(model, model->desc->outputs, "output_info", index, info);
-}
-
-MODELC_RT_EXPORT int32_t modelc_rt_get_output(const modelc_model *model,
-                                              int32_t index,
-                                              modelc_tensor *out) {
-  if (!checkModel(model, "get_output"))
-    return -1;
-  ModelUse use(*model, "get_output");
-  if (!use.ok())
-    return -1;
-  if (!out)
-    return fail(model, "get_output: out is NULL");
-  const auto &outputs = model->desc->outputs;
-  if (index < 0 || static_cast<size_t>(index) >= outputs.size())
-    return fail(model, format("get_output: index %d is out of range (the "
-                              "model has %zu outputs)", index, outputs.size()));
-  if (!model->hasOutputs)
-    return fail(model, "get_output: no successful forward call yet");
-  const OutputTensor &t = model->outputs[static_cast<size_t>(index)];
-  out->data = t.data;
-  out->dtype = static_cast<int32_t>(outputs[static_cast<size_t>(index)].dtype);
-  out->rank = static_cast<int32_t>(t.shape.size());
-  out->shape = t.shape.data();
-  return 0;
-}
-
-MODELC_RT_EXPORT int32_t modelc_rt_set_training(modelc_model *model,
-                                                int32_t training) {
-  if (!checkModel(model, "set_training"))
-    return -1;
-  ModelUse use(*model, "set_training");
-  if (!use.ok())
-    return -1;
-  model->training = training != 0;
-  return 0;
-}
-
-MODELC_RT_EXPORT int32_t modelc_rt_is_training(const modelc_model *model) {
-  return checkModel(model, "is_training") ? (model->training ? 1 : 0) : -1;
-}
-
-MODELC_RT_EXPORT int32_t modelc_rt_num_states(const modelc_model *model) {
-  return checkModel(model, "num_states")
-             ? static_cast<int32_t>(model->desc->states.size()) : -1;
-}
-
-MODELC_RT_EXPORT int32_t modelc_rt_state_info(const modelc_model *model,
-                                              int32_t index,
-                                              modelc_state_info *info) {
-  if (!checkModel(model, "state_info"))
-    return -1;
-  if (!info)
-    return fail(model, "state_info: info is NULL");
-  const ModelDesc &desc = *model->desc;
-  if (index < 0 || static_cast<size_t>(index) >= desc.listingOrder.size())
-    return fail(model, format("state_info: index %d is out of range (the "
-                              "model has %zu states)", index,
-                              desc.listingOrder.size()));
-  const StateDesc &s = desc.states[desc.listingOrder[static_cast<size_t>(index)]];
-  info->name = s.name.c_str();
-  info->kind = static_cast<int32_t>(s.kind);
-  info->dtype = static_cast<int32_t>(s.dtype);
-  info->rank = static_cast<int32_t>(s.shape.size());
-  info->shape = s.shape.data();
-  info->numel = s.numel;
-  info->nbytes = s.nbytes;
-  return 0;
-}
-
-namespace {
 /// The state `name` if `nbytes` is exactly its size; -1 otherwise.
 int64_t stateForCopy(const modelc_model *model, const char *function,
                      const char *name, const void *buffer, size_t nbytes) {
@@ -216,17 +115,136 @@ int64_t stateForCopy(const modelc_model *model, const char *function,
     return fail(model, format("%s: the buffer for '%s' is NULL", function, name));
   return index;
 }
+
+/// load_state*: `bytes` into the model, `source` naming them in messages.
+int32_t loadState(modelc_model *model, const unsigned char *bytes, size_t size,
+                  int32_t strict, const std::string &source) {
+  std::string error;
+  return loadStateDict(*model, bytes, size, strict != 0, source, error)
+             ? 0 : fail(model, error);
+}
+
 } // namespace
+
+MODELC_RT_EXPORT modelc_model *modelc_rt_create(const char *device,
+                                                uint64_t seed) {
+  // No model yet: the error goes to the thread's slot only.
+  return guarded<modelc_model *>(nullptr, nullptr, [&]() -> modelc_model * {
+    std::string error;
+    modelc_model *model = createModel(device, seed, error);
+    if (!model)
+      recordError(nullptr, error);
+    return model;
+  });
+}
+
+MODELC_RT_EXPORT void modelc_rt_destroy(modelc_model *model) { delete model; }
+
+MODELC_RT_EXPORT int32_t modelc_rt_forward(modelc_model *model,
+                                           const modelc_tensor *inputs,
+                                           int32_t n_inputs) {
+  return entry(model, "forward", Access::Exclusive, [&]() -> int32_t {
+    std::string error;
+    return runForward(*model, inputs, n_inputs, error) ? 0 : fail(model, error);
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_num_inputs(const modelc_model *model) {
+  return entry(model, "num_inputs", Access::Shared, [&] {
+    return static_cast<int32_t>(model->desc->inputs.size());
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_input_info(const modelc_model *model,
+                                              int32_t index,
+                                              modelc_io_info *info) {
+  return entry(model, "input_info", Access::Shared, [&] {
+    return ioInfo(model, model->desc->inputs, "input_info", index, info);
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_num_outputs(const modelc_model *model) {
+  return entry(model, "num_outputs", Access::Shared, [&] {
+    return static_cast<int32_t>(model->desc->outputs.size());
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_output_info(const modelc_model *model,
+                                               int32_t index,
+                                               modelc_io_info *info) {
+  return entry(model, "output_info", Access::Shared, [&] {
+    return ioInfo(model, model->desc->outputs, "output_info", index, info);
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_get_output(const modelc_model *model,
+                                              int32_t index,
+                                              modelc_tensor *out) {
+  return entry(model, "get_output", Access::Exclusive, [&]() -> int32_t {
+    if (!out)
+      return fail(model, "get_output: out is NULL");
+    const auto &outputs = model->desc->outputs;
+    if (index < 0 || static_cast<size_t>(index) >= outputs.size())
+      return fail(model, format("get_output: index %d is out of range (the "
+                                "model has %zu outputs)", index, outputs.size()));
+    if (!model->hasOutputs)
+      return fail(model, "get_output: no successful forward call yet");
+    const OutputTensor &t = model->outputs[static_cast<size_t>(index)];
+    out->data = t.data;
+    out->dtype = static_cast<int32_t>(outputs[static_cast<size_t>(index)].dtype);
+    out->rank = static_cast<int32_t>(t.shape.size());
+    out->shape = t.shape.data();
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_set_training(modelc_model *model,
+                                                int32_t training) {
+  return entry(model, "set_training", Access::Exclusive, [&] {
+    model->training = training != 0;
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_is_training(const modelc_model *model) {
+  return entry(model, "is_training", Access::Shared, [&] {
+    return model->training ? 1 : 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_num_states(const modelc_model *model) {
+  return entry(model, "num_states", Access::Shared, [&] {
+    return static_cast<int32_t>(model->desc->states.size());
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_state_info(const modelc_model *model,
+                                              int32_t index,
+                                              modelc_state_info *info) {
+  return entry(model, "state_info", Access::Shared, [&]() -> int32_t {
+    if (!info)
+      return fail(model, "state_info: info is NULL");
+    const ModelDesc &desc = *model->desc;
+    if (index < 0 || static_cast<size_t>(index) >= desc.listingOrder.size())
+      return fail(model, format("state_info: index %d is out of range (the "
+                                "model has %zu states)", index,
+                                desc.listingOrder.size()));
+    const StateDesc &s = desc.states[desc.listingOrder[static_cast<size_t>(index)]];
+    info->name = s.name.c_str();
+    info->kind = static_cast<int32_t>(s.kind);
+    info->dtype = static_cast<int32_t>(s.dtype);
+    info->rank = static_cast<int32_t>(s.shape.size());
+    info->shape = s.shape.data();
+    info->numel = s.numel;
+    info->nbytes = s.nbytes;
+    return 0;
+  });
+}
 
 MODELC_RT_EXPORT int32_t modelc_rt_read_state(const modelc_model *model,
                                               const char *name, void *dst,
                                               size_t nbytes) {
-  if (!checkModel(model, "read_state"))
-    return -1;
-  ModelUse use(*model, "read_state");
-  if (!use.ok())
-    return -1;
-  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+  return entry(model, "read_state", Access::Exclusive, [&]() -> int32_t {
     int64_t index = stateForCopy(model, "read_state", name, dst, nbytes);
     if (index < 0)
       return -1;
@@ -240,12 +258,7 @@ MODELC_RT_EXPORT int32_t modelc_rt_read_state(const modelc_model *model,
 MODELC_RT_EXPORT int32_t modelc_rt_write_state(modelc_model *model,
                                                const char *name,
                                                const void *src, size_t nbytes) {
-  if (!checkModel(model, "write_state"))
-    return -1;
-  ModelUse use(*model, "write_state");
-  if (!use.ok())
-    return -1;
-  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+  return entry(model, "write_state", Access::Exclusive, [&]() -> int32_t {
     int64_t index = stateForCopy(model, "write_state", name, src, nbytes);
     if (index < 0)
       return -1;
@@ -259,21 +272,14 @@ MODELC_RT_EXPORT int32_t modelc_rt_write_state(modelc_model *model,
 MODELC_RT_EXPORT int32_t modelc_rt_load_state(modelc_model *model,
                                               const char *path,
                                               int32_t strict) {
-  if (!checkModel(model, "load_state"))
-    return -1;
-  ModelUse use(*model, "load_state");
-  if (!use.ok())
-    return -1;
-  if (!path)
-    return fail(model, "load_state: path is NULL");
-  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+  return entry(model, "load_state", Access::Exclusive, [&]() -> int32_t {
+    if (!path)
+      return fail(model, "load_state: path is NULL");
     std::string bytes, error;
     if (!readSafeTensorsFile(path, bytes, error))
       return fail(model, format("'%s': %s", path, error.c_str()));
-    return loadStateDict(*model,
-                         reinterpret_cast<const unsigned char *>(bytes.data()),
-                         bytes.size(), strict != 0, format("'%s'", path), error)
-               ? 0 : fail(model, error);
+    return loadState(model, reinterpret_cast<const unsigned char *>(bytes.data()),
+                     bytes.size(), strict, format("'%s'", path));
   });
 }
 
@@ -281,31 +287,19 @@ MODELC_RT_EXPORT int32_t modelc_rt_load_state_from_memory(modelc_model *model,
                                                           const void *data,
                                                           size_t size,
                                                           int32_t strict) {
-  if (!checkModel(model, "load_state_from_memory"))
-    return -1;
-  ModelUse use(*model, "load_state_from_memory");
-  if (!use.ok())
-    return -1;
-  if (!data)
-    return fail(model, "load_state_from_memory: data is NULL");
-  return guarded<int32_t>(model, -1, [&]() -> int32_t {
-    std::string error;
-    return loadStateDict(*model, static_cast<const unsigned char *>(data), size,
-                         strict != 0, "memory", error)
-               ? 0 : fail(model, error);
+  return entry(model, "load_state_from_memory", Access::Exclusive, [&]() -> int32_t {
+    if (!data)
+      return fail(model, "load_state_from_memory: data is NULL");
+    return loadState(model, static_cast<const unsigned char *>(data), size, strict,
+                     "memory");
   });
 }
 
 MODELC_RT_EXPORT int32_t modelc_rt_save_state(const modelc_model *model,
                                               const char *path) {
-  if (!checkModel(model, "save_state"))
-    return -1;
-  ModelUse use(*model, "save_state");
-  if (!use.ok())
-    return -1;
-  if (!path)
-    return fail(model, "save_state: path is NULL");
-  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+  return entry(model, "save_state", Access::Exclusive, [&]() -> int32_t {
+    if (!path)
+      return fail(model, "save_state: path is NULL");
     std::string error;
     if (!syncStateToHost(*model, error))
       return fail(model, "save_state: " + error);
@@ -319,14 +313,9 @@ MODELC_RT_EXPORT int32_t modelc_rt_save_state(const modelc_model *model,
 MODELC_RT_EXPORT int32_t modelc_rt_save_state_to_memory(const modelc_model *model,
                                                         void **data,
                                                         size_t *size) {
-  if (!checkModel(model, "save_state_to_memory"))
-    return -1;
-  ModelUse use(*model, "save_state_to_memory");
-  if (!use.ok())
-    return -1;
-  if (!data || !size)
-    return fail(model, "save_state_to_memory: data or size is NULL");
-  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+  return entry(model, "save_state_to_memory", Access::Exclusive, [&]() -> int32_t {
+    if (!data || !size)
+      return fail(model, "save_state_to_memory: data or size is NULL");
     std::string error;
     if (!syncStateToHost(*model, error))
       return fail(model, "save_state_to_memory: " + error);
@@ -345,14 +334,9 @@ MODELC_RT_EXPORT void modelc_rt_free_buffer(void *buffer) { std::free(buffer); }
 
 MODELC_RT_EXPORT int32_t modelc_rt_to_device(modelc_model *model,
                                              const char *device) {
-  if (!checkModel(model, "to_device"))
-    return -1;
-  ModelUse use(*model, "to_device");
-  if (!use.ok())
-    return -1;
-  if (!device)
-    return fail(model, "to_device: device is NULL");
-  return guarded<int32_t>(model, -1, [&]() -> int32_t {
+  return entry(model, "to_device", Access::Exclusive, [&]() -> int32_t {
+    if (!device)
+      return fail(model, "to_device: device is NULL");
     std::string error;
     return moveToDevice(*model, device, error) ? 0
                                                : fail(model, "to_device: " + error);
@@ -360,7 +344,8 @@ MODELC_RT_EXPORT int32_t modelc_rt_to_device(modelc_model *model,
 }
 
 MODELC_RT_EXPORT const char *modelc_rt_device(const modelc_model *model) {
-  return checkModel(model, "device") ? deviceName(model->device) : nullptr;
+  return entry<const char *>(model, "device", Access::Shared, nullptr,
+                             [&] { return deviceName(model->device); });
 }
 
 MODELC_RT_EXPORT const char *modelc_rt_last_error(const modelc_model *model) {

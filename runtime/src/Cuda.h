@@ -2,12 +2,13 @@
 //
 // A model library never links libcuda: it opens libcuda.so.1 with dlopen on
 // first use, so that it loads and runs on the CPU on a machine with no GPU
-// or driver. Cuda.cpp also defines the mgpu* functions that the host code
-// MLIR generates for `modelc --target=cuda` calls (module loading, kernel
-// launches, device memory), as MLIR's CudaRuntimeWrappers do, with two
-// differences: nothing touches CUDA before the runtime asks (the library's
-// constructor only records the kernels' binary), and errors are not printed
-// but kept per thread, so that a forward call reports the first one.
+// or driver (CudaDriver.h). CudaShim.cpp defines the mgpu*
+// functions that the host code MLIR generates for `modelc --target=cuda`
+// calls (module loading, kernel launches, device memory), as MLIR's
+// CudaRuntimeWrappers do, with two differences: nothing touches CUDA before
+// the runtime asks (the library's constructor only records the kernels'
+// binary), and errors are not printed but kept per thread, so that a forward
+// call reports the first one.
 //
 // Device pointers are CUdeviceptr values, held as uint64_t.
 //

@@ -27,7 +27,8 @@ bool getDType(const JsonValue &obj, DType &dtype, const std::string &where,
   std::string name;
   if (!getString(obj, "dtype", name, where, error))
     return false;
-  if (!parseDType(name, dtype)) {
+  // (The dtypes that only files may have are not a model's.)
+  if (!parseDType(name, dtype) || !isModelDType(dtype)) {
     error = format("%s: unknown dtype '%s'", where.c_str(), name.c_str());
     return false;
   }

@@ -21,40 +21,83 @@
 //===----------------------------------------------------------------------===//
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
 
 using Microtask = void (*)(int32_t *, int32_t *, ...);
-constexpr int kMaxArgs = 8;
+
+/// The most values a region may capture. __kmpc_fork_call receives them as
+/// C varargs and must pass them on to the microtask as separate arguments,
+/// which takes a call of fixed arity: one is instantiated for every count up
+/// to kMaxArgs (invokers below). MLIR's OpenMP lowering passes one pointer
+/// per captured value; modelc's regions capture a few (and, through
+/// __kmpc_fork_call_if, one pointer to all of them), so 32 leaves ample room
+/// while keeping the table small.
+///
+/// A region with more cannot be run correctly, and __kmpc_fork_call has no
+/// way to fail: its caller, the generated code, goes on as if the region had
+/// run. Skipping it would let that code go on with values never computed
+/// (and possibly index memory with them), so the runtime stops the process
+/// with a message that says why (unsupportedRegion). This is a mismatch
+/// between the compiler and this runtime, the same on every call, not bad
+/// input (test/Runtime/fork-call.test; runtime-symbols.test checks that the
+/// runtime defines every entry point the compiler calls).
+constexpr int kMaxArgs = 32;
+
+using Invoker = void (*)(Microtask, int32_t *, int32_t *, void *const *);
+
+template <size_t... I>
+void invokeWith(Microtask fn, int32_t *gtid, int32_t *btid, void *const *args,
+                std::index_sequence<I...>) {
+  fn(gtid, btid, args[I]...);
+}
+
+template <size_t N>
+void invokeN(Microtask fn, int32_t *gtid, int32_t *btid, void *const *args) {
+  invokeWith(fn, gtid, btid, args, std::make_index_sequence<N>());
+}
+
+template <size_t... N>
+constexpr std::array<Invoker, sizeof...(N)> makeInvokers(std::index_sequence<N...>) {
+  return {&invokeN<N>...};
+}
+
+/// invokers[n] calls a microtask with n captured values.
+constexpr std::array<Invoker, kMaxArgs + 1> invokers =
+    makeInvokers(std::make_index_sequence<kMaxArgs + 1>());
+
+/// Stops the process: `entry` got `argc` captured values, more than the
+/// `most` it can pass on (see kMaxArgs).
+[[noreturn]] void unsupportedRegion(const char *entry, int32_t argc, int most) {
+  std::fprintf(stderr,
+               "modelc runtime: internal error: a parallel region of this model "
+               "library passes %d values to %s, which passes at most %d on "
+               "(runtime/src/Parallel.cpp); the library was compiled by a "
+               "compiler that does not match its runtime\n",
+               static_cast<int>(argc), entry, most);
+  std::abort();
+}
 
 /// The calling thread's place in the running team.
 thread_local int tlsThread = 0;
 thread_local int tlsTeamSize = 1;
 thread_local bool tlsInTeam = false;
 
+/// `argc` is in [0, kMaxArgs]: the entry points check it.
 void invoke(Microtask fn, int32_t argc, void *const *args, int thread) {
   int32_t gtid = thread, btid = thread;
-  switch (argc) {
-  case 0: fn(&gtid, &btid); break;
-  case 1: fn(&gtid, &btid, args[0]); break;
-  case 2: fn(&gtid, &btid, args[0], args[1]); break;
-  case 3: fn(&gtid, &btid, args[0], args[1], args[2]); break;
-  case 4: fn(&gtid, &btid, args[0], args[1], args[2], args[3]); break;
-  case 5: fn(&gtid, &btid, args[0], args[1], args[2], args[3], args[4]); break;
-  case 6: fn(&gtid, &btid, args[0], args[1], args[2], args[3], args[4], args[5]); break;
-  case 7: fn(&gtid, &btid, args[0], args[1], args[2], args[3], args[4], args[5], args[6]); break;
-  default:
-    fn(&gtid, &btid, args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7]);
-    break;
-  }
+  invokers[static_cast<size_t>(argc)](fn, &gtid, &btid, args);
 }
 
 class ThreadPool {
@@ -72,7 +115,7 @@ public:
       return;
     }
     job = {fn, argc, {}};
-    std::copy(args, args + std::min<int32_t>(argc, kMaxArgs), job.args);
+    std::copy(args, args + argc, job.args);
     pending.store(int(workers.size()), std::memory_order_relaxed);
     {
       // Under the mutex, so that a worker about to sleep sees it.
@@ -253,6 +296,8 @@ int32_t __kmpc_global_thread_num(ident_t *) { return tlsThread; }
 // the arguments come packed behind one pointer (argc is 0 or 1), and a
 // false condition runs the region on the calling thread.
 void __kmpc_fork_call_if(ident_t *, int32_t argc, Microtask fn, int32_t cond, void *arg) {
+  if (argc < 0 || argc > 1)
+    unsupportedRegion("__kmpc_fork_call_if", argc, 1);
   void *args[kMaxArgs] = {arg};
   if (cond)
     ThreadPool::get().fork(fn, argc, args);
@@ -261,10 +306,12 @@ void __kmpc_fork_call_if(ident_t *, int32_t argc, Microtask fn, int32_t cond, vo
 }
 
 void __kmpc_fork_call(ident_t *, int32_t argc, Microtask fn, ...) {
+  if (argc < 0 || argc > kMaxArgs)
+    unsupportedRegion("__kmpc_fork_call", argc, kMaxArgs);
   void *args[kMaxArgs] = {};
   va_list ap;
   va_start(ap, fn);
-  for (int32_t i = 0; i < argc && i < kMaxArgs; ++i)
+  for (int32_t i = 0; i < argc; ++i)
     args[i] = va_arg(ap, void *);
   va_end(ap);
   ThreadPool::get().fork(fn, argc, args);

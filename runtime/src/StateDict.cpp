@@ -4,7 +4,8 @@
 // PyTorch names, in safetensors format. Loading is all-or-nothing: the file
 // is parsed and validated, every key is matched against the model and every
 // problem is collected before a single byte of state changes. The messages
-// follow PyTorch's load_state_dict.
+// follow PyTorch's load_state_dict, and so does what loads: what its
+// strict=True accepts loads here too (INTERFACE.md, "The state dict file").
 //
 //===----------------------------------------------------------------------===//
 #include "Model.h"
@@ -24,6 +25,38 @@ std::string quotedList(const std::vector<std::string> &names) {
   for (const std::string &n : names)
     out += (out.empty() ? "\"" : ", \"") + n + "\"";
   return out;
+}
+
+/// A state entry PyTorch lets a checkpoint leave out: BatchNorm's
+/// `num_batches_tracked`, which old checkpoints lack. _NormBase's
+/// _load_from_state_dict then substitutes the module's own counter (for a
+/// file with no version metadata, as every safetensors file is), so the
+/// load leaves it as it was: 0 in a freshly created model.
+bool mayBeMissing(const std::string &name) {
+  static const std::string leaf = "num_batches_tracked";
+  return name == leaf ||
+         (name.size() > leaf.size() &&
+          name.compare(name.size() - leaf.size() - 1, std::string::npos, "." + leaf) == 0);
+}
+
+/// Whether a tensor saved as `saved` loads into an entry of `entry` shape:
+/// equal, or a 0-d entry saved with shape [1], which Module's
+/// _load_from_state_dict reads as its one element (checkpoints of PyTorch
+/// before 0.4 saved scalars so, num_batches_tracked among them).
+bool shapeLoads(const std::vector<int64_t> &saved,
+                const std::vector<int64_t> &entry) {
+  return saved == entry || (entry.empty() && saved == std::vector<int64_t>{1});
+}
+
+/// Whether `copy_` converts `saved` into `entry` as load_state_dict needs:
+/// the same dtype, floating into floating or integer into integer. A
+/// floating value for an integer or BOOL entry, or the reverse, is refused
+/// (INTERFACE.md), although copy_ would convert it: such a checkpoint does
+/// not belong to the model.
+bool dtypeLoads(DType saved, DType entry) {
+  return saved == entry ||
+         (isFloatingDType(saved) && isFloatingDType(entry)) ||
+         (isIntegerDType(saved) && isIntegerDType(entry));
 }
 
 } // namespace
@@ -52,18 +85,19 @@ bool loadStateDict(modelc_model &model, const unsigned char *bytes,
       continue;
     auto it = byName.find(state.name);
     if (it == byName.end()) {
-      missing.push_back(state.name);
+      if (!mayBeMissing(state.name))
+        missing.push_back(state.name);
       continue;
     }
     const SafeTensor &t = *it->second;
-    if (t.shape != state.shape) {
+    if (!shapeLoads(t.shape, state.shape)) {
       mismatches.push_back(format(
           "size mismatch for %s: copying a param with shape %s from "
           "checkpoint, the shape in current model is %s.", state.name.c_str(),
           formatShape(t.shape).c_str(), formatShape(state.shape).c_str()));
       continue;
     }
-    if (t.dtype != state.dtype) {
+    if (!dtypeLoads(t.dtype, state.dtype)) {
       mismatches.push_back(format(
           "dtype mismatch for %s: copying a param with dtype %s from "
           "checkpoint, the dtype in current model is %s.", state.name.c_str(),
@@ -93,10 +127,24 @@ bool loadStateDict(modelc_model &model, const unsigned char *bytes,
     return false;
   }
 
+  // Convert every tensor of another dtype before the first write, so that
+  // running out of memory here still changes nothing. (Shapes match in
+  // element count: [1] into [] is one element.)
+  std::vector<std::vector<unsigned char>> converted(copies.size());
+  for (size_t c = 0; c < copies.size(); ++c) {
+    const StateDesc &state = desc.states[copies[c].first];
+    const SafeTensor &t = *copies[c].second;
+    if (t.dtype == state.dtype)
+      continue;
+    converted[c].resize(state.nbytes);
+    convertElements(t.dtype, t.data, state.dtype, converted[c].data(), state.numel);
+  }
   // On a GPU a copy can still fail (a broken context); the error says so.
-  for (const auto &copy : copies)
-    if (!writeStateEntry(model, copy.first, copy.second->data, error))
+  for (size_t c = 0; c < copies.size(); ++c) {
+    const void *src = converted[c].empty() ? copies[c].second->data : converted[c].data();
+    if (!writeStateEntry(model, copies[c].first, src, error))
       return false;
+  }
   return true;
 }
 

@@ -60,11 +60,6 @@ void load(File &file) {
     file.byName[t.name] = &t;
 }
 
-bool isFloating(DType d) {
-  return d == DType::F32 || d == DType::F64 || d == DType::F16 ||
-         d == DType::BF16;
-}
-
 std::string indexText(const std::vector<int64_t> &shape, uint64_t flat) {
   std::vector<int64_t> index(shape.size());
   for (size_t d = shape.size(); d-- > 0;) {
@@ -139,7 +134,7 @@ int main(int argc, char **argv) {
     uint64_t numel = 0;
     computeNumel(tb.shape, numel);
     uint64_t bad = 0, firstBad = 0;
-    bool floating = isFloating(tb.dtype);
+    bool floating = isFloatingDType(tb.dtype);
     for (uint64_t i = 0; i < numel; ++i) {
       double x = loadAsDouble(ta.dtype, ta.data, i);
       double y = loadAsDouble(tb.dtype, tb.data, i);

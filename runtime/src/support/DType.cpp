@@ -14,8 +14,9 @@ struct DTypeRecord {
 };
 // Indexed by DType.
 constexpr DTypeRecord kDTypes[kNumDTypes] = {
-    {"F32", 4}, {"F64", 8}, {"F16", 2}, {"BF16", 2},
-    {"I32", 4}, {"I64", 8}, {"BOOL", 1}};
+    {"F32", 4}, {"F64", 8}, {"F16", 2}, {"BF16", 2}, {"I32", 4},
+    {"I64", 8}, {"BOOL", 1}, {"I8", 1},  {"U8", 1},   {"I16", 2},
+    {"U16", 2}, {"U32", 4},  {"U64", 8}};
 } // namespace
 
 const char *dtypeName(DType dtype) {
@@ -31,11 +32,22 @@ bool parseDType(const std::string &name, DType &dtype) {
   return false;
 }
 
-const char *supportedDTypeList() { return "F32, F64, F16, BF16, I32, I64, BOOL"; }
+const char *supportedDTypeList() {
+  return "F32, F64, F16, BF16, I32, I64, BOOL, I8, U8, I16, U16, U32, U64";
+}
 
 size_t dtypeSize(DType dtype) { return kDTypes[static_cast<int>(dtype)].size; }
 
-bool isValidDType(int32_t value) { return value >= 0 && value < kNumDTypes; }
+bool isValidDType(int32_t value) { return value >= 0 && value < kNumModelDTypes; }
+
+bool isFloatingDType(DType dtype) {
+  return dtype == DType::F32 || dtype == DType::F64 || dtype == DType::F16 ||
+         dtype == DType::BF16;
+}
+
+bool isIntegerDType(DType dtype) {
+  return !isFloatingDType(dtype) && dtype != DType::Bool;
+}
 
 bool computeNumel(const std::vector<int64_t> &shape, uint64_t &numel) {
   uint64_t n = 1;
@@ -119,18 +131,61 @@ uint16_t floatToBfloat16(float f) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
-double loadAsDouble(DType dtype, const void *data, uint64_t index) {
-  const char *p = static_cast<const char *>(data) + index * dtypeSize(dtype);
+namespace {
+template <typename T> T loadElement(const void *data, uint64_t index) {
+  T v;
+  std::memcpy(&v, static_cast<const char *>(data) + index * sizeof(T), sizeof(T));
+  return v;
+}
+
+template <typename T> void storeElement(void *data, uint64_t index, T v) {
+  std::memcpy(static_cast<char *>(data) + index * sizeof(T), &v, sizeof(T));
+}
+
+/// Element `index` of an integer (or BOOL) tensor, sign- or zero-extended
+/// to 64 bits; U64 values past INT64_MAX wrap, as PyTorch's cast does.
+int64_t loadAsInt64(DType dtype, const void *data, uint64_t index) {
   switch (dtype) {
-  case DType::F32: { float v; std::memcpy(&v, p, 4); return v; }
-  case DType::F64: { double v; std::memcpy(&v, p, 8); return v; }
-  case DType::F16: { uint16_t v; std::memcpy(&v, p, 2); return halfToFloat(v); }
-  case DType::BF16: { uint16_t v; std::memcpy(&v, p, 2); return bfloat16ToFloat(v); }
-  case DType::I32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-  case DType::I64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-  case DType::Bool: return *p ? 1.0 : 0.0;
+  case DType::I8: return loadElement<int8_t>(data, index);
+  case DType::U8: return loadElement<uint8_t>(data, index);
+  case DType::I16: return loadElement<int16_t>(data, index);
+  case DType::U16: return loadElement<uint16_t>(data, index);
+  case DType::I32: return loadElement<int32_t>(data, index);
+  case DType::U32: return loadElement<uint32_t>(data, index);
+  case DType::I64: return loadElement<int64_t>(data, index);
+  case DType::U64: return static_cast<int64_t>(loadElement<uint64_t>(data, index));
+  case DType::Bool: return loadElement<uint8_t>(data, index) ? 1 : 0;
+  default: return 0; // floating: not called
   }
-  return 0;
+}
+
+/// Stores the low bits of `value` (a C++ conversion to a narrower integer
+/// type wraps modulo 2^width, as PyTorch's copy_ does).
+void storeFromInt64(DType dtype, void *data, uint64_t index, int64_t value) {
+  switch (dtype) {
+  case DType::I8: return storeElement(data, index, static_cast<int8_t>(value));
+  case DType::U8: return storeElement(data, index, static_cast<uint8_t>(value));
+  case DType::I16: return storeElement(data, index, static_cast<int16_t>(value));
+  case DType::U16: return storeElement(data, index, static_cast<uint16_t>(value));
+  case DType::I32: return storeElement(data, index, static_cast<int32_t>(value));
+  case DType::U32: return storeElement(data, index, static_cast<uint32_t>(value));
+  case DType::I64: return storeElement(data, index, value);
+  case DType::U64: return storeElement(data, index, static_cast<uint64_t>(value));
+  case DType::Bool: return storeElement(data, index, static_cast<uint8_t>(value != 0));
+  default: return; // floating: not called
+  }
+}
+} // namespace
+
+double loadAsDouble(DType dtype, const void *data, uint64_t index) {
+  switch (dtype) {
+  case DType::F32: return loadElement<float>(data, index);
+  case DType::F64: return loadElement<double>(data, index);
+  case DType::F16: return halfToFloat(loadElement<uint16_t>(data, index));
+  case DType::BF16: return bfloat16ToFloat(loadElement<uint16_t>(data, index));
+  case DType::U64: return static_cast<double>(loadElement<uint64_t>(data, index));
+  default: return static_cast<double>(loadAsInt64(dtype, data, index));
+  }
 }
 
 namespace {
@@ -149,15 +204,43 @@ template <typename Int> Int saturatingTruncate(double v) {
 } // namespace
 
 void storeFromDouble(DType dtype, void *data, uint64_t index, double value) {
-  char *p = static_cast<char *>(data) + index * dtypeSize(dtype);
   switch (dtype) {
-  case DType::F32: { float v = static_cast<float>(value); std::memcpy(p, &v, 4); return; }
-  case DType::F64: std::memcpy(p, &value, 8); return;
-  case DType::F16: { uint16_t v = floatToHalf(static_cast<float>(value)); std::memcpy(p, &v, 2); return; }
-  case DType::BF16: { uint16_t v = floatToBfloat16(static_cast<float>(value)); std::memcpy(p, &v, 2); return; }
-  case DType::I32: { int32_t v = saturatingTruncate<int32_t>(value); std::memcpy(p, &v, 4); return; }
-  case DType::I64: { int64_t v = saturatingTruncate<int64_t>(value); std::memcpy(p, &v, 8); return; }
-  case DType::Bool: *p = value != 0 ? 1 : 0; return;
+  case DType::F32: return storeElement(data, index, static_cast<float>(value));
+  case DType::F64: return storeElement(data, index, value);
+  case DType::F16:
+    return storeElement(data, index, floatToHalf(static_cast<float>(value)));
+  case DType::BF16:
+    return storeElement(data, index, floatToBfloat16(static_cast<float>(value)));
+  case DType::I8: return storeElement(data, index, saturatingTruncate<int8_t>(value));
+  case DType::U8: return storeElement(data, index, saturatingTruncate<uint8_t>(value));
+  case DType::I16: return storeElement(data, index, saturatingTruncate<int16_t>(value));
+  case DType::U16: return storeElement(data, index, saturatingTruncate<uint16_t>(value));
+  case DType::I32: return storeElement(data, index, saturatingTruncate<int32_t>(value));
+  case DType::U32: return storeElement(data, index, saturatingTruncate<uint32_t>(value));
+  case DType::I64: return storeElement(data, index, saturatingTruncate<int64_t>(value));
+  case DType::U64: return storeElement(data, index, saturatingTruncate<uint64_t>(value));
+  case DType::Bool: return storeElement(data, index, static_cast<uint8_t>(value != 0));
+  }
+}
+
+void convertElements(DType from, const void *src, DType to, void *dst,
+                     uint64_t numel) {
+  if (from == to) {
+    if (numel)
+      std::memcpy(dst, src, numel * dtypeSize(to));
+    return;
+  }
+  // Floating values go through double, which holds every F32, F16 and BF16
+  // exactly; storeFromDouble then rounds once into F32 and, like PyTorch's
+  // Half and BFloat16 constructors, through float into F16 or BF16.
+  // Integers go through int64, which holds every value but U64's largest,
+  // and those wrap exactly as a direct cast would.
+  bool floating = isFloatingDType(from);
+  for (uint64_t i = 0; i < numel; ++i) {
+    if (floating)
+      storeFromDouble(to, dst, i, loadAsDouble(from, src, i));
+    else
+      storeFromInt64(to, dst, i, loadAsInt64(from, src, i));
   }
 }
 

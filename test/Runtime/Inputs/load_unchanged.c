@@ -15,6 +15,7 @@
  * Exits 1 when a strict load succeeds or anything changed. */
 #define _POSIX_C_SOURCE 200809L
 #include "modelc/modelc.h"
+#include "read_file.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,23 +36,6 @@ static unsigned char *snapshot(const modelc_model *m, size_t *size) {
   }
   *size = total;
   return out;
-}
-
-static unsigned char *read_file(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  unsigned char *data = NULL;
-  size_t total = 0, n;
-  unsigned char chunk[65536];
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    data = realloc(data, total + n);
-    memcpy(data + total, chunk, n);
-    total += n;
-  }
-  fclose(f);
-  *size = total;
-  return data ? data : malloc(1);
 }
 
 int main(int argc, char **argv) {

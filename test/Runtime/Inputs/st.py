@@ -14,13 +14,15 @@ import struct
 import sys
 
 FORMATS = {"F32": "f", "F64": "d", "F16": "e", "I32": "i", "I64": "q",
-           "BOOL": "?"}
+           "BOOL": "?", "I8": "b", "U8": "B", "I16": "h", "U16": "H",
+           "U32": "I", "U64": "Q"}
+INTEGERS = ("I8", "U8", "I16", "U16", "I32", "U32", "I64", "U64")
 
 
 def encode(dtype, values):
     if dtype == "BF16":
         return b"".join(struct.pack("<f", v)[2:] for v in values)
-    if dtype in ("I32", "I64"):
+    if dtype in INTEGERS:
         values = [int(v) for v in values]
     if dtype == "BOOL":
         values = [bool(float(v)) for v in values]
@@ -67,7 +69,9 @@ def write(out, specs):
                 count *= d
             values = [float(values[1:])] * count
         else:
-            values = [] if values == "-" else [float(v) for v in values.split(",")]
+            # (Integers parsed as such: a float would round 2^64 - 1.)
+            parse = int if dtype in INTEGERS else float
+            values = [] if values == "-" else [parse(v) for v in values.split(",")]
         tensors.append((name, dtype, shape, encode(dtype, values)))
     with open(out, "wb") as f:
         f.write(build(tensors))

@@ -1,17 +1,20 @@
-//===- Cuda.cpp - the CUDA driver, loaded at run time, and the mgpu* shim -===//
+//===- CudaShim.cpp - the mgpu* functions the generated host code calls ---===//
 //
-// No CUDA header is needed: the few driver types are declared here (handles
-// are pointers, CUdeviceptr is a 64-bit integer, CUresult an int), and each
-// driver function is looked up with dlsym under its ABI name (the _v2 names
-// where cuda.h #defines them).
+// MLIR's gpu-to-llvm lowers module loading, kernel launches and device
+// memory of `modelc --target=cuda` to calls of mgpu* functions. They are
+// defined here, as MLIR's CudaRuntimeWrappers do, on the driver that
+// CudaDriver.cpp opens, with two differences: nothing touches CUDA
+// before the runtime asks (the library's constructor only records the
+// kernels' binary), and errors are not printed but kept per thread, so
+// that a forward call reports the first one (beginGeneratedCall and
+// endGeneratedCall of Cuda.h).
 //
 //===----------------------------------------------------------------------===//
 #include "Cuda.h"
 
+#include "CudaDriver.h"
 #include "GeneratedSymbols.h"
 #include "support/Format.h"
-
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstring>
@@ -23,154 +26,11 @@ namespace modelc::rt::cuda {
 
 namespace {
 
-using CUresult = int;
-using CUdevice = int;
-using CUdeviceptr = unsigned long long;
-using CUcontext = void *;
-using CUmodule = void *;
-using CUfunction = void *;
-using CUstream = void *;
-using CUevent = void *;
-
-constexpr CUresult CUDA_SUCCESS = 0;
-constexpr CUresult CUDA_ERROR_INVALID_VALUE = 1;
-constexpr CUresult CUDA_ERROR_INVALID_CONTEXT = 201;
 constexpr int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
 constexpr unsigned CU_MEM_ATTACH_GLOBAL = 1;
 constexpr unsigned CU_EVENT_DISABLE_TIMING = 2;
 /// Dynamic shared memory a kernel gets without opting in.
 constexpr int32_t kDefaultSharedMemory = 48 * 1024;
-
-// X(member, symbol, parameters): every driver function the runtime uses.
-#define MODELC_CUDA_DRIVER_FUNCTIONS(X)                                        \
-  X(cuInit, "cuInit", (unsigned))                                              \
-  X(cuGetErrorName, "cuGetErrorName", (CUresult, const char **))               \
-  X(cuGetErrorString, "cuGetErrorString", (CUresult, const char **))           \
-  X(cuDeviceGetCount, "cuDeviceGetCount", (int *))                             \
-  X(cuDeviceGet, "cuDeviceGet", (CUdevice *, int))                             \
-  X(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain",                      \
-    (CUcontext *, CUdevice))                                                   \
-  X(cuCtxGetCurrent, "cuCtxGetCurrent", (CUcontext *))                         \
-  X(cuCtxSetCurrent, "cuCtxSetCurrent", (CUcontext))                           \
-  X(cuCtxSynchronize, "cuCtxSynchronize", ())                                  \
-  X(cuMemAlloc, "cuMemAlloc_v2", (CUdeviceptr *, size_t))                      \
-  X(cuMemAllocManaged, "cuMemAllocManaged", (CUdeviceptr *, size_t, unsigned)) \
-  X(cuMemFree, "cuMemFree_v2", (CUdeviceptr))                                  \
-  X(cuMemcpyHtoD, "cuMemcpyHtoD_v2", (CUdeviceptr, const void *, size_t))      \
-  X(cuMemcpyDtoH, "cuMemcpyDtoH_v2", (void *, CUdeviceptr, size_t))            \
-  X(cuMemcpyAsync, "cuMemcpyAsync",                                            \
-    (CUdeviceptr, CUdeviceptr, size_t, CUstream))                              \
-  X(cuMemsetD32Async, "cuMemsetD32Async",                                      \
-    (CUdeviceptr, unsigned, size_t, CUstream))                                 \
-  X(cuMemsetD16Async, "cuMemsetD16Async",                                      \
-    (CUdeviceptr, unsigned short, size_t, CUstream))                           \
-  X(cuModuleLoadData, "cuModuleLoadData", (CUmodule *, const void *))          \
-  X(cuModuleUnload, "cuModuleUnload", (CUmodule))                              \
-  X(cuModuleGetFunction, "cuModuleGetFunction",                                \
-    (CUfunction *, CUmodule, const char *))                                    \
-  X(cuFuncSetAttribute, "cuFuncSetAttribute", (CUfunction, int, int))          \
-  X(cuLaunchKernel, "cuLaunchKernel",                                          \
-    (CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,   \
-     unsigned, CUstream, void **, void **))                                    \
-  X(cuStreamSynchronize, "cuStreamSynchronize", (CUstream))                    \
-  X(cuStreamWaitEvent, "cuStreamWaitEvent", (CUstream, CUevent, unsigned))     \
-  X(cuEventCreate, "cuEventCreate", (CUevent *, unsigned))                     \
-  X(cuEventDestroy, "cuEventDestroy_v2", (CUevent))                            \
-  X(cuEventRecord, "cuEventRecord", (CUevent, CUstream))                       \
-  X(cuEventSynchronize, "cuEventSynchronize", (CUevent))
-
-/// The driver, opened once per process and never closed.
-struct Driver {
-  bool ok = false;
-  std::string error; // why not ok
-  int deviceCount = 0;
-  std::mutex mutex;               // guards contexts
-  std::vector<CUcontext> contexts; // primary context per ordinal, once retained
-#define MODELC_CUDA_MEMBER_(member, symbol, params)                            \
-  CUresult(*member) params = nullptr;
-  MODELC_CUDA_DRIVER_FUNCTIONS(MODELC_CUDA_MEMBER_)
-#undef MODELC_CUDA_MEMBER_
-};
-
-/// The errors met before a working driver can name them (the driver stub
-/// of the toolkit names none), as cuGetErrorName/String would.
-const struct {
-  CUresult code;
-  const char *name, *text;
-} kEarlyErrors[] = {
-    {3, "CUDA_ERROR_NOT_INITIALIZED", "initialization error"},
-    {4, "CUDA_ERROR_DEINITIALIZED", "driver shutting down"},
-    {34, "CUDA_ERROR_STUB_LIBRARY", "CUDA driver is a stub library"},
-    {35, "CUDA_ERROR_INSUFFICIENT_DRIVER",
-     "CUDA driver version is insufficient for CUDA runtime version"},
-    {100, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
-    {999, "CUDA_ERROR_UNKNOWN", "unknown error"},
-};
-
-/// "CUDA_ERROR_OUT_OF_MEMORY: out of memory".
-std::string describe(const Driver &d, CUresult result) {
-  const char *name = nullptr, *text = nullptr;
-  if (!d.cuGetErrorName || d.cuGetErrorName(result, &name) != CUDA_SUCCESS)
-    name = nullptr;
-  if (!d.cuGetErrorString || d.cuGetErrorString(result, &text) != CUDA_SUCCESS)
-    text = nullptr;
-  for (const auto &e : kEarlyErrors)
-    if (!name && e.code == result) {
-      name = e.name;
-      text = e.text;
-    }
-  if (!name)
-    return format("CUresult %d", result);
-  return text ? format("%s: %s", name, text) : std::string(name);
-}
-
-Driver *loadDriver() {
-  auto *d = new Driver();
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    const char *why = dlerror();
-    d->error = format("the CUDA driver libcuda.so.1 could not be loaded (%s); "
-                      "is an NVIDIA driver installed?", why ? why : "unknown");
-    return d;
-  }
-#define MODELC_CUDA_LOOKUP_(member, symbol, params)                            \
-  d->member = reinterpret_cast<decltype(d->member)>(dlsym(lib, symbol));       \
-  if (!d->member) {                                                            \
-    d->error = format("the CUDA driver libcuda.so.1 lacks %s; is it too old?", \
-                      symbol);                                                 \
-    return d;                                                                  \
-  }
-  MODELC_CUDA_DRIVER_FUNCTIONS(MODELC_CUDA_LOOKUP_)
-#undef MODELC_CUDA_LOOKUP_
-  if (CUresult r = d->cuInit(0)) {
-    d->error = format("the CUDA driver could not be initialised: cuInit "
-                      "failed with %s", describe(*d, r).c_str());
-    return d;
-  }
-  if (CUresult r = d->cuDeviceGetCount(&d->deviceCount)) {
-    d->error = format("the CUDA driver could not count the devices: "
-                      "cuDeviceGetCount failed with %s", describe(*d, r).c_str());
-    return d;
-  }
-  if (d->deviceCount <= 0) {
-    d->error = "the CUDA driver found no device";
-    return d;
-  }
-  d->contexts.assign(static_cast<size_t>(d->deviceCount), nullptr);
-  d->ok = true;
-  return d;
-}
-
-/// Opens the driver on first use (thread-safe, once).
-Driver &driver() {
-  static Driver *d = loadDriver();
-  return *d;
-}
-
-std::string cudaError(const char *function, CUresult result) {
-  return format("CUDA error in %s: %s", function,
-                describe(driver(), result).c_str());
-}
 
 /// The CUDA error state of the generated call running in this thread.
 struct CallState {
@@ -236,101 +96,6 @@ struct GpuModule {
 bool libraryHasCuda() {
   return modelc_generated_cuda_forward_eval != nullptr &&
          modelc_generated_cuda_forward_train != nullptr;
-}
-
-bool openDevice(int ordinal, std::string &error) {
-  Driver &d = driver();
-  if (!d.ok) {
-    error = d.error;
-    return false;
-  }
-  if (ordinal < 0 || ordinal >= d.deviceCount) {
-    error = format("there is no CUDA device %d (this machine has %d: cuda:0 "
-                   "to cuda:%d)", ordinal, d.deviceCount, d.deviceCount - 1);
-    return false;
-  }
-  std::lock_guard<std::mutex> lock(d.mutex);
-  CUcontext &context = d.contexts[static_cast<size_t>(ordinal)];
-  if (context)
-    return true;
-  CUdevice device = 0;
-  if (CUresult r = d.cuDeviceGet(&device, ordinal)) {
-    error = cudaError("cuDeviceGet", r);
-    return false;
-  }
-  if (CUresult r = d.cuDevicePrimaryCtxRetain(&context, device)) {
-    context = nullptr;
-    error = cudaError("cuDevicePrimaryCtxRetain", r);
-    return false;
-  }
-  return true;
-}
-
-DeviceScope::DeviceScope(int ordinal) {
-  Driver &d = driver();
-  if (!d.ok || ordinal < 0 || ordinal >= d.deviceCount)
-    return;
-  CUcontext context;
-  {
-    std::lock_guard<std::mutex> lock(d.mutex);
-    context = d.contexts[static_cast<size_t>(ordinal)];
-  }
-  if (!context || d.cuCtxGetCurrent(&previous) != CUDA_SUCCESS)
-    return;
-  if (previous != context)
-    restore = d.cuCtxSetCurrent(context) == CUDA_SUCCESS;
-}
-
-DeviceScope::~DeviceScope() {
-  if (restore)
-    driver().cuCtxSetCurrent(previous);
-}
-
-bool allocate(uint64_t nbytes, uint64_t &ptr, std::string &error) {
-  Driver &d = driver();
-  if (!d.ok) {
-    error = d.error;
-    return false;
-  }
-  // cuMemAlloc refuses 0 bytes; an empty tensor still gets a valid pointer.
-  CUdeviceptr p = 0;
-  if (CUresult r = d.cuMemAlloc(&p, std::max<uint64_t>(nbytes, 1))) {
-    error = cudaError("cuMemAlloc", r);
-    return false;
-  }
-  ptr = p;
-  return true;
-}
-
-void release(uint64_t ptr) {
-  Driver &d = driver();
-  if (ptr && d.ok)
-    d.cuMemFree(ptr);
-}
-
-bool upload(uint64_t dst, const void *src, size_t nbytes, std::string &error) {
-  if (nbytes == 0)
-    return true;
-  CUresult r = driver().cuMemcpyHtoD(dst, src, nbytes);
-  if (r != CUDA_SUCCESS)
-    error = cudaError("cuMemcpyHtoD", r);
-  return r == CUDA_SUCCESS;
-}
-
-bool download(void *dst, uint64_t src, size_t nbytes, std::string &error) {
-  if (nbytes == 0)
-    return true;
-  CUresult r = driver().cuMemcpyDtoH(dst, src, nbytes);
-  if (r != CUDA_SUCCESS)
-    error = cudaError("cuMemcpyDtoH", r);
-  return r == CUDA_SUCCESS;
-}
-
-bool synchronize(std::string &error) {
-  CUresult r = driver().cuCtxSynchronize();
-  if (r != CUDA_SUCCESS)
-    error = cudaError("cuCtxSynchronize", r);
-  return r == CUDA_SUCCESS;
 }
 
 void beginGeneratedCall() {

@@ -1,0 +1,416 @@
+//===- Forward.cpp - running the generated forward functions --------------===//
+//
+// forward(): checks the inputs against the description, brings the derived
+// values up to date, packs the call (Call.h), runs the generated code of the
+// current mode on the CPU or the GPU, and copies the results into the
+// model's output slots.
+//
+//===----------------------------------------------------------------------===//
+#include "Model.h"
+
+#include "Alloc.h"
+#include "Call.h"
+#include "Cuda.h"
+#include "GeneratedSymbols.h"
+#include "support/Format.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace modelc::rt {
+
+namespace {
+
+std::vector<int64_t> shapeOf(const modelc_tensor &t) {
+  if (t.rank <= 0 || !t.shape)
+    return {};
+  return std::vector<int64_t>(t.shape, t.shape + t.rank);
+}
+
+bool checkInput(const TensorDesc &expected, const modelc_tensor &t,
+                std::string &error) {
+  const char *name = expected.name.c_str();
+  if (!isValidDType(t.dtype)) {
+    error = format("input '%s' has an invalid dtype code %d", name, t.dtype);
+    return false;
+  }
+  DType dtype = static_cast<DType>(t.dtype);
+  if (dtype != expected.dtype) {
+    error = format("input '%s' has dtype %s, expected %s", name,
+                   dtypeName(dtype), dtypeName(expected.dtype));
+    return false;
+  }
+  if (t.rank > 0 && !t.shape) {
+    error = format("input '%s' has rank %d but a NULL shape", name, t.rank);
+    return false;
+  }
+  // The rank first: until it matches, `t.shape` may hold fewer sizes than
+  // t.rank claims, and reading them would run past the caller's array.
+  // (Formatted only for a message: forward checks every call.)
+  auto want = [&] { return formatShape(expected.shape); };
+  if (t.rank < 0 || static_cast<size_t>(t.rank) != expected.shape.size()) {
+    error = format("input '%s' has rank %d, expected rank %zu (shape %s)",
+                   name, t.rank, expected.shape.size(), want().c_str());
+    return false;
+  }
+  std::vector<int64_t> shape = shapeOf(t);
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] < 0) {
+      error = format("input '%s' has a negative size in shape %s", name,
+                     formatShape(shape).c_str());
+      return false;
+    }
+    if (expected.shape[d] >= 0 && shape[d] != expected.shape[d]) {
+      error = format("input '%s' has shape %s, expected %s (dimension %zu is "
+                     "%lld, expected %lld)", name, formatShape(shape).c_str(),
+                     want().c_str(), d, static_cast<long long>(shape[d]),
+                     static_cast<long long>(expected.shape[d]));
+      return false;
+    }
+  }
+  uint64_t nbytes;
+  if (!computeNumBytes(shape, dtype, nbytes)) {
+    error = format("input '%s' is too large (shape %s)", name,
+                   formatShape(shape).c_str());
+    return false;
+  }
+  if (nbytes > 0 && !t.data) {
+    error = format("input '%s' has NULL data", name);
+    return false;
+  }
+  return true;
+}
+
+/// Recomputes the derived values from the state when it changed since they
+/// were last computed: `modelc_generated_prepare(states..., derived...)`.
+void prepareDerived(modelc_model &model) {
+  const ModelDesc &desc = *model.desc;
+  if (!model.derivedStale || desc.derived.empty())
+    return;
+  PackedArgs args;
+  addModelArguments(desc, model.stateData, /*inputs=*/nullptr, &model.derivedData, args);
+  modelc_generated_prepare(args.finish());
+  model.derivedStale = false;
+}
+
+/// Checks result `j`'s sizes against the description and makes its output
+/// slot large enough; `nbytes` is its dense size.
+bool prepareOutput(modelc_model &model, size_t j,
+                   const std::vector<int64_t> &sizes, uint64_t &nbytes,
+                   std::string &error) {
+  const TensorDesc &out = model.desc->outputs[j];
+  OutputTensor &slot = model.outputs[j];
+  bool shapeOk = true;
+  for (size_t k = 0; k < sizes.size(); ++k)
+    shapeOk = shapeOk && sizes[k] >= 0 &&
+              (out.shape[k] < 0 || sizes[k] == out.shape[k]);
+  if (!shapeOk || !computeNumBytes(sizes, out.dtype, nbytes)) {
+    error = format("internal error: the generated code returned %s with "
+                   "shape %s, the description says %s", out.name.c_str(),
+                   formatShape(sizes).c_str(), formatShape(out.shape).c_str());
+    return false;
+  }
+  if (nbytes > slot.capacity || !slot.data) {
+    std::free(slot.data);
+    slot.data = allocateAligned(nbytes);
+    slot.capacity = slot.data ? nbytes : 0;
+    if (!slot.data) {
+      error = format("out of memory copying %s (%llu bytes)", out.name.c_str(),
+                     static_cast<unsigned long long>(nbytes));
+      return false;
+    }
+  }
+  slot.shape = sizes;
+  return true;
+}
+
+/// A shape check of the generated code that failed in this thread's
+/// current forward call (kShapeCheckFailedFn of the compiler): the first.
+struct ShapeCheckFailure {
+  bool failed = false;
+  int64_t line = 0, column = 0, elements = 0, size = 0;
+  int64_t kind = 0; // 0, 1: a reshape's count; 2: two sizes that differ
+};
+thread_local ShapeCheckFailure shapeCheck;
+
+/// Saves every buffer's bytes into `saved` (one after another), or with
+/// save = false copies them back.
+void copyBuffers(modelc_model &model, std::vector<char> &saved, bool save) {
+  const ModelDesc &desc = *model.desc;
+  size_t at = 0;
+  for (size_t i = 0; i < desc.states.size(); ++i) {
+    if (desc.states[i].kind == StateKind::Parameter)
+      continue;
+    size_t n = desc.states[i].nbytes;
+    if (save) {
+      saved.resize(at + n);
+      std::memcpy(saved.data() + at, model.stateData[i], n);
+    } else {
+      std::memcpy(model.stateData[i], saved.data() + at, n);
+    }
+    at += n;
+  }
+}
+
+/// Whether the call just made failed a shape check; if so, its message.
+bool shapeCheckFailed(const ModelDesc &desc, std::string &error) {
+  if (!shapeCheck.failed)
+    return false;
+  const ShapeCheckFailure &f = shapeCheck;
+  long long line = f.line, column = f.column, a = f.elements, b = f.size;
+  const char *source = desc.source.c_str();
+  switch (f.kind) {
+  case 0:
+    error = format("%s:%lld:%lld: reshape: the input has %lld elements, but the shape holds %lld",
+                   source, line, column, a, b);
+    break;
+  case 1:
+    error = format("%s:%lld:%lld: reshape: the input's %lld elements are not a multiple of "
+                   "%lld, the product of the sizes besides -1",
+                   source, line, column, a, b);
+    break;
+  default:
+    error = format("%s:%lld:%lld: the operands' sizes %lld and %lld of one dimension differ "
+                   "(a size known only at run time must equal the size it meets)",
+                   source, line, column, a, b);
+  }
+  return true;
+}
+
+bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
+              std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  // Scratch reused call after call in this thread (a forward never calls
+  // another): a batch of one spends more on allocating it than on its layers.
+  thread_local std::vector<void *> inputData, passedIn, toFree;
+  thread_local PackedCall call;
+  inputData.clear();
+  for (size_t i = 0; i < desc.inputs.size(); ++i)
+    inputData.push_back(inputs[i].data);
+  prepareDerived(model);
+  packCall(desc, model.stateData, ForwardInputs{inputData, inputs, &model.randomStream},
+           &model.derivedData, call);
+  passedIn.assign(model.stateData.begin(), model.stateData.end()); // never to be freed
+  passedIn.insert(passedIn.end(), inputData.begin(), inputData.end());
+  passedIn.insert(passedIn.end(), model.derivedData.begin(), model.derivedData.end());
+
+  // The buffers as they were, for a training call that fails a shape check
+  // (the generated code writes them at its end).
+  thread_local std::vector<char> buffersBefore;
+  bool keepBuffers = model.training && desc.shapeChecks;
+  if (keepBuffers)
+    copyBuffers(model, buffersBefore, /*save=*/true);
+  shapeCheck = ShapeCheckFailure();
+  if (model.training)
+    modelc_generated_forward_train(call.args.data());
+  else
+    modelc_generated_forward_eval(call.args.data());
+  if (keepBuffers && shapeCheck.failed)
+    copyBuffers(model, buffersBefore, /*save=*/false);
+
+  // Copy every result out, then free what the generated code allocated:
+  // each allocation once, never memory that was passed in. (None is
+  // copied when a shape check failed.)
+  bool ok = !shapeCheckFailed(desc, error);
+  toFree.clear();
+  for (size_t j = 0; j < desc.outputs.size(); ++j) {
+    ResultView view = resultView(desc, call, j);
+    bool owned = view.allocated && view.allocated != kGlobalMarker;
+    for (void *p : passedIn)
+      owned = owned && p != view.allocated;
+    for (void *p : toFree)
+      owned = owned && p != view.allocated;
+    if (owned)
+      toFree.push_back(view.allocated);
+    uint64_t nbytes;
+    if (!ok || !prepareOutput(model, j, view.sizes, nbytes, error)) {
+      ok = false;
+      continue;
+    }
+    size_t elementSize = dtypeSize(desc.outputs[j].dtype);
+    copyStrided(static_cast<char *>(model.outputs[j].data), view.data,
+                elementSize, view.sizes, view.strides);
+  }
+  for (void *p : toFree)
+    freeGenerated(p);
+  return ok;
+}
+
+/// Downloads result `view` (device memory, any non-negative strides) into
+/// output slot `j`, prepared for `nbytes`.
+bool downloadResult(modelc_model &model, size_t j, const ResultView &view,
+                    uint64_t nbytes, std::string &error) {
+  if (nbytes == 0)
+    return true;
+  size_t elementSize = dtypeSize(model.desc->outputs[j].dtype);
+  char *dst = static_cast<char *>(model.outputs[j].data);
+  uint64_t device = reinterpret_cast<uintptr_t>(view.data);
+  // The elements the view spans, from its first one.
+  uint64_t span = 1;
+  bool contiguous = true;
+  int64_t expected = 1;
+  for (size_t d = view.sizes.size(); d-- > 0;) {
+    if (view.strides[d] < 0) {
+      error = format("internal error: the generated code returned %s with a "
+                     "negative stride", model.desc->outputs[j].name.c_str());
+      return false;
+    }
+    if (view.sizes[d] != 1 && view.strides[d] != expected)
+      contiguous = false;
+    expected *= view.sizes[d];
+    span += static_cast<uint64_t>(view.sizes[d] - 1) *
+            static_cast<uint64_t>(view.strides[d]);
+  }
+  if (contiguous)
+    return cuda::download(dst, device, nbytes, error);
+  std::vector<char> staging(span * elementSize);
+  if (!cuda::download(staging.data(), device, staging.size(), error))
+    return false;
+  copyStrided(dst, staging.data(), elementSize, view.sizes, view.strides);
+  return true;
+}
+
+bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
+               std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  int ordinal = model.device;
+  cuda::DeviceScope scope(ordinal);
+  std::string why;
+  std::vector<void *> inputData;
+  for (size_t i = 0; i < desc.inputs.size(); ++i) {
+    uint64_t nbytes = 0;
+    computeNumBytes(shapeOf(inputs[i]), desc.inputs[i].dtype, nbytes);
+    DeviceBuffer &buffer = model.deviceInputs[i];
+    if (nbytes > buffer.capacity || !buffer.ptr) {
+      cuda::release(buffer.ptr);
+      buffer = DeviceBuffer();
+      if (!cuda::allocate(nbytes, buffer.ptr, why)) {
+        error = format("forward: cannot allocate %llu bytes on %s for input "
+                       "'%s': %s", static_cast<unsigned long long>(nbytes),
+                       deviceName(ordinal), desc.inputs[i].name.c_str(),
+                       why.c_str());
+        return false;
+      }
+      buffer.capacity = nbytes;
+    }
+    if (!cuda::upload(buffer.ptr, inputs[i].data, nbytes, why)) {
+      error = format("forward: cannot copy input '%s' to %s: %s",
+                     desc.inputs[i].name.c_str(), deviceName(ordinal),
+                     why.c_str());
+      return false;
+    }
+    inputData.push_back(reinterpret_cast<void *>(buffer.ptr));
+  }
+  std::vector<void *> stateData;
+  for (uint64_t p : model.deviceState)
+    stateData.push_back(reinterpret_cast<void *>(p));
+  PackedCall call;
+  packCall(desc, stateData, ForwardInputs{inputData, inputs, &model.randomStream},
+           /*derivedData=*/nullptr, call);
+
+  cuda::beginGeneratedCall();
+  shapeCheck = ShapeCheckFailure();
+  if (model.training)
+    modelc_generated_cuda_forward_train(call.args.data());
+  else
+    modelc_generated_cuda_forward_eval(call.args.data());
+  // What the generated code allocated and did not free: its results.
+  std::vector<uint64_t> allocations;
+  bool ok = cuda::endGeneratedCall(allocations, why) && cuda::synchronize(why);
+  if (!ok)
+    error = "forward: " + why;
+  else
+    ok = !shapeCheckFailed(desc, error);
+  for (size_t j = 0; ok && j < desc.outputs.size(); ++j) {
+    ResultView view = resultView(desc, call, j);
+    uint64_t nbytes;
+    ok = prepareOutput(model, j, view.sizes, nbytes, error);
+    if (ok && !downloadResult(model, j, view, nbytes, why)) {
+      error = format("forward: cannot copy %s from %s: %s",
+                     desc.outputs[j].name.c_str(), deviceName(ordinal),
+                     why.c_str());
+      ok = false;
+    }
+  }
+  for (uint64_t p : allocations)
+    cuda::release(p);
+  return ok;
+}
+
+/// The inputs' dynamic sizes of one name (f32[N, 4] and f32[N, 3]) agree:
+/// the generated code takes them for one size, and reads every input with
+/// it. Inputs already passed checkInput (ranks match the description).
+bool checkNamedSizes(const ModelDesc &desc, const modelc_tensor *inputs,
+                     std::string &error) {
+  // The first dimension of a name, in input order, sets its size.
+  auto firstOf = [&](const std::string &name, size_t &input, size_t &dim) {
+    for (input = 0; input < desc.inputs.size(); ++input)
+      for (dim = 0; dim < desc.inputs[input].dims.size(); ++dim)
+        if (desc.inputs[input].dims[dim] == name)
+          return;
+  };
+  for (size_t i = 0; i < desc.inputs.size(); ++i) {
+    const std::vector<std::string> &dims = desc.inputs[i].dims;
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (dims[d].empty())
+        continue;
+      size_t j = i, e = d; // found at the latest here
+      firstOf(dims[d], j, e);
+      int64_t size = inputs[i].shape[d], want = inputs[j].shape[e];
+      if (size != want) {
+        error = format("input '%s' has size %lld in dimension %zu (%s), but %s is %lld in "
+                       "input '%s' (dimension %zu)",
+                       desc.inputs[i].name.c_str(), static_cast<long long>(size), d,
+                       dims[d].c_str(), dims[d].c_str(), static_cast<long long>(want),
+                       desc.inputs[j].name.c_str(), e);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+bool runForward(modelc_model &model, const modelc_tensor *inputs,
+                int32_t numInputs, std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  size_t numExpected = desc.inputs.size();
+  if (numInputs < 0 || static_cast<size_t>(numInputs) != numExpected) {
+    std::string names;
+    for (const TensorDesc &in : desc.inputs)
+      names += (names.empty() ? "" : ", ") + in.name;
+    error = format("forward takes %zu input%s (%s), got %d", numExpected,
+                   numExpected == 1 ? "" : "s", names.c_str(), numInputs);
+    return false;
+  }
+  if (numInputs > 0 && !inputs) {
+    error = "forward: the inputs pointer is NULL";
+    return false;
+  }
+  for (size_t i = 0; i < numExpected; ++i)
+    if (!checkInput(desc.inputs[i], inputs[i], error))
+      return false;
+  if (!checkNamedSizes(desc, inputs, error))
+    return false;
+  model.hasOutputs = false;
+  bool ok = model.device == kCpu ? runOnCpu(model, inputs, error)
+                                 : runOnCuda(model, inputs, error);
+  model.hasOutputs = ok;
+  return ok;
+}
+
+} // namespace modelc::rt
+
+/// Called by generated code where a size known only at run time broke a
+/// rule (kShapeCheckFailedFn of the compiler: a reshape's count, two
+/// operands' sizes): remembered for the forward call in progress, which then
+/// fails. The code goes on to its end meanwhile, its loops on the sizes
+/// they took.
+extern "C" void modelc_shape_check_failed(int64_t line, int64_t column, int64_t a, int64_t b,
+                                          int64_t kind) {
+  auto &f = modelc::rt::shapeCheck;
+  if (f.failed)
+    return;
+  f = {true, line, column, a, b, kind};
+}
