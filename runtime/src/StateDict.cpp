@@ -27,38 +27,6 @@ std::string quotedList(const std::vector<std::string> &names) {
   return out;
 }
 
-/// A state entry PyTorch lets a checkpoint leave out: BatchNorm's
-/// `num_batches_tracked`, which old checkpoints lack. _NormBase's
-/// _load_from_state_dict then substitutes the module's own counter (for a
-/// file with no version metadata, as every safetensors file is), so the
-/// load leaves it as it was: 0 in a freshly created model.
-bool mayBeMissing(const std::string &name) {
-  static const std::string leaf = "num_batches_tracked";
-  return name == leaf ||
-         (name.size() > leaf.size() &&
-          name.compare(name.size() - leaf.size() - 1, std::string::npos, "." + leaf) == 0);
-}
-
-/// Whether a tensor saved as `saved` loads into an entry of `entry` shape:
-/// equal, or a 0-d entry saved with shape [1], which Module's
-/// _load_from_state_dict reads as its one element (checkpoints of PyTorch
-/// before 0.4 saved scalars so, num_batches_tracked among them).
-bool shapeLoads(const std::vector<int64_t> &saved,
-                const std::vector<int64_t> &entry) {
-  return saved == entry || (entry.empty() && saved == std::vector<int64_t>{1});
-}
-
-/// Whether `copy_` converts `saved` into `entry` as load_state_dict needs:
-/// the same dtype, floating into floating or integer into integer. A
-/// floating value for an integer or BOOL entry, or the reverse, is refused
-/// (INTERFACE.md), although copy_ would convert it: such a checkpoint does
-/// not belong to the model.
-bool dtypeLoads(DType saved, DType entry) {
-  return saved == entry ||
-         (isFloatingDType(saved) && isFloatingDType(entry)) ||
-         (isIntegerDType(saved) && isIntegerDType(entry));
-}
-
 } // namespace
 
 bool loadStateDict(modelc_model &model, const unsigned char *bytes,
@@ -85,19 +53,19 @@ bool loadStateDict(modelc_model &model, const unsigned char *bytes,
       continue;
     auto it = byName.find(state.name);
     if (it == byName.end()) {
-      if (!mayBeMissing(state.name))
+      if (!stateMayBeMissing(state.name))
         missing.push_back(state.name);
       continue;
     }
     const SafeTensor &t = *it->second;
-    if (!shapeLoads(t.shape, state.shape)) {
+    if (!savedShapeLoads(t.shape, state.shape)) {
       mismatches.push_back(format(
           "size mismatch for %s: copying a param with shape %s from "
           "checkpoint, the shape in current model is %s.", state.name.c_str(),
           formatShape(t.shape).c_str(), formatShape(state.shape).c_str()));
       continue;
     }
-    if (!dtypeLoads(t.dtype, state.dtype)) {
+    if (!savedDTypeLoads(t.dtype, state.dtype)) {
       mismatches.push_back(format(
           "dtype mismatch for %s: copying a param with dtype %s from "
           "checkpoint, the dtype in current model is %s.", state.name.c_str(),

@@ -38,18 +38,24 @@ LogicalResult checkWeights(ModuleOp module, llvm::StringRef bytes, std::string &
         continue;
       expected.insert(s.name);
       const rt::SafeTensor *t = byName.lookup(s.name);
+      // What loads is what the runtime's load_state accepts (the rules of
+      // PyTorch's load_state_dict, support/SafeTensors.h): the library
+      // loads these weights strictly at every create.
       if (!t) {
-        problems.push_back(fmt::format("missing key '{}'", s.name.str()));
+        if (!rt::stateMayBeMissing(s.name.str()))
+          problems.push_back(fmt::format("missing key '{}'", s.name.str()));
         continue;
       }
-      if (llvm::ArrayRef<int64_t>(t->shape) != s.type.getShape())
+      std::vector<int64_t> shape(s.type.getShape().begin(), s.type.getShape().end());
+      rt::DType dtype;
+      std::string dtypeName = safetensorsDType(s.type.getElementType());
+      if (!rt::savedShapeLoads(t->shape, shape))
         problems.push_back(fmt::format("size mismatch for {}: the file has shape {}, the model {}",
                                        s.name.str(), mdl::shape::format(t->shape),
                                        mdl::shape::format(s.type.getShape())));
-      else if (safetensorsDType(s.type.getElementType()) != rt::dtypeName(t->dtype))
+      else if (!rt::parseDType(dtypeName, dtype) || !rt::savedDTypeLoads(t->dtype, dtype))
         problems.push_back(fmt::format("dtype mismatch for {}: the file has {}, the model {}",
-                                       s.name.str(), rt::dtypeName(t->dtype),
-                                       safetensorsDType(s.type.getElementType())));
+                                       s.name.str(), rt::dtypeName(t->dtype), dtypeName));
     }
   }
   for (const rt::SafeTensor &t : tensors)

@@ -270,4 +270,20 @@ std::string serializeSafeTensors(const std::vector<SafeTensor> &tensors) {
   return out;
 }
 
+bool stateMayBeMissing(const std::string &name) {
+  static const std::string leaf = "num_batches_tracked";
+  return name == leaf ||
+         (name.size() > leaf.size() &&
+          name.compare(name.size() - leaf.size() - 1, std::string::npos, "." + leaf) == 0);
+}
+
+bool savedShapeLoads(const std::vector<int64_t> &saved, const std::vector<int64_t> &entry) {
+  return saved == entry || (entry.empty() && saved == std::vector<int64_t>{1});
+}
+
+bool savedDTypeLoads(DType saved, DType entry) {
+  return saved == entry || (isFloatingDType(saved) && isFloatingDType(entry)) ||
+         (isIntegerDType(saved) && isIntegerDType(entry));
+}
+
 } // namespace modelc::rt

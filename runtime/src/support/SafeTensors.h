@@ -53,6 +53,30 @@ std::string buildSafeTensorsHeader(const std::vector<SafeTensor> &tensors);
 /// Header followed by every tensor's data.
 std::string serializeSafeTensors(const std::vector<SafeTensor> &tensors);
 
+//===- What a state dict entry loads into (load_state_dict's rules) -------===//
+// The runtime's load (StateDict.cpp) and the compiler's check of --weights
+// files (compiler/lowering/emission/Weights.cpp) both decide with these.
+
+/// A state entry PyTorch lets a checkpoint leave out: BatchNorm's
+/// `num_batches_tracked`, which old checkpoints lack. _NormBase's
+/// _load_from_state_dict then substitutes the module's own counter (for a
+/// file with no version metadata, as every safetensors file is), so the
+/// load leaves it as it was: 0 in a freshly created model.
+bool stateMayBeMissing(const std::string &name);
+
+/// Whether a tensor saved as `saved` loads into an entry of `entry` shape:
+/// equal, or a 0-d entry saved with shape [1], which Module's
+/// _load_from_state_dict reads as its one element (checkpoints of PyTorch
+/// before 0.4 saved scalars so, num_batches_tracked among them).
+bool savedShapeLoads(const std::vector<int64_t> &saved, const std::vector<int64_t> &entry);
+
+/// Whether `copy_` converts `saved` into `entry` as load_state_dict needs:
+/// the same dtype, floating into floating or integer into integer. A
+/// floating value for an integer or BOOL entry, or the reverse, is refused
+/// (INTERFACE.md), although copy_ would convert it: such a checkpoint does
+/// not belong to the model.
+bool savedDTypeLoads(DType saved, DType entry);
+
 } // namespace modelc::rt
 
 #endif
