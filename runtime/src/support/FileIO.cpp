@@ -131,24 +131,52 @@ private:
   int fd;
 };
 
+/// What a file that is not a regular one is, for "not a regular file (it is
+/// a FIFO)".
+const char *fileKind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "of another kind";
+}
+
 } // namespace
+
+int openRegularFile(const std::string &path, struct stat &st,
+                    std::string &error) {
+  // O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer,
+  // forever if none comes, before the check below could refuse it.
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (fd.get() < 0) {
+    error = "cannot open: " + errnoText();
+    return -1;
+  }
+  if (::fstat(fd.get(), &st) != 0) {
+    error = "cannot stat: " + errnoText();
+    return -1;
+  }
+  // Only a regular file has a size known in advance: a FIFO's or a device's
+  // reads may never end (/dev/zero), or block.
+  if (!S_ISREG(st.st_mode)) {
+    error = format("not a regular file (it is %s)", fileKind(st.st_mode));
+    return -1;
+  }
+  int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    error = "cannot clear O_NONBLOCK: " + errnoText();
+    return -1;
+  }
+  return fd.release();
+}
 
 bool readSafeTensorsFile(const std::string &path, std::string &bytes,
                          std::string &error) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    error = "cannot open: " + errnoText();
-    return false;
-  }
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) {
-    error = "cannot stat: " + errnoText();
+  FileDescriptor fd(openRegularFile(path, st, error));
+  if (fd.get() < 0)
     return false;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    error = "not a regular file";
-    return false;
-  }
   uint64_t fileSize = static_cast<uint64_t>(st.st_size);
   if (fileSize < 8) {
     error = format("file is too short (%llu bytes) to be a safetensors file: "

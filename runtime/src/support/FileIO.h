@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 namespace modelc::rt {
 
 /// Reads a whole safetensors file. The 8-byte header length is checked
@@ -13,6 +15,13 @@ namespace modelc::rt {
 /// path (callers put it in front).
 bool readSafeTensorsFile(const std::string &path, std::string &bytes,
                          std::string &error);
+
+/// Opens `path` for reading if it is a regular file; a FIFO, a device or a
+/// directory is an error ("not a regular file (it is a FIFO)"), refused
+/// without blocking. Returns the descriptor, or -1 with `error` set; `st`
+/// is the file's status.
+int openRegularFile(const std::string &path, struct stat &st,
+                    std::string &error);
 
 /// Writes `data` to a new "<path>.tmp.<pid>.<n>" and fsyncs it; the first
 /// half of an atomic write. On failure nothing is left behind (a process
