@@ -335,17 +335,18 @@ int run(int argc, char **argv) {
   api->destroy(model);
 
   // Both files are complete on disk before either is renamed into place.
-  std::string error, outputsTemp, stateTemp;
+  std::string error;
+  TempFile outputsTemp, stateTemp;
   if (!o.outputs.empty() &&
       !writeTempFile(o.outputs, outputBytes, outputsTemp, error))
     die(format("--outputs '%s': %s", o.outputs.c_str(), error.c_str()));
   if (!o.saveState.empty() &&
       !writeTempFile(o.saveState, stateBytes, stateTemp, error)) {
-    discardTempFile(outputsTemp);
+    outputsTemp.discard();
     die(format("--save-state '%s': %s", o.saveState.c_str(), error.c_str()));
   }
   if (!o.outputs.empty() && !commitTempFile(outputsTemp, o.outputs, error)) {
-    discardTempFile(stateTemp);
+    stateTemp.discard();
     die(format("--outputs '%s': %s", o.outputs.c_str(), error.c_str()));
   }
   if (!o.saveState.empty() && !commitTempFile(stateTemp, o.saveState, error))
