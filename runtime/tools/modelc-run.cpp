@@ -27,6 +27,7 @@
 #include <ctime>
 #include <dlfcn.h>
 #include <new>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -127,6 +128,13 @@ const modelc_api *openModel(const std::string &path) {
   // A bare name would make dlopen search the library path, not the
   // current directory.
   std::string target = path.find('/') == std::string::npos ? "./" + path : path;
+  // dlopen would wait forever on a FIFO: only a regular file is opened.
+  struct stat st;
+  std::string error;
+  int fd = openRegularFile(target, st, error);
+  if (fd < 0)
+    die(format("cannot load model library '%s': %s", path.c_str(), error.c_str()));
+  ::close(fd);
   void *handle = dlopen(target.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle)
     die(format("cannot load model library '%s': %s", path.c_str(), dlerror()));
@@ -327,17 +335,18 @@ int run(int argc, char **argv) {
   api->destroy(model);
 
   // Both files are complete on disk before either is renamed into place.
-  std::string error, outputsTemp, stateTemp;
+  std::string error;
+  TempFile outputsTemp, stateTemp;
   if (!o.outputs.empty() &&
       !writeTempFile(o.outputs, outputBytes, outputsTemp, error))
     die(format("--outputs '%s': %s", o.outputs.c_str(), error.c_str()));
   if (!o.saveState.empty() &&
       !writeTempFile(o.saveState, stateBytes, stateTemp, error)) {
-    discardTempFile(outputsTemp);
+    outputsTemp.discard();
     die(format("--save-state '%s': %s", o.saveState.c_str(), error.c_str()));
   }
   if (!o.outputs.empty() && !commitTempFile(outputsTemp, o.outputs, error)) {
-    discardTempFile(stateTemp);
+    stateTemp.discard();
     die(format("--outputs '%s': %s", o.outputs.c_str(), error.c_str()));
   }
   if (!o.saveState.empty() && !commitTempFile(stateTemp, o.saveState, error))

@@ -50,20 +50,28 @@ bool isIntegerDType(DType dtype) {
 }
 
 bool computeNumel(const std::vector<int64_t> &shape, uint64_t &numel) {
-  uint64_t n = 1;
+  int64_t n = 1;
   for (int64_t d : shape) {
-    if (d < 0 || __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n))
+    if (d < 0 || __builtin_mul_overflow(n, d, &n))
       return false;
   }
-  numel = n;
+  numel = static_cast<uint64_t>(n);
   return true;
 }
 
 bool computeNumBytes(const std::vector<int64_t> &shape, DType dtype,
                      uint64_t &bytes) {
+  // Signed: the generated code computes offsets in int64, and no object is
+  // larger than PTRDIFF_MAX. An element count that fits with a byte count
+  // that does not ([46116860184273879, 100] F32) would wrap there.
   uint64_t numel;
-  return computeNumel(shape, numel) &&
-         !__builtin_mul_overflow(numel, dtypeSize(dtype), &bytes);
+  int64_t n;
+  if (!computeNumel(shape, numel) ||
+      __builtin_mul_overflow(static_cast<int64_t>(numel),
+                             static_cast<int64_t>(dtypeSize(dtype)), &n))
+    return false;
+  bytes = static_cast<uint64_t>(n);
+  return true;
 }
 
 float halfToFloat(uint16_t h) {

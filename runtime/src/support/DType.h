@@ -40,7 +40,7 @@ bool isFloatingDType(DType dtype);
 bool isIntegerDType(DType dtype);
 
 /// Number of elements; false if a size is negative or the product (times
-/// `itemSize`, to get a byte count) overflows 64 bits.
+/// the dtype's size, to get a byte count) does not fit in int64_t.
 bool computeNumel(const std::vector<int64_t> &shape, uint64_t &numel);
 bool computeNumBytes(const std::vector<int64_t> &shape, DType dtype,
                      uint64_t &bytes);

@@ -37,7 +37,11 @@ constexpr int kMaxDepth = 64;
 
 class Parser {
 public:
-  Parser(const char *text, size_t size) : p(text), begin(text), end(text + size) {}
+  Parser(const char *text, size_t size, const JsonLimits &limits)
+      : p(text), begin(text), end(text + size), limits(limits) {}
+
+  /// Whether the failure was a limit of JsonLimits, not the syntax.
+  bool limitExceeded = false;
 
   bool parseDocument(JsonValue &value, std::string &error) {
     skipSpace();
@@ -55,6 +59,8 @@ private:
   const char *p;
   const char *begin;
   const char *end;
+  const JsonLimits &limits;
+  size_t charged = 0;
   std::string message;
 
   bool fail(std::string &error) {
@@ -65,6 +71,23 @@ private:
   bool err(const char *what) {
     message = what;
     return false;
+  }
+
+  /// Adds `bytes` to the parsed value's estimated memory.
+  bool charge(size_t bytes) {
+    charged += bytes;
+    if (charged <= limits.maxBytes)
+      return true;
+    limitExceeded = true;
+    message = format("parsed, the JSON would take more than %zu bytes",
+                     limits.maxBytes);
+    return false;
+  }
+  /// Charges what appending to `elements` allocated: vectors grow by
+  /// doubling, so the charges add up to the final capacity.
+  template <typename T>
+  bool chargeGrowth(const std::vector<T> &elements, size_t capacityBefore) {
+    return charge((elements.capacity() - capacityBefore) * sizeof(T));
   }
 
   void skipSpace() {
@@ -88,7 +111,7 @@ private:
     case '[': return parseArray(value, depth + 1);
     case '"':
       value.kind = JsonValue::Kind::String;
-      return parseString(value.string);
+      return parseString(value.string) && charge(value.string.size());
     case 't':
       value.kind = JsonValue::Kind::Bool;
       value.boolean = true;
@@ -135,7 +158,14 @@ private:
         return err("expected ':'");
       ++p;
       skipSpace();
+      // The key's characters are held twice, in the member and in `seen`;
+      // seen's copy, its node and its bucket cost about two std::strings.
+      if (!charge(2 * key.size() + 2 * sizeof(std::string)))
+        return false;
+      size_t capacity = value.object.capacity();
       value.object.emplace_back(std::move(key), JsonValue());
+      if (!chargeGrowth(value.object, capacity))
+        return false;
       if (!parseValue(value.object.back().second, depth))
         return false;
       skipSpace();
@@ -163,7 +193,15 @@ private:
     }
     while (true) {
       skipSpace();
+      if (value.array.size() == limits.maxArrayLength) {
+        limitExceeded = true;
+        return err(format("an array of more than %zu elements",
+                          limits.maxArrayLength).c_str());
+      }
+      size_t capacity = value.array.capacity();
       value.array.emplace_back();
+      if (!chargeGrowth(value.array, capacity))
+        return false;
       if (!parseValue(value.array.back(), depth))
         return false;
       skipSpace();
@@ -351,8 +389,20 @@ private:
 
 bool parseJson(const char *text, size_t size, JsonValue &value,
                std::string &error) {
+  bool limitExceeded;
+  return parseJson(text, size, value, error, JsonLimits(), limitExceeded);
+}
+
+bool parseJson(const char *text, size_t size, JsonValue &value,
+               std::string &error, const JsonLimits &limits,
+               bool &limitExceeded) {
   value = JsonValue();
-  return Parser(text, size).parseDocument(value, error);
+  Parser parser(text, size, limits);
+  bool ok = parser.parseDocument(value, error);
+  limitExceeded = parser.limitExceeded;
+  if (!ok)
+    value = JsonValue(); // give back what the failed parse allocated now
+  return ok;
 }
 
 } // namespace modelc::rt

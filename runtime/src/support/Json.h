@@ -49,6 +49,24 @@ public:
 bool parseJson(const char *text, size_t size, JsonValue &value,
                std::string &error);
 
+/// Bounds on what a hostile document can make the parser allocate: its
+/// values cost far more parsed than as text (a 2-byte "0," becomes a
+/// JsonValue of over 100 bytes).
+struct JsonLimits {
+  /// Elements of one array.
+  size_t maxArrayLength = SIZE_MAX;
+  /// An estimate of the parsed value's memory: the values, object keys
+  /// (twice: the duplicate check keeps a copy), strings and the arrays'
+  /// capacity.
+  size_t maxBytes = SIZE_MAX;
+};
+
+/// parseJson within `limits`. Exceeding one is an error too, with
+/// `limitExceeded` set, e.g. "an array of more than 64 elements at offset 9".
+bool parseJson(const char *text, size_t size, JsonValue &value,
+               std::string &error, const JsonLimits &limits,
+               bool &limitExceeded);
+
 } // namespace modelc::rt
 
 #endif

@@ -154,8 +154,19 @@ bool parseSafeTensors(const unsigned char *bytes, size_t size,
   }
   JsonValue root;
   std::string jsonError;
-  if (!parseJson(header, headerLength, root, jsonError)) {
-    error = "invalid JSON in the header: " + jsonError;
+  JsonLimits limits;
+  limits.maxArrayLength = kMaxSafeTensorsRank;
+  limits.maxBytes = kMaxParsedSafeTensorsHeader;
+  bool limitExceeded = false;
+  if (!parseJson(header, headerLength, root, jsonError, limits,
+                 limitExceeded)) {
+    if (limitExceeded)
+      error = format("header refused: %s (a tensor has at most %zu "
+                     "dimensions, and the parsed header may take at most "
+                     "%zu MB)", jsonError.c_str(), kMaxSafeTensorsRank,
+                     kMaxParsedSafeTensorsHeader >> 20);
+    else
+      error = "invalid JSON in the header: " + jsonError;
     return false;
   }
   if (!root.isObject()) {

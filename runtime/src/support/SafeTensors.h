@@ -25,6 +25,18 @@ namespace modelc::rt {
 /// A header larger than this is refused before it is parsed or read: the
 /// safetensors library uses the same limit.
 constexpr uint64_t kMaxSafeTensorsHeader = 100'000'000;
+/// A tensor has at most this many dimensions: PyTorch's limit. Every array
+/// of a header is a shape or data_offsets, so the parser refuses any longer
+/// array as soon as it gets there (one of 20 M sizes would otherwise take
+/// gigabytes parsed).
+constexpr size_t kMaxSafeTensorsRank = 64;
+/// The parsed header may take at most this much memory (as JsonLimits
+/// estimates it). A parsed JSON value costs over 100 bytes, so even a valid
+/// header of empty tensors takes 20 to 60 times its bytes parsed: no multiple
+/// of the header's size would bound it usefully. 256 MB holds about 250,000
+/// tensors' entries, and bounds a load of any file under 100 MB to well
+/// under 512 MB.
+constexpr size_t kMaxParsedSafeTensorsHeader = 256u << 20;
 
 /// One tensor of a parsed file; `data` points into the caller's bytes.
 struct SafeTensor {

@@ -9,6 +9,13 @@ that the loader refuses them before allocating (big-claims.test):
     big_file.safetensors      a valid 300 MB sparse file (one F32 tensor
                               'big' of 75M elements): the control case that
                               really needs 300 MB
+    many_dims.safetensors     'lin.weight' with 20 M dimensions of size 1
+                              (a 40 MB header; PyTorch allows 64)
+    dims_64.safetensors       'lin.weight' with 64 dimensions of size 1: the
+                              most the reader parses
+    dims_65.safetensors       the same with 65
+    many_entries.safetensors  a 98 MB header of 1.65 M empty tensors: valid,
+                              but over 2 GB parsed
 """
 import json
 import os
@@ -39,6 +46,34 @@ def main():
                             "data_offsets": [0, 300 * MB]}})
         f.write(h)
         f.truncate(len(h) + 300 * MB)
+    main_amplified(directory)
+
+
+def write_dims(path, rank):
+    # One F32 element; the shape written by hand, json.dumps would be slow.
+    shape = ",".join(["1"] * rank)
+    text = ('{"lin.weight":{"dtype":"F32","shape":[%s],"data_offsets":[0,4]}}'
+            % shape).encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"\0" * 4)
+
+
+def write_many_entries(path, count):
+    # Empty tensors may share offset 0: the file is valid.
+    entry = '"t%d":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}'
+    text = ("{" + ",".join(entry % i for i in range(count)) + "}").encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+
+
+def main_amplified(directory):
+    write_dims(os.path.join(directory, "many_dims.safetensors"), 20 * MB)
+    write_dims(os.path.join(directory, "dims_64.safetensors"), 64)
+    write_dims(os.path.join(directory, "dims_65.safetensors"), 65)
+    write_many_entries(os.path.join(directory, "many_entries.safetensors"),
+                       1650 * 1000)
 
 
 if __name__ == "__main__":
