@@ -98,6 +98,9 @@ cl::opt<std::string> weights("weights", cl::desc("Bake this state dict into the 
 cl::opt<char> optLevel("O", cl::desc("Optimization level: -O0 to -O3 (default -O2)"),
                        cl::Prefix, cl::init('2'), cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Say what is done"), cl::cat(category));
+cl::opt<unsigned> errorLimit("error-limit",
+                             cl::desc("Stop reporting errors after N (default 20; 0: no limit)"),
+                             cl::value_desc("N"), cl::init(20), cl::cat(category));
 
 /// The largest .mdl source modelc reads: thousands of times the largest real
 /// model's, small enough that a device or a runaway file ends in an error
@@ -166,6 +169,39 @@ std::unique_ptr<MemoryBuffer> readInput(StringRef path, StringRef what, bool all
     return fail(ec.message());
   return std::move(*buffer);
 }
+
+/// As clang's -ferror-limit: passes the first `limit` errors on to the
+/// handlers registered before it (all of them when `limit` is 0), drops the
+/// rest with their notes, and says how many it dropped when it goes, so that
+/// 200,000 bad lines give `limit` errors and one line rather than 200,000.
+/// Warnings and remarks always pass.
+class ErrorLimit : public mlir::ScopedDiagnosticHandler {
+public:
+  ErrorLimit(mlir::MLIRContext *context, unsigned maxErrors)
+      : ScopedDiagnosticHandler(context), limit(maxErrors) {
+    setHandler([this](mlir::Diagnostic &diag) -> LogicalResult {
+      if (diag.getSeverity() != mlir::DiagnosticSeverity::Error)
+        return failure();
+      if (limit == 0 || shown < limit) {
+        ++shown;
+        return failure(); // not handled here: the next handler prints it
+      }
+      ++dropped;
+      return success();
+    });
+  }
+  ~ErrorLimit() {
+    if (dropped)
+      errs() << fmt::format("modelc: error: too many errors: {} more not shown "
+                            "(--error-limit={}; 0 shows them all)\n",
+                            dropped, limit);
+  }
+
+private:
+  unsigned limit;
+  uint64_t shown = 0;
+  uint64_t dropped = 0;
+};
 
 /// Writes `text` to `path` (or stdout for "-") through a temporary file that is
 /// renamed into place, so that a failure never leaves a partial output.
@@ -281,9 +317,11 @@ int main(int argc, char **argv) {
   StringRef contents = buffer->getBuffer();
   sourceMgr.AddNewSourceBuffer(MemoryBuffer::getMemBuffer(contents, path), SMLoc());
   mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  // Registered after the printer, so that it sees each diagnostic first.
+  ErrorLimit limitErrors(&context, errorLimit);
 
   Narrator narrate;
-  auto file = modelc::parseFile(path, contents, &context);
+  auto file = modelc::parseFile(path, contents, &context, errorLimit);
   if (!file)
     return 1;
   mlir::OwningOpRef<mlir::ModuleOp> module = modelc::elaborate(*file, modelName, &context);
