@@ -438,6 +438,9 @@ LogicalResult Elaborator::declareState(Instance &inst, const ast::StateDecl &dec
   if (failed(type) || !ok)
     return failure();
 
+  ++states.count;
+  if (failed(checkLimit(states, decl.nameLoc)))
+    return failure();
   StateEntry entry{inst.qualify(decl.name), decl.name, role, *type, "full", {0.0}, decl.nameLoc};
   const ast::Expr &init = *decl.init;
   auto *call = llvm::dyn_cast<ast::CallExpr>(&init);
@@ -635,6 +638,10 @@ std::unique_ptr<Instance> Elaborator::instantiateUser(const ast::ModuleDecl &dec
 
 std::unique_ptr<Instance> Elaborator::instantiate(const ast::CallExpr &call, std::string path,
                                                   Env &env, int depth) {
+  // Every instance but the model itself comes through here.
+  ++instances.count;
+  if (failed(checkLimit(instances, call.getLoc())))
+    return nullptr;
   StringRef callee = call.callee;
   if (callee == kSequential) {
     auto inst = std::make_unique<Instance>(kSequential.str(), path, call.getLoc());
@@ -663,6 +670,9 @@ std::unique_ptr<Instance> Elaborator::instantiate(const ast::CallExpr &call, std
     auto inst = std::make_unique<Instance>(callee.str(), path, call.getLoc());
     auto args = evaluateArgs(call.args, env);
     if (!args || failed(instantiateBuiltin(*inst, *args, env, depth, call)))
+      return nullptr;
+    states.count += inst->states.size();
+    if (failed(checkLimit(states, call.getLoc())))
       return nullptr;
     return inst;
   }
@@ -698,7 +708,18 @@ void Elaborator::collectStates(const Instance &inst,
 //===----------------------------------------------------------------------===//
 
 Elaborator::Elaborator(const ast::File &file, MLIRContext *ctx)
-    : file(file), ctx(ctx), builder(ctx) {}
+    : file(file), ctx(ctx), builder(ctx, &opCounter) {}
+
+LogicalResult Elaborator::checkLimit(Limit &limit, Location loc) {
+  // Past any limit, every check fails: the rest of the work is cut short too.
+  if (limitReached())
+    return failure();
+  if (limit.count <= limit.max)
+    return success();
+  error(loc) << fmt::format(fmt::runtime(limit.message), limit.max);
+  limit.reported = true;
+  return failure();
+}
 
 OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
   Location fileLoc = FileLineColLoc::get(ctx, file.path, 1, 1);
@@ -751,7 +772,9 @@ OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
 
   Env env;
   std::unique_ptr<Instance> root = instantiateUser(*model, nullptr, "", env, 0);
-  if (!root)
+  // Past a limit the tree is cut short: its forward would report only
+  // follow-on errors, and building its IR is the cost the limit avoids.
+  if (!root || limitReached())
     return nullptr;
 
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);

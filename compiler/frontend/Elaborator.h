@@ -293,11 +293,50 @@ public:
     hadError = true;
     return mlir::emitError(loc);
   }
+
+  // ---- Limits ------------------------------------------------------------
+  /// A bound on what elaboration builds. The nesting depth alone does not
+  /// bound the size: a module with two children of its own kind, 40 deep, is
+  /// a trillion instances in five lines. Each count stops at a bound far above
+  /// any real model (ResNet-152 has about 1,000 instances, 900 state entries
+  /// and a few thousand ops per forward), so that such input ends in an error
+  /// rather than in exhausting memory or time. docs/FUZZING.md lists them.
+  struct Limit {
+    const char *message; // "...more than {} module instances...", {} the bound
+    int64_t max;
+    int64_t count = 0;
+    bool reported = false;
+  };
+  /// Fails once `limit.count` is past its bound, or any limit was, reporting
+  /// at `loc` only the first limit passed: the same cause then stops every
+  /// other branch quietly.
+  mlir::LogicalResult checkLimit(Limit &limit, mlir::Location loc);
+  Limit instances{"the model has more than {} module instances, a limit of modelc; does a "
+                  "module create several of its own kind at each level?",
+                  100'000};
+  Limit states{"the model has more than {} state entries, a limit of modelc", 1'000'000};
+  /// Per traced function, counted by `opCounter` as `builder` inserts them.
+  Limit ops{"forward traces into more than {} ops, a limit of modelc", 1'000'000};
+  /// Per traced function: a module called twice by each caller, zero ops
+  /// apiece, is as much work as a large tree.
+  Limit moduleCalls{"forward makes more than {} module calls, a limit of modelc", 1'000'000};
+  bool limitReached() const {
+    return instances.reported || states.reported || ops.reported || moduleCalls.reported;
+  }
+
+  struct OpCounter : mlir::OpBuilder::Listener {
+    int64_t *count;
+    explicit OpCounter(int64_t *count) : count(count) {}
+    void notifyOperationInserted(mlir::Operation *, mlir::OpBuilder::InsertPoint) override {
+      ++*count;
+    }
+  };
   /// Checks a tensor argument and reports "`what` expects a tensor" otherwise.
   bool expectTensor(const Value &v, llvm::StringRef what, mlir::Location loc);
 
   const ast::File &file;
   mlir::MLIRContext *ctx;
+  OpCounter opCounter{&ops.count};
   mlir::OpBuilder builder;
   bool hadError = false;
   bool training = false;
