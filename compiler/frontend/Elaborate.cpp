@@ -295,12 +295,18 @@ FailureOr<RankedTensorType> Elaborator::resolveType(const ast::TensorTypeExpr &t
       ok = false;
       continue;
     }
-    if (v.kind == Value::Kind::Float && v.f == std::floor(v.f))
+    // A whole float is a size (pow(2, 10)) only where int64 holds it: the
+    // conversion of any other is undefined behaviour. -2^63 and 2^63 are
+    // exact as doubles, so the bounds are too.
+    bool whole = v.kind == Value::Kind::Float && v.f == std::floor(v.f);
+    if (whole && v.f >= -0x1p63 && v.f < 0x1p63)
       v = Value::integer(int64_t(v.f));
     if (v.kind != Value::Kind::Int || v.i < 0) {
+      std::string got = v.kind == Value::Kind::Int ? std::to_string(v.i)
+                        : whole ? fmt::format("{}, which does not fit int64", v.f)
+                                : v.describe();
       error(d->getLoc()) << fmt::format("a dimension must be a non-negative int, but got {}",
-                                        v.kind == Value::Kind::Int ? std::to_string(v.i)
-                                                                   : v.describe());
+                                        got);
       ok = false;
       continue;
     }
