@@ -444,10 +444,9 @@ LogicalResult Elaborator::declareState(Instance &inst, const ast::StateDecl &dec
   if (failed(type) || !ok)
     return failure();
 
-  ++states.count;
-  if (failed(checkLimit(states, decl.nameLoc)))
-    return failure();
   StateEntry entry{inst.qualify(decl.name), decl.name, role, *type, "full", {0.0}, decl.nameLoc};
+  if (failed(countState(entry.fullName, decl.nameLoc)))
+    return failure();
   const ast::Expr &init = *decl.init;
   auto *call = llvm::dyn_cast<ast::CallExpr>(&init);
   const Initializer *initializer = call ? findBuiltin(initializers(), call->callee) : nullptr;
@@ -646,7 +645,9 @@ std::unique_ptr<Instance> Elaborator::instantiate(const ast::CallExpr &call, std
                                                   Env &env, int depth) {
   // Every instance but the model itself comes through here.
   ++instances.count;
-  if (failed(checkLimit(instances, call.getLoc())))
+  nameBytes.count += path.size();
+  if (failed(checkLimit(instances, call.getLoc())) ||
+      failed(checkLimit(nameBytes, call.getLoc())))
     return nullptr;
   StringRef callee = call.callee;
   if (callee == kSequential) {
@@ -677,9 +678,9 @@ std::unique_ptr<Instance> Elaborator::instantiate(const ast::CallExpr &call, std
     auto args = evaluateArgs(call.args, env);
     if (!args || failed(instantiateBuiltin(*inst, *args, env, depth, call)))
       return nullptr;
-    states.count += inst->states.size();
-    if (failed(checkLimit(states, call.getLoc())))
-      return nullptr;
+    for (const StateEntry &s : inst->states)
+      if (failed(countState(s.fullName, call.getLoc())))
+        return nullptr;
     return inst;
   }
   if (const ast::ModuleDecl *decl = modules.lookup(callee)) {
@@ -715,6 +716,12 @@ void Elaborator::collectStates(const Instance &inst,
 
 Elaborator::Elaborator(const ast::File &file, MLIRContext *ctx)
     : file(file), ctx(ctx), builder(ctx, &opCounter) {}
+
+LogicalResult Elaborator::countState(StringRef fullName, Location loc) {
+  ++states.count;
+  nameBytes.count += fullName.size();
+  return success(succeeded(checkLimit(states, loc)) && succeeded(checkLimit(nameBytes, loc)));
+}
 
 LogicalResult Elaborator::checkLimit(Limit &limit, Location loc) {
   // Past any limit, every check fails: the rest of the work is cut short too.

@@ -298,9 +298,10 @@ public:
   /// A bound on what elaboration builds. The nesting depth alone does not
   /// bound the size: a module with two children of its own kind, 40 deep, is
   /// a trillion instances in five lines. Each count stops at a bound far above
-  /// any real model (ResNet-152 has about 1,000 instances, 900 state entries
-  /// and a few thousand ops per forward), so that such input ends in an error
-  /// rather than in exhausting memory or time. docs/FUZZING.md lists them.
+  /// any real model (ResNet-152 has about 500 instances, 930 state entries,
+  /// 1,300 ops in forward_eval and 3,600 in forward_train), so that such input
+  /// ends in an error rather than in exhausting memory or time.
+  /// docs/FUZZING.md lists them.
   struct Limit {
     const char *message; // "...more than {} module instances...", {} the bound
     int64_t max;
@@ -311,17 +312,25 @@ public:
   /// at `loc` only the first limit passed: the same cause then stops every
   /// other branch quietly.
   mlir::LogicalResult checkLimit(Limit &limit, mlir::Location loc);
+  /// Counts one more state entry, named `fullName`, against its limits.
+  mlir::LogicalResult countState(llvm::StringRef fullName, mlir::Location loc);
   Limit instances{"the model has more than {} module instances, a limit of modelc; does a "
                   "module create several of its own kind at each level?",
                   100'000};
   Limit states{"the model has more than {} state entries, a limit of modelc", 1'000'000};
+  /// The instances' paths and the state entries' full names, which grow with
+  /// the depth: 4,000-character member names, 16 deep, are 64 KB a name.
+  Limit nameBytes{"the model's module paths and state names take more than {} bytes, a "
+                  "limit of modelc",
+                  64 << 20};
   /// Per traced function, counted by `opCounter` as `builder` inserts them.
   Limit ops{"forward traces into more than {} ops, a limit of modelc", 1'000'000};
   /// Per traced function: a module called twice by each caller, zero ops
   /// apiece, is as much work as a large tree.
   Limit moduleCalls{"forward makes more than {} module calls, a limit of modelc", 1'000'000};
   bool limitReached() const {
-    return instances.reported || states.reported || ops.reported || moduleCalls.reported;
+    return instances.reported || states.reported || nameBytes.reported || ops.reported ||
+           moduleCalls.reported;
   }
 
   struct OpCounter : mlir::OpBuilder::Listener {
