@@ -295,12 +295,18 @@ FailureOr<RankedTensorType> Elaborator::resolveType(const ast::TensorTypeExpr &t
       ok = false;
       continue;
     }
-    if (v.kind == Value::Kind::Float && v.f == std::floor(v.f))
+    // A whole float is a size (pow(2, 10)) only where int64 holds it: the
+    // conversion of any other is undefined behaviour. -2^63 and 2^63 are
+    // exact as doubles, so the bounds are too.
+    bool whole = v.kind == Value::Kind::Float && v.f == std::floor(v.f);
+    if (whole && v.f >= -0x1p63 && v.f < 0x1p63)
       v = Value::integer(int64_t(v.f));
     if (v.kind != Value::Kind::Int || v.i < 0) {
+      std::string got = v.kind == Value::Kind::Int ? std::to_string(v.i)
+                        : whole ? fmt::format("{}, which does not fit int64", v.f)
+                                : v.describe();
       error(d->getLoc()) << fmt::format("a dimension must be a non-negative int, but got {}",
-                                        v.kind == Value::Kind::Int ? std::to_string(v.i)
-                                                                   : v.describe());
+                                        got);
       ok = false;
       continue;
     }
@@ -439,6 +445,8 @@ LogicalResult Elaborator::declareState(Instance &inst, const ast::StateDecl &dec
     return failure();
 
   StateEntry entry{inst.qualify(decl.name), decl.name, role, *type, "full", {0.0}, decl.nameLoc};
+  if (failed(countState(entry.fullName, decl.nameLoc)))
+    return failure();
   const ast::Expr &init = *decl.init;
   auto *call = llvm::dyn_cast<ast::CallExpr>(&init);
   const Initializer *initializer = call ? findBuiltin(initializers(), call->callee) : nullptr;
@@ -635,6 +643,12 @@ std::unique_ptr<Instance> Elaborator::instantiateUser(const ast::ModuleDecl &dec
 
 std::unique_ptr<Instance> Elaborator::instantiate(const ast::CallExpr &call, std::string path,
                                                   Env &env, int depth) {
+  // Every instance but the model itself comes through here.
+  ++instances.count;
+  nameBytes.count += path.size();
+  if (failed(checkLimit(instances, call.getLoc())) ||
+      failed(checkLimit(nameBytes, call.getLoc())))
+    return nullptr;
   StringRef callee = call.callee;
   if (callee == kSequential) {
     auto inst = std::make_unique<Instance>(kSequential.str(), path, call.getLoc());
@@ -664,6 +678,9 @@ std::unique_ptr<Instance> Elaborator::instantiate(const ast::CallExpr &call, std
     auto args = evaluateArgs(call.args, env);
     if (!args || failed(instantiateBuiltin(*inst, *args, env, depth, call)))
       return nullptr;
+    for (const StateEntry &s : inst->states)
+      if (failed(countState(s.fullName, call.getLoc())))
+        return nullptr;
     return inst;
   }
   if (const ast::ModuleDecl *decl = modules.lookup(callee)) {
@@ -698,7 +715,24 @@ void Elaborator::collectStates(const Instance &inst,
 //===----------------------------------------------------------------------===//
 
 Elaborator::Elaborator(const ast::File &file, MLIRContext *ctx)
-    : file(file), ctx(ctx), builder(ctx) {}
+    : file(file), ctx(ctx), builder(ctx, &opCounter) {}
+
+LogicalResult Elaborator::countState(StringRef fullName, Location loc) {
+  ++states.count;
+  nameBytes.count += fullName.size();
+  return success(succeeded(checkLimit(states, loc)) && succeeded(checkLimit(nameBytes, loc)));
+}
+
+LogicalResult Elaborator::checkLimit(Limit &limit, Location loc) {
+  // Past any limit, every check fails: the rest of the work is cut short too.
+  if (limitReached())
+    return failure();
+  if (limit.count <= limit.max)
+    return success();
+  error(loc) << fmt::format(fmt::runtime(limit.message), limit.max);
+  limit.reported = true;
+  return failure();
+}
 
 OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
   Location fileLoc = FileLineColLoc::get(ctx, file.path, 1, 1);
@@ -751,7 +785,9 @@ OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
 
   Env env;
   std::unique_ptr<Instance> root = instantiateUser(*model, nullptr, "", env, 0);
-  if (!root)
+  // Past a limit the tree is cut short: its forward would report only
+  // follow-on errors, and building its IR is the cost the limit avoids.
+  if (!root || limitReached())
     return nullptr;
 
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);

@@ -293,11 +293,59 @@ public:
     hadError = true;
     return mlir::emitError(loc);
   }
+
+  // ---- Limits ------------------------------------------------------------
+  /// A bound on what elaboration builds. The nesting depth alone does not
+  /// bound the size: a module with two children of its own kind, 40 deep, is
+  /// a trillion instances in five lines. Each count stops at a bound far above
+  /// any real model (ResNet-152 has about 500 instances, 930 state entries,
+  /// 1,300 ops in forward_eval and 3,600 in forward_train), so that such input
+  /// ends in an error rather than in exhausting memory or time.
+  /// docs/FUZZING.md lists them.
+  struct Limit {
+    const char *message; // "...more than {} module instances...", {} the bound
+    int64_t max;
+    int64_t count = 0;
+    bool reported = false;
+  };
+  /// Fails once `limit.count` is past its bound, or any limit was, reporting
+  /// at `loc` only the first limit passed: the same cause then stops every
+  /// other branch quietly.
+  mlir::LogicalResult checkLimit(Limit &limit, mlir::Location loc);
+  /// Counts one more state entry, named `fullName`, against its limits.
+  mlir::LogicalResult countState(llvm::StringRef fullName, mlir::Location loc);
+  Limit instances{"the model has more than {} module instances, a limit of modelc; does a "
+                  "module create several of its own kind at each level?",
+                  100'000};
+  Limit states{"the model has more than {} state entries, a limit of modelc", 1'000'000};
+  /// The instances' paths and the state entries' full names, which grow with
+  /// the depth: 4,000-character member names, 16 deep, are 64 KB a name.
+  Limit nameBytes{"the model's module paths and state names take more than {} bytes, a "
+                  "limit of modelc",
+                  64 << 20};
+  /// Per traced function, counted by `opCounter` as `builder` inserts them.
+  Limit ops{"forward traces into more than {} ops, a limit of modelc", 1'000'000};
+  /// Per traced function: a module called twice by each caller, zero ops
+  /// apiece, is as much work as a large tree.
+  Limit moduleCalls{"forward makes more than {} module calls, a limit of modelc", 1'000'000};
+  bool limitReached() const {
+    return instances.reported || states.reported || nameBytes.reported || ops.reported ||
+           moduleCalls.reported;
+  }
+
+  struct OpCounter : mlir::OpBuilder::Listener {
+    int64_t *count;
+    explicit OpCounter(int64_t *count) : count(count) {}
+    void notifyOperationInserted(mlir::Operation *, mlir::OpBuilder::InsertPoint) override {
+      ++*count;
+    }
+  };
   /// Checks a tensor argument and reports "`what` expects a tensor" otherwise.
   bool expectTensor(const Value &v, llvm::StringRef what, mlir::Location loc);
 
   const ast::File &file;
   mlir::MLIRContext *ctx;
+  OpCounter opCounter{&ops.count};
   mlir::OpBuilder builder;
   bool hadError = false;
   bool training = false;

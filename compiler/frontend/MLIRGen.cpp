@@ -141,6 +141,10 @@ static bool isDTypeName(StringRef s) {
 }
 
 Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
+  // Every op comes from an expression or a module call, so checking at both
+  // keeps the count within the bound plus the few ops of one built-in.
+  if (failed(checkLimit(ops, expr.getLoc())))
+    return Value::poison();
   using K = ast::Expr::Kind;
   switch (expr.getKind()) {
   case K::Int: return Value::integer(llvm::cast<ast::IntExpr>(expr).value);
@@ -430,6 +434,9 @@ static bool fits(RankedTensorType want, RankedTensorType got) {
 }
 
 Value Elaborator::callModule(Instance &inst, ArrayRef<Value> inputs, Location loc) {
+  ++moduleCalls.count;
+  if (failed(checkLimit(moduleCalls, loc)) || failed(checkLimit(ops, loc)))
+    return Value::poison();
   if (inst.typeName == kSequential) {
     if (inputs.size() != 1) {
       error(loc) << fmt::format("Sequential takes one input, but {} were given", inputs.size());
@@ -492,6 +499,8 @@ Value Elaborator::callModule(Instance &inst, ArrayRef<Value> inputs, Location lo
 LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::ModelOp modelOp) {
   training = isTraining;
   stateValues.clear();
+  ops.count = 0;
+  moduleCalls.count = 0;
   const ast::ForwardDecl &fwd = *model.decl->forward;
   llvm::StringMap<Value> locals;
   Env env{&model, &locals};

@@ -51,7 +51,6 @@ llvm::StringRef modelc::ast::spell(BinaryOp op) {
 
 namespace {
 
-constexpr unsigned kMaxErrors = 20;
 constexpr unsigned kMaxNesting = 200;
 constexpr unsigned kMaxExprDepth = 1000;
 
@@ -64,8 +63,9 @@ struct Parsed {
 
 class Parser {
 public:
-  Parser(llvm::StringRef path, llvm::StringRef buffer, mlir::MLIRContext *ctx)
-      : path(path), fileAttr(mlir::StringAttr::get(ctx, path)),
+  Parser(llvm::StringRef path, llvm::StringRef buffer, mlir::MLIRContext *ctx,
+         unsigned maxErrors)
+      : path(path), fileAttr(mlir::StringAttr::get(ctx, path)), maxErrors(maxErrors),
         lexer(buffer, [this](unsigned line, unsigned col, const std::string &msg) {
           report(locAt(line, col), msg);
         }) {}
@@ -123,7 +123,8 @@ private:
   // Diagnostics
   //===--------------------------------------------------------------------===//
 
-  /// Reports an error, with an optional note; stops parsing after kMaxErrors.
+  /// Reports an error, with an optional note; stops parsing after maxErrors
+  /// (never when it is 0).
   void report(mlir::Location at, const llvm::Twine &msg,
               std::optional<mlir::Location> noteLoc = std::nullopt,
               const llvm::Twine &note = "") {
@@ -134,7 +135,7 @@ private:
     diag << msg.str();
     if (noteLoc)
       diag.attachNote(*noteLoc) << note.str();
-    if (numErrors >= kMaxErrors) {
+    if (maxErrors && numErrors >= maxErrors) {
       diag.attachNote(at) << "too many errors; stopping";
       stopped = true;
     }
@@ -316,6 +317,7 @@ private:
 
   std::string path;
   mlir::StringAttr fileAttr;
+  unsigned maxErrors;
   Lexer lexer;
   std::deque<Token> toks; // references stay valid as tokens are added
   size_t pos = 0;
@@ -1109,7 +1111,7 @@ Parsed Parser::parsePrimary() {
 
 std::unique_ptr<File> modelc::parseFile(llvm::StringRef path,
                                         llvm::StringRef buffer,
-                                        mlir::MLIRContext *ctx) {
-  Parser parser(path, buffer, ctx);
+                                        mlir::MLIRContext *ctx, unsigned maxErrors) {
+  Parser parser(path, buffer, ctx, maxErrors);
   return parser.parse();
 }

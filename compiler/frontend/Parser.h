@@ -21,12 +21,14 @@ namespace modelc {
 /// through MLIR diagnostics (mlir::emitError(loc) << ...) at a FileLineColLoc
 /// carrying `path`, 1-based line and column. Returns nullptr if any error.
 ///
-/// Reports as many independent errors as it can (at most 20), resynchronizing
-/// at the next member, statement or module after an error. Never crashes on
-/// any input: nesting deeper than 200 levels is a (fatal) error.
+/// Reports as many independent errors as it can (at most `maxErrors`, no
+/// limit when 0), resynchronizing at the next member, statement or module
+/// after an error. Never crashes on any input: nesting deeper than 200 levels
+/// is a (fatal) error.
 std::unique_ptr<ast::File> parseFile(llvm::StringRef path,
                                      llvm::StringRef buffer,
-                                     mlir::MLIRContext *ctx);
+                                     mlir::MLIRContext *ctx,
+                                     unsigned maxErrors = 20);
 
 } // namespace modelc
 

@@ -41,7 +41,12 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <chrono>
+#include <limits>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 using namespace llvm;
 
@@ -93,6 +98,14 @@ cl::opt<std::string> weights("weights", cl::desc("Bake this state dict into the 
 cl::opt<char> optLevel("O", cl::desc("Optimization level: -O0 to -O3 (default -O2)"),
                        cl::Prefix, cl::init('2'), cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Say what is done"), cl::cat(category));
+cl::opt<unsigned> errorLimit("error-limit",
+                             cl::desc("Stop reporting errors after N (default 20; 0: no limit)"),
+                             cl::value_desc("N"), cl::init(20), cl::cat(category));
+
+/// The largest .mdl source modelc reads: thousands of times the largest real
+/// model's, small enough that a device or a runaway file ends in an error
+/// rather than in exhausting memory (docs/FUZZING.md lists the limits).
+constexpr uint64_t kMaxSourceBytes = uint64_t(64) << 20;
 
 /// With -v, says on stderr what was just done and how long it took.
 struct Narrator {
@@ -104,6 +117,90 @@ struct Narrator {
                             std::chrono::duration<double>(now - last).count());
     last = now;
   }
+};
+
+/// The contents of the file `path`, or null after an error that names it
+/// (`what` says what the file is, "--weights file", or nothing). Only regular
+/// files are read: opening a FIFO would block until a writer comes, and a
+/// device such as /dev/zero never ends. The file is opened without blocking
+/// and checked before any read, so that neither can hang. Files over
+/// `maxBytes` are refused. "-" is stdin (when `allowStdin`), read only up to
+/// `maxBytes`.
+std::unique_ptr<MemoryBuffer> readInput(StringRef path, StringRef what, bool allowStdin,
+                                        uint64_t maxBytes) {
+  auto fail = [&](const std::string &why) -> std::unique_ptr<MemoryBuffer> {
+    errs() << fmt::format("modelc: error: cannot read {}{}'{}': {}\n", what.str(),
+                          what.empty() ? "" : " ", path.str(), why);
+    return nullptr;
+  };
+  auto tooLarge = [&] {
+    return fail(fmt::format("larger than the limit of {} bytes", maxBytes));
+  };
+  if (allowStdin && path == "-") {
+    // A pipe has no size to check first: read until the limit is passed.
+    SmallString<0> contents;
+    char chunk[1 << 16];
+    for (;;) {
+      Expected<size_t> got = sys::fs::readNativeFile(sys::fs::getStdinHandle(), chunk);
+      if (!got)
+        return fail(toString(got.takeError()));
+      if (*got == 0)
+        break;
+      contents.append(chunk, chunk + *got);
+      if (contents.size() > maxBytes)
+        return tooLarge();
+    }
+    return MemoryBuffer::getMemBufferCopy(contents, "<stdin>");
+  }
+  int fd = ::open(path.str().c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return fail(std::error_code(errno, std::generic_category()).message());
+  llvm::scope_exit closeFile([&] { ::close(fd); });
+  sys::fs::file_status status;
+  if (std::error_code ec = sys::fs::status(fd, status))
+    return fail(ec.message());
+  if (status.type() != sys::fs::file_type::regular_file)
+    return fail("not a regular file");
+  if (status.getSize() > maxBytes)
+    return tooLarge();
+  auto buffer = MemoryBuffer::getOpenFile(fd, path, status.getSize(),
+                                          /*RequiresNullTerminator=*/true);
+  if (std::error_code ec = buffer.getError())
+    return fail(ec.message());
+  return std::move(*buffer);
+}
+
+/// As clang's -ferror-limit: passes the first `limit` errors on to the
+/// handlers registered before it (all of them when `limit` is 0), drops the
+/// rest with their notes, and says how many it dropped when it goes, so that
+/// 200,000 bad lines give `limit` errors and one line rather than 200,000.
+/// Warnings and remarks always pass.
+class ErrorLimit : public mlir::ScopedDiagnosticHandler {
+public:
+  ErrorLimit(mlir::MLIRContext *context, unsigned maxErrors)
+      : ScopedDiagnosticHandler(context), limit(maxErrors) {
+    setHandler([this](mlir::Diagnostic &diag) -> LogicalResult {
+      if (diag.getSeverity() != mlir::DiagnosticSeverity::Error)
+        return failure();
+      if (limit == 0 || shown < limit) {
+        ++shown;
+        return failure(); // not handled here: the next handler prints it
+      }
+      ++dropped;
+      return success();
+    });
+  }
+  ~ErrorLimit() {
+    if (dropped)
+      errs() << fmt::format("modelc: error: too many errors: {} more not shown "
+                            "(--error-limit={}; 0 shows them all)\n",
+                            dropped, limit);
+  }
+
+private:
+  unsigned limit;
+  uint64_t shown = 0;
+  uint64_t dropped = 0;
 };
 
 /// Writes `text` to `path` (or stdout for "-") through a temporary file that is
@@ -207,24 +304,24 @@ int main(int argc, char **argv) {
     return 1;
   }
   const std::string &inputFile = inputFiles.front();
-  auto buffer = MemoryBuffer::getFileOrSTDIN(inputFile, /*IsText=*/false,
-                                             /*RequiresNullTerminator=*/true);
-  if (std::error_code ec = buffer.getError()) {
-    errs() << fmt::format("modelc: error: cannot read '{}': {}\n", inputFile, ec.message());
+  std::unique_ptr<MemoryBuffer> buffer =
+      readInput(inputFile, "", /*allowStdin=*/true, kMaxSourceBytes);
+  if (!buffer)
     return 1;
-  }
 
   mlir::DialectRegistry registry;
   modelc::lowering::registerCodegenDialects(registry);
   mlir::MLIRContext context(registry);
   SourceMgr sourceMgr;
   std::string path = inputFile == "-" ? "<stdin>" : inputFile;
-  StringRef contents = (*buffer)->getBuffer();
+  StringRef contents = buffer->getBuffer();
   sourceMgr.AddNewSourceBuffer(MemoryBuffer::getMemBuffer(contents, path), SMLoc());
   mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  // Registered after the printer, so that it sees each diagnostic first.
+  ErrorLimit limitErrors(&context, errorLimit);
 
   Narrator narrate;
-  auto file = modelc::parseFile(path, contents, &context);
+  auto file = modelc::parseFile(path, contents, &context, errorLimit);
   if (!file)
     return 1;
   mlir::OwningOpRef<mlir::ModuleOp> module = modelc::elaborate(*file, modelName, &context);
@@ -274,13 +371,13 @@ int main(int argc, char **argv) {
   }
   options.cpu = *cpu;
   if (!weights.empty()) {
-    auto bytes = MemoryBuffer::getFile(weights, /*IsText=*/false);
-    if (std::error_code ec = bytes.getError()) {
-      errs() << fmt::format("modelc: error: cannot read --weights file '{}': {}\n",
-                            weights.getValue(), ec.message());
+    // No size limit: a state dict is as large as the model's parameters.
+    std::unique_ptr<MemoryBuffer> bytes =
+        readInput(weights, "--weights file", /*allowStdin=*/false,
+                  std::numeric_limits<uint64_t>::max());
+    if (!bytes)
       return 1;
-    }
-    options.weights = (*bytes)->getBuffer().str();
+    options.weights = bytes->getBuffer().str();
     std::string error;
     if (failed(modelc::lowering::checkWeights(*module, options.weights, error))) {
       errs() << fmt::format("modelc: error: --weights file '{}' does not fit model '{}': {}\n",
