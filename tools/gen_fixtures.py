@@ -425,6 +425,26 @@ class PackedLinear(nn.Module):  # packed_linear.mdl
         return self.fc4(self.fc3(x))
 
 
+class DeepBlock(nn.Module):  # deep.mdl's Block
+    def __init__(self, n):
+        super().__init__()
+        self.fc = nn.Linear(n, n)
+        self.bn = nn.BatchNorm1d(n)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.fc(x))) + x
+
+
+class Deep(nn.Module):  # deep.mdl
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(*[DeepBlock(16) for _ in range(24)])
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.head(self.layers(x))
+
+
 # --------------------------------------------------------------------------
 # Inputs. Each returns an OrderedDict: forward argument name -> tensor.
 # --------------------------------------------------------------------------
@@ -458,6 +478,8 @@ MODELS = OrderedDict([
     # 64 (fc2's column tiles take all rows).
     ("packed_linear", (PackedLinear, lambda n: OrderedDict(x=torch.randn(n, 37)), 13,
                        [1, 3, 4, 5, 10, 16, 64])),
+    # Long enough to be cut into parts by -mdl-outline-long-bodies.
+    ("deep", (Deep, lambda n: OrderedDict(x=_bn_like(n, 16)), 13, [1, 64])),
 ])
 
 

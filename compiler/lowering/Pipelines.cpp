@@ -83,6 +83,9 @@ void buildCpuTilingPipeline(OpPassManager &pm) {
 }
 
 void buildCpuToLLVMPipeline(OpPassManager &pm) {
+  // Deep models: bounded function lengths before the passes whose cost
+  // grows with the square of a function's length.
+  pm.addPass(createOutlineLongBodies());
   pm.addPass(createBufferizePass());
   pm.addPass(createCanonicalizerPass());
   // Tile buffers: allocated once outside the tile loops, on the stack when

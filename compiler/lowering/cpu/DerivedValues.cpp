@@ -113,18 +113,52 @@ unsigned appendDerivedValues(ModuleOp module, ArrayRef<DerivedValue> values) {
   return first;
 }
 
-std::optional<unsigned> derivedArgument(func::FuncOp fn, unsigned stateArg, StringRef kind) {
+/// The derived entries of `fn`'s module and the argument number of the
+/// first, when `fn` is a forward function.
+static std::optional<std::pair<ArrayAttr, unsigned>> derivedOf(func::FuncOp fn) {
   auto module = fn->getParentOfType<ModuleOp>();
   if (!module || !fn->hasAttr(mlir::mdl::kParameterArgsAttr))
     return std::nullopt;
   ArrayAttr entries = derivedEntries(module);
-  for (auto [i, entry] : llvm::enumerate(entries.getAsRange<DictionaryAttr>())) {
+  return std::make_pair(entries, fn.getNumArguments() - entries.size());
+}
+
+std::optional<unsigned> derivedArgument(func::FuncOp fn, unsigned stateArg, StringRef kind) {
+  // A part of a forward function: through the forward function's numbering.
+  if (auto from = fn->getAttrOfType<FlatSymbolRefAttr>(mlir::mdl::kOutlinedFromAttr)) {
+    auto args = fn->getAttrOfType<DenseI64ArrayAttr>(mlir::mdl::kOutlinedArgsAttr);
+    auto forward = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(fn, from);
+    if (!args || !forward || stateArg >= args.size() || args[stateArg] < 0)
+      return std::nullopt;
+    std::optional<unsigned> derived = derivedArgument(forward, args[stateArg], kind);
+    if (!derived)
+      return std::nullopt;
+    for (auto [i, a] : llvm::enumerate(args.asArrayRef()))
+      if (a == int64_t(*derived))
+        return i;
+    return std::nullopt;
+  }
+  auto derived = derivedOf(fn);
+  if (!derived)
+    return std::nullopt;
+  for (auto [i, entry] : llvm::enumerate(derived->first.getAsRange<DictionaryAttr>())) {
     auto state = entry.getAs<IntegerAttr>("state");
     auto entryKind = entry.getAs<StringAttr>("kind");
     if (state && entryKind && state.getInt() == int64_t(stateArg) && entryKind.getValue() == kind)
-      return fn.getNumArguments() - entries.size() + i;
+      return derived->second + i;
   }
   return std::nullopt;
+}
+
+SmallVector<unsigned> derivedArguments(func::FuncOp fn, unsigned stateArg) {
+  SmallVector<unsigned> out;
+  auto derived = derivedOf(fn);
+  if (!derived)
+    return out;
+  for (auto [i, entry] : llvm::enumerate(derived->first.getAsRange<DictionaryAttr>()))
+    if (auto state = entry.getAs<IntegerAttr>("state"); state && state.getInt() == int64_t(stateArg))
+      out.push_back(derived->second + i);
+  return out;
 }
 
 } // namespace modelc::lowering

@@ -116,6 +116,36 @@ def VectorizableLoopOrder : Pass<"mdl-vectorizable-loop-order", "mlir::func::Fun
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
+def OutlineLongBodies : Pass<"mdl-outline-long-bodies", "mlir::ModuleOp"> {
+  let summary = "Cut long sequences of loops into private functions, so that compile time grows linearly with depth";
+  let description = [{
+    Runs on tensors, before bufferization. A block of a forward function
+    (a tile loop's body, the function's own) whose ops hold more than
+    `max-ops` loop nests (linalg ops and loops) is cut into parts of
+    about `max-ops` each, and each part becomes a private function
+    `<forward>_part<i>`, `noinline`, called where the part was. One-shot
+    bufferization's analysis and LLVM's loop passes cost the square of a
+    function's length; parts of a bounded length make both linear in depth
+    (a Sequential of 200 Linear + ReLU layers: 45 s before).
+
+    A part takes the values it reads as arguments, except constants and
+    `tensor.empty`s, which it recomputes, and tensors read from a forward
+    function's buffer argument (`bufferization.to_tensor`), for which it
+    takes the buffer itself and the values derived from it (a packed
+    weight), marked with `mdl.outlined_from` and `mdl.outlined_args` so
+    that `derivedArgument` finds them. A part ends only where every tensor
+    used after it is new in the part or the same buffer as one of its
+    arguments (one-shot bufferization writes that one in place): never a
+    view of another buffer, which a function cannot return without a copy.
+    Stack allocations end a part and stay in the caller.
+  }];
+  let options = [
+    Option<"maxOps", "max-ops", "int64_t", /*default=*/"32",
+           "Loop nests per part: a block with more is cut">,
+  ];
+  let dependentDialects = ["mlir::func::FuncDialect"];
+}
+
 def BlockedDotKernels : Pass<"mdl-blocked-dot-kernels", "mlir::ModuleOp"> {
   let summary = "Compute Linear's and convolutions' contractions in register blocks";
   let description = [{

@@ -1,0 +1,104 @@
+// RUN: mdl-opt %s --pass-pipeline="builtin.module(mdl-pack-weights, mdl-outline-long-bodies{max-ops=2})" -mlir-print-local-scope | FileCheck %s
+
+// A forward function with four loop nests, cut into parts of two: a part
+// ends only where nothing after it needs a view of its buffers (the slice
+// %v of %z keeps %z's producer and the slice's users together); the part
+// that reads the parameter takes its buffer and the packed copy derived
+// from it, and says which of the forward function's arguments they are; an
+// empty tensor used after a part is made again by the caller, not returned.
+#x = affine_map<(m, n, k) -> (m, k)>
+#w = affine_map<(m, n, k) -> (n, k)>
+#y = affine_map<(m, n, k) -> (m, n)>
+#id = affine_map<(m, n) -> (m, n)>
+func.func @modelc_forward_eval(%w: memref<20x37xf32>, %x: tensor<?x37xf32>, %init: tensor<?x20xf32>)
+    -> (tensor<?x20xf32>, tensor<?x20xf32>)
+    attributes {mdl.parameter_args = array<i64: 0>} {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %wt = bufferization.to_tensor %w restrict : memref<20x37xf32> to tensor<20x37xf32>
+  %y = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %wt : tensor<?x37xf32>, tensor<20x37xf32>) outs(%init : tensor<?x20xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<?x20xf32>
+  %n = tensor.dim %x, %c0 : tensor<?x37xf32>
+  %e = tensor.empty(%n) : tensor<?x20xf32>
+  %r = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%y : tensor<?x20xf32>) outs(%e : tensor<?x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<?x20xf32>
+  %z = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%r, %y : tensor<?x20xf32>, tensor<?x20xf32>) outs(%e : tensor<?x20xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<?x20xf32>
+  %v = tensor.extract_slice %z[0, 0] [%n, 10] [1, 1] : tensor<?x20xf32> to tensor<?x10xf32>
+  %q = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%v : tensor<?x10xf32>) outs(%v : tensor<?x10xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = arith.addf %a, %a : f32
+    linalg.yield %s : f32
+  } -> tensor<?x10xf32>
+  %out = tensor.insert_slice %q into %z[0, 0] [%n, 10] [1, 1] : tensor<?x10xf32> into tensor<?x20xf32>
+  return %out, %r : tensor<?x20xf32>, tensor<?x20xf32>
+}
+
+// CHECK-LABEL: func.func @modelc_forward_eval(
+// CHECK-SAME:      %[[W:.*]]: memref<20x37xf32>, %[[X:.*]]: tensor<?x37xf32>, %[[INIT:.*]]: tensor<?x20xf32>, %[[P:.*]]: memref<2x37x16xf32>)
+// CHECK:         %[[A:.*]]:3 = call @modelc_forward_eval_part0(%[[W]], %[[X]], %[[INIT]], %[[P]])
+// CHECK-NEXT:    %[[B:.*]] = call @modelc_forward_eval_part1(%[[A]]#2, %[[A]]#0, %[[A]]#1)
+// CHECK-NEXT:    return %[[B]], %[[A]]#2
+
+// CHECK-LABEL: func.func private @modelc_forward_eval_part1(
+// CHECK-SAME:      %{{.*}}: tensor<?x20xf32>, %{{.*}}: tensor<?x20xf32>, %[[N:.*]]: index) -> tensor<?x20xf32>
+// CHECK-SAME:      mdl.outlined_args = array<i64: -1, -1, -1>, mdl.outlined_from = @modelc_forward_eval, passthrough = ["noinline"]
+// CHECK:         tensor.empty(%[[N]])
+// CHECK:         tensor.extract_slice
+// CHECK:         tensor.insert_slice
+
+// CHECK-LABEL: func.func private @modelc_forward_eval_part0(
+// CHECK-SAME:      %[[PW:.*]]: memref<20x37xf32>, %{{.*}}: tensor<?x37xf32>, %{{.*}}: tensor<?x20xf32>, %{{.*}}: memref<2x37x16xf32>) -> (tensor<?x20xf32>, index, tensor<?x20xf32>)
+// CHECK-SAME:      mdl.outlined_args = array<i64: 0, 1, 2, 3>, mdl.outlined_from = @modelc_forward_eval
+// CHECK:         bufferization.to_tensor %[[PW]] restrict
+// CHECK:         %[[DIM:.*]] = tensor.dim
+// CHECK:         return %{{.*}}, %[[DIM]], %{{.*}} : tensor<?x20xf32>, index, tensor<?x20xf32>
+
+// Under the limit, or not a forward function: left as it is.
+#id2 = affine_map<(m, n) -> (m, n)>
+// CHECK-LABEL: func.func @short(
+// CHECK-NOT:     _part
+func.func @short(%x: tensor<?x20xf32>, %init: tensor<?x20xf32>) -> tensor<?x20xf32>
+    attributes {mdl.parameter_args = array<i64>} {
+  %r = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<?x20xf32>) outs(%init : tensor<?x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  } -> tensor<?x20xf32>
+  return %r : tensor<?x20xf32>
+}
+
+// CHECK-LABEL: func.func @not_forward(
+// CHECK-NOT:     _part
+func.func @not_forward(%x: tensor<?x20xf32>, %init: tensor<?x20xf32>) -> tensor<?x20xf32> {
+  %r = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<?x20xf32>) outs(%init : tensor<?x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  } -> tensor<?x20xf32>
+  %s = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r : tensor<?x20xf32>) outs(%init : tensor<?x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  } -> tensor<?x20xf32>
+  %t = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%s : tensor<?x20xf32>) outs(%init : tensor<?x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  } -> tensor<?x20xf32>
+  return %t : tensor<?x20xf32>
+}
