@@ -9,6 +9,7 @@
 // refused instead of racing. entry() is that preamble, once.
 //
 //===----------------------------------------------------------------------===//
+#include "Alloc.h"
 #include "Errors.h"
 #include "GeneratedSymbols.h"
 #include "Model.h"
@@ -350,6 +351,15 @@ MODELC_RT_EXPORT const char *modelc_rt_device(const modelc_model *model) {
 
 MODELC_RT_EXPORT const char *modelc_rt_last_error(const modelc_model *model) {
   return lastError(model);
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_trim(const modelc_model *model) {
+  // Shared: the heap has its own lock and frees only blocks no call holds,
+  // so trimming while another thread runs this model is safe.
+  return entry(model, "trim", Access::Shared, [] {
+    releaseHeap();
+    return 0;
+  });
 }
 
 MODELC_RT_EXPORT const modelc_api *modelc_model_entry(void) {

@@ -2,6 +2,7 @@
 #ifndef MODELC_RUNTIME_MODEL_H
 #define MODELC_RUNTIME_MODEL_H
 
+#include "Alloc.h"
 #include "Desc.h"
 #include "modelc/modelc.h"
 
@@ -45,6 +46,9 @@ struct OutputTensor {
 /// The opaque handle of modelc.h. The runtime owns all state memory and
 /// hands pointers into it to the generated code.
 struct modelc_model {
+  /// First, so that it is destroyed last, after everything below has freed
+  /// its memory: the last instance's destruction releases the heap.
+  modelc::rt::HeapUser heapUser;
   const modelc::rt::ModelDesc *desc = nullptr;
   /// One 64-byte aligned block per desc state: the state itself on the CPU,
   /// staging memory (not kept up to date) while the model is on a GPU.

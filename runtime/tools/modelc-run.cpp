@@ -144,11 +144,16 @@ const modelc_api *openModel(const std::string &path) {
     die(format("'%s' is not a modelc model library (no modelc_model_entry)",
                path.c_str()));
   const modelc_api *api = entry();
-  if (!api || api->abi_version != MODELC_ABI_VERSION ||
-      api->size < sizeof(modelc_api))
+  if (!api || api->abi_version != MODELC_ABI_VERSION)
     die(format("'%s' was built for modelc ABI version %u, this modelc-run "
                "needs version %d", path.c_str(), api ? api->abi_version : 0,
                MODELC_ABI_VERSION));
+  // Functions are appended to the table within one ABI version (trim was):
+  // a shorter table comes from an older modelc and lacks some of them.
+  if (api->size < sizeof(modelc_api))
+    die(format("'%s' was built by an older modelc: its function table has "
+               "%u bytes, without trim; this modelc-run needs %zu (compile "
+               "the model again)", path.c_str(), api->size, sizeof(modelc_api)));
   return api;
 }
 

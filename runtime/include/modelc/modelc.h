@@ -158,7 +158,13 @@ typedef struct modelc_state_info {
   X(P, const char *, device, (const modelc_model *model))                      \
   /* The last error of `model`, or of the calling thread when NULL; ""     */ \
   /* when there was none. Valid until the next failing call.               */ \
-  X(P, const char *, last_error, (const modelc_model *model))
+  X(P, const char *, last_error, (const modelc_model *model))                  \
+  /* Gives the memory the library keeps for reuse back to the system: the  */ \
+  /* blocks of its forward calls that it caches for all its instances (it  */ \
+  /* does so by itself when the last instance is destroyed). The model     */ \
+  /* stays as it was; the next forward allocates afresh. Appended last, so */ \
+  /* that the table's earlier fields keep their places.                    */ \
+  X(P, int32_t, trim, (const modelc_model *model))
 
 /* The table returned by modelc_model_entry(). */
 typedef struct modelc_api {

@@ -69,6 +69,16 @@ public:
       throw Error("'" + path + "' is not a modelc model library of ABI version " +
                   std::to_string(MODELC_ABI_VERSION));
     }
+    // Functions are appended to the table within one ABI version (trim
+    // was): a shorter table comes from an older modelc and lacks some.
+    if (api_->size < sizeof(modelc_api)) {
+      uint32_t size = api_->size;
+      dlclose(handle_);
+      throw Error("'" + path + "' was built by an older modelc: its function "
+                  "table has " + std::to_string(size) + " bytes, without trim; "
+                  "this program needs " + std::to_string(sizeof(modelc_api)) +
+                  " (compile the model again)");
+    }
   }
   ~Library() {
     if (handle_)
@@ -176,6 +186,10 @@ public:
   }
 
   void to(const char *device) { check(api_->to_device(model_, device)); }
+
+  /// Gives the memory the library caches for reuse back to the system
+  /// (shared by all its models; the last model's destruction does it too).
+  void trim() { check(api_->trim(model_)); }
   std::string device() const { return api_->device(model_); }
 
 private:

@@ -24,6 +24,11 @@ int main(void) {
   for (int i = 0; i < 10; ++i)
     sum += ((const float *)out.data)[i];
   printf("sum %.4f\n", sum);
+  /* trim, the last function of the ABI, is declared too. */
+  if (Tiny_trim(m) != 0) {
+    fprintf(stderr, "trim: %s\n", Tiny_last_error(m));
+    return 1;
+  }
   Tiny_destroy(m);
   return 0;
 }

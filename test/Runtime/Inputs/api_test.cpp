@@ -77,12 +77,24 @@ int main(int argc, char **argv) {
     modelc::Model moved = std::move(loaded);
     EXPECT(loaded.get() == nullptr && moved.get() != nullptr);
     EXPECT(moved.device() == "cpu" && !moved.isTraining());
+    moved.forward({modelc::Tensor::view(x, MODELC_F32, {2, 2})});
+    moved.trim();
+    EXPECT(static_cast<const float *>(moved.output(0).data)[0] != 0);
 
     try {
       modelc::Library missing("/nonexistent/model.so");
       EXPECT(false);
     } catch (const modelc::Error &e) {
       std::printf("caught: %.40s\n", e.what());
+    }
+    // A library of an older modelc, whose table lacks trim (argv[2]).
+    if (argc > 2) {
+      try {
+        modelc::Library old(argv[2]);
+        EXPECT(false);
+      } catch (const modelc::Error &e) {
+        std::printf("caught: %s\n", e.what());
+      }
     }
   } catch (const modelc::Error &e) {
     std::printf("unexpected error: %s\n", e.what());
