@@ -75,8 +75,14 @@ def FuseElementwise : Pass<"mdl-fuse-elementwise", "mlir::func::FuncOp"> {
     activation into the matmul that consumes it would recompute it once per
     reduction step; it stays behind as the epilogue of its own producer,
     which -mdl-tile-and-fuse then fuses by tiles.
+
+    A splat constant read by an elementwise op becomes a scalar in its body;
+    a large one left after fusion (more than 4096 elements: a constant
+    `ones()` read by a matmul or a cat) becomes a `linalg.fill` of a
+    `tensor.empty`, so that it is never a global of copies of one value.
   }];
-  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+  let dependentDialects = ["mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
 }
 
 #endif // MODELC_LOWERING_SHARED_PASSES
