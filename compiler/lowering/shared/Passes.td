@@ -85,4 +85,18 @@ def FuseElementwise : Pass<"mdl-fuse-elementwise", "mlir::func::FuncOp"> {
                            "mlir::tensor::TensorDialect"];
 }
 
+def FlattenConstantGlobals : Pass<"mdl-flatten-constant-globals", "mlir::ModuleOp"> {
+  let summary = "Give every llvm.mlir.global with dense data one flat array type";
+  let description = [{
+    The memref lowering gives the global of a constant `memref<AxBxf32>` the
+    type `!llvm.array<A x array<B x f32>>`, which LLVM IR holds as one
+    constant per row of B values: a constant `f32[4194304, 1]` was 4 million
+    LLVM constants, 34 s and 2 GB to compile (issue 17). As one
+    `!llvm.array<A*B x f32>` the data is one LLVM constant, whatever its
+    shape. The bytes and their address are the same, and every use reaches
+    them through a pointer, so nothing else changes. Runs on the LLVM
+    dialect, after the memref lowering.
+  }];
+}
+
 #endif // MODELC_LOWERING_SHARED_PASSES
