@@ -445,7 +445,8 @@ LogicalResult Elaborator::declareState(Instance &inst, const ast::StateDecl &dec
     return failure();
 
   StateEntry entry{inst.qualify(decl.name), decl.name, role, *type, "full", {0.0}, decl.nameLoc};
-  if (failed(countState(entry.fullName, decl.nameLoc)))
+  if (failed(countState(entry.fullName, decl.nameLoc)) ||
+      (role == StateRole::Constant && failed(countConstant(entry, decl.nameLoc))))
     return failure();
   const ast::Expr &init = *decl.init;
   auto *call = llvm::dyn_cast<ast::CallExpr>(&init);
@@ -721,6 +722,20 @@ LogicalResult Elaborator::countState(StringRef fullName, Location loc) {
   ++states.count;
   nameBytes.count += fullName.size();
   return success(succeeded(checkLimit(states, loc)) && succeeded(checkLimit(nameBytes, loc)));
+}
+
+LogicalResult Elaborator::countConstant(const StateEntry &entry, Location loc) {
+  // Before anything draws it: one line of source must not ask for gigabytes.
+  std::optional<int64_t> n = mdl::shape::numElements(entry.type.getShape());
+  if (!n || *n > mdl::kMaxConstantElements) {
+    error(loc) << fmt::format(
+        "constant '{}' has {} elements, more than the limit of {} of modelc; declare it a "
+        "buffer(persistent=false), which the runtime draws when the model is created",
+        entry.localName, n ? std::to_string(*n) : "more than 2^63", mdl::kMaxConstantElements);
+    return failure();
+  }
+  constantElements.count += *n;
+  return checkLimit(constantElements, loc);
 }
 
 LogicalResult Elaborator::checkLimit(Limit &limit, Location loc) {

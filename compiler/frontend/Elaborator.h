@@ -10,6 +10,7 @@
 #define MODELC_FRONTEND_ELABORATOR_H
 
 #include "frontend/AST.h"
+#include "mdl/IR/MdlOps.h"
 #include "mdl/IR/ShapeInference.h"
 
 #include "mlir/IR/Builders.h"
@@ -323,14 +324,23 @@ public:
   Limit nameBytes{"the model's module paths and state names take more than {} bytes, a "
                   "limit of modelc",
                   64 << 20};
+  /// The elements of every constant, which are drawn at compile time and
+  /// compiled in (mdl::kMaxModelConstantElements; one constant alone is
+  /// checked against mdl::kMaxConstantElements where it is declared).
+  Limit constantElements{"the model's constants have more than {} elements in all, a limit "
+                         "of modelc",
+                         mlir::mdl::kMaxModelConstantElements};
+  /// Counts the elements of constant `entry`, declared at `loc`, against
+  /// their limits.
+  mlir::LogicalResult countConstant(const StateEntry &entry, mlir::Location loc);
   /// Per traced function, counted by `opCounter` as `builder` inserts them.
   Limit ops{"forward traces into more than {} ops, a limit of modelc", 1'000'000};
   /// Per traced function: a module called twice by each caller, zero ops
   /// apiece, is as much work as a large tree.
   Limit moduleCalls{"forward makes more than {} module calls, a limit of modelc", 1'000'000};
   bool limitReached() const {
-    return instances.reported || states.reported || nameBytes.reported || ops.reported ||
-           moduleCalls.reported;
+    return instances.reported || states.reported || nameBytes.reported ||
+           constantElements.reported || ops.reported || moduleCalls.reported;
   }
 
   struct OpCounter : mlir::OpBuilder::Listener {

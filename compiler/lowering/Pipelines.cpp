@@ -131,6 +131,7 @@ void buildCpuLoopsToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createFlattenConstantGlobals());
 }
 
 void buildGpuMappingPipeline(OpPassManager &pm) {
@@ -186,6 +187,7 @@ void buildGpuToNVVMPipeline(OpPassManager &pm, const GpuToNVVMOptions &options) 
   kernels.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createGpuToLLVMConversionPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createFlattenConstantGlobals());
   // PTX only: embedFatbinaries (gpu/Cuda.h) compiles it with ptxas.
   GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = "isa";

@@ -134,6 +134,37 @@ mdl.model @M {
 
 // -----
 
+// A constant is compiled in as data: at most 2^22 elements each (issue 17:
+// one line of f32[100000000] took minutes and gigabytes), 2^24 in all.
+// Parameters and buffers, drawn when the model is created, have no limit.
+mdl.model @M {
+  mdl.const @at_limit : tensor<2048x2048xf32> init "normal"(0.0, 1.0)
+  mdl.param @p : tensor<100000000xf32> init "normal"(0.0, 1.0)
+  mdl.buffer @b : tensor<100000000xf32> persistent init "full"(0.0)
+  // expected-error @+1 {{'mdl.const' op has 4194305 elements, more than the limit of 4194304 of modelc}}
+  mdl.const @c : tensor<4194305xf32> init "full"(0.0)
+}
+
+// -----
+
+mdl.model @M {
+  // expected-error @+1 {{'mdl.const' op has more than 2^63 elements, more than the limit of 4194304 of modelc}}
+  mdl.const @c : tensor<9223372036854775807x2xf32> init "full"(0.0)
+}
+
+// -----
+
+mdl.model @M {
+  mdl.const @a : tensor<4194304xf32> init "full"(0.0)
+  mdl.const @b : tensor<4194304xf32> init "full"(0.0)
+  mdl.const @c : tensor<4194304xf32> init "full"(0.0)
+  mdl.const @d : tensor<4194304xf32> init "full"(0.0)
+  // expected-error @+1 {{'mdl.const' op brings the model's constants to more than 16777216 elements in all, the limit of modelc}}
+  mdl.const @e : tensor<1xi1> init "full"(0.0)
+}
+
+// -----
+
 module {
   // expected-error @+1 {{'mdl.param' op expects parent op 'mdl.model'}}
   mdl.param @w : tensor<4xf32> init "full"(0.0)

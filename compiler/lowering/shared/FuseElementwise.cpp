@@ -6,7 +6,9 @@
 
 #include "lowering/shared/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace modelc::lowering {
@@ -19,6 +21,31 @@ using namespace mlir;
 namespace modelc::lowering {
 namespace {
 
+/// The most elements of a splat constant that stays a constant.
+constexpr int64_t kMaxSplatConstantElements = 4096;
+
+/// A large splat constant that fusion left (one read by a matmul, a cat, a
+/// function's result) becomes a fill of an empty tensor: bufferized as a
+/// constant it would be a global of that many copies of one value, in the
+/// library and through LLVM (16 MB for a constant f32[4194304] = ones()).
+/// Small ones stay constants, which cost nothing at run time.
+struct SplatConstantToFill : OpRewritePattern<arith::ConstantOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(arith::ConstantOp op, PatternRewriter &rewriter) const override {
+    auto splat = dyn_cast<SplatElementsAttr>(op.getValue());
+    auto type = dyn_cast<RankedTensorType>(op.getType());
+    if (!splat || !type || !type.hasStaticShape() ||
+        type.getNumElements() <= kMaxSplatConstantElements)
+      return failure();
+    Location loc = op.getLoc();
+    Value value = arith::ConstantOp::create(rewriter, loc, splat.getSplatValue<TypedAttr>());
+    Value empty = tensor::EmptyOp::create(rewriter, loc, type.getShape(), type.getElementType(),
+                                          type.getEncoding());
+    rewriter.replaceOpWithNewOp<linalg::FillOp>(op, value, empty);
+    return success();
+  }
+};
+
 struct FuseElementwisePass : impl::FuseElementwiseBase<FuseElementwisePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
@@ -30,6 +57,12 @@ struct FuseElementwisePass : impl::FuseElementwiseBase<FuseElementwisePass> {
     };
     linalg::populateElementwiseOpsFusionPatterns(patterns, control);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+    // After fusion, which folds a splat read by an elementwise op into its
+    // body as a scalar, so that only the splats it could not fold are left.
+    RewritePatternSet fills(&getContext());
+    fills.add<SplatConstantToFill>(&getContext());
+    if (failed(applyPatternsGreedily(getOperation(), std::move(fills))))
       signalPassFailure();
   }
 };

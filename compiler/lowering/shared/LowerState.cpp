@@ -24,10 +24,32 @@ using namespace mlir;
 namespace modelc::lowering {
 namespace {
 
+/// The values of a model's constants, drawn once per model on first read:
+/// every read of a constant, in every forward function, shares one
+/// attribute, and a constant no function reads is never drawn.
+class ConstantTable {
+public:
+  explicit ConstantTable(mdl::ModelOp model) : model(model) {}
+  FailureOr<DenseElementsAttr> lookup(StringRef name) {
+    auto it = values.find(name);
+    if (it != values.end())
+      return it->second;
+    FailureOr<DenseElementsAttr> drawn = constantValues(*mdl::lookupState(model, name));
+    if (succeeded(drawn))
+      values[name] = *drawn;
+    return drawn;
+  }
+
+private:
+  mdl::ModelOp model;
+  llvm::StringMap<DenseElementsAttr> values;
+};
+
 /// Rewrites one forward function of `model` into `modelc_<name>` at the
 /// module level, taking `states` as leading memref arguments.
 LogicalResult lowerFunction(mdl::ModelOp model, func::FuncOp fn,
-                            ArrayRef<mdl::StateInfo> states, bool drawsRandom) {
+                            ArrayRef<mdl::StateInfo> states, ConstantTable &constants,
+                            bool drawsRandom) {
   OpBuilder b(model);
   Location loc = fn.getLoc();
   MLIRContext *ctx = b.getContext();
@@ -88,8 +110,7 @@ LogicalResult lowerFunction(mdl::ModelOp model, func::FuncOp fn,
       auto it = argOf.find(name);
       Value v;
       if (it == argOf.end()) {
-        std::optional<mdl::StateInfo> info = mdl::lookupState(model, name);
-        FailureOr<DenseElementsAttr> values = constantValues(*info);
+        FailureOr<DenseElementsAttr> values = constants.lookup(name);
         if (failed(values)) {
           read.emitOpError("cannot materialize constant '") << name << "'";
           return WalkResult::interrupt();
@@ -168,8 +189,9 @@ struct LowerModelStatePass : impl::LowerModelStateBase<LowerModelStatePass> {
       SmallVector<mdl::StateInfo> states = mdl::getStates(model);
       bool drawsRandom = false;
       model.walk([&](mdl::DropoutOp) { drawsRandom = true; });
+      ConstantTable constants(model);
       for (auto fn : llvm::make_early_inc_range(model.getBody()->getOps<func::FuncOp>()))
-        if (failed(lowerFunction(model, fn, states, drawsRandom)))
+        if (failed(lowerFunction(model, fn, states, constants, drawsRandom)))
           return signalPassFailure();
       model.erase();
     }

@@ -75,8 +75,28 @@ def FuseElementwise : Pass<"mdl-fuse-elementwise", "mlir::func::FuncOp"> {
     activation into the matmul that consumes it would recompute it once per
     reduction step; it stays behind as the epilogue of its own producer,
     which -mdl-tile-and-fuse then fuses by tiles.
+
+    A splat constant read by an elementwise op becomes a scalar in its body;
+    a large one left after fusion (more than 4096 elements: a constant
+    `ones()` read by a matmul or a cat) becomes a `linalg.fill` of a
+    `tensor.empty`, so that it is never a global of copies of one value.
   }];
-  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+  let dependentDialects = ["mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def FlattenConstantGlobals : Pass<"mdl-flatten-constant-globals", "mlir::ModuleOp"> {
+  let summary = "Give every llvm.mlir.global with dense data one flat array type";
+  let description = [{
+    The memref lowering gives the global of a constant `memref<AxBxf32>` the
+    type `!llvm.array<A x array<B x f32>>`, which LLVM IR holds as one
+    constant per row of B values: a constant `f32[4194304, 1]` was 4 million
+    LLVM constants, 34 s and 2 GB to compile (issue 17). As one
+    `!llvm.array<A*B x f32>` the data is one LLVM constant, whatever its
+    shape. The bytes and their address are the same, and every use reaches
+    them through a pointer, so nothing else changes. Runs on the LLVM
+    dialect, after the memref lowering.
+  }];
 }
 
 #endif // MODELC_LOWERING_SHARED_PASSES

@@ -7,10 +7,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "mdl/IR/MdlOps.h"
+#include "mdl/IR/ShapeInference.h"
 
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
+
+#include <string>
 
 using namespace mlir;
 using namespace mlir::mdl;
@@ -36,6 +39,24 @@ void ModelOp::build(OpBuilder &builder, OperationState &state, StringRef name) {
   state.addAttribute(::mlir::SymbolTable::getSymbolAttrName(),
                      builder.getStringAttr(name));
   state.addRegion()->emplaceBlock();
+}
+
+LogicalResult ModelOp::verifyRegions() {
+  int64_t total = 0;
+  for (ConstOp c : getBody()->getOps<ConstOp>()) {
+    std::optional<int64_t> n = shape::numElements(c.getTensorType().getShape());
+    if (!n || *n > kMaxConstantElements)
+      return c.emitOpError()
+             << "has " << (n ? std::to_string(*n) : "more than 2^63")
+             << " elements, more than the limit of " << kMaxConstantElements
+             << " of modelc";
+    total += *n;
+    if (total > kMaxModelConstantElements)
+      return c.emitOpError() << "brings the model's constants to more than "
+                             << kMaxModelConstantElements
+                             << " elements in all, the limit of modelc";
+  }
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

@@ -118,3 +118,36 @@ func.func @epilogue_stays(%x: tensor<4x8xf32>, %w: tensor<3x8xf32>, %acc: tensor
   } -> tensor<4x3xf32>
   return %1 : tensor<4x3xf32>
 }
+
+// Splat constants (a constant's zeros(), ones(), full(v)) never become
+// globals of copies of one value (issue 17). Read by an elementwise op, one
+// is a scalar in its body; one of more than 4096 elements that fusion left
+// (a matmul's operand, a cat's, a result) is a fill of an empty tensor; a
+// small one, and data that is not one value, stay constants.
+// CHECK-LABEL: func.func @splat_constants
+// CHECK-DAG:     %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK-DAG:     %[[TWO:.*]] = arith.constant 2.000000e+00 : f32
+// CHECK-DAG:     %[[SMALL:.*]] = arith.constant dense<3.000000e+00> : tensor<4096xf32>
+// CHECK-DAG:     %[[DATA:.*]] = arith.constant dense<[1.000000e+00, 2.000000e+00]> : tensor<2xf32>
+// CHECK-DAG:     %[[EMPTY:.*]] = tensor.empty() : tensor<2048x2048xf32>
+// CHECK-DAG:     %[[FILL:.*]] = linalg.fill ins(%[[TWO]] : f32) outs(%[[EMPTY]] : tensor<2048x2048xf32>)
+// CHECK-DAG:     %[[SUM:.*]] = linalg.generic {{.*}} ins(%arg0 : tensor<2048x2048xf32>)
+// CHECK-NEXT:    ^bb0
+// CHECK-NEXT:      arith.addf %{{.*}}, %[[ONE]]
+// CHECK:         return %[[SUM]], %[[FILL]], %[[SMALL]], %[[DATA]]
+// CHECK-NOT:     dense<1.000000e+00>
+// CHECK-NOT:     dense<2.000000e+00>
+func.func @splat_constants(%x: tensor<2048x2048xf32>) -> (tensor<2048x2048xf32>, tensor<2048x2048xf32>, tensor<4096xf32>, tensor<2xf32>) {
+  %ones = arith.constant dense<1.0> : tensor<2048x2048xf32>
+  %twos = arith.constant dense<2.0> : tensor<2048x2048xf32>
+  %small = arith.constant dense<3.0> : tensor<4096xf32>
+  %data = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %e = tensor.empty() : tensor<2048x2048xf32>
+  %0 = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x, %ones : tensor<2048x2048xf32>, tensor<2048x2048xf32>) outs(%e : tensor<2048x2048xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<2048x2048xf32>
+  return %0, %twos, %small, %data : tensor<2048x2048xf32>, tensor<2048x2048xf32>, tensor<4096xf32>, tensor<2xf32>
+}

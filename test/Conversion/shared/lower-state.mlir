@@ -77,3 +77,52 @@ mdl.model @Dynamic {
     return %x : tensor<?x4xf32>
   }
 }
+
+// -----
+
+// A constant is drawn at compile time from a generator seeded by its name,
+// straight into the storage format of its element type: floats rounded to
+// nearest, integers truncated, i1 true where nonzero. The values are those
+// drawn before issue 17 (an attribute per element): one source always
+// compiles to the same values. A constant of one value is a splat, whatever
+// its size.
+// CHECK-LABEL: func.func @modelc_forward_eval()
+// CHECK-DAG:     arith.constant dense<[1.83030069, 0.116078891, -1.81840539]> : tensor<3xf32>
+// CHECK-DAG:     arith.constant dense<[0.54827343790273708, 0.53523070681093987, -0.57584033159370351]> : tensor<3xf64>
+// CHECK-DAG:     arith.constant dense<[8.461910e-01, -1.546880e+00, 5.913090e-01]> : tensor<3xf16>
+// CHECK-DAG:     arith.constant dense<[-9.726560e-01, 7.539060e-01, 1.562500e+00]> : tensor<3xbf16>
+// CHECK-DAG:     arith.constant dense<[161, 114, -48]> : tensor<3xi32>
+// CHECK-DAG:     arith.constant dense<[507, -513, 269]> : tensor<3xi64>
+// CHECK-DAG:     arith.constant dense<true> : tensor<3xi1>
+// CHECK-DAG:     arith.constant dense<1.500000e+00> : tensor<2x2xf32>
+// CHECK-DAG:     arith.constant dense<1.000000e+00> : tensor<1000000xf32>
+// Drawn once per model: every function reads the same values.
+// CHECK-LABEL: func.func @modelc_forward_train()
+// CHECK:         arith.constant dense<[1.83030069, 0.116078891, -1.81840539]> : tensor<3xf32>
+mdl.model @Types {
+  mdl.const @f32 : tensor<3xf32> init "normal"(0.0, 1.0)
+  mdl.const @f64 : tensor<3xf64> init "normal"(0.0, 1.0)
+  mdl.const @f16 : tensor<3xf16> init "uniform"(-2.0, 2.0)
+  mdl.const @bf16 : tensor<3xbf16> init "uniform"(-2.0, 2.0)
+  mdl.const @i32 : tensor<3xi32> init "normal"(0.0, 100.0)
+  mdl.const @i64 : tensor<3xi64> init "uniform"(-1000.0, 1000.0)
+  mdl.const @i1 : tensor<3xi1> init "normal"(0.0, 1.0)
+  mdl.const @same : tensor<2x2xf32> init "uniform"(1.5, 1.5)
+  mdl.const @ones : tensor<1000000xf32> init "full"(1.0)
+  func.func @forward_eval() -> (tensor<3xf32>, tensor<3xf64>, tensor<3xf16>, tensor<3xbf16>, tensor<3xi32>, tensor<3xi64>, tensor<3xi1>, tensor<2x2xf32>, tensor<1000000xf32>) {
+    %0 = mdl.read @f32 : tensor<3xf32>
+    %1 = mdl.read @f64 : tensor<3xf64>
+    %2 = mdl.read @f16 : tensor<3xf16>
+    %3 = mdl.read @bf16 : tensor<3xbf16>
+    %4 = mdl.read @i32 : tensor<3xi32>
+    %5 = mdl.read @i64 : tensor<3xi64>
+    %6 = mdl.read @i1 : tensor<3xi1>
+    %7 = mdl.read @same : tensor<2x2xf32>
+    %8 = mdl.read @ones : tensor<1000000xf32>
+    return %0, %1, %2, %3, %4, %5, %6, %7, %8 : tensor<3xf32>, tensor<3xf64>, tensor<3xf16>, tensor<3xbf16>, tensor<3xi32>, tensor<3xi64>, tensor<3xi1>, tensor<2x2xf32>, tensor<1000000xf32>
+  }
+  func.func @forward_train() -> tensor<3xf32> {
+    %0 = mdl.read @f32 : tensor<3xf32>
+    return %0 : tensor<3xf32>
+  }
+}

@@ -35,6 +35,16 @@ enum class StateKind {
   Constant
 };
 
+/// The most elements of one constant (`mdl.const`), and of all the constants
+/// of one model together. A constant is drawn at compile time and compiled
+/// into the library as data, so its time, memory and library size grow with
+/// its element count: without a bound, `const c: f32[100000000] = randn()`,
+/// a line of source, would ask for gigabytes. Parameters and buffers, drawn
+/// by the runtime when the model is created, have no such limit. Checked by
+/// the frontend where constants are declared and by the model's verifier.
+inline constexpr int64_t kMaxConstantElements = int64_t(1) << 22;
+inline constexpr int64_t kMaxModelConstantElements = int64_t(1) << 24;
+
 /// A short noun for diagnostics: "parameter", "buffer" or "constant".
 llvm::StringRef stringifyStateKind(StateKind kind);
 

@@ -50,6 +50,10 @@ def Mdl_ModelOp : Mdl_Op<"model", [
     $sym_name attr-dict-with-keyword custom<ModelBody>($bodyRegion)
   }];
 
+  // After the declarations' own checks: each constant, and all of them
+  // together, within kMaxConstantElements and kMaxModelConstantElements.
+  let hasRegionVerifier = 1;
+
   let skipDefaultBuilders = 1;
   let builders = [
     // Creates the model with its (empty) body block.
