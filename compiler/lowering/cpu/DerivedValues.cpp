@@ -124,18 +124,18 @@ static std::optional<std::pair<ArrayAttr, unsigned>> derivedOf(func::FuncOp fn) 
 }
 
 std::optional<unsigned> derivedArgument(func::FuncOp fn, unsigned stateArg, StringRef kind) {
-  // A part of a forward function: through the forward function's numbering.
-  if (auto from = fn->getAttrOfType<FlatSymbolRefAttr>(mlir::mdl::kOutlinedFromAttr)) {
-    auto args = fn->getAttrOfType<DenseI64ArrayAttr>(mlir::mdl::kOutlinedArgsAttr);
-    auto forward = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(fn, from);
-    if (!args || !forward || stateArg >= args.size() || args[stateArg] < 0)
-      return std::nullopt;
-    std::optional<unsigned> derived = derivedArgument(forward, args[stateArg], kind);
-    if (!derived)
-      return std::nullopt;
-    for (auto [i, a] : llvm::enumerate(args.asArrayRef()))
-      if (a == int64_t(*derived))
-        return i;
+  // A part of a forward function says itself which of its arguments holds
+  // what is derived from which (parts shared by several places of a model
+  // have no one numbering of the forward function's).
+  if (auto map = fn->getAttrOfType<ArrayAttr>(mlir::mdl::kOutlinedDerivedAttr)) {
+    for (auto entry : map.getAsRange<DictionaryAttr>()) {
+      auto state = entry.getAs<IntegerAttr>("state");
+      auto entryKind = entry.getAs<StringAttr>("kind");
+      auto arg = entry.getAs<IntegerAttr>("arg");
+      if (state && entryKind && arg && state.getInt() == int64_t(stateArg) &&
+          entryKind.getValue() == kind)
+        return arg.getInt();
+    }
     return std::nullopt;
   }
   auto derived = derivedOf(fn);
@@ -150,14 +150,15 @@ std::optional<unsigned> derivedArgument(func::FuncOp fn, unsigned stateArg, Stri
   return std::nullopt;
 }
 
-SmallVector<unsigned> derivedArguments(func::FuncOp fn, unsigned stateArg) {
-  SmallVector<unsigned> out;
+SmallVector<std::pair<unsigned, StringRef>> derivedArguments(func::FuncOp fn, unsigned stateArg) {
+  SmallVector<std::pair<unsigned, StringRef>> out;
   auto derived = derivedOf(fn);
   if (!derived)
     return out;
   for (auto [i, entry] : llvm::enumerate(derived->first.getAsRange<DictionaryAttr>()))
     if (auto state = entry.getAs<IntegerAttr>("state"); state && state.getInt() == int64_t(stateArg))
-      out.push_back(derived->second + i);
+      if (auto kind = entry.getAs<StringAttr>("kind"))
+        out.push_back({derived->second + unsigned(i), kind.getValue()});
   return out;
 }
 

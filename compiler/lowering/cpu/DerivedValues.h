@@ -49,13 +49,15 @@ unsigned appendDerivedValues(mlir::ModuleOp module, llvm::ArrayRef<DerivedValue>
 /// The argument of forward function `fn` (tensors or buffers) that holds
 /// the value of `kind` derived from its state argument `stateArg`, if any.
 /// `fn` may also be a part -mdl-outline-long-bodies cut out of a forward
-/// function; `stateArg` and the result are then the part's arguments.
+/// function; `stateArg` and the result are then the part's arguments
+/// (mdl.outlined_derived).
 std::optional<unsigned> derivedArgument(mlir::func::FuncOp fn, unsigned stateArg,
                                         llvm::StringRef kind);
 
 /// The arguments of forward function `fn` that hold values derived from its
-/// state argument `stateArg`.
-llvm::SmallVector<unsigned> derivedArguments(mlir::func::FuncOp fn, unsigned stateArg);
+/// state argument `stateArg`, with their kinds.
+llvm::SmallVector<std::pair<unsigned, llvm::StringRef>> derivedArguments(mlir::func::FuncOp fn,
+                                                                        unsigned stateArg);
 
 } // namespace modelc::lowering
 

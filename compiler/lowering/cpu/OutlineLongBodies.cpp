@@ -23,6 +23,12 @@
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/Interfaces/LoopLikeInterface.h"
+#include "llvm/Support/xxhash.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
 
 namespace modelc::lowering {
 #define GEN_PASS_DEF_OUTLINELONGBODIES
@@ -110,7 +116,7 @@ public:
     return true;
   }
 
-  void outline(func::FuncOp parent, SymbolTable &symbols, unsigned index) const;
+  func::FuncOp outline(func::FuncOp parent, SymbolTable &symbols, unsigned index) const;
 
 private:
   bool contains(Operation *op) const {
@@ -160,7 +166,7 @@ private:
   int64_t total = 0;
 };
 
-void Part::outline(func::FuncOp parent, SymbolTable &symbols, unsigned index) const {
+func::FuncOp Part::outline(func::FuncOp parent, SymbolTable &symbols, unsigned index) const {
   MLIRContext *ctx = parent.getContext();
   Location loc = ops.front()->getLoc();
 
@@ -187,19 +193,23 @@ void Part::outline(func::FuncOp parent, SymbolTable &symbols, unsigned index) co
         use(v);
     });
   // A buffer argument comes with the values derived from it, which later
-  // passes look up by argument (a Linear weight's packed panels).
-  for (Value v : SmallVector<Value>(captured.begin(), captured.end()))
-    if (auto arg = dyn_cast<BlockArgument>(v); arg && arg.getOwner() == &parent.getBody().front())
-      for (unsigned d : derivedArguments(parent, arg.getArgNumber()))
-        captured.insert(parent.getArgument(d));
-
-  // Which argument of the forward function each argument of the part is
-  // (-1: none), for derivedArgument.
-  SmallVector<int64_t> argOf;
-  for (Value v : captured) {
+  // passes look up by argument (a Linear weight's packed panels): the part
+  // says which of its arguments holds which.
+  SmallVector<Attribute> derivedMap;
+  for (Value v : SmallVector<Value>(captured.begin(), captured.end())) {
     auto arg = dyn_cast<BlockArgument>(v);
-    argOf.push_back(arg && arg.getOwner() == &parent.getBody().front() ? int64_t(arg.getArgNumber())
-                                                                       : int64_t(-1));
+    if (!arg || arg.getOwner() != &parent.getBody().front())
+      continue;
+    for (auto [d, kind] : derivedArguments(parent, arg.getArgNumber())) {
+      captured.insert(parent.getArgument(d));
+      auto index = [&](Value x) {
+        return IntegerAttr::get(IntegerType::get(ctx, 64), llvm::find(captured, x) - captured.begin());
+      };
+      derivedMap.push_back(DictionaryAttr::get(
+          ctx, {NamedAttribute(StringAttr::get(ctx, "state"), index(v)),
+                NamedAttribute(StringAttr::get(ctx, "kind"), StringAttr::get(ctx, kind)),
+                NamedAttribute(StringAttr::get(ctx, "arg"), index(parent.getArgument(d)))}));
+    }
   }
 
   // An empty tensor used after the part is not returned (a function can
@@ -228,8 +238,7 @@ void Part::outline(func::FuncOp parent, SymbolTable &symbols, unsigned index) co
   symbols.insert(fn);
   // LLVM would inline a function called once back into its caller.
   fn->setAttr("passthrough", b.getArrayAttr({b.getStringAttr("noinline")}));
-  fn->setAttr(mlir::mdl::kOutlinedFromAttr, FlatSymbolRefAttr::get(parent.getSymNameAttr()));
-  fn->setAttr(mlir::mdl::kOutlinedArgsAttr, DenseI64ArrayAttr::get(ctx, argOf));
+  fn->setAttr(mlir::mdl::kOutlinedDerivedAttr, ArrayAttr::get(ctx, derivedMap));
 
   Block *body = fn.addEntryBlock();
   b.setInsertionPointToStart(body);
@@ -260,6 +269,20 @@ void Part::outline(func::FuncOp parent, SymbolTable &symbols, unsigned index) co
   }
   for (Operation *op : llvm::reverse(ops))
     op->erase();
+  return fn;
+}
+
+/// What an op looks like, without its operands' identities: equal for the
+/// same op at the same place of two repetitions of a block. From names and
+/// counts only, not from attributes' or types' addresses, so that where a
+/// block is cut is the same from one run to the next.
+uint64_t shapeHash(Operation *op) {
+  std::string key = op->getName().getStringRef().str();
+  key += fmt::format("/{}/{}", op->getNumOperands(), op->getNumResults());
+  for (Region &region : op->getRegions())
+    for (Block &block : region)
+      key += fmt::format("/{}", block.getOperations().size());
+  return llvm::xxh3_64bits(key);
 }
 
 struct OutlineLongBodiesPass : impl::OutlineLongBodiesBase<OutlineLongBodiesPass> {
@@ -268,7 +291,8 @@ struct OutlineLongBodiesPass : impl::OutlineLongBodiesBase<OutlineLongBodiesPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
-    for (func::FuncOp fn : forwardFunctions(module)) {
+    SmallVector<func::FuncOp> forwards = forwardFunctions(module);
+    for (func::FuncOp fn : forwards) {
       // Innermost blocks first: a tile loop's body is cut before the
       // function body that holds the loop.
       SmallVector<Block *> blocks;
@@ -277,10 +301,16 @@ struct OutlineLongBodiesPass : impl::OutlineLongBodiesBase<OutlineLongBodiesPass
       for (Block *block : blocks)
         cut(fn, *block, symbols, index);
     }
+    dedupe(forwards, symbols);
   }
 
-  /// Cuts `block` into parts of about maxOps loops, each where nothing that
-  /// follows needs a view of its buffers.
+  /// Cuts `block` into parts of maxOps / 2 to 2 maxOps loops, each where
+  /// nothing that follows needs a view of its buffers. Within that range a
+  /// part ends where the last few ops' shapes hash to a multiple of 4: in a
+  /// model that repeats a block (ResNet's bottlenecks, a deep Sequential),
+  /// the parts then start at the same place of each repetition and come out
+  /// the same, which dedupe() exploits; parts of a fixed count would drift
+  /// through the repetition.
   void cut(func::FuncOp fn, Block &block, SymbolTable &symbols, unsigned &index) {
     int64_t total = 0;
     for (Operation &op : block.without_terminator())
@@ -294,6 +324,7 @@ struct OutlineLongBodiesPass : impl::OutlineLongBodiesBase<OutlineLongBodiesPass
     // Whether the part being built is the block's first: a first part that
     // reaches the block's end would only move the whole block into a call.
     bool first = true;
+    std::array<uint64_t, 3> window{};
     for (Operation *op : order) {
       // Constants stay where they are (the parts recompute their own);
       // stack allocations belong to the caller's frame.
@@ -305,7 +336,14 @@ struct OutlineLongBodiesPass : impl::OutlineLongBodiesBase<OutlineLongBodiesPass
         continue;
       }
       part.add(op);
-      if (part.weight() >= maxOps && op != order.back() && part.cleanCut()) {
+      std::rotate(window.begin(), window.begin() + 1, window.end());
+      window.back() = shapeHash(op);
+      bool boundary = (window[0] ^ (window[1] * 3) ^ (window[2] * 7)) % 4 == 0;
+      int64_t weight = part.weight();
+      if (op != order.back() &&
+          ((weight >= std::max<int64_t>(2, (maxOps + 1) / 2) && boundary) ||
+           weight >= 2 * maxOps) &&
+          part.cleanCut()) {
         flush(fn, part, symbols, index);
         first = false;
       }
@@ -323,9 +361,47 @@ struct OutlineLongBodiesPass : impl::OutlineLongBodiesBase<OutlineLongBodiesPass
   /// leaves its ops where they are otherwise. Starts a new part.
   void flush(func::FuncOp fn, Part &part, SymbolTable &symbols, unsigned &index) {
     if (part.weight() > 1 && part.cleanCut())
-      part.outline(fn, symbols, index++);
+      parts.push_back(part.outline(fn, symbols, index++));
     part.clear();
   }
+
+  /// Parts that came out the same, up to their name, become one function,
+  /// which LLVM then compiles once: ResNet-152's 35 like bottlenecks of
+  /// layer3, a Sequential of like layers. Parts are compared in the order
+  /// they were made, so that the parts a part calls are merged before it is
+  /// compared.
+  void dedupe(ArrayRef<func::FuncOp> forwards, SymbolTable &symbols) {
+    llvm::StringMap<func::FuncOp> byText;
+    DenseMap<StringAttr, FlatSymbolRefAttr> merged;
+    auto redirect = [&](Operation *root) {
+      root->walk([&](func::CallOp call) {
+        if (auto it = merged.find(call.getCalleeAttr().getAttr()); it != merged.end())
+          call.setCalleeAttr(it->second);
+      });
+    };
+    StringAttr anonymous = StringAttr::get(&getContext(), "part");
+    for (func::FuncOp part : parts) {
+      redirect(part);
+      StringAttr name = part.getSymNameAttr();
+      part.setSymNameAttr(anonymous);
+      std::string text;
+      llvm::raw_string_ostream os(text);
+      // Local scope: attribute aliases of the whole module would make each
+      // print cost the module's size.
+      part->print(os, OpPrintingFlags().useLocalScope());
+      part.setSymNameAttr(name);
+      auto [kept, inserted] = byText.try_emplace(text, part);
+      if (inserted)
+        continue;
+      merged[name] = FlatSymbolRefAttr::get(kept->second.getSymNameAttr());
+      symbols.erase(part);
+    }
+    for (func::FuncOp fn : forwards)
+      redirect(fn);
+    parts.clear();
+  }
+
+  SmallVector<func::FuncOp> parts;
 };
 
 } // namespace

@@ -1,5 +1,9 @@
-// RUN: mdl-opt %s --pass-pipeline="builtin.module(mdl-pack-weights, mdl-outline-long-bodies{max-ops=2})" -mlir-print-local-scope | FileCheck %s
+// RUN: mdl-opt %s --split-input-file --pass-pipeline="builtin.module(mdl-pack-weights, mdl-outline-long-bodies{max-ops=1})" -mlir-print-local-scope | FileCheck %s
 
+// max-ops=1: parts of two loop nests (a part ends at 2 max-ops at the
+// latest; between max-ops / 2 and 2 max-ops, where the ops' shapes say, which
+// here would be the same place).
+//
 // A forward function with four loop nests, cut into parts of two: a part
 // ends only where nothing after it needs a view of its buffers (the slice
 // %v of %z keeps %z's producer and the slice's users together); the part
@@ -56,14 +60,14 @@ func.func @modelc_forward_eval(%w: memref<20x37xf32>, %x: tensor<?x37xf32>, %ini
 
 // CHECK-LABEL: func.func private @modelc_forward_eval_part1(
 // CHECK-SAME:      %{{.*}}: tensor<?x20xf32>, %{{.*}}: tensor<?x20xf32>, %[[N:.*]]: index) -> tensor<?x20xf32>
-// CHECK-SAME:      mdl.outlined_args = array<i64: -1, -1, -1>, mdl.outlined_from = @modelc_forward_eval, passthrough = ["noinline"]
+// CHECK-SAME:      mdl.outlined_derived = [], passthrough = ["noinline"]
 // CHECK:         tensor.empty(%[[N]])
 // CHECK:         tensor.extract_slice
 // CHECK:         tensor.insert_slice
 
 // CHECK-LABEL: func.func private @modelc_forward_eval_part0(
 // CHECK-SAME:      %[[PW:.*]]: memref<20x37xf32>, %{{.*}}: tensor<?x37xf32>, %{{.*}}: tensor<?x20xf32>, %{{.*}}: memref<2x37x16xf32>) -> (tensor<?x20xf32>, index, tensor<?x20xf32>)
-// CHECK-SAME:      mdl.outlined_args = array<i64: 0, 1, 2, 3>, mdl.outlined_from = @modelc_forward_eval
+// CHECK-SAME:      mdl.outlined_derived = [{arg = 3 : i64, kind = "packed", state = 0 : i64}]
 // CHECK:         bufferization.to_tensor %[[PW]] restrict
 // CHECK:         %[[DIM:.*]] = tensor.dim
 // CHECK:         return %{{.*}}, %[[DIM]], %{{.*}} : tensor<?x20xf32>, index, tensor<?x20xf32>
@@ -101,4 +105,112 @@ func.func @not_forward(%x: tensor<?x20xf32>, %init: tensor<?x20xf32>) -> tensor<
     linalg.yield %a : f32
   } -> tensor<?x20xf32>
   return %t : tensor<?x20xf32>
+}
+
+// -----
+
+// Twelve like layers: the parts come out the same and are one function,
+// called six times.
+// CHECK-LABEL: func.func @repeated(
+// CHECK:         %[[P0:.*]] = call @repeated_part0(%arg0)
+// CHECK-NEXT:    %[[P1:.*]] = call @repeated_part0(%[[P0]])
+// CHECK-NEXT:    %[[P2:.*]] = call @repeated_part0(%[[P1]])
+// CHECK-NEXT:    %[[P3:.*]] = call @repeated_part0(%[[P2]])
+// CHECK-NEXT:    %[[P4:.*]] = call @repeated_part0(%[[P3]])
+// CHECK-NEXT:    %[[P5:.*]] = call @repeated_part0(%[[P4]])
+// CHECK-NEXT:    return %[[P5]]
+// CHECK:       func.func private @repeated_part0(
+// CHECK-COUNT-2: linalg.generic
+// CHECK-NOT:   linalg.generic
+// CHECK:         return
+// CHECK-NOT:   @repeated_part{{[1-9]}}(
+#id2 = affine_map<(m, n) -> (m, n)>
+func.func @repeated(%x: tensor<8x20xf32>) -> tensor<8x20xf32>
+    attributes {mdl.parameter_args = array<i64>} {
+  %zero = arith.constant 0.0 : f32
+  %e0 = tensor.empty() : tensor<8x20xf32>
+  %r0 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<8x20xf32>) outs(%e0 : tensor<8x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<8x20xf32>
+  %e1 = tensor.empty() : tensor<8x20xf32>
+  %r1 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r0 : tensor<8x20xf32>) outs(%e1 : tensor<8x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<8x20xf32>
+  %e2 = tensor.empty() : tensor<8x20xf32>
+  %r2 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r1 : tensor<8x20xf32>) outs(%e2 : tensor<8x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<8x20xf32>
+  %e3 = tensor.empty() : tensor<8x20xf32>
+  %r3 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r2 : tensor<8x20xf32>) outs(%e3 : tensor<8x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<8x20xf32>
+  %e4 = tensor.empty() : tensor<8x20xf32>
+  %r4 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r3 : tensor<8x20xf32>) outs(%e4 : tensor<8x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<8x20xf32>
+  %e5 = tensor.empty() : tensor<8x20xf32>
+  %r5 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r4 : tensor<8x20xf32>) outs(%e5 : tensor<8x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<8x20xf32>
+  %e6 = tensor.empty() : tensor<8x20xf32>
+  %r6 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r5 : tensor<8x20xf32>) outs(%e6 : tensor<8x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<8x20xf32>
+  %e7 = tensor.empty() : tensor<8x20xf32>
+  %r7 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r6 : tensor<8x20xf32>) outs(%e7 : tensor<8x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<8x20xf32>
+  %e8 = tensor.empty() : tensor<8x20xf32>
+  %r8 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r7 : tensor<8x20xf32>) outs(%e8 : tensor<8x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<8x20xf32>
+  %e9 = tensor.empty() : tensor<8x20xf32>
+  %r9 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r8 : tensor<8x20xf32>) outs(%e9 : tensor<8x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<8x20xf32>
+  %e10 = tensor.empty() : tensor<8x20xf32>
+  %r10 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r9 : tensor<8x20xf32>) outs(%e10 : tensor<8x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<8x20xf32>
+  %e11 = tensor.empty() : tensor<8x20xf32>
+  %r11 = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r10 : tensor<8x20xf32>) outs(%e11 : tensor<8x20xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<8x20xf32>
+  return %r11 : tensor<8x20xf32>
 }

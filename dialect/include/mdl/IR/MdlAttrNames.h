@@ -49,14 +49,12 @@ constexpr llvm::StringLiteral kRngArgAttr = "mdl.rng_arg";
 /// DictionaryAttr; lowering/cpu/CpuTarget.h).
 constexpr llvm::StringLiteral kCpuTargetAttr = "mdl.cpu_target";
 
-/// On a private function -mdl-outline-long-bodies cut out of a forward
-/// function: that function (a FlatSymbolRefAttr).
-constexpr llvm::StringLiteral kOutlinedFromAttr = "mdl.outlined_from";
-
-/// On the same function: for each of its arguments, the forward function's
-/// argument it is, or -1 (a DenseI64ArrayAttr), so that a value derived from
-/// a parameter is found from the part too (lowering/cpu/DerivedValues.h).
-constexpr llvm::StringLiteral kOutlinedArgsAttr = "mdl.outlined_args";
+/// On a private function -mdl-outline-long-bodies cut out of forward
+/// functions: which of its arguments holds a value derived from which, an
+/// ArrayAttr of {state = i, kind = "packed", arg = j}, so that a value
+/// derived from a parameter is found from the part too
+/// (lowering/cpu/DerivedValues.h). Its presence marks the function a part.
+constexpr llvm::StringLiteral kOutlinedDerivedAttr = "mdl.outlined_derived";
 
 } // namespace mlir::mdl
 
