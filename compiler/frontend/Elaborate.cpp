@@ -714,8 +714,14 @@ void Elaborator::collectStates(const Instance &inst,
 // Driver
 //===----------------------------------------------------------------------===//
 
-Elaborator::Elaborator(const ast::File &file, MLIRContext *ctx)
-    : file(file), ctx(ctx), builder(ctx, &opCounter) {}
+Elaborator::Elaborator(const ast::File &file, MLIRContext *ctx, const ElaborateLimits &limits)
+    : file(file), ctx(ctx), builder(ctx, &opCounter) {
+  instances.max = limits.instances;
+  states.max = limits.states;
+  nameBytes.max = limits.nameBytes;
+  ops.max = limits.ops;
+  moduleCalls.max = limits.moduleCalls;
+}
 
 LogicalResult Elaborator::countState(StringRef fullName, Location loc) {
   ++states.count;
@@ -823,9 +829,10 @@ OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
   return module;
 }
 
-OwningOpRef<ModuleOp> elaborate(const ast::File &file, StringRef modelName, MLIRContext *ctx) {
+OwningOpRef<ModuleOp> elaborate(const ast::File &file, StringRef modelName, MLIRContext *ctx,
+                                const ElaborateLimits &limits) {
   ctx->loadDialect<mdl::MdlDialect, func::FuncDialect, arith::ArithDialect>();
-  Elaborator e(file, ctx);
+  Elaborator e(file, ctx, limits);
   return e.run(modelName);
 }
 
