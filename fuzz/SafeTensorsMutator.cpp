@@ -247,6 +247,11 @@ void mutate(JsonValue &header, std::string &data, size_t maxData, Rng &rng) {
     size_t copies = kCopies[pick(rng, std::size(kCopies))];
     bool sameName = rng() % 8 == 0;
     std::pair<std::string, JsonValue> copy = entries[pick(rng, entries.size())];
+    // No more copies than the output can hold: a thousand copies of a shape
+    // of a thousand sizes would be a million values to build and throw away.
+    std::string text;
+    write(copy.second, text);
+    copies = std::min(copies, maxData / (text.size() + copy.first.size() + 8) + 1);
     std::string base = copy.first;
     for (size_t i = 0; i < copies; ++i) {
       if (!sameName)
