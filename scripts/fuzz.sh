@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of fuzz/ in build-fuzz/ with clang-22 and runs
-# each for SECONDS (default 600) from a seed corpus made of the test files.
+# each for SECONDS (default 600) from a seed corpus made of the test files and
+# of fuzz/seeds.py's inputs that amplify.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]   TARGET: frontend safetensors inputs
 #
@@ -8,9 +9,10 @@
 # libclang-rt-22-dev); `make test` does not. Per target, under
 # build-fuzz/fuzz-out/TARGET/: corpus/ (seeds plus what libFuzzer found),
 # crash-*/timeout-*/oom-*/slow-unit-* artifacts and fuzz.log. One summary
-# line per target goes to stdout and is appended, dated, to
-# build-fuzz/fuzz-out/summary.txt. Exit status 1 if any target left a crash,
-# timeout or OOM. See docs/FUZZING.md.
+# line per target, with the executions, coverage (cov: edges) and features
+# (ft) of libFuzzer's last status line, goes to stdout and is appended,
+# dated, to build-fuzz/fuzz-out/summary.txt. Exit status 1 if any target left
+# a crash, timeout or OOM. See docs/FUZZING.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -50,12 +52,22 @@ ninja -C build-fuzz -j"$jobs" $(printf 'modelc-fuzz-%s ' "${targets[@]}")
 out=build-fuzz/fuzz-out
 mkdir -p "$out"
 
-# Seeds: copies of the test files (libFuzzer adds to the corpus directory).
+# The generated seeds of fuzz/seeds.py (inputs that amplify: module trees,
+# call trees, high ranks, many entries, overflowing sizes), written once.
+generated=$out/generated-seeds
+rm -rf "$generated"
+python3 fuzz/seeds.py "$generated"
+
+# Seeds: copies of the test files and the generated ones (libFuzzer adds to
+# the corpus directory).
 seed() {
   local t=$1 corpus=$out/$1/corpus
   mkdir -p "$corpus"
   case $t in
     frontend)
+      for f in "$generated"/mdl/*.mdl; do
+        cp "$f" "$corpus/seed-generated-$(basename "$f")"
+      done
       for f in test/Frontend/*.mdl test/Frontend/errors/*.mdl \
                test/e2e/models/*.mdl examples/*/*.mdl; do
         cp "$f" "$corpus/seed-$(echo "${f%.mdl}" | tr / _).mdl"
@@ -73,6 +85,9 @@ seed() {
         rm -rf "$tmp"
       done ;;
     safetensors|inputs)
+      for f in "$generated"/safetensors/*.safetensors; do
+        cp "$f" "$corpus/seed-generated-$(basename "$f")"
+      done
       for f in test/e2e/fixtures/*.safetensors; do
         cp "$f" "$corpus/seed-$(basename "$f")"
       done
@@ -99,22 +114,25 @@ for t in "${targets[@]}"; do
   echo "fuzz.sh: running modelc-fuzz-$t for ${seconds}s (log: $dir/fuzz.log)" >&2
   # -fork keeps going after a crash so that one run can find several; every
   # artifact lands in $dir.
-  extra=()
-  [ "$t" != frontend ] || extra=(-dict="$root/fuzz/mdl.dict")
+  if [ "$t" = frontend ]; then dict=mdl.dict; else dict=safetensors.dict; fi
   set +e
-  (cd "$dir" && "$root/build-fuzz/bin/modelc-fuzz-$t" corpus "${extra[@]}" \
+  (cd "$dir" && "$root/build-fuzz/bin/modelc-fuzz-$t" corpus -dict="$root/fuzz/$dict" \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
       -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
       -artifact_prefix="$root/$dir/" -print_final_stats=1 > fuzz.log 2>&1)
   set -e
-  # The fork mode's status lines: "#EXECS: cov: ... oom/timeout/crash: O/T/C ...".
-  execs=$(grep -oE '^#[0-9]+' "$dir/fuzz.log" | tail -1 | tr -d '#' || true)
+  # The fork mode's status lines, the last one the final figures:
+  # "#EXECS: cov: EDGES ft: FEATURES corp: N exec/s: R oom/timeout/crash: ...".
+  last=$(grep -E '^#[0-9]+: cov: ' "$dir/fuzz.log" | tail -1 || true)
+  execs=$(echo "$last" | grep -oE '^#[0-9]+' | tr -d '#' || true)
+  cov=$(echo "$last" | grep -oE 'cov: [0-9]+' | grep -oE '[0-9]+' || true)
+  ft=$(echo "$last" | grep -oE 'ft: [0-9]+' | grep -oE '[0-9]+' || true)
   crashes=$(find "$dir" -maxdepth 1 -name 'crash-*' | wc -l)
   timeouts=$(find "$dir" -maxdepth 1 -name 'timeout-*' | wc -l)
   ooms=$(find "$dir" -maxdepth 1 -name 'oom-*' | wc -l)
   slow=$(find "$dir" -maxdepth 1 -name 'slow-unit-*' | wc -l)
   corpus=$(find "$dir/corpus" -type f | wc -l)
-  line="$t: ${seconds}s, ${execs:-0} executions, $crashes crashes, $timeouts timeouts, $ooms ooms, $slow slow units, corpus $corpus files"
+  line="$t: ${seconds}s, ${execs:-0} executions ($(( ${execs:-0} / seconds )) exec/s), cov ${cov:-0}, ft ${ft:-0}, $crashes crashes, $timeouts timeouts, $ooms ooms, $slow slow units, corpus $corpus files"
   echo "$line"
   echo "$(date -u +%FT%TZ) $line" >> "$out/summary.txt"
   [ $((crashes + timeouts + ooms)) -eq 0 ] || status=1

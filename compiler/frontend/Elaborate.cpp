@@ -715,8 +715,20 @@ void Elaborator::collectStates(const Instance &inst,
 // Driver
 //===----------------------------------------------------------------------===//
 
-Elaborator::Elaborator(const ast::File &file, MLIRContext *ctx)
-    : file(file), ctx(ctx), builder(ctx, &opCounter) {}
+Elaborator::Elaborator(const ast::File &file, MLIRContext *ctx, const ElaborateLimits &limits)
+    : file(file), ctx(ctx), builder(ctx, &opCounter) {
+  instances.max = limits.instances;
+  states.max = limits.states;
+  nameBytes.max = limits.nameBytes;
+  ops.max = limits.ops;
+  moduleCalls.max = limits.moduleCalls;
+  static_assert(ElaborateLimits{}.constantElements == mdl::kMaxConstantElements &&
+                    ElaborateLimits{}.modelConstantElements == mdl::kMaxModelConstantElements,
+                "the frontend's defaults are the dialect's limits");
+  maxConstantElements = std::min<int64_t>(limits.constantElements, mdl::kMaxConstantElements);
+  constantElements.max =
+      std::min<int64_t>(limits.modelConstantElements, mdl::kMaxModelConstantElements);
+}
 
 LogicalResult Elaborator::countState(StringRef fullName, Location loc) {
   ++states.count;
@@ -727,11 +739,11 @@ LogicalResult Elaborator::countState(StringRef fullName, Location loc) {
 LogicalResult Elaborator::countConstant(const StateEntry &entry, Location loc) {
   // Before anything draws it: one line of source must not ask for gigabytes.
   std::optional<int64_t> n = mdl::shape::numElements(entry.type.getShape());
-  if (!n || *n > mdl::kMaxConstantElements) {
+  if (!n || *n > maxConstantElements) {
     error(loc) << fmt::format(
         "constant '{}' has {} elements, more than the limit of {} of modelc; declare it a "
         "buffer(persistent=false), which the runtime draws when the model is created",
-        entry.localName, n ? std::to_string(*n) : "more than 2^63", mdl::kMaxConstantElements);
+        entry.localName, n ? std::to_string(*n) : "more than 2^63", maxConstantElements);
     return failure();
   }
   constantElements.count += *n;
@@ -838,9 +850,10 @@ OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
   return module;
 }
 
-OwningOpRef<ModuleOp> elaborate(const ast::File &file, StringRef modelName, MLIRContext *ctx) {
+OwningOpRef<ModuleOp> elaborate(const ast::File &file, StringRef modelName, MLIRContext *ctx,
+                                const ElaborateLimits &limits) {
   ctx->loadDialect<mdl::MdlDialect, func::FuncDialect, arith::ArithDialect>();
-  Elaborator e(file, ctx);
+  Elaborator e(file, ctx, limits);
   return e.run(modelName);
 }
 

@@ -10,6 +10,7 @@
 #define MODELC_FRONTEND_ELABORATOR_H
 
 #include "frontend/AST.h"
+#include "frontend/Elaborate.h"
 #include "mdl/IR/MdlOps.h"
 #include "mdl/IR/ShapeInference.h"
 
@@ -198,7 +199,7 @@ struct Env {
 
 class Elaborator {
 public:
-  Elaborator(const ast::File &file, mlir::MLIRContext *ctx);
+  Elaborator(const ast::File &file, mlir::MLIRContext *ctx, const ElaborateLimits &limits);
 
   mlir::OwningOpRef<mlir::ModuleOp> run(llvm::StringRef modelName);
 
@@ -296,13 +297,8 @@ public:
   }
 
   // ---- Limits ------------------------------------------------------------
-  /// A bound on what elaboration builds. The nesting depth alone does not
-  /// bound the size: a module with two children of its own kind, 40 deep, is
-  /// a trillion instances in five lines. Each count stops at a bound far above
-  /// any real model (ResNet-152 has about 500 instances, 930 state entries,
-  /// 1,300 ops in forward_eval and 3,600 in forward_train), so that such input
-  /// ends in an error rather than in exhausting memory or time.
-  /// docs/FUZZING.md lists them.
+  /// A bound on what elaboration builds (ElaborateLimits says why), so that
+  /// input past it ends in an error rather than in exhausting memory or time.
   struct Limit {
     const char *message; // "...more than {} module instances...", {} the bound
     int64_t max;
@@ -315,29 +311,32 @@ public:
   mlir::LogicalResult checkLimit(Limit &limit, mlir::Location loc);
   /// Counts one more state entry, named `fullName`, against its limits.
   mlir::LogicalResult countState(llvm::StringRef fullName, mlir::Location loc);
+  // The bounds come from the constructor's ElaborateLimits.
   Limit instances{"the model has more than {} module instances, a limit of modelc; does a "
                   "module create several of its own kind at each level?",
-                  100'000};
-  Limit states{"the model has more than {} state entries, a limit of modelc", 1'000'000};
+                  0};
+  Limit states{"the model has more than {} state entries, a limit of modelc", 0};
   /// The instances' paths and the state entries' full names, which grow with
   /// the depth: 4,000-character member names, 16 deep, are 64 KB a name.
   Limit nameBytes{"the model's module paths and state names take more than {} bytes, a "
                   "limit of modelc",
-                  64 << 20};
+                  0};
   /// The elements of every constant, which are drawn at compile time and
   /// compiled in (mdl::kMaxModelConstantElements; one constant alone is
   /// checked against mdl::kMaxConstantElements where it is declared).
   Limit constantElements{"the model's constants have more than {} elements in all, a limit "
                          "of modelc",
-                         mlir::mdl::kMaxModelConstantElements};
+                         0};
+  /// One constant's elements (mdl::kMaxConstantElements, or lower).
+  int64_t maxConstantElements = 0;
   /// Counts the elements of constant `entry`, declared at `loc`, against
   /// their limits.
   mlir::LogicalResult countConstant(const StateEntry &entry, mlir::Location loc);
   /// Per traced function, counted by `opCounter` as `builder` inserts them.
-  Limit ops{"forward traces into more than {} ops, a limit of modelc", 1'000'000};
+  Limit ops{"forward traces into more than {} ops, a limit of modelc", 0};
   /// Per traced function: a module called twice by each caller, zero ops
   /// apiece, is as much work as a large tree.
-  Limit moduleCalls{"forward makes more than {} module calls, a limit of modelc", 1'000'000};
+  Limit moduleCalls{"forward makes more than {} module calls, a limit of modelc", 0};
   bool limitReached() const {
     return instances.reported || states.reported || nameBytes.reported ||
            constantElements.reported || ops.reported || moduleCalls.reported;
