@@ -2,6 +2,7 @@
 
 #include "Alloc.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <map>
@@ -270,12 +271,16 @@ void *allocate(uint64_t size) {
   }
   Cache &c = cache();
   Header *evicted;
+  // The peak before this request, and what it raised it to (0: not raised),
+  // so that a request that fails does not leave the bound at its size.
+  uint64_t previousPeak = 0, raisedTo = 0;
   {
     std::lock_guard<std::mutex> lock(c.mutex);
     Header *h = c.take(usable);
+    previousPeak = c.peakInUseBytes;
     c.inUseBytes += usable;
     if (c.inUseBytes > c.peakInUseBytes)
-      c.peakInUseBytes = c.inUseBytes;
+      c.peakInUseBytes = raisedTo = c.inUseBytes;
     if (h)
       return reinterpret_cast<char *>(h) + kHeader;
     // Only a new block adds to the cached bytes plus those in use: make
@@ -288,6 +293,8 @@ void *allocate(uint64_t size) {
   if (!h) {
     std::lock_guard<std::mutex> lock(c.mutex);
     c.inUseBytes -= usable;
+    if (raisedTo != 0 && c.peakInUseBytes == raisedTo)
+      c.peakInUseBytes = std::max(previousPeak, c.inUseBytes);
     return nullptr;
   }
   return reinterpret_cast<char *>(h) + kHeader;

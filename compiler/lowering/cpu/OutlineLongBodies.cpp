@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 
 namespace modelc::lowering {
 #define GEN_PASS_DEF_OUTLINELONGBODIES
@@ -135,8 +136,8 @@ private:
       tied = dps.getTiedOpOperand(r)->get();
     else if (auto forall = dyn_cast<scf::ForallOp>(op))
       tied = forall.getOutputs()[r.getResultNumber()];
-    else if (auto loop = dyn_cast<scf::ForOp>(op))
-      tied = loop.getInitArgs()[r.getResultNumber()];
+    // An scf.for may yield any tensor, a view of another buffer too: it
+    // counts as a view (no cut right after it), as every op not named here.
     else if (isa<tensor::EmptyOp>(op))
       return {Origin::Fresh, {}};
     else
@@ -351,9 +352,10 @@ struct OutlineLongBodiesPass : impl::OutlineLongBodiesBase<OutlineLongBodiesPass
     if (first)
       part.clear();
     flush(fn, part, symbols, index);
-    // The caller's copies of empty tensors that only the parts used.
-    for (Operation &op : llvm::make_early_inc_range(block))
-      if (isa<tensor::EmptyOp>(op) && op.use_empty())
+    // The caller's constants and empty tensors that only the parts used
+    // (they made their own). Reverse order: a constant may size an empty.
+    for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
+      if ((isa<tensor::EmptyOp>(op) || op.hasTrait<OpTrait::ConstantLike>()) && op.use_empty())
         op.erase();
   }
 
@@ -370,6 +372,26 @@ struct OutlineLongBodiesPass : impl::OutlineLongBodiesBase<OutlineLongBodiesPass
   /// layer3, a Sequential of like layers. Parts are compared in the order
   /// they were made, so that the parts a part calls are merged before it is
   /// compared.
+  /// Printing that shows all of an op and nothing of where it came from.
+  /// OpPrintingFlags starts from the command line's --mlir-print-* options,
+  /// some of which would hide differences (elided constants, skipped
+  /// regions) or show irrelevant ones (locations, module-wide SSA ids).
+  /// Local scope: attribute aliases of the whole module would make each
+  /// print cost the module's size.
+  static OpPrintingFlags exactText() {
+    OpPrintingFlags flags;
+    flags.elideLargeElementsAttrs(std::numeric_limits<int64_t>::max())
+        .enableDebugInfo(false)
+        .printGenericOpForm(false)
+        .skipRegions(false)
+        .assumeVerified(true)
+        .useLocalScope(true)
+        .printValueUsers(false)
+        .printUniqueSSAIDs(false)
+        .printNameLocAsPrefix(false);
+    return flags;
+  }
+
   void dedupe(ArrayRef<func::FuncOp> forwards, SymbolTable &symbols) {
     llvm::StringMap<func::FuncOp> byText;
     DenseMap<StringAttr, FlatSymbolRefAttr> merged;
@@ -386,9 +408,7 @@ struct OutlineLongBodiesPass : impl::OutlineLongBodiesBase<OutlineLongBodiesPass
       part.setSymNameAttr(anonymous);
       std::string text;
       llvm::raw_string_ostream os(text);
-      // Local scope: attribute aliases of the whole module would make each
-      // print cost the module's size.
-      part->print(os, OpPrintingFlags().useLocalScope());
+      part->print(os, exactText());
       part.setSymNameAttr(name);
       auto [kept, inserted] = byText.try_emplace(text, part);
       if (inserted)

@@ -1,4 +1,7 @@
 // RUN: mdl-opt %s --split-input-file --pass-pipeline="builtin.module(mdl-pack-weights, mdl-outline-long-bodies{max-ops=1})" -mlir-print-local-scope | FileCheck %s
+// The same with printer options that would hide or add differences, which
+// the comparison of parts must not see: elided constants, locations.
+// RUN: mdl-opt %s --split-input-file --pass-pipeline="builtin.module(mdl-pack-weights, mdl-outline-long-bodies{max-ops=1})" -mlir-print-local-scope --mlir-elide-elementsattrs-if-larger=4 --mlir-print-debuginfo | sed -e 's/ loc([^()]*)//g' | FileCheck %s
 
 // max-ops=1: parts of two loop nests (a part ends at 2 max-ops at the
 // latest; between max-ops / 2 and 2 max-ops, where the ops' shapes say, which
@@ -213,4 +216,46 @@ func.func @repeated(%x: tensor<8x20xf32>) -> tensor<8x20xf32>
     linalg.yield %m : f32
   } -> tensor<8x20xf32>
   return %r11 : tensor<8x20xf32>
+}
+
+// -----
+
+// Four layers that differ only in their constants: parts of two that hold
+// different data are different functions.
+// CHECK-LABEL: func.func @f(
+// CHECK:         call @f_part0(
+// CHECK-NEXT:    call @f_part1(
+// CHECK:       func.func private @f_part1(
+// CHECK:       func.func private @f_part0(
+#id1 = affine_map<(m) -> (m)>
+func.func @f(%x: tensor<8xf32>) -> tensor<8xf32> attributes {mdl.parameter_args = array<i64>} {
+  %c0 = arith.constant dense<[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]> : tensor<8xf32>
+  %e0 = tensor.empty() : tensor<8xf32>
+  %r0 = linalg.generic {indexing_maps = [#id1, #id1, #id1], iterator_types = ["parallel"]} ins(%x, %c0 : tensor<8xf32>, tensor<8xf32>) outs(%e0 : tensor<8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<8xf32>
+  %c1 = arith.constant dense<[10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0]> : tensor<8xf32>
+  %e1 = tensor.empty() : tensor<8xf32>
+  %r1 = linalg.generic {indexing_maps = [#id1, #id1, #id1], iterator_types = ["parallel"]} ins(%r0, %c1 : tensor<8xf32>, tensor<8xf32>) outs(%e1 : tensor<8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<8xf32>
+  %c2 = arith.constant dense<[20.0, 21.0, 22.0, 23.0, 24.0, 25.0, 26.0, 27.0]> : tensor<8xf32>
+  %e2 = tensor.empty() : tensor<8xf32>
+  %r2 = linalg.generic {indexing_maps = [#id1, #id1, #id1], iterator_types = ["parallel"]} ins(%r1, %c2 : tensor<8xf32>, tensor<8xf32>) outs(%e2 : tensor<8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<8xf32>
+  %c3 = arith.constant dense<[30.0, 31.0, 32.0, 33.0, 34.0, 35.0, 36.0, 37.0]> : tensor<8xf32>
+  %e3 = tensor.empty() : tensor<8xf32>
+  %r3 = linalg.generic {indexing_maps = [#id1, #id1, #id1], iterator_types = ["parallel"]} ins(%r2, %c3 : tensor<8xf32>, tensor<8xf32>) outs(%e3 : tensor<8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<8xf32>
+  return %r3 : tensor<8xf32>
 }
