@@ -29,6 +29,10 @@ struct FlattenConstantGlobalsPass
       Type element = array.getElementType();
       while (auto inner = dyn_cast<LLVM::LLVMArrayType>(element))
         element = inner.getElementType();
+      // Arrays of scalars only: an array of vectors holds several of the
+      // attribute's elements in each of its own.
+      if (element != values.getElementType())
+        return;
       int64_t n = values.getNumElements();
       // The same bytes at the same address: every use reaches the data
       // through an untyped pointer (GEPs carry their own element type).

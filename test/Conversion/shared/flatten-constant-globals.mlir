@@ -15,6 +15,9 @@ llvm.mlir.global private constant @splat(dense<7> : tensor<2x3x4xi32>) {addr_spa
 llvm.mlir.global private constant @flat(dense<[1.0, 2.0]> : tensor<2xf32>) {addr_space = 0 : i32, alignment = 64 : i64} : !llvm.array<2 x f32>
 // CHECK: llvm.mlir.global external @state() {addr_space = 0 : i32} : !llvm.array<2 x array<2 x f32>>
 llvm.mlir.global external @state() {addr_space = 0 : i32} : !llvm.array<2 x array<2 x f32>>
+// Arrays of vectors: each holds several of the data's elements; unchanged.
+// CHECK: llvm.mlir.global private constant @vectors({{.*}}) {{.*}} : !llvm.array<2 x array<2 x vector<2xf32>>>
+llvm.mlir.global private constant @vectors(dense<[[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]]> : tensor<2x2x2xf32>) {addr_space = 0 : i32, alignment = 64 : i64} : !llvm.array<2 x array<2 x vector<2xf32>>>
 
 // CHECK-LABEL: llvm.func @first_row
 // CHECK:         %[[A:.*]] = llvm.mlir.addressof @rows : !llvm.ptr
