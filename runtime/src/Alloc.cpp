@@ -230,12 +230,21 @@ struct Cache {
     return true;
   }
 
-  /// Removes the least recently freed blocks until the bound holds, or all
+  /// Counts `usable` bytes as in use: a block handed out.
+  void acquire(uint64_t usable) {
+    inUseBytes += usable;
+    peakInUseBytes = std::max(peakInUseBytes, inUseBytes);
+  }
+
+  /// Removes the least recently freed blocks until the bound holds with
+  /// `incoming` more bytes in use (a new block about to be made), or all
   /// when `all`, and returns them as a chain for releaseChain, to be freed
   /// after the lock is dropped.
-  Header *evict(bool all) {
+  Header *evict(bool all, uint64_t incoming = 0) {
     Header *chain = nullptr;
-    while (oldest && (all || cachedBytes + inUseBytes > 2 * peakInUseBytes)) {
+    uint64_t inUse = inUseBytes + incoming;
+    uint64_t bound = 2 * std::max(peakInUseBytes, inUse);
+    while (oldest && (all || cachedBytes + inUse > bound)) {
       Header *h = oldest;
       auto range = bySize.equal_range(h->usable);
       for (auto it = range.first; it != range.second; ++it)
@@ -271,31 +280,26 @@ void *allocate(uint64_t size) {
   }
   Cache &c = cache();
   Header *evicted;
-  // The peak before this request, and what it raised it to (0: not raised),
-  // so that a request that fails does not leave the bound at its size.
-  uint64_t previousPeak = 0, raisedTo = 0;
   {
     std::lock_guard<std::mutex> lock(c.mutex);
-    Header *h = c.take(usable);
-    previousPeak = c.peakInUseBytes;
-    c.inUseBytes += usable;
-    if (c.inUseBytes > c.peakInUseBytes)
-      c.peakInUseBytes = raisedTo = c.inUseBytes;
-    if (h)
+    if (Header *h = c.take(usable)) {
+      c.acquire(usable);
       return reinterpret_cast<char *>(h) + kHeader;
+    }
     // Only a new block adds to the cached bytes plus those in use: make
     // room for it first, so that the process never holds more than the
     // bound.
-    evicted = c.evict(false);
+    evicted = c.evict(false, usable);
   }
   releaseChain(evicted);
+  // In use only once it exists: a request that fails (a NULL the caller may
+  // survive) must not raise the peak the bound is taken from.
   Header *h = obtainBlock(usable);
-  if (!h) {
-    std::lock_guard<std::mutex> lock(c.mutex);
-    c.inUseBytes -= usable;
-    if (raisedTo != 0 && c.peakInUseBytes == raisedTo)
-      c.peakInUseBytes = std::max(previousPeak, c.inUseBytes);
+  if (!h)
     return nullptr;
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.acquire(usable);
   }
   return reinterpret_cast<char *>(h) + kHeader;
 }

@@ -90,7 +90,6 @@ public:
     total = 0;
   }
 
-  bool empty() const { return ops.empty(); }
   int64_t weight() const { return total; }
 
   void add(Operation *op) {
@@ -132,12 +131,12 @@ private:
 
   Origin originOf(Operation *op, OpResult r) const {
     Value tied;
+    // Any other op, an scf.for among them (it may yield any tensor, a view
+    // of another buffer too), counts as a view: no cut right after it.
     if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
       tied = dps.getTiedOpOperand(r)->get();
     else if (auto forall = dyn_cast<scf::ForallOp>(op))
       tied = forall.getOutputs()[r.getResultNumber()];
-    // An scf.for may yield any tensor, a view of another buffer too: it
-    // counts as a view (no cut right after it), as every op not named here.
     else if (isa<tensor::EmptyOp>(op))
       return {Origin::Fresh, {}};
     else
@@ -197,41 +196,40 @@ func::FuncOp Part::outline(func::FuncOp parent, SymbolTable &symbols, unsigned i
   // passes look up by argument (a Linear weight's packed panels): the part
   // says which of its arguments holds which.
   SmallVector<Attribute> derivedMap;
+  auto argIndex = [&](Value x) {
+    return IntegerAttr::get(IntegerType::get(ctx, 64), llvm::find(captured, x) - captured.begin());
+  };
   for (Value v : SmallVector<Value>(captured.begin(), captured.end())) {
     auto arg = dyn_cast<BlockArgument>(v);
     if (!arg || arg.getOwner() != &parent.getBody().front())
       continue;
     for (auto [d, kind] : derivedArguments(parent, arg.getArgNumber())) {
       captured.insert(parent.getArgument(d));
-      auto index = [&](Value x) {
-        return IntegerAttr::get(IntegerType::get(ctx, 64), llvm::find(captured, x) - captured.begin());
-      };
       derivedMap.push_back(DictionaryAttr::get(
-          ctx, {NamedAttribute(StringAttr::get(ctx, "state"), index(v)),
+          ctx, {NamedAttribute(StringAttr::get(ctx, "state"), argIndex(v)),
                 NamedAttribute(StringAttr::get(ctx, "kind"), StringAttr::get(ctx, kind)),
-                NamedAttribute(StringAttr::get(ctx, "arg"), index(parent.getArgument(d)))}));
+                NamedAttribute(StringAttr::get(ctx, "arg"), argIndex(parent.getArgument(d)))}));
     }
   }
 
   // An empty tensor used after the part is not returned (a function can
   // only return it as a new allocation, per call and tile): the caller makes
   // its own after the call, from the sizes the part returns.
-  SmallVector<Value> results;
+  SetVector<Value> results;
   SmallVector<tensor::EmptyOp> empties;
   for (Value v : escaping()) {
     auto empty = v.getDefiningOp<tensor::EmptyOp>();
     if (!empty) {
-      if (!llvm::is_contained(results, v))
-        results.push_back(v);
+      results.insert(v);
       continue;
     }
     empties.push_back(empty);
     for (Value size : empty->getOperands())
-      if (definedInside(size) && !llvm::is_contained(results, size))
-        results.push_back(size);
+      if (definedInside(size))
+        results.insert(size);
   }
   auto type = FunctionType::get(ctx, ValueRange(captured.getArrayRef()).getTypes(),
-                                ValueRange(results).getTypes());
+                                ValueRange(results.getArrayRef()).getTypes());
   OpBuilder b(parent);
   b.setInsertionPointAfter(parent);
   auto fn = func::FuncOp::create(b, loc, (parent.getSymName() + "_part" + Twine(index)).str(), type);
@@ -260,8 +258,9 @@ func::FuncOp Part::outline(func::FuncOp parent, SymbolTable &symbols, unsigned i
   auto call = func::CallOp::create(b, loc, fn, captured.getArrayRef());
   IRMapping after;
   for (auto [r, callResult] : llvm::zip(results, call.getResults())) {
-    r.replaceUsesWithIf(callResult, [&](OpOperand &u) { return !contains(u.getOwner()); });
-    after.map(r, callResult);
+    Value inside = r;
+    inside.replaceUsesWithIf(callResult, [&](OpOperand &u) { return !contains(u.getOwner()); });
+    after.map(inside, callResult);
   }
   for (tensor::EmptyOp empty : empties) {
     Operation *copy = b.clone(*empty, after);
@@ -349,9 +348,8 @@ struct OutlineLongBodiesPass : impl::OutlineLongBodiesBase<OutlineLongBodiesPass
         first = false;
       }
     }
-    if (first)
-      part.clear();
-    flush(fn, part, symbols, index);
+    if (!first)
+      flush(fn, part, symbols, index);
     // The caller's constants and empty tensors that only the parts used
     // (they made their own). Reverse order: a constant may size an empty.
     for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
@@ -367,11 +365,6 @@ struct OutlineLongBodiesPass : impl::OutlineLongBodiesBase<OutlineLongBodiesPass
     part.clear();
   }
 
-  /// Parts that came out the same, up to their name, become one function,
-  /// which LLVM then compiles once: ResNet-152's 35 like bottlenecks of
-  /// layer3, a Sequential of like layers. Parts are compared in the order
-  /// they were made, so that the parts a part calls are merged before it is
-  /// compared.
   /// Printing that shows all of an op and nothing of where it came from.
   /// OpPrintingFlags starts from the command line's --mlir-print-* options,
   /// some of which would hide differences (elided constants, skipped
@@ -392,6 +385,11 @@ struct OutlineLongBodiesPass : impl::OutlineLongBodiesBase<OutlineLongBodiesPass
     return flags;
   }
 
+  /// Parts that came out the same, up to their name, become one function,
+  /// which LLVM then compiles once: ResNet-152's 35 like bottlenecks of
+  /// layer3, a Sequential of like layers. Parts are compared in the order
+  /// they were made, so that the parts a part calls are merged before it is
+  /// compared.
   void dedupe(ArrayRef<func::FuncOp> forwards, SymbolTable &symbols) {
     llvm::StringMap<func::FuncOp> byText;
     DenseMap<StringAttr, FlatSymbolRefAttr> merged;

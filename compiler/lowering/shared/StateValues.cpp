@@ -14,16 +14,6 @@ using namespace mlir;
 
 namespace modelc::lowering {
 
-/// `v` as an attribute of element type `elt`, as a FloatAttr or IntegerAttr
-/// would convert it: floats rounded to nearest, integers truncated.
-static Attribute scalarAttr(Type elt, double v) {
-  if (auto ft = llvm::dyn_cast<FloatType>(elt))
-    return FloatAttr::get(ft, v);
-  if (elt.isInteger(1))
-    return IntegerAttr::get(elt, v != 0);
-  return IntegerAttr::get(elt, int64_t(v));
-}
-
 /// `v` as an integer of the storage format: truncated toward zero, NaN as
 /// 0 and out-of-range values saturated (a double beyond int64 has no defined
 /// conversion), then cut to the width as IntegerAttr does.
@@ -35,6 +25,16 @@ static int64_t toInteger(double v) {
   if (v < -0x1p63)
     return std::numeric_limits<int64_t>::min();
   return int64_t(v);
+}
+
+/// `v` as an attribute of element type `elt`, as draw() stores it: floats
+/// rounded to nearest, integers as toInteger makes them.
+static Attribute scalarAttr(Type elt, double v) {
+  if (auto ft = llvm::dyn_cast<FloatType>(elt))
+    return FloatAttr::get(ft, v);
+  if (elt.isInteger(1))
+    return IntegerAttr::get(elt, v != 0);
+  return IntegerAttr::get(elt, toInteger(v));
 }
 
 /// `n` values of `dist`, drawn straight into the attribute's storage format
@@ -71,9 +71,16 @@ static DenseElementsAttr draw(RankedTensorType type, Distribution dist, uint64_t
       uint16_t half = x.bitcastToAPInt().getZExtValue();
       std::memcpy(dst, &half, bytes);
     } else {
+      // Cut to the width, as IntegerAttr does, in the host's byte order.
       int64_t i = toInteger(v);
-      int32_t narrow = int32_t(uint32_t(uint64_t(i)));
-      std::memcpy(dst, bytes == 4 ? static_cast<void *>(&narrow) : &i, bytes);
+      int8_t i8 = int8_t(i);
+      int16_t i16 = int16_t(i);
+      int32_t i32 = int32_t(i);
+      const void *src = bytes == 1 ? static_cast<const void *>(&i8)
+                        : bytes == 2 ? static_cast<const void *>(&i16)
+                        : bytes == 4 ? static_cast<const void *>(&i32)
+                                     : static_cast<const void *>(&i);
+      std::memcpy(dst, src, bytes);
     }
   }
   return DenseElementsAttr::getFromRawBuffer(type, raw);
