@@ -13,6 +13,9 @@
 #include "Errors.h"
 #include "GeneratedSymbols.h"
 #include "Model.h"
+#include "Optimizer.h"
+#include "Run.h"
+#include "Train.h"
 #include "support/FileIO.h"
 #include "support/Format.h"
 
@@ -358,6 +361,328 @@ MODELC_RT_EXPORT int32_t modelc_rt_trim(const modelc_model *model) {
   // so trimming while another thread runs this model is safe.
   return entry(model, "trim", Access::Shared, [] {
     releaseHeap();
+    return 0;
+  });
+}
+
+//===- Training -------------------------------------------------------------===//
+
+namespace {
+
+/// checkCanTrain, recording its error: false when `model` cannot train.
+bool canTrain(const modelc_model *model, const char *function, bool onCpu) {
+  std::string error;
+  if (checkCanTrain(*model, function, onCpu, error))
+    return true;
+  recordError(model, error);
+  return false;
+}
+
+/// entry() for the training functions: also refuses a model that cannot
+/// train (checkCanTrain).
+template <typename Model, typename Body>
+int32_t trainingEntry(Model *model, const char *function, Access access, bool onCpu,
+                      Body &&body) {
+  return entry(model, function, access, [&]() -> int32_t {
+    return canTrain(model, function, onCpu) ? body() : -1;
+  });
+}
+
+/// The parameter `name` of a model that trains if `nbytes` is exactly its
+/// gradient's size; -1 otherwise.
+int64_t parameterForCopy(const modelc_model *model, const char *function, const char *name,
+                         const void *buffer, size_t nbytes) {
+  std::string error;
+  int64_t p = findParameter(*model, function, name, error);
+  if (p < 0)
+    return fail(model, error);
+  const StateDesc &s = model->desc->states[model->desc->parameters[static_cast<size_t>(p)]];
+  if (nbytes != s.nbytes)
+    return fail(model, format("%s: the gradient of '%s' is F32 %s (%llu bytes), but the "
+                              "buffer has %zu bytes", function, name,
+                              formatShape(s.shape).c_str(),
+                              static_cast<unsigned long long>(s.nbytes), nbytes));
+  if (!buffer && nbytes)
+    return fail(model, format("%s: the buffer for '%s' is NULL", function, name));
+  return p;
+}
+
+/// load_optimizer_state*: `bytes` into the model, `source` naming them.
+int32_t loadOptimizer(modelc_model *model, const unsigned char *bytes, size_t size,
+                      const std::string &source) {
+  std::string error;
+  std::unique_ptr<Optimizer> optimizer =
+      Optimizer::deserialize(*model, bytes, size, source, error);
+  if (!optimizer)
+    return fail(model, error);
+  model->optimizer = std::move(optimizer);
+  return 0;
+}
+
+/// The optimizer state file of a model that has an optimizer.
+int32_t serializeOptimizer(const modelc_model *model, const char *function,
+                           std::string &bytes) {
+  if (!canTrain(model, function, /*onCpu=*/false))
+    return -1;
+  if (!model->optimizer)
+    return fail(model, format("%s: no optimizer yet (call set_optimizer first)", function));
+  bytes = model->optimizer->serialize(*model);
+  return 0;
+}
+
+/// loss_backward, recording its error.
+int32_t backward(modelc_model *model, const modelc_tensor *inputs, int32_t n_inputs,
+                 float *loss) {
+  std::string error;
+  return lossBackward(*model, inputs, n_inputs, loss, error) ? 0 : fail(model, error);
+}
+
+/// step: the optimizer's update, on the CPU.
+int32_t optimizerStep(modelc_model *model, const char *function) {
+  if (!canTrain(model, function, /*onCpu=*/true))
+    return -1;
+  if (!model->optimizer)
+    return fail(model, format("%s: no optimizer yet (call set_optimizer first)", function));
+  model->optimizer->step(*model);
+  return 0;
+}
+
+} // namespace
+
+MODELC_RT_EXPORT int32_t modelc_rt_set_optimizer(modelc_model *model, const char *name,
+                                                 const char *options_json) {
+  return trainingEntry(model, "set_optimizer", Access::Exclusive, /*onCpu=*/false,
+                       [&]() -> int32_t {
+    std::string error;
+    std::unique_ptr<Optimizer> optimizer =
+        Optimizer::create(*model->desc, name, options_json, error);
+    if (!optimizer)
+      return fail(model, "set_optimizer: " + error);
+    model->optimizer = std::move(optimizer);
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_set_hyperparameter(modelc_model *model, const char *name,
+                                                      double value) {
+  return trainingEntry(model, "set_hyperparameter", Access::Exclusive, /*onCpu=*/false,
+                       [&]() -> int32_t {
+    if (!model->optimizer)
+      return fail(model, "set_hyperparameter: no optimizer yet (call set_optimizer first)");
+    std::string error;
+    if (!model->optimizer->setHyperparameter(name, value, error))
+      return fail(model, "set_hyperparameter: " + error);
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_zero_grad(modelc_model *model) {
+  return trainingEntry(model, "zero_grad", Access::Exclusive, /*onCpu=*/false,
+                       [&]() -> int32_t {
+    zeroGrad(*model);
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_loss_backward(modelc_model *model,
+                                                 const modelc_tensor *inputs,
+                                                 int32_t n_inputs, float *loss) {
+  return entry(model, "loss_backward", Access::Exclusive,
+               [&] { return backward(model, inputs, n_inputs, loss); });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_forward_backward(modelc_model *model,
+                                                    const modelc_tensor *inputs,
+                                                    int32_t n_inputs,
+                                                    const modelc_tensor *grad_outputs,
+                                                    int32_t n_grad_outputs) {
+  return entry(model, "forward_backward", Access::Exclusive, [&]() -> int32_t {
+    return fail(model, "forward_backward: this library has no forward_backward");
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_step(modelc_model *model) {
+  return entry(model, "step", Access::Exclusive,
+               [&] { return optimizerStep(model, "step"); });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_train_step(modelc_model *model,
+                                              const modelc_tensor *inputs,
+                                              int32_t n_inputs, float *loss) {
+  return entry(model, "train_step", Access::Exclusive, [&]() -> int32_t {
+    // The checks before zero_grad, so that refused inputs change nothing.
+    // (A failed shape check of the generated code leaves the gradients
+    // zeroed, as the script's zero_grad() would have.)
+    if (!canTrain(model, "train_step", /*onCpu=*/true))
+      return -1;
+    if (!model->optimizer)
+      return fail(model, "train_step: no optimizer yet (call set_optimizer first)");
+    std::string error;
+    if (!checkInputs(model->desc->lossInputs, inputs, n_inputs, "train_step", error))
+      return fail(model, error);
+    zeroGrad(*model);
+    if (backward(model, inputs, n_inputs, loss) != 0)
+      return -1;
+    return optimizerStep(model, "train_step");
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_read_grad(const modelc_model *model, const char *name,
+                                             void *dst, size_t nbytes) {
+  return trainingEntry(model, "read_grad", Access::Exclusive, /*onCpu=*/false,
+                       [&]() -> int32_t {
+    int64_t p = parameterForCopy(model, "read_grad", name, dst, nbytes);
+    if (p < 0)
+      return -1;
+    if (nbytes)
+      std::memcpy(dst, gradientOf(*model, static_cast<size_t>(p)), nbytes);
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_write_grad(modelc_model *model, const char *name,
+                                              const void *src, size_t nbytes) {
+  return trainingEntry(model, "write_grad", Access::Exclusive, /*onCpu=*/false,
+                       [&]() -> int32_t {
+    int64_t p = parameterForCopy(model, "write_grad", name, src, nbytes);
+    if (p < 0)
+      return -1;
+    if (nbytes)
+      std::memcpy(gradientOf(*model, static_cast<size_t>(p)), src, nbytes);
+    model->hasGrad[static_cast<size_t>(p)] = 1;
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_set_requires_grad(modelc_model *model, const char *name,
+                                                     int32_t flag) {
+  return trainingEntry(model, "set_requires_grad", Access::Exclusive, /*onCpu=*/false,
+                       [&]() -> int32_t {
+    std::string error;
+    int64_t p = findParameter(*model, "set_requires_grad", name, error);
+    if (p < 0)
+      return fail(model, error);
+    model->requiresGrad[static_cast<size_t>(p)] = flag != 0;
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_requires_grad(const modelc_model *model, const char *name) {
+  return trainingEntry(model, "requires_grad", Access::Exclusive, /*onCpu=*/false,
+                       [&]() -> int32_t {
+    std::string error;
+    int64_t p = findParameter(*model, "requires_grad", name, error);
+    if (p < 0)
+      return fail(model, error);
+    return model->requiresGrad[static_cast<size_t>(p)] ? 1 : 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_save_optimizer_state(const modelc_model *model,
+                                                        const char *path) {
+  return entry(model, "save_optimizer_state", Access::Exclusive, [&]() -> int32_t {
+    if (!path)
+      return fail(model, "save_optimizer_state: path is NULL");
+    std::string bytes, error;
+    if (serializeOptimizer(model, "save_optimizer_state", bytes) != 0)
+      return -1;
+    if (!writeFileAtomically(path, bytes, error))
+      return fail(model, format("cannot save the optimizer state to '%s': %s", path,
+                                error.c_str()));
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_load_optimizer_state(modelc_model *model,
+                                                        const char *path) {
+  return entry(model, "load_optimizer_state", Access::Exclusive, [&]() -> int32_t {
+    if (!path)
+      return fail(model, "load_optimizer_state: path is NULL");
+    if (!canTrain(model, "load_optimizer_state", /*onCpu=*/false))
+      return -1;
+    std::string bytes, error;
+    if (!readSafeTensorsFile(path, bytes, error))
+      return fail(model, format("'%s': %s", path, error.c_str()));
+    return loadOptimizer(model, reinterpret_cast<const unsigned char *>(bytes.data()),
+                         bytes.size(), format("'%s'", path));
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_save_optimizer_state_to_memory(const modelc_model *model,
+                                                                  void **data,
+                                                                  size_t *size) {
+  return entry(model, "save_optimizer_state_to_memory", Access::Exclusive,
+               [&]() -> int32_t {
+    if (!data || !size)
+      return fail(model, "save_optimizer_state_to_memory: data or size is NULL");
+    std::string bytes;
+    if (serializeOptimizer(model, "save_optimizer_state_to_memory", bytes) != 0)
+      return -1;
+    void *buffer = std::malloc(bytes.size());
+    if (!buffer)
+      return fail(model, "out of memory");
+    std::memcpy(buffer, bytes.data(), bytes.size());
+    *data = buffer;
+    *size = bytes.size();
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_load_optimizer_state_from_memory(modelc_model *model,
+                                                                    const void *data,
+                                                                    size_t size) {
+  return entry(model, "load_optimizer_state_from_memory", Access::Exclusive,
+               [&]() -> int32_t {
+    if (!data)
+      return fail(model, "load_optimizer_state_from_memory: data is NULL");
+    if (!canTrain(model, "load_optimizer_state_from_memory", /*onCpu=*/false))
+      return -1;
+    return loadOptimizer(model, static_cast<const unsigned char *>(data), size, "memory");
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_num_loss_inputs(const modelc_model *model) {
+  return entry(model, "num_loss_inputs", Access::Shared, [&]() -> int32_t {
+    if (!model->desc->hasLoss)
+      return fail(model, "num_loss_inputs: the model has no loss method");
+    return static_cast<int32_t>(model->desc->lossInputs.size());
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_loss_input_info(const modelc_model *model, int32_t index,
+                                                   modelc_io_info *info) {
+  return entry(model, "loss_input_info", Access::Shared, [&]() -> int32_t {
+    if (!model->desc->hasLoss)
+      return fail(model, "loss_input_info: the model has no loss method");
+    return ioInfo(model, model->desc->lossInputs, "loss_input_info", index, info);
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_grad_buffer(modelc_model *model, void **data,
+                                               size_t *nbytes) {
+  return entry(model, "grad_buffer", Access::Exclusive, [&]() -> int32_t {
+    if (!data || !nbytes)
+      return fail(model, "grad_buffer: data or nbytes is NULL");
+    if (!canTrain(model, "grad_buffer", /*onCpu=*/false))
+      return -1;
+    *data = model->gradData;
+    *nbytes = model->gradBytes;
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_grad_offset(const modelc_model *model, const char *name,
+                                               size_t *offset) {
+  return entry(model, "grad_offset", Access::Shared, [&]() -> int32_t {
+    if (!offset)
+      return fail(model, "grad_offset: offset is NULL");
+    if (!canTrain(model, "grad_offset", /*onCpu=*/false))
+      return -1;
+    std::string error;
+    int64_t p = findParameter(*model, "grad_offset", name, error);
+    if (p < 0)
+      return fail(model, error);
+    *offset = model->gradOffsets[static_cast<size_t>(p)];
     return 0;
   });
 }

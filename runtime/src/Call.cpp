@@ -74,7 +74,7 @@ void addModelArguments(const ModelDesc &desc, const std::vector<void *> &stateDa
     args.addTensor(stateData[i], desc.states[i].shape);
   static const int64_t kStreamShape[1] = {1};
   if (inputs) {
-    for (size_t i = 0; i < desc.inputs.size(); ++i) {
+    for (size_t i = 0; i < inputs->data.size(); ++i) {
       const modelc_tensor &t = inputs->tensors[i];
       args.addTensor(inputs->data[i], t.shape, t.rank > 0 ? static_cast<size_t>(t.rank) : 0);
     }
@@ -86,12 +86,13 @@ void addModelArguments(const ModelDesc &desc, const std::vector<void *> &stateDa
       args.addTensor((*derivedData)[i], desc.derived[i].shape);
 }
 
-void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
-              const ForwardInputs &inputs, const std::vector<void *> *derivedData,
-              PackedCall &call) {
+void packCall(const ModelDesc &desc, const std::vector<TensorDesc> &results,
+              const std::vector<void *> &stateData, const ForwardInputs &inputs,
+              const std::vector<void *> *derivedData, PackedCall &call) {
+  call.resultDescs = &results;
   call.resultOffsets.clear();
   size_t resultWords = 0;
-  for (const TensorDesc &out : desc.outputs) {
+  for (const TensorDesc &out : results) {
     call.resultOffsets.push_back(resultWords);
     resultWords += descriptorWords(out.shape.size());
   }
@@ -102,10 +103,11 @@ void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
   call.args.finish();
 }
 
-ResultView resultView(const ModelDesc &desc, const PackedCall &call, size_t j) {
+ResultView resultView(const PackedCall &call, size_t j) {
   const int64_t *d = &call.results[call.resultOffsets[j]];
-  size_t rank = desc.outputs[j].shape.size();
-  size_t elementSize = dtypeSize(desc.outputs[j].dtype);
+  const TensorDesc &result = (*call.resultDescs)[j];
+  size_t rank = result.shape.size();
+  size_t elementSize = dtypeSize(result.dtype);
   ResultView view;
   view.allocated = wordAsPointer(d[0]);
   // Pointer arithmetic on an integer: on a GPU this is a device address.

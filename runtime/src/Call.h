@@ -58,7 +58,7 @@ private:
 /// A forward call's inputs: their data (host or device memory), shaped as
 /// the caller's tensors; and the instance's random stream (host memory),
 /// which the forward functions of a model that draws (desc.rng) take after
-/// them.
+/// them. (loss_backward passes the loss's inputs: one per `data` entry.)
 struct ForwardInputs {
   const std::vector<void *> &data;
   const modelc_tensor *tensors;
@@ -75,18 +75,21 @@ void addModelArguments(const ModelDesc &desc, const std::vector<void *> &stateDa
                        const ForwardInputs *inputs,
                        const std::vector<void *> *derivedData, PackedArgs &args);
 
-/// The packed arguments of one forward call and the zero-filled results
-/// struct they point to first.
+/// The packed arguments of one forward (or loss_backward) call and the
+/// zero-filled results struct they point to first.
 struct PackedCall {
   PackedArgs args;
   std::vector<int64_t> results;
-  std::vector<size_t> resultOffsets; // of each output's descriptor
+  std::vector<size_t> resultOffsets; // of each result's descriptor
+  /// What the results are: desc.outputs, or desc.lossResults.
+  const std::vector<TensorDesc> *resultDescs = nullptr;
 };
 
-/// Packs a forward call: the results struct, then addModelArguments.
-void packCall(const ModelDesc &desc, const std::vector<void *> &stateData,
-              const ForwardInputs &inputs, const std::vector<void *> *derivedData,
-              PackedCall &call);
+/// Packs a call: the results struct for `results` (desc.outputs for
+/// forward), then addModelArguments.
+void packCall(const ModelDesc &desc, const std::vector<TensorDesc> &results,
+              const std::vector<void *> &stateData, const ForwardInputs &inputs,
+              const std::vector<void *> *derivedData, PackedCall &call);
 
 /// Result `j` of a generated call, as its descriptor says.
 struct ResultView {
@@ -94,7 +97,7 @@ struct ResultView {
   const char *data; // aligned + offset elements
   std::vector<int64_t> sizes, strides;
 };
-ResultView resultView(const ModelDesc &desc, const PackedCall &call, size_t j);
+ResultView resultView(const PackedCall &call, size_t j);
 
 /// MLIR lowers memref.get_global (a constant returned as is) to a descriptor
 /// whose allocated pointer is this marker: it was never malloc'ed.

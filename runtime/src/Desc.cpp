@@ -91,6 +91,14 @@ bool parseState(const JsonValue &entry, size_t index, StateDesc &state,
                    where.c_str(), init.c_str(), arity);
     return false;
   }
+  if (const JsonValue *grad = entry.get("requires_grad")) {
+    if (grad->kind != JsonValue::Kind::Bool || state.kind != StateKind::Parameter) {
+      error = format("%s: 'requires_grad' must be true or false, on a parameter only",
+                     where.c_str());
+      return false;
+    }
+    state.requiresGrad = grad->boolean;
+  }
   for (size_t i = 0; i < arity; ++i) {
     if (!args->array[i].isNumber()) {
       error = format("%s: init_args must be numbers", where.c_str());
@@ -202,8 +210,11 @@ bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
   if (!parseTensors(root, "inputs", /*named=*/true, desc.inputs, detail) ||
       !parseTensors(root, "outputs", /*named=*/false, desc.outputs, detail) ||
       (root.get("derived") &&
-       !parseTensors(root, "derived", /*named=*/true, desc.derived, detail)))
+       !parseTensors(root, "derived", /*named=*/true, desc.derived, detail)) ||
+      (root.get("loss_inputs") &&
+       !parseTensors(root, "loss_inputs", /*named=*/true, desc.lossInputs, detail)))
     return fail(detail);
+  desc.hasLoss = root.get("loss_inputs") != nullptr;
   for (const TensorDesc &d : desc.derived)
     for (int64_t size : d.shape)
       if (size < 0)
@@ -214,6 +225,19 @@ bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
   for (size_t i = 0; i < desc.states.size(); ++i)
     if (desc.states[i].kind == StateKind::Parameter)
       desc.listingOrder.push_back(i);
+  desc.parameters = desc.listingOrder;
+  if (desc.hasLoss) {
+    TensorDesc loss;
+    loss.name = "loss";
+    desc.lossResults.push_back(loss);
+    for (size_t i : desc.parameters) {
+      TensorDesc grad;
+      grad.name = "the gradient of " + desc.states[i].name;
+      grad.dtype = desc.states[i].dtype;
+      grad.shape = desc.states[i].shape;
+      desc.lossResults.push_back(grad);
+    }
+  }
   for (size_t i = 0; i < desc.states.size(); ++i)
     if (desc.states[i].kind != StateKind::Parameter)
       desc.listingOrder.push_back(i);

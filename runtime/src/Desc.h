@@ -4,8 +4,11 @@
 // (docs/ABI.md):
 //   {"name":..., "prefix":...,
 //    "states":[{"name","kind","dtype","shape","init","init_args"}...],
-//    "inputs":[{"name","dtype","shape"}...], "outputs":[{"dtype","shape"}...]}
-// States are in PyTorch state_dict order; a size of -1 is dynamic.
+//    "inputs":[{"name","dtype","shape"}...], "outputs":[{"dtype","shape"}...],
+//    "loss_inputs":[{"name","dtype","shape"}...]}
+// States are in PyTorch state_dict order; a size of -1 is dynamic. A
+// parameter may say "requires_grad": false (frozen); "loss_inputs" is
+// present exactly when the model has a `loss` method (training).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MODELC_RUNTIME_DESC_H
@@ -34,6 +37,9 @@ struct StateDesc {
   uint64_t nbytes = 0;
   InitKind init = InitKind::Full;
   double initArgs[2] = {0, 0};
+  /// Parameters: false for `param(requires_grad=false)` (the initial value
+  /// of the model's own flag, which set_requires_grad changes).
+  bool requiresGrad = true;
 
   /// Parameters and persistent buffers are in the state dict.
   bool isPersistent() const { return kind != StateKind::NonPersistentBuffer; }
@@ -69,6 +75,16 @@ struct ModelDesc {
   /// filters, packed Linear weights): computed by its prepare function whenever the state changed,
   /// passed to the CPU forward functions after the inputs. Static shapes.
   std::vector<TensorDesc> derived;
+  /// The `loss` method's arguments ("loss_inputs"), when hasLoss.
+  bool hasLoss = false;
+  std::vector<TensorDesc> lossInputs;
+  /// What the generated loss_backward functions return: the loss (F32 []),
+  /// then d loss / d parameter for every parameter in description order,
+  /// named as the parameter, with its shape.
+  std::vector<TensorDesc> lossResults;
+  /// Indices into `states` of the parameters, in description order
+  /// (named_parameters()).
+  std::vector<size_t> parameters;
   /// Indices into `states`: parameters, then buffers (PyTorch's listing).
   std::vector<size_t> listingOrder;
   /// State name -> index into `states`.

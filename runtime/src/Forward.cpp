@@ -12,6 +12,7 @@
 #include "Call.h"
 #include "Cuda.h"
 #include "GeneratedSymbols.h"
+#include "Run.h"
 #include "support/Format.h"
 
 #include <cstdlib>
@@ -177,19 +178,22 @@ bool shapeCheckFailed(const ModelDesc &desc, std::string &error) {
   return true;
 }
 
-bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
-              std::string &error) {
+} // namespace
+
+bool callOnCpu(modelc_model &model, GeneratedFunction function,
+               const std::vector<TensorDesc> &results, const modelc_tensor *inputs,
+               size_t numInputs, const ResultConsumer &consume, std::string &error) {
   const ModelDesc &desc = *model.desc;
   // Scratch reused call after call in this thread (a forward never calls
   // another): a batch of one spends more on allocating it than on its layers.
   thread_local std::vector<void *> inputData, passedIn, toFree;
   thread_local PackedCall call;
   inputData.clear();
-  for (size_t i = 0; i < desc.inputs.size(); ++i)
+  for (size_t i = 0; i < numInputs; ++i)
     inputData.push_back(inputs[i].data);
   prepareDerived(model);
-  packCall(desc, model.stateData, ForwardInputs{inputData, inputs, &model.randomStream},
-           &model.derivedData, call);
+  packCall(desc, results, model.stateData,
+           ForwardInputs{inputData, inputs, &model.randomStream}, &model.derivedData, call);
   passedIn.assign(model.stateData.begin(), model.stateData.end()); // never to be freed
   passedIn.insert(passedIn.end(), inputData.begin(), inputData.end());
   passedIn.insert(passedIn.end(), model.derivedData.begin(), model.derivedData.end());
@@ -201,39 +205,51 @@ bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
   if (keepBuffers)
     copyBuffers(model, buffersBefore, /*save=*/true);
   shapeCheck = ShapeCheckFailure();
-  if (model.training)
-    modelc_generated_forward_train(call.args.data());
-  else
-    modelc_generated_forward_eval(call.args.data());
+  function(call.args.data());
   if (keepBuffers && shapeCheck.failed)
     copyBuffers(model, buffersBefore, /*save=*/false);
 
-  // Copy every result out, then free what the generated code allocated:
-  // each allocation once, never memory that was passed in. (None is
-  // copied when a shape check failed.)
-  bool ok = !shapeCheckFailed(desc, error);
+  // Read the results (none when a shape check failed), then free what the
+  // generated code allocated: each allocation once, never memory that was
+  // passed in.
+  bool ok = !shapeCheckFailed(desc, error) && consume(call, error);
   toFree.clear();
-  for (size_t j = 0; j < desc.outputs.size(); ++j) {
-    ResultView view = resultView(desc, call, j);
-    bool owned = view.allocated && view.allocated != kGlobalMarker;
+  for (size_t j = 0; j < results.size(); ++j) {
+    void *allocated = resultView(call, j).allocated;
+    bool owned = allocated && allocated != kGlobalMarker;
     for (void *p : passedIn)
-      owned = owned && p != view.allocated;
+      owned = owned && p != allocated;
     for (void *p : toFree)
-      owned = owned && p != view.allocated;
+      owned = owned && p != allocated;
     if (owned)
-      toFree.push_back(view.allocated);
-    uint64_t nbytes;
-    if (!ok || !prepareOutput(model, j, view.sizes, nbytes, error)) {
-      ok = false;
-      continue;
-    }
-    size_t elementSize = dtypeSize(desc.outputs[j].dtype);
-    copyStrided(static_cast<char *>(model.outputs[j].data), view.data,
-                elementSize, view.sizes, view.strides);
+      toFree.push_back(allocated);
   }
   for (void *p : toFree)
     freeGenerated(p);
   return ok;
+}
+
+namespace {
+
+bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
+              std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  auto copyOutputs = [&model, &desc](const PackedCall &call, std::string &why) {
+    for (size_t j = 0; j < desc.outputs.size(); ++j) {
+      ResultView view = resultView(call, j);
+      uint64_t nbytes;
+      if (!prepareOutput(model, j, view.sizes, nbytes, why))
+        return false;
+      size_t elementSize = dtypeSize(desc.outputs[j].dtype);
+      copyStrided(static_cast<char *>(model.outputs[j].data), view.data,
+                  elementSize, view.sizes, view.strides);
+    }
+    return true;
+  };
+  return callOnCpu(model,
+                   model.training ? modelc_generated_forward_train
+                                  : modelc_generated_forward_eval,
+                   desc.outputs, inputs, desc.inputs.size(), copyOutputs, error);
 }
 
 /// Downloads result `view` (device memory, any non-negative strides) into
@@ -305,7 +321,8 @@ bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
   for (uint64_t p : model.deviceState)
     stateData.push_back(reinterpret_cast<void *>(p));
   PackedCall call;
-  packCall(desc, stateData, ForwardInputs{inputData, inputs, &model.randomStream},
+  packCall(desc, desc.outputs, stateData,
+           ForwardInputs{inputData, inputs, &model.randomStream},
            /*derivedData=*/nullptr, call);
 
   cuda::beginGeneratedCall();
@@ -322,7 +339,7 @@ bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
   else
     ok = !shapeCheckFailed(desc, error);
   for (size_t j = 0; ok && j < desc.outputs.size(); ++j) {
-    ResultView view = resultView(desc, call, j);
+    ResultView view = resultView(call, j);
     uint64_t nbytes;
     ok = prepareOutput(model, j, view.sizes, nbytes, error);
     if (ok && !downloadResult(model, j, view, nbytes, why)) {
@@ -340,17 +357,17 @@ bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
 /// The inputs' dynamic sizes of one name (f32[N, 4] and f32[N, 3]) agree:
 /// the generated code takes them for one size, and reads every input with
 /// it. Inputs already passed checkInput (ranks match the description).
-bool checkNamedSizes(const ModelDesc &desc, const modelc_tensor *inputs,
+bool checkNamedSizes(const std::vector<TensorDesc> &descs, const modelc_tensor *inputs,
                      std::string &error) {
   // The first dimension of a name, in input order, sets its size.
   auto firstOf = [&](const std::string &name, size_t &input, size_t &dim) {
-    for (input = 0; input < desc.inputs.size(); ++input)
-      for (dim = 0; dim < desc.inputs[input].dims.size(); ++dim)
-        if (desc.inputs[input].dims[dim] == name)
+    for (input = 0; input < descs.size(); ++input)
+      for (dim = 0; dim < descs[input].dims.size(); ++dim)
+        if (descs[input].dims[dim] == name)
           return;
   };
-  for (size_t i = 0; i < desc.inputs.size(); ++i) {
-    const std::vector<std::string> &dims = desc.inputs[i].dims;
+  for (size_t i = 0; i < descs.size(); ++i) {
+    const std::vector<std::string> &dims = descs[i].dims;
     for (size_t d = 0; d < dims.size(); ++d) {
       if (dims[d].empty())
         continue;
@@ -360,9 +377,9 @@ bool checkNamedSizes(const ModelDesc &desc, const modelc_tensor *inputs,
       if (size != want) {
         error = format("input '%s' has size %lld in dimension %zu (%s), but %s is %lld in "
                        "input '%s' (dimension %zu)",
-                       desc.inputs[i].name.c_str(), static_cast<long long>(size), d,
+                       descs[i].name.c_str(), static_cast<long long>(size), d,
                        dims[d].c_str(), dims[d].c_str(), static_cast<long long>(want),
-                       desc.inputs[j].name.c_str(), e);
+                       descs[j].name.c_str(), e);
         return false;
       }
     }
@@ -372,26 +389,30 @@ bool checkNamedSizes(const ModelDesc &desc, const modelc_tensor *inputs,
 
 } // namespace
 
-bool runForward(modelc_model &model, const modelc_tensor *inputs,
-                int32_t numInputs, std::string &error) {
-  const ModelDesc &desc = *model.desc;
-  size_t numExpected = desc.inputs.size();
+bool checkInputs(const std::vector<TensorDesc> &descs, const modelc_tensor *inputs,
+                 int32_t numInputs, const char *function, std::string &error) {
+  size_t numExpected = descs.size();
   if (numInputs < 0 || static_cast<size_t>(numInputs) != numExpected) {
     std::string names;
-    for (const TensorDesc &in : desc.inputs)
+    for (const TensorDesc &in : descs)
       names += (names.empty() ? "" : ", ") + in.name;
-    error = format("forward takes %zu input%s (%s), got %d", numExpected,
+    error = format("%s takes %zu input%s (%s), got %d", function, numExpected,
                    numExpected == 1 ? "" : "s", names.c_str(), numInputs);
     return false;
   }
   if (numInputs > 0 && !inputs) {
-    error = "forward: the inputs pointer is NULL";
+    error = format("%s: the inputs pointer is NULL", function);
     return false;
   }
   for (size_t i = 0; i < numExpected; ++i)
-    if (!checkInput(desc.inputs[i], inputs[i], error))
+    if (!checkInput(descs[i], inputs[i], error))
       return false;
-  if (!checkNamedSizes(desc, inputs, error))
+  return checkNamedSizes(descs, inputs, error);
+}
+
+bool runForward(modelc_model &model, const modelc_tensor *inputs,
+                int32_t numInputs, std::string &error) {
+  if (!checkInputs(model.desc->inputs, inputs, numInputs, "forward", error))
     return false;
   model.hasOutputs = false;
   bool ok = model.device == kCpu ? runOnCpu(model, inputs, error)

@@ -26,6 +26,15 @@ __attribute__((visibility("hidden"), weak)) void
 modelc_generated_cuda_forward_eval(void **args);
 __attribute__((visibility("hidden"), weak)) void
 modelc_generated_cuda_forward_train(void **args);
+/// Training (a model with a `loss` method; weak, null otherwise): the same
+/// arguments as forward's with the loss's inputs in place of forward's;
+/// args[0] -> results: the loss (rank 0), then d loss / d parameter for
+/// every parameter in description order (frozen ones included). _train runs
+/// `loss` in training mode (buffers updated, dropout draws), _eval in eval.
+__attribute__((visibility("hidden"), weak)) void
+modelc_generated_loss_backward_train(void **args);
+__attribute__((visibility("hidden"), weak)) void
+modelc_generated_loss_backward_eval(void **args);
 /// A safetensors state dict baked in with `modelc --weights` (size 0: none),
 /// loaded strictly by every create.
 __attribute__((visibility("hidden"))) extern const unsigned char modelc_generated_weights[];

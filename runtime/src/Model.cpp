@@ -9,7 +9,9 @@
 
 #include "Cuda.h"
 #include "GeneratedSymbols.h"
+#include "Optimizer.h"
 #include "Rng.h"
+#include "Train.h"
 #include "support/Format.h"
 
 #include <cstdlib>
@@ -216,7 +218,7 @@ modelc_model *createModel(const char *device, uint64_t seed,
     delete model;
     return nullptr;
   }
-  if (!placeState(*model, ordinal, error)) {
+  if (!placeState(*model, ordinal, error) || !initTraining(*model, error)) {
     delete model;
     return nullptr;
   }
@@ -299,4 +301,5 @@ modelc_model::~modelc_model() {
     std::free(p);
   for (auto &out : outputs)
     std::free(out.data);
+  std::free(gradData);
 }

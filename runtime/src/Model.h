@@ -8,10 +8,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace modelc::rt {
+
+class Optimizer; // Optimizer.h
 
 /// 64-byte aligned memory (the alignment the generated code assumes for
 /// vector loads); never NULL for a successful allocation, even of 0 bytes.
@@ -74,6 +77,21 @@ struct modelc_model {
   std::vector<modelc::rt::OutputTensor> outputs;
   bool hasOutputs = false;
   mutable std::string lastError;
+  /// Training (a library with a loss, Train.h): the gradient of every
+  /// parameter (desc->parameters order, frozen ones included) in one
+  /// 64-byte aligned F32 block, each slice at a 64-byte aligned offset;
+  /// zero at creation. Null when the model does not train.
+  float *gradData = nullptr;
+  uint64_t gradBytes = 0;
+  /// Per parameter (desc->parameters order): its slice's offset in bytes;
+  /// whether it has a gradient (PyTorch's `p.grad is not None`: set by
+  /// loss_backward and write_grad, cleared by zero_grad); whether backward
+  /// gives it one (`requires_grad`).
+  std::vector<uint64_t> gradOffsets;
+  std::vector<char> hasGrad, requiresGrad;
+  /// The optimizer chosen by set_optimizer (or load_optimizer_state), with
+  /// its state; null until then.
+  std::unique_ptr<modelc::rt::Optimizer> optimizer;
   /// The thread inside a call that uses the state or the outputs (see
   /// ModelUse), as modelc::rt::currentThreadId(); 0 when none is.
   mutable std::atomic<uintptr_t> user{0};

@@ -4,6 +4,9 @@
 //              [--load-state s] [--save-state s2] [--train] [--repeat K]
 //              [--device cpu|cuda] [--non-strict] [--info] [--bench N]
 //              [--seed S]
+//   modelc-run model.so --train-steps K --inputs b0.safetensors [--inputs b1 ...]
+//              [--optimizer sgd|adam|adamw] [--lr X] ... [--losses L] [--grads G]
+//              [--load-optimizer O] [--save-optimizer O2] [--eval-mode]
 //
 // Loads model.so with dlopen and drives it only through modelc_model_entry,
 // so it works for any model. Nothing is written unless every step succeeded:
@@ -13,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 #include "Inputs.h"
 #include "modelc/modelc.h"
+#include "modelc/modelc.hpp"
 #include "support/DType.h"
 #include "support/FileIO.h"
 #include "support/Format.h"
@@ -24,8 +28,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cmath>
 #include <ctime>
 #include <dlfcn.h>
+#include <optional>
+#include <tuple>
 #include <new>
 #include <unistd.h>
 #include <string>
@@ -56,14 +63,45 @@ const char *const kUsage =
     "  --info          print inputs, outputs, parameters, buffers and the\n"
     "                  values derived from parameters\n"
     "  --bench N       time N calls after a warm-up: min / median / max\n"
-    "  --seed S        seed of the initial state (default 0)\n";
+    "  --seed S        seed of the initial state (default 0)\n"
+    "\n"
+    "training (a model with a loss method):\n"
+    "  --train-steps K      K steps of zero_grad, loss.backward(), step; step i\n"
+    "                       uses the i mod F-th of the F --inputs files, each\n"
+    "                       with one tensor per loss argument\n"
+    "  --optimizer O        sgd (default), adam or adamw, torch.optim's defaults\n"
+    "  --lr X  --momentum X  --dampening X  --nesterov  --weight-decay X\n"
+    "  --betas B1,B2  --eps X  --amsgrad  --maximize\n"
+    "                       hyperparameters (on every group)\n"
+    "  --optimizer-options J  the options as set_optimizer's JSON, parameter\n"
+    "                       groups included: '{\"groups\": [{\"params\": \"*.bias\",\n"
+    "                       \"weight_decay\": 0}]}' (the options above override\n"
+    "                       its top-level ones)\n"
+    "  --load-optimizer F   start from a saved optimizer (its hyperparameters;\n"
+    "                       the options above then override them in every group)\n"
+    "  --save-optimizer F   write the optimizer state after training\n"
+    "  --losses F           write 'loss', F32 [K]: each step's loss, before its update\n"
+    "  --grads F            write the last step's gradients, before its update\n"
+    "  --eval-mode          train in evaluation mode (default: training mode)\n"
+    "  --bench N            with --train-steps: time N training steps after one\n"
+    "                       warm-up (after the K steps)\n";
 
 struct Options {
   std::string model;
   std::string inputs, outputs, loadState, saveState;
   std::string device = "cpu";
-  bool train = false, strict = true, info = false;
+  bool train = false, strict = true, info = false, repeatGiven = false;
   uint64_t repeat = 1, bench = 0, seed = 0;
+  // Training.
+  std::vector<std::string> inputsList; // every --inputs, in order
+  uint64_t trainSteps = 0;
+  std::string optimizer, optimizerOptions, loadOptimizer, saveOptimizer, losses, grads;
+  bool evalMode = false;
+  /// The hyperparameters given on the command line, as set_optimizer's
+  /// option names and JSON values, in order.
+  std::vector<std::pair<std::string, std::string>> hyper;
+  /// The first training option given, for "needs --train-steps".
+  std::string firstTrainingOption;
 };
 
 /// Every error ends the run: a message on stderr and exit status 1.
@@ -82,6 +120,77 @@ uint64_t parseCount(const char *option, const char *text, bool allowZero) {
   return v;
 }
 
+/// A finite number, as the text of its fewest digits that read back as it.
+std::string parseNumber(const char *option, const char *text) {
+  errno = 0;
+  char *end = nullptr;
+  double v = std::strtod(text, &end);
+  if (!*text || *end || errno || !std::isfinite(v))
+    die(format("%s expects a number, got '%s'", option, text));
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::string shortest = format("%.*g", precision, v);
+    if (std::strtod(shortest.c_str(), nullptr) == v)
+      return shortest;
+  }
+  return format("%.17g", v);
+}
+
+/// The training options besides --train-steps; false for any other.
+template <typename Value>
+bool parseTrainingOption(const std::string &arg, Value &&value, Options &o) {
+  auto number = [&](const char *key) {
+    o.hyper.emplace_back(key, parseNumber(arg.c_str(), value()));
+  };
+  if (arg == "--optimizer") o.optimizer = value();
+  else if (arg == "--optimizer-options") o.optimizerOptions = value();
+  else if (arg == "--lr") number("lr");
+  else if (arg == "--momentum") number("momentum");
+  else if (arg == "--dampening") number("dampening");
+  else if (arg == "--weight-decay") number("weight_decay");
+  else if (arg == "--eps") number("eps");
+  else if (arg == "--nesterov") o.hyper.emplace_back("nesterov", "true");
+  else if (arg == "--amsgrad") o.hyper.emplace_back("amsgrad", "true");
+  else if (arg == "--maximize") o.hyper.emplace_back("maximize", "true");
+  else if (arg == "--betas") {
+    std::string text = value();
+    size_t comma = text.find(',');
+    if (comma == std::string::npos)
+      die(format("--betas expects two numbers B1,B2, got '%s'", text.c_str()));
+    std::string b1 = parseNumber("--betas", text.substr(0, comma).c_str());
+    std::string b2 = parseNumber("--betas", text.substr(comma + 1).c_str());
+    o.hyper.emplace_back("betas", "[" + b1 + "," + b2 + "]");
+  } else if (arg == "--load-optimizer") o.loadOptimizer = value();
+  else if (arg == "--save-optimizer") o.saveOptimizer = value();
+  else if (arg == "--losses") o.losses = value();
+  else if (arg == "--grads") o.grads = value();
+  else if (arg == "--eval-mode") o.evalMode = true;
+  else
+    return false;
+  return true;
+}
+
+/// The combinations --train-steps refuses, and distinct output files.
+void checkTrainingOptions(const Options &o) {
+  if (o.inputsList.empty())
+    die("--train-steps needs --inputs: one file or more, each with the loss's arguments");
+  if (!o.outputs.empty())
+    die("--outputs does not apply to --train-steps (see --losses and --grads)");
+  if (o.repeatGiven)
+    die("--repeat does not apply to --train-steps");
+  if (o.train && o.evalMode)
+    die("--train and --eval-mode contradict each other");
+  if (!o.loadOptimizer.empty() && !o.optimizerOptions.empty())
+    die("--optimizer-options cannot be combined with --load-optimizer: the file holds "
+        "the hyperparameters (give single options such as --lr to override them)");
+  std::vector<std::pair<const char *, std::string>> outputs = {
+      {"--save-state", o.saveState}, {"--save-optimizer", o.saveOptimizer},
+      {"--losses", o.losses}, {"--grads", o.grads}};
+  for (size_t i = 0; i < outputs.size(); ++i)
+    for (size_t j = i + 1; j < outputs.size(); ++j)
+      if (!outputs[i].second.empty() && outputs[i].second == outputs[j].second)
+        die(format("%s and %s name the same file", outputs[i].first, outputs[j].first));
+}
+
 Options parseOptions(int argc, char **argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -94,18 +203,28 @@ Options parseOptions(int argc, char **argv) {
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
-    } else if (arg == "--inputs") o.inputs = value();
+    } else if (arg == "--inputs") {
+      o.inputs = value();
+      o.inputsList.push_back(o.inputs);
+    }
     else if (arg == "--outputs") o.outputs = value();
     else if (arg == "--load-state") o.loadState = value();
     else if (arg == "--save-state") o.saveState = value();
     else if (arg == "--train") o.train = true;
     else if (arg == "--non-strict") o.strict = false;
     else if (arg == "--info") o.info = true;
-    else if (arg == "--repeat") o.repeat = parseCount("--repeat", value(), false);
+    else if (arg == "--repeat") {
+      o.repeat = parseCount("--repeat", value(), false);
+      o.repeatGiven = true;
+    }
     else if (arg == "--bench") o.bench = parseCount("--bench", value(), false);
     else if (arg == "--seed") o.seed = parseCount("--seed", value(), true);
     else if (arg == "--device") o.device = value();
-    else if (arg.size() > 1 && arg[0] == '-')
+    else if (arg == "--train-steps") o.trainSteps = parseCount("--train-steps", value(), false);
+    else if (parseTrainingOption(arg, value, o)) {
+      if (o.firstTrainingOption.empty())
+        o.firstTrainingOption = arg;
+    } else if (arg.size() > 1 && arg[0] == '-')
       die(format("unknown option '%s' (see --help)", arg.c_str()));
     else if (o.model.empty())
       o.model = arg;
@@ -115,6 +234,15 @@ Options parseOptions(int argc, char **argv) {
   }
   if (o.model.empty())
     die(std::string("no model library given\n") + kUsage);
+  if (o.trainSteps) {
+    checkTrainingOptions(o);
+    return o;
+  }
+  if (!o.firstTrainingOption.empty())
+    die(format("%s needs --train-steps", o.firstTrainingOption.c_str()));
+  if (o.inputsList.size() > 1)
+    die(format("--inputs is given %zu times: only --train-steps takes several files",
+               o.inputsList.size()));
   if (!o.outputs.empty() && o.inputs.empty())
     die("--outputs needs --inputs: there is nothing to run forward on");
   if (o.bench && o.inputs.empty())
@@ -152,8 +280,9 @@ const modelc_api *openModel(const std::string &path) {
   // a shorter table comes from an older modelc and lacks some of them.
   if (api->size < sizeof(modelc_api))
     die(format("'%s' was built by an older modelc: its function table has "
-               "%u bytes, without trim; this modelc-run needs %zu (compile "
-               "the model again)", path.c_str(), api->size, sizeof(modelc_api)));
+               "%u bytes, without %s; this modelc-run needs %zu (compile "
+               "the model again)", path.c_str(), api->size,
+               modelc::firstMissingFunction(api->size), sizeof(modelc_api)));
   return api;
 }
 
@@ -192,23 +321,26 @@ void printDerived(const modelc_api *api) {
   }
 }
 
+/// One list of --info: forward's inputs or outputs, or the loss's inputs.
+void printIoList(const char *title, modelc_model *model,
+                 int32_t (*count)(const modelc_model *),
+                 int32_t (*infoOf)(const modelc_model *, int32_t, modelc_io_info *)) {
+  std::printf("%s:\n", title);
+  for (int32_t i = 0; i < count(model); ++i) {
+    modelc_io_info info;
+    infoOf(model, i, &info);
+    std::printf("  %s: %s %s\n", info.name, dtypeText(info.dtype),
+                dimsText(info.shape, info.rank).c_str());
+  }
+}
+
 void printInfo(const modelc_api *api, modelc_model *model) {
   std::printf("model %s (prefix %s, device %s)\n", api->name, api->prefix,
               api->device(model));
-  std::printf("inputs:\n");
-  for (int32_t i = 0; i < api->num_inputs(model); ++i) {
-    modelc_io_info info;
-    api->input_info(model, i, &info);
-    std::printf("  %s: %s %s\n", info.name, dtypeText(info.dtype),
-                dimsText(info.shape, info.rank).c_str());
-  }
-  std::printf("outputs:\n");
-  for (int32_t i = 0; i < api->num_outputs(model); ++i) {
-    modelc_io_info info;
-    api->output_info(model, i, &info);
-    std::printf("  %s: %s %s\n", info.name, dtypeText(info.dtype),
-                dimsText(info.shape, info.rank).c_str());
-  }
+  printIoList("inputs", model, api->num_inputs, api->input_info);
+  printIoList("outputs", model, api->num_outputs, api->output_info);
+  if (api->num_loss_inputs(model) >= 0)
+    printIoList("loss inputs", model, api->num_loss_inputs, api->loss_input_info);
   // num_states lists parameters first, then buffers.
   bool inBuffers = false;
   std::printf("parameters:\n");
@@ -219,9 +351,12 @@ void printInfo(const modelc_api *api, modelc_model *model) {
       std::printf("buffers:\n");
       inBuffers = true;
     }
+    bool frozen = info.kind == MODELC_PARAMETER &&
+                  api->requires_grad(model, info.name) == 0;
     std::printf("  %s: %s %s%s\n", info.name, dtypeText(info.dtype),
                 dimsText(info.shape, info.rank).c_str(),
                 info.kind == MODELC_NONPERSISTENT_BUFFER ? " (non-persistent)"
+                : frozen                                 ? " (frozen)"
                                                          : "");
   }
   if (!inBuffers)
@@ -231,12 +366,16 @@ void printInfo(const modelc_api *api, modelc_model *model) {
 }
 
 void readInputs(const std::string &path, const modelc_api *api,
-                modelc_model *model, Inputs &inputs) {
+                modelc_model *model, Inputs &inputs, bool lossInputs = false) {
   std::string bytes, error;
   std::vector<std::string> names;
-  for (int32_t i = 0; i < api->num_inputs(model); ++i) {
+  int32_t count = lossInputs ? api->num_loss_inputs(model) : api->num_inputs(model);
+  for (int32_t i = 0; i < count; ++i) {
     modelc_io_info info;
-    api->input_info(model, i, &info);
+    if (lossInputs)
+      api->loss_input_info(model, i, &info);
+    else
+      api->input_info(model, i, &info);
     names.push_back(info.name);
   }
   if (!readSafeTensorsFile(path, bytes, error) ||
@@ -299,6 +438,246 @@ void bench(const modelc_api *api, modelc_model *model, Inputs &inputs,
   std::fflush(stdout);
 }
 
+
+//===- Training (--train-steps) ---------------------------------------------===//
+
+/// Writes `value` as JSON (the --optimizer-options object, re-emitted with
+/// the single options merged in).
+std::string toJson(const JsonValue &value) {
+  switch (value.kind) {
+  case JsonValue::Kind::Null: return "null";
+  case JsonValue::Kind::Bool: return value.boolean ? "true" : "false";
+  case JsonValue::Kind::Number:
+    return value.isInteger ? format("%lld", static_cast<long long>(value.integer))
+                           : format("%.17g", value.number);
+  case JsonValue::Kind::String: return quoteJson(value.string);
+  case JsonValue::Kind::Array: {
+    std::string out = "[";
+    for (size_t i = 0; i < value.array.size(); ++i)
+      out += (i ? "," : "") + toJson(value.array[i]);
+    return out + "]";
+  }
+  default: {
+    std::string out = "{";
+    for (size_t i = 0; i < value.object.size(); ++i)
+      out += (i ? "," : "") + quoteJson(value.object[i].first) + ":" +
+             toJson(value.object[i].second);
+    return out + "}";
+  }
+  }
+}
+
+/// The optimizer's name saved in an optimizer state file.
+std::string savedOptimizerName(const std::string &path) {
+  std::string bytes, error;
+  std::vector<SafeTensor> tensors;
+  SafeTensorsMetadata metadata;
+  if (!readSafeTensorsFile(path, bytes, error) ||
+      !parseSafeTensors(reinterpret_cast<const unsigned char *>(bytes.data()), bytes.size(),
+                        tensors, &metadata, error))
+    die(format("--load-optimizer '%s': %s", path.c_str(), error.c_str()));
+  for (const auto &kv : metadata)
+    if (kv.first == "optimizer")
+      return kv.second;
+  return "";
+}
+
+/// set_optimizer, or load_optimizer_state, then the single options.
+void setUpOptimizer(const modelc_api *api, modelc_model *model, const Options &o) {
+  if (!o.loadOptimizer.empty()) {
+    std::string saved = savedOptimizerName(o.loadOptimizer);
+    if (api->load_optimizer_state(model, o.loadOptimizer.c_str()) != 0)
+      die(format("--load-optimizer: %s", api->last_error(model)));
+    if (!o.optimizer.empty() && o.optimizer != saved)
+      die(format("--optimizer %s, but --load-optimizer '%s' holds the state of %s",
+                 o.optimizer.c_str(), o.loadOptimizer.c_str(), saved.c_str()));
+    // As a script sets group[...] after load_state_dict: in every group.
+    for (const auto &[key, text] : o.hyper) {
+      bool ok;
+      if (key == "betas") {
+        size_t comma = text.find(',');
+        ok = api->set_hyperparameter(model, "beta1", std::strtod(text.c_str() + 1, nullptr)) == 0 &&
+             api->set_hyperparameter(model, "beta2",
+                                     std::strtod(text.c_str() + comma + 1, nullptr)) == 0;
+      } else {
+        ok = api->set_hyperparameter(model, key.c_str(),
+                                     text == "true" ? 1.0 : std::strtod(text.c_str(), nullptr)) == 0;
+      }
+      if (!ok)
+        die(format("--load-optimizer with --%s: %s", key.c_str(), api->last_error(model)));
+    }
+    return;
+  }
+  JsonValue options;
+  options.kind = JsonValue::Kind::Object;
+  std::string error;
+  if (!o.optimizerOptions.empty() &&
+      (!parseJson(o.optimizerOptions.data(), o.optimizerOptions.size(), options, error) ||
+       !options.isObject()))
+    die(format("--optimizer-options: not a JSON object%s%s", error.empty() ? "" : ": ",
+               error.c_str()));
+  std::string json = toJson(options);
+  // The single options override the object's top-level ones.
+  std::string merged = "{";
+  for (const auto &[key, text] : o.hyper)
+    merged += (merged.size() > 1 ? "," : "") + quoteJson(key) + ":" + text;
+  for (const auto &member : options.object) {
+    bool overridden = false;
+    for (const auto &single : o.hyper)
+      overridden = overridden || single.first == member.first;
+    if (!overridden)
+      merged += (merged.size() > 1 ? "," : "") + quoteJson(member.first) + ":" +
+                toJson(member.second);
+  }
+  merged += "}";
+  std::string name = o.optimizer.empty() ? "sgd" : o.optimizer;
+  if (api->set_optimizer(model, name.c_str(), merged.c_str()) != 0)
+    die(format("--optimizer %s: %s", name.c_str(), api->last_error(model)));
+}
+
+/// The gradients of the trainable parameters, as safetensors bytes.
+std::string serializeGrads(const modelc_api *api, modelc_model *model) {
+  std::vector<SafeTensor> tensors;
+  std::vector<std::vector<unsigned char>> data;
+  for (int32_t i = 0; i < api->num_states(model); ++i) {
+    modelc_state_info info;
+    api->state_info(model, i, &info);
+    if (info.kind != MODELC_PARAMETER || api->requires_grad(model, info.name) != 1)
+      continue;
+    data.emplace_back(info.nbytes);
+    if (api->read_grad(model, info.name, data.back().data(), info.nbytes) != 0)
+      die(format("--grads: %s", api->last_error(model)));
+    SafeTensor t;
+    t.name = info.name;
+    t.dtype = DType::F32;
+    t.shape.assign(info.shape, info.shape + info.rank);
+    t.nbytes = info.nbytes;
+    tensors.push_back(std::move(t));
+  }
+  for (size_t k = 0; k < tensors.size(); ++k)
+    tensors[k].data = data[k].data();
+  return serializeSafeTensors(tensors);
+}
+
+struct Training {
+  std::vector<float> losses;
+  std::string gradBytes;
+};
+
+/// Step `i` of training on `batches[i mod F]`; with `grads`, the gradients
+/// before the update are serialised.
+float trainStep(const modelc_api *api, modelc_model *model, const Options &o,
+                std::vector<Inputs> &batches, uint64_t i, std::string *grads) {
+  size_t f = static_cast<size_t>(i % batches.size());
+  Inputs &in = batches[f];
+  int32_t n = static_cast<int32_t>(in.tensors.size());
+  float loss = 0;
+  bool ok;
+  if (grads) {
+    ok = api->zero_grad(model) == 0 &&
+         api->loss_backward(model, in.tensors.data(), n, &loss) == 0;
+    if (ok)
+      *grads = serializeGrads(api, model);
+    ok = ok && api->step(model) == 0;
+  } else {
+    ok = api->train_step(model, in.tensors.data(), n, &loss) == 0;
+  }
+  if (!ok)
+    die(format("training step %llu on --inputs '%s': %s", static_cast<unsigned long long>(i),
+               o.inputsList[f].c_str(), api->last_error(model)));
+  return loss;
+}
+
+Training train(const modelc_api *api, modelc_model *model, const Options &o) {
+  if (api->num_loss_inputs(model) < 0)
+    die(format("--train-steps: %s", api->last_error(model)));
+  std::vector<Inputs> batches(o.inputsList.size());
+  for (size_t f = 0; f < o.inputsList.size(); ++f)
+    readInputs(o.inputsList[f], api, model, batches[f], /*lossInputs=*/true);
+  setUpOptimizer(api, model, o);
+  bool progress = isatty(STDERR_FILENO);
+  Training result;
+  double start = nowSeconds(), shown = 0;
+  for (uint64_t i = 0; i < o.trainSteps; ++i) {
+    bool last = i + 1 == o.trainSteps;
+    result.losses.push_back(trainStep(api, model, o, batches, i,
+                                      last && !o.grads.empty() ? &result.gradBytes : nullptr));
+    double now = nowSeconds();
+    if (progress && (last || now - shown > 0.1)) {
+      shown = now;
+      std::fprintf(stderr, "\rstep %llu/%llu  loss %.6g  %.1f steps/s ",
+                   static_cast<unsigned long long>(i + 1),
+                   static_cast<unsigned long long>(o.trainSteps), result.losses.back(),
+                   static_cast<double>(i + 1) / (now - start > 0 ? now - start : 1e-9));
+      if (last)
+        std::fputc('\n', stderr);
+      std::fflush(stderr);
+    }
+  }
+  if (o.bench) {
+    trainStep(api, model, o, batches, o.trainSteps, nullptr); // warm-up
+    std::vector<double> times;
+    for (uint64_t k = 0; k < o.bench; ++k) {
+      double t0 = nowSeconds();
+      trainStep(api, model, o, batches, o.trainSteps + 1 + k, nullptr);
+      times.push_back((nowSeconds() - t0) * 1e3);
+    }
+    std::sort(times.begin(), times.end());
+    std::printf("bench: %llu training steps after 1 warm-up (%s mode): min %.4f ms, "
+                "median %.4f ms, max %.4f ms\n",
+                static_cast<unsigned long long>(o.bench), o.evalMode ? "evaluation" : "training",
+                times.front(), times[times.size() / 2], times.back());
+    std::fflush(stdout);
+  }
+  return result;
+}
+
+std::string serializeLosses(const std::vector<float> &losses) {
+  SafeTensor t;
+  t.name = "loss";
+  t.dtype = DType::F32;
+  t.shape = {static_cast<int64_t>(losses.size())};
+  t.data = reinterpret_cast<const unsigned char *>(losses.data());
+  t.nbytes = losses.size() * sizeof(float);
+  return serializeSafeTensors({t});
+}
+
+/// Saves the optimizer state (--save-optimizer) as bytes.
+std::string optimizerBytes(const modelc_api *api, modelc_model *model) {
+  void *data = nullptr;
+  size_t size = 0;
+  if (api->save_optimizer_state_to_memory(model, &data, &size) != 0)
+    die(format("--save-optimizer: %s", api->last_error(model)));
+  std::string bytes(static_cast<const char *>(data), size);
+  api->free_buffer(data);
+  return bytes;
+}
+
+/// Writes every (option, path, bytes) file: all are complete on disk before
+/// the first is renamed into place; on an error none is.
+void writeOutputs(const std::vector<std::tuple<const char *, std::string, std::string>> &files) {
+  std::vector<TempFile> temps(files.size());
+  std::string error;
+  auto discardAll = [&] {
+    for (TempFile &t : temps)
+      t.discard();
+  };
+  for (size_t k = 0; k < files.size(); ++k) {
+    const auto &[option, path, bytes] = files[k];
+    if (!path.empty() && !writeTempFile(path, bytes, temps[k], error)) {
+      discardAll();
+      die(format("%s '%s': %s", option, path.c_str(), error.c_str()));
+    }
+  }
+  for (size_t k = 0; k < files.size(); ++k) {
+    const auto &[option, path, bytes] = files[k];
+    if (!path.empty() && !commitTempFile(temps[k], path, error)) {
+      discardAll();
+      die(format("%s '%s': %s", option, path.c_str(), error.c_str()));
+    }
+  }
+}
+
 } // namespace
 
 int run(int argc, char **argv) {
@@ -310,12 +689,19 @@ int run(int argc, char **argv) {
   if (!o.loadState.empty() &&
       api->load_state(model, o.loadState.c_str(), o.strict ? 1 : 0) != 0)
     die(format("--load-state: %s", api->last_error(model)));
-  api->set_training(model, o.train ? 1 : 0);
+  api->set_training(model, (o.train || (o.trainSteps && !o.evalMode)) ? 1 : 0);
   if (o.info)
     printInfo(api, model);
 
-  std::string outputBytes;
-  if (!o.inputs.empty()) {
+  std::string outputBytes, lossBytes, gradBytes, optimizerState;
+  if (o.trainSteps) {
+    Training result = train(api, model, o);
+    if (!o.losses.empty())
+      lossBytes = serializeLosses(result.losses);
+    gradBytes = std::move(result.gradBytes);
+    if (!o.saveOptimizer.empty())
+      optimizerState = optimizerBytes(api, model);
+  } else if (!o.inputs.empty()) {
     Inputs inputs;
     readInputs(o.inputs, api, model, inputs);
     for (uint64_t i = 0; i < o.repeat; ++i)
@@ -339,23 +725,11 @@ int run(int argc, char **argv) {
   }
   api->destroy(model);
 
-  // Both files are complete on disk before either is renamed into place.
-  std::string error;
-  TempFile outputsTemp, stateTemp;
-  if (!o.outputs.empty() &&
-      !writeTempFile(o.outputs, outputBytes, outputsTemp, error))
-    die(format("--outputs '%s': %s", o.outputs.c_str(), error.c_str()));
-  if (!o.saveState.empty() &&
-      !writeTempFile(o.saveState, stateBytes, stateTemp, error)) {
-    outputsTemp.discard();
-    die(format("--save-state '%s': %s", o.saveState.c_str(), error.c_str()));
-  }
-  if (!o.outputs.empty() && !commitTempFile(outputsTemp, o.outputs, error)) {
-    stateTemp.discard();
-    die(format("--outputs '%s': %s", o.outputs.c_str(), error.c_str()));
-  }
-  if (!o.saveState.empty() && !commitTempFile(stateTemp, o.saveState, error))
-    die(format("--save-state '%s': %s", o.saveState.c_str(), error.c_str()));
+  writeOutputs({{"--outputs", o.outputs, outputBytes},
+                {"--losses", o.losses, lossBytes},
+                {"--grads", o.grads, gradBytes},
+                {"--save-optimizer", o.saveOptimizer, optimizerState},
+                {"--save-state", o.saveState, stateBytes}});
   return 0;
 }
 

@@ -164,7 +164,70 @@ typedef struct modelc_state_info {
   /* does so by itself when the last instance is destroyed). The model     */ \
   /* stays as it was; the next forward allocates afresh. Appended last, so */ \
   /* that the table's earlier fields keep their places.                    */ \
-  X(P, int32_t, trim, (const modelc_model *model))
+  X(P, int32_t, trim, (const modelc_model *model))                             \
+  /* Training (a model with a `loss` method; docs/ABI.md, "Training"):     */ \
+  /* the rest fail with "the model has no loss method" otherwise.          */ \
+  /* Chooses the optimizer, "sgd", "adam" or "adamw", with torch.optim's   */ \
+  /* defaults and the options of the JSON object `options_json` (NULL:    */ \
+  /* none), e.g. {"lr": 0.1, "momentum": 0.9, "groups": [{"params":       */ \
+  /* "*.bias", "weight_decay": 0}]}; its state starts empty.               */ \
+  X(P, int32_t, set_optimizer,                                                 \
+    (modelc_model * model, const char *name, const char *options_json))        \
+  /* group[name] = value in every parameter group: lr, weight_decay,       */ \
+  /* maximize; SGD: momentum, dampening, nesterov; Adam(W): beta1, beta2,  */ \
+  /* eps, amsgrad (flags: 0 or 1).                                         */ \
+  X(P, int32_t, set_hyperparameter,                                            \
+    (modelc_model * model, const char *name, double value))                    \
+  /* optimizer.zero_grad(): gradients to zero, and none set.               */ \
+  X(P, int32_t, zero_grad, (modelc_model * model))                             \
+  /* Runs `loss` (current mode) on its inputs (order of loss_input_info)   */ \
+  /* and adds the gradients; *loss (if not NULL) gets the loss.            */ \
+  X(P, int32_t, loss_backward,                                                 \
+    (modelc_model * model, const modelc_tensor *inputs, int32_t n_inputs,      \
+     float *loss))                                                             \
+  /* forward, then adds the vector-Jacobian product of its outputs with    */ \
+  /* grad_outputs (not available yet: fails).                              */ \
+  X(P, int32_t, forward_backward,                                              \
+    (modelc_model * model, const modelc_tensor *inputs, int32_t n_inputs,      \
+     const modelc_tensor *grad_outputs, int32_t n_grad_outputs))               \
+  /* optimizer.step(): updates the parameters that have a gradient.        */ \
+  X(P, int32_t, step, (modelc_model * model))                                  \
+  /* zero_grad, loss_backward, step.                                       */ \
+  X(P, int32_t, train_step,                                                    \
+    (modelc_model * model, const modelc_tensor *inputs, int32_t n_inputs,      \
+     float *loss))                                                             \
+  /* Copy the gradient of parameter `name` (F32, its shape) out / in;      */ \
+  /* one without a gradient reads as zeros; write_grad sets it.            */ \
+  X(P, int32_t, read_grad,                                                     \
+    (const modelc_model *model, const char *name, void *dst, size_t nbytes))   \
+  X(P, int32_t, write_grad,                                                    \
+    (modelc_model * model, const char *name, const void *src, size_t nbytes))  \
+  /* p.requires_grad_(flag); requires_grad returns 1 or 0 (-1: error).     */ \
+  X(P, int32_t, set_requires_grad,                                             \
+    (modelc_model * model, const char *name, int32_t flag))                    \
+  X(P, int32_t, requires_grad, (const modelc_model *model, const char *name))  \
+  /* The optimizer, its hyperparameters and state as safetensors           */ \
+  /* (docs/ABI.md); loading checks everything first and replaces the       */ \
+  /* optimizer (name and hyperparameters included).                        */ \
+  X(P, int32_t, save_optimizer_state,                                          \
+    (const modelc_model *model, const char *path))                             \
+  X(P, int32_t, load_optimizer_state,                                          \
+    (modelc_model * model, const char *path))                                  \
+  X(P, int32_t, save_optimizer_state_to_memory,                                \
+    (const modelc_model *model, void **data, size_t *size))                    \
+  X(P, int32_t, load_optimizer_state_from_memory,                              \
+    (modelc_model * model, const void *data, size_t size))                     \
+  /* The loss method's arguments, as num_inputs/input_info.                */ \
+  X(P, int32_t, num_loss_inputs, (const modelc_model *model))                  \
+  X(P, int32_t, loss_input_info,                                               \
+    (const modelc_model *model, int32_t index, modelc_io_info *info))          \
+  /* The gradients in place: one F32 block, every parameter's gradient     */ \
+  /* (named_parameters() order) at a 64-byte aligned offset (grad_offset). */ \
+  /* Valid while the model lives; see docs/ABI.md for writing into it.     */ \
+  X(P, int32_t, grad_buffer,                                                   \
+    (modelc_model * model, void **data, size_t *nbytes))                       \
+  X(P, int32_t, grad_offset,                                                   \
+    (const modelc_model *model, const char *name, size_t *offset))
 
 /* The table returned by modelc_model_entry(). */
 typedef struct modelc_api {

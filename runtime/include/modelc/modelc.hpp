@@ -20,6 +20,7 @@
 
 #include "modelc/modelc.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <dlfcn.h>
 #include <stdexcept>
@@ -44,6 +45,25 @@ struct Tensor {
     return Tensor{data, dtype, std::move(shape)};
   }
 };
+
+/// One input of forward() or loss(), as listed by Model::inputs() and
+/// Model::lossInputs().
+struct IoInfo {
+  std::string name;
+  modelc_dtype dtype;
+  std::vector<int64_t> shape; // -1: dynamic
+};
+
+/// The first ABI function a table of `size` bytes lacks (a library of an
+/// older modelc), or nullptr when it has them all.
+inline const char *firstMissingFunction(uint32_t size) {
+#define MODELC_MISSING_(P, ret, fn, params)                                    \
+  if (size < offsetof(modelc_api, fn) + sizeof(void (*)(void)))                \
+    return #fn;
+  MODELC_FOR_EACH_ABI_FUNCTION(MODELC_MISSING_, _)
+#undef MODELC_MISSING_
+  return nullptr;
+}
 
 /// One parameter or buffer, as listed by Model::states().
 struct StateInfo {
@@ -70,12 +90,14 @@ public:
                   std::to_string(MODELC_ABI_VERSION));
     }
     // Functions are appended to the table within one ABI version (trim
-    // was): a shorter table comes from an older modelc and lacks some.
+    // and the training functions were): a shorter table comes from an
+    // older modelc and lacks some.
     if (api_->size < sizeof(modelc_api)) {
       uint32_t size = api_->size;
       dlclose(handle_);
       throw Error("'" + path + "' was built by an older modelc: its function "
-                  "table has " + std::to_string(size) + " bytes, without trim; "
+                  "table has " + std::to_string(size) + " bytes, without " +
+                  firstMissingFunction(size) + "; "
                   "this program needs " + std::to_string(sizeof(modelc_api)) +
                   " (compile the model again)");
     }
@@ -127,12 +149,7 @@ public:
   const modelc_api *api() const { return api_; }
 
   void forward(const std::vector<Tensor> &inputs) {
-    std::vector<modelc_tensor> raw;
-    raw.reserve(inputs.size());
-    for (const Tensor &t : inputs)
-      raw.push_back(modelc_tensor{t.data, t.dtype,
-                                  static_cast<int32_t>(t.shape.size()),
-                                  t.shape.data()});
+    std::vector<modelc_tensor> raw = rawTensors(inputs);
     check(api_->forward(model_, raw.data(), static_cast<int32_t>(raw.size())));
   }
   int32_t numOutputs() const { return api_->num_outputs(model_); }
@@ -192,7 +209,100 @@ public:
   void trim() { check(api_->trim(model_)); }
   std::string device() const { return api_->device(model_); }
 
+  //===- Training (a model with a `loss` method) --------------------------===//
+
+  /// "sgd", "adam" or "adamw"; options as JSON ({"lr": 0.1, "groups": [...]}).
+  void setOptimizer(const std::string &name, const std::string &optionsJson = "") {
+    check(api_->set_optimizer(model_, name.c_str(), optionsJson.c_str()));
+  }
+  /// group[name] = value in every parameter group (a learning-rate schedule).
+  void setHyperparameter(const std::string &name, double value) {
+    check(api_->set_hyperparameter(model_, name.c_str(), value));
+  }
+  void zeroGrad() { check(api_->zero_grad(model_)); }
+  /// loss.backward(): adds the gradients; returns the loss.
+  float lossBackward(const std::vector<Tensor> &inputs) {
+    std::vector<modelc_tensor> raw = rawTensors(inputs);
+    float loss = 0;
+    check(api_->loss_backward(model_, raw.data(), static_cast<int32_t>(raw.size()), &loss));
+    return loss;
+  }
+  void step() { check(api_->step(model_)); }
+  /// zero_grad, loss_backward, step; returns the loss (before the update).
+  float trainStep(const std::vector<Tensor> &inputs) {
+    std::vector<modelc_tensor> raw = rawTensors(inputs);
+    float loss = 0;
+    check(api_->train_step(model_, raw.data(), static_cast<int32_t>(raw.size()), &loss));
+    return loss;
+  }
+  void readGrad(const std::string &name, void *dst, size_t nbytes) const {
+    check(api_->read_grad(model_, name.c_str(), dst, nbytes));
+  }
+  void writeGrad(const std::string &name, const void *src, size_t nbytes) {
+    check(api_->write_grad(model_, name.c_str(), src, nbytes));
+  }
+  void setRequiresGrad(const std::string &name, bool flag) {
+    check(api_->set_requires_grad(model_, name.c_str(), flag ? 1 : 0));
+  }
+  bool requiresGrad(const std::string &name) const {
+    int32_t flag = api_->requires_grad(model_, name.c_str());
+    check(flag < 0 ? -1 : 0);
+    return flag == 1;
+  }
+  void saveOptimizerState(const std::string &path) const {
+    check(api_->save_optimizer_state(model_, path.c_str()));
+  }
+  void loadOptimizerState(const std::string &path) {
+    check(api_->load_optimizer_state(model_, path.c_str()));
+  }
+  std::string saveOptimizerStateToMemory() const {
+    void *data = nullptr;
+    size_t size = 0;
+    check(api_->save_optimizer_state_to_memory(model_, &data, &size));
+    std::string bytes(static_cast<const char *>(data), size);
+    api_->free_buffer(data);
+    return bytes;
+  }
+  void loadOptimizerState(const void *data, size_t size) {
+    check(api_->load_optimizer_state_from_memory(model_, data, size));
+  }
+  /// The loss method's arguments (throws for a model without loss).
+  std::vector<IoInfo> lossInputs() const {
+    int32_t n = api_->num_loss_inputs(model_);
+    check(n < 0 ? -1 : 0);
+    std::vector<IoInfo> result;
+    for (int32_t i = 0; i < n; ++i) {
+      modelc_io_info info;
+      check(api_->loss_input_info(model_, i, &info));
+      result.push_back(IoInfo{info.name, static_cast<modelc_dtype>(info.dtype),
+                              std::vector<int64_t>(info.shape, info.shape + info.rank)});
+    }
+    return result;
+  }
+  /// The gradients in place: every parameter's at gradOffset(name) bytes.
+  std::pair<float *, size_t> gradBuffer() {
+    void *data = nullptr;
+    size_t nbytes = 0;
+    check(api_->grad_buffer(model_, &data, &nbytes));
+    return {static_cast<float *>(data), nbytes};
+  }
+  size_t gradOffset(const std::string &name) const {
+    size_t offset = 0;
+    check(api_->grad_offset(model_, name.c_str(), &offset));
+    return offset;
+  }
+
 private:
+  static std::vector<modelc_tensor> rawTensors(const std::vector<Tensor> &inputs) {
+    std::vector<modelc_tensor> raw;
+    raw.reserve(inputs.size());
+    for (const Tensor &t : inputs)
+      raw.push_back(modelc_tensor{t.data, t.dtype,
+                                  static_cast<int32_t>(t.shape.size()),
+                                  t.shape.data()});
+    return raw;
+  }
+
   void check(int32_t status) const {
     if (status != 0)
       throw Error(api_->last_error(model_));

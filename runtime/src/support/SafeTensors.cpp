@@ -137,7 +137,15 @@ bool parseEntry(const std::string &name, const JsonValue &entry,
 
 bool parseSafeTensors(const unsigned char *bytes, size_t size,
                       std::vector<SafeTensor> &tensors, std::string &error) {
+  return parseSafeTensors(bytes, size, tensors, nullptr, error);
+}
+
+bool parseSafeTensors(const unsigned char *bytes, size_t size,
+                      std::vector<SafeTensor> &tensors, SafeTensorsMetadata *metadata,
+                      std::string &error) {
   tensors.clear();
+  if (metadata)
+    metadata->clear();
   if (!bytes || size < 8) {
     error = format("file is too short (%zu bytes) to be a safetensors file: "
                    "it needs at least the 8-byte header length", size);
@@ -187,6 +195,9 @@ bool parseSafeTensors(const unsigned char *bytes, size_t size,
         error = "__metadata__ must be an object of strings";
         return false;
       }
+      if (metadata)
+        for (const auto &kv : member.second.object)
+          metadata->emplace_back(kv.first, kv.second.string);
       continue;
     }
     SafeTensor tensor;
@@ -250,7 +261,16 @@ bool parseSafeTensors(const unsigned char *bytes, size_t size,
 }
 
 std::string buildSafeTensorsHeader(const std::vector<SafeTensor> &tensors) {
-  std::string json = "{\"__metadata__\":{\"format\":\"pt\"}";
+  return buildSafeTensorsHeader(tensors, {{"format", "pt"}});
+}
+
+std::string buildSafeTensorsHeader(const std::vector<SafeTensor> &tensors,
+                                   const SafeTensorsMetadata &metadata) {
+  std::string json = "{\"__metadata__\":{";
+  for (size_t i = 0; i < metadata.size(); ++i)
+    json += (i ? "," : "") + quoteJson(metadata[i].first) + ":" +
+            quoteJson(metadata[i].second);
+  json += "}";
   uint64_t offset = 0;
   for (const SafeTensor &t : tensors) {
     json += ",";
@@ -275,7 +295,12 @@ std::string buildSafeTensorsHeader(const std::vector<SafeTensor> &tensors) {
 }
 
 std::string serializeSafeTensors(const std::vector<SafeTensor> &tensors) {
-  std::string out = buildSafeTensorsHeader(tensors);
+  return serializeSafeTensors(tensors, {{"format", "pt"}});
+}
+
+std::string serializeSafeTensors(const std::vector<SafeTensor> &tensors,
+                                 const SafeTensorsMetadata &metadata) {
+  std::string out = buildSafeTensorsHeader(tensors, metadata);
   for (const SafeTensor &t : tensors)
     out.append(reinterpret_cast<const char *>(t.data), t.nbytes);
   return out;

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace modelc::rt {
@@ -58,12 +59,24 @@ bool checkSafeTensorsHeaderLength(uint64_t headerLength, uint64_t fileSize,
 bool parseSafeTensors(const unsigned char *bytes, size_t size,
                       std::vector<SafeTensor> &tensors, std::string &error);
 
+/// The "__metadata__" string map of a file, in the header's order.
+using SafeTensorsMetadata = std::vector<std::pair<std::string, std::string>>;
+/// parseSafeTensors that also returns the metadata (empty when none).
+bool parseSafeTensors(const unsigned char *bytes, size_t size,
+                      std::vector<SafeTensor> &tensors, SafeTensorsMetadata *metadata,
+                      std::string &error);
+
 /// Serialises `tensors` in the given order; the header is padded with spaces
 /// so that the data section starts 8-byte aligned, as the reference writer
 /// does. `__metadata__` is {"format":"pt"}, as safetensors.torch writes it.
 std::string buildSafeTensorsHeader(const std::vector<SafeTensor> &tensors);
 /// Header followed by every tensor's data.
 std::string serializeSafeTensors(const std::vector<SafeTensor> &tensors);
+/// The same with `metadata` as the "__metadata__" map instead.
+std::string buildSafeTensorsHeader(const std::vector<SafeTensor> &tensors,
+                                   const SafeTensorsMetadata &metadata);
+std::string serializeSafeTensors(const std::vector<SafeTensor> &tensors,
+                                 const SafeTensorsMetadata &metadata);
 
 //===- What a state dict entry loads into (load_state_dict's rules) -------===//
 // The runtime's load (StateDict.cpp) and the compiler's check of --weights

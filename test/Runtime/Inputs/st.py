@@ -77,6 +77,31 @@ def write(out, specs):
         f.write(build(tensors))
 
 
+def read_raw(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    return header, data[8 + n:]
+
+
+def merge(out, paths):
+    tensors = []
+    for path in paths:
+        header, data = read_raw(path)
+        for name, e in header.items():
+            if name != "__metadata__":
+                b, end = e["data_offsets"]
+                tensors.append((name, e["dtype"], e["shape"], data[b:end]))
+    with open(out, "wb") as f:
+        f.write(build(tensors))
+
+
+def metadata(path):
+    header, _ = read_raw(path)
+    for key, value in sorted(header.get("__metadata__", {}).items()):
+        print(key, value)
+
+
 def dump(path):
     with open(path, "rb") as f:
         blob = f.read()
@@ -139,6 +164,12 @@ def malformed(directory):
 
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "merge":  # merge OUT A B...: the tensors of A, B... in one file
+        merge(sys.argv[2], sys.argv[3:])
+        sys.exit(0)
+    if command == "metadata":  # metadata F: its __metadata__, a key a line
+        metadata(sys.argv[2])
+        sys.exit(0)
     if command == "write":
         write(sys.argv[2], sys.argv[3:])
     elif command == "dump":

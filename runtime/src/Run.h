@@ -1,0 +1,43 @@
+//===- Run.h - calling a generated function on a model's state -------------===//
+//
+// What forward and loss_backward share (Forward.cpp): checking the caller's
+// inputs against their description, and one CPU call of a generated
+// function, from packing its arguments to freeing its results.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MODELC_RUNTIME_RUN_H
+#define MODELC_RUNTIME_RUN_H
+
+#include "Call.h"
+#include "Model.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace modelc::rt {
+
+/// Checks `numInputs` tensors against `descs` (count, dtype, rank, static
+/// sizes, the sizes of one name): the messages name the input at fault, or
+/// `function` ("forward takes 1 input (x), got 2").
+bool checkInputs(const std::vector<TensorDesc> &descs, const modelc_tensor *inputs,
+                 int32_t numInputs, const char *function, std::string &error);
+
+using GeneratedFunction = void (*)(void **);
+/// Reads the results of a call before they are freed; false (with the
+/// error set) fails the call.
+using ResultConsumer = std::function<bool(const PackedCall &call, std::string &error)>;
+
+/// One CPU call of `function` with the model's state, the (checked)
+/// `inputs`, its random stream and derived values (brought up to date
+/// first): `results` describes what it returns, `consume` reads them unless
+/// a shape check of the generated code failed (then the call fails and, in
+/// training mode, the buffers are put back as they were). Frees the
+/// results as docs/ABI.md says, whatever happened.
+bool callOnCpu(modelc_model &model, GeneratedFunction function,
+               const std::vector<TensorDesc> &results, const modelc_tensor *inputs,
+               size_t numInputs, const ResultConsumer &consume, std::string &error);
+
+} // namespace modelc::rt
+
+#endif

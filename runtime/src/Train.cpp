@@ -1,0 +1,147 @@
+//===- Train.cpp - gradients and loss_backward -----------------------------===//
+#include "Train.h"
+
+#include "GeneratedSymbols.h"
+#include "Run.h"
+#include "support/Format.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace modelc::rt {
+
+bool libraryTrains(const ModelDesc &desc) {
+  return desc.hasLoss && modelc_generated_loss_backward_train &&
+         modelc_generated_loss_backward_eval;
+}
+
+bool initTraining(modelc_model &model, std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  if (!libraryTrains(desc))
+    return true;
+  uint64_t total = 0;
+  for (size_t i : desc.parameters) {
+    total = (total + 63) / 64 * 64;
+    model.gradOffsets.push_back(total);
+    total += desc.states[i].numel * sizeof(float);
+    model.requiresGrad.push_back(desc.states[i].requiresGrad ? 1 : 0);
+  }
+  model.hasGrad.assign(desc.parameters.size(), 0);
+  model.gradBytes = (total + 63) / 64 * 64;
+  model.gradData = static_cast<float *>(allocateAligned(model.gradBytes));
+  if (!model.gradData) {
+    error = format("out of memory allocating the gradients (%llu bytes)",
+                   static_cast<unsigned long long>(model.gradBytes));
+    return false;
+  }
+  std::memset(model.gradData, 0, model.gradBytes);
+  return true;
+}
+
+bool checkCanTrain(const modelc_model &model, const char *function, bool onCpu,
+                   std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  if (!desc.hasLoss) {
+    error = format("%s: the model has no loss method", function);
+    return false;
+  }
+  if (!model.gradData) {
+    error = format("%s: invalid model library: its description has a loss, but the "
+                   "library has no loss_backward entries", function);
+    return false;
+  }
+  for (size_t p = 0; p < desc.parameters.size(); ++p) {
+    const StateDesc &state = desc.states[desc.parameters[p]];
+    if (state.dtype != DType::F32) {
+      error = format("%s: parameter '%s' is %s: training supports F32 parameters only",
+                     function, state.name.c_str(), dtypeName(state.dtype));
+      return false;
+    }
+  }
+  if (onCpu && model.device != kCpu) {
+    error = format("%s: training on cuda is not supported yet (the model is on %s; "
+                   "move it to the cpu with to_device)", function,
+                   deviceName(model.device));
+    return false;
+  }
+  return true;
+}
+
+int64_t findParameter(const modelc_model &model, const char *function,
+                      const char *name, std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  if (!name) {
+    error = format("%s: the name is NULL", function);
+    return -1;
+  }
+  auto it = desc.stateIndex.find(name);
+  if (it == desc.stateIndex.end()) {
+    error = format("%s: the model has no parameter named '%s'", function, name);
+    return -1;
+  }
+  auto at = std::lower_bound(desc.parameters.begin(), desc.parameters.end(), it->second);
+  if (at == desc.parameters.end() || *at != it->second) {
+    error = format("%s: '%s' is a buffer, not a parameter", function, name);
+    return -1;
+  }
+  return at - desc.parameters.begin();
+}
+
+bool lossBackward(modelc_model &model, const modelc_tensor *inputs,
+                  int32_t numInputs, float *loss, std::string &error) {
+  if (!checkCanTrain(model, "loss_backward", /*onCpu=*/true, error))
+    return false;
+  const ModelDesc &desc = *model.desc;
+  if (!checkInputs(desc.lossInputs, inputs, numInputs, "loss_backward", error))
+    return false;
+  auto accumulate = [&model, &desc, loss](const PackedCall &call, std::string &why) {
+    // Every result's shape first, so that nothing changes on an error.
+    for (size_t j = 0; j < desc.lossResults.size(); ++j) {
+      const TensorDesc &result = desc.lossResults[j];
+      ResultView view = resultView(call, j);
+      if (view.sizes != result.shape) {
+        why = format("internal error: the generated code returned %s with shape %s, "
+                     "expected %s", result.name.c_str(), formatShape(view.sizes).c_str(),
+                     formatShape(result.shape).c_str());
+        return false;
+      }
+    }
+    float value;
+    std::memcpy(&value, resultView(call, 0).data, sizeof value);
+    thread_local std::vector<float> scratch;
+    for (size_t p = 0; p < desc.parameters.size(); ++p) {
+      if (!model.requiresGrad[p])
+        continue;
+      ResultView view = resultView(call, p + 1);
+      uint64_t numel = desc.states[desc.parameters[p]].numel;
+      float *grad = gradientOf(model, p);
+      if (!model.hasGrad[p]) {
+        // As AccumulateGrad: the first gradient is stored, later ones added.
+        copyStrided(reinterpret_cast<char *>(grad), view.data, sizeof(float),
+                    view.sizes, view.strides);
+        model.hasGrad[p] = 1;
+        continue;
+      }
+      scratch.resize(numel);
+      copyStrided(reinterpret_cast<char *>(scratch.data()), view.data, sizeof(float),
+                  view.sizes, view.strides);
+      for (uint64_t k = 0; k < numel; ++k)
+        grad[k] += scratch[k];
+    }
+    if (loss)
+      *loss = value;
+    return true;
+  };
+  return callOnCpu(model,
+                   model.training ? modelc_generated_loss_backward_train
+                                  : modelc_generated_loss_backward_eval,
+                   desc.lossResults, inputs, desc.lossInputs.size(), accumulate, error);
+}
+
+void zeroGrad(modelc_model &model) {
+  if (model.gradData)
+    std::memset(model.gradData, 0, model.gradBytes);
+  std::fill(model.hasGrad.begin(), model.hasGrad.end(), 0);
+}
+
+} // namespace modelc::rt
