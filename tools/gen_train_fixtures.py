@@ -1,0 +1,848 @@
+#!/usr/bin/env python3
+"""PyTorch reference fixtures for the training tests in test/e2e/train/.
+
+For every case (test/e2e/train/models/<case>.mdl, written by hand; the
+equivalent torch.nn module is below) it writes, under test/e2e/train/fixtures/:
+
+  <case>.state.safetensors            the initial state dict (fixed seed)
+  <case>.step<i>.inputs.safetensors   batch i, one tensor per `loss` argument
+  <case>.<opt>.losses.safetensors     "loss": F32 [K], each step's loss before its update
+  <case>.<opt>.grads.safetensors      the last step's gradients (before its update),
+                                      one per parameter that requires grad
+  <case>.<opt>.state.safetensors      the state dict after K steps (parameters and buffers)
+  <case>.<opt>.optim.safetensors      the optimizer state after K steps, in modelc's
+                                      format (tools/optim_state.py); not for the
+                                      plain-SGD one-step ops_*/loss_* cases
+
+Step i uses batch i mod (number of batches). Each step is PyTorch's
+    opt.zero_grad(); loss = model.loss(**batch); loss.backward(); opt.step()
+with torch.optim's for-loop implementation (foreach=False), model.train().
+
+References are computed in float64 (a float64 copy of the float32 state and
+inputs, the optimizer run in float64) and rounded once to float32. The float32
+PyTorch run must be within a quarter of the tests' tolerances of them (so a
+correct float32 implementation with another evaluation order passes), and for
+every optimizer configuration a few wrong ones (nesterov off, Adam instead of
+AdamW, no parameter groups, ...) must fail those tolerances: the script stops
+otherwise. Inputs put exact ties in max-pooling windows and exact zeros before
+relu/abs (values on a 1/8 grid, so float32 and float64 agree on them).
+
+Usage (PyTorch needed; CI never runs this):
+    pip install torch numpy safetensors
+    python tools/gen_train_fixtures.py                 # all cases
+    python tools/gen_train_fixtures.py --only mlp frozen
+    python tools/gen_train_fixtures.py --write-tests   # also (re)write test/e2e/train/<case>.test
+It first runs tools/optim_state.py's self-check.
+"""
+
+import argparse
+import copy
+import fnmatch
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import optim_state  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+TRAIN_DIR = REPO / "test" / "e2e" / "train"
+MODELS_DIR = TRAIN_DIR / "models"
+FIXTURES_DIR = TRAIN_DIR / "fixtures"
+MARGIN = 4.0  # float32 PyTorch must be within tolerance / MARGIN of the reference
+
+# Tolerances of the tests (st-compare --rtol/--atol), per file kind.
+TOL = {
+    "losses": (1e-5, 1e-6),
+    "grads": (1e-4, 1e-6),
+    "state": (1e-5, 1e-6),
+    "optim": (1e-4, 3e-7),
+}
+
+
+# --------------------------------------------------------------------------
+# Helpers for inputs and states
+# --------------------------------------------------------------------------
+
+def grid(g, shape, lo, hi, step=0.125):
+    """Random multiples of `step` in [lo, hi]: sums of a few stay exact."""
+    n = int(round((hi - lo) / step))
+    return lo + step * torch.randint(0, n + 1, shape, generator=g).to(torch.float32)
+
+
+def randn(g, *shape, scale=1.0):
+    return torch.randn(*shape, generator=g) * scale
+
+
+def uniform(g, shape, lo, hi):
+    return lo + (hi - lo) * torch.rand(shape, generator=g)
+
+
+def randomize_norms(model, g, nbt=5):
+    """BatchNorm/LayerNorm entries off their defaults, as tools/gen_fixtures.py does."""
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            c = m.num_features
+            with torch.no_grad():
+                m.weight.copy_(uniform(g, (c,), 0.5, 1.5))
+                m.bias.copy_(uniform(g, (c,), -0.3, 0.3))
+                m.running_mean.copy_(randn(g, c, scale=0.1))
+                m.running_var.copy_(uniform(g, (c,), 0.5, 2.0))
+                m.num_batches_tracked.fill_(nbt)
+        elif isinstance(m, nn.LayerNorm):
+            with torch.no_grad():
+                m.weight.copy_(uniform(g, m.weight.shape, 0.5, 1.5))
+                m.bias.copy_(uniform(g, m.bias.shape, -0.3, 0.3))
+
+
+def set_params(model, values):
+    with torch.no_grad():
+        for name, v in values.items():
+            dict(model.named_parameters())[name].copy_(v)
+
+
+def images_with_zero_blocks(g, n, c=1):
+    """[n, c, 8, 8] images; the first half have an all-zero 6x6 block at rows
+    and columns 1..6, so a bias-free 3x3 convolution is exactly 0 on the
+    interior 4x4 (rows 2..5): after BatchNorm the four 2x2 max-pooling windows
+    there hold four equal values (ties; PyTorch routes to the first)."""
+    x = randn(g, n, c, 8, 8)
+    x[: n // 2, :, 1:7, 1:7] = 0
+    return x
+
+
+# --------------------------------------------------------------------------
+# The torch.nn equivalents of test/e2e/train/models/*.mdl
+# --------------------------------------------------------------------------
+
+class MLP(nn.Module):  # mlp.mdl
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(20, 32)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.fc2(self.relu(self.fc1(x)))
+
+    def loss(self, x, y):
+        return F.cross_entropy(self(x), y)
+
+
+class CNNBN(nn.Module):  # cnn_bn.mdl, cnn_bn_none.mdl
+    def __init__(self, momentum=0.1):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(4, momentum=momentum)
+        self.fc = nn.Linear(4 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn(self.conv(x))), 2)
+        return self.fc(torch.flatten(x, 1))
+
+    def loss(self, x, y):
+        return F.cross_entropy(self(x), y, label_smoothing=0.1)
+
+
+class BasicBlock(nn.Module):  # resblock.mdl
+    def __init__(self, planes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + x)
+
+
+class ResBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = BasicBlock(4)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.avgpool(self.block(x)), 1))
+
+    def loss(self, x, t):
+        return F.mse_loss(self(x), t)
+
+
+class Net(nn.Module):  # frozen.mdl (TRAINING.md's example)
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8 * 4 * 4, 10)
+        self.temperature = nn.Parameter(torch.tensor(1.0), requires_grad=False)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn(self.conv(x))), 2)
+        return self.fc(torch.flatten(x, 1)) / self.temperature
+
+    def loss(self, x, y):
+        return F.cross_entropy(self(x), y, label_smoothing=0.1)
+
+
+class ParamModel(nn.Module):
+    """A model whose own parameters (and buffers) are declared in order."""
+
+    PARAMS = ()   # (name, shape)
+    BUFFERS = ()  # (name, shape)
+
+    def __init__(self):
+        super().__init__()
+        for name, shape in self.PARAMS:
+            setattr(self, name, nn.Parameter(torch.zeros(shape)))
+        for name, shape in self.BUFFERS:
+            self.register_buffer(name, torch.ones(shape))
+
+
+def shape_params(names, shape):
+    return tuple((n, shape) for n in names)
+
+
+class OpsAct(ParamModel):
+    PARAMS = shape_params(["p_relu", "p_leaky", "p_leaky2", "p_sigmoid", "p_tanh", "p_silu",
+                           "p_gelu", "p_gelu_tanh"], (4, 6))
+
+    def loss(self, x, t):
+        m = F.mse_loss
+        l = m(F.relu(x + self.p_relu), t) + m(F.leaky_relu(x + self.p_leaky), t)
+        l = l + m(F.leaky_relu(x + self.p_leaky2, 0.2), t)
+        l = l + m(torch.sigmoid(x + self.p_sigmoid), t) + m(torch.tanh(x + self.p_tanh), t)
+        l = l + m(F.silu(x + self.p_silu), t) + m(F.gelu(x + self.p_gelu), t)
+        return l + m(F.gelu(x + self.p_gelu_tanh, approximate="tanh"), t)
+
+
+class OpsMath(ParamModel):
+    PARAMS = shape_params(["p_exp", "p_log", "p_sqrt", "p_rsqrt", "p_abs", "p_clamp", "p_clamp0",
+                           "p_neg", "p_pow2", "p_pow3", "p_powhalf", "p_scalar"], (4, 6))
+
+    def loss(self, x, xp, t):
+        m = F.mse_loss
+        l = m(torch.exp(x + self.p_exp), t) + m(torch.log(xp + self.p_log), t)
+        l = l + m(torch.sqrt(xp + self.p_sqrt), t) + m(torch.rsqrt(xp + self.p_rsqrt), t)
+        l = l + m(torch.abs(x + self.p_abs), t)
+        l = l + m(torch.clamp(x + self.p_clamp, min=-0.5, max=0.5), t)
+        l = l + m(torch.clamp(x + self.p_clamp0, min=0.0), t)
+        l = l + m(-(x + self.p_neg), t)
+        l = l + m(torch.pow(x + self.p_pow2, 2), t) + m(torch.pow(x + self.p_pow3, 3), t)
+        l = l + m(torch.pow(xp + self.p_powhalf, 0.5), t)
+        return l + m(2 * (x + self.p_scalar) - 1 + (x + self.p_scalar) / 4, t)
+
+
+class OpsArith(ParamModel):
+    PARAMS = (("a", (4, 6)), ("b", (6,)), ("c", (4, 1)), ("d", (4, 1)), ("s", ()))
+
+    def loss(self, x, t):
+        a, b, c, d, s = self.a, self.b, self.c, self.d, self.s
+        u = (x + a) * b - c
+        v = (x - c) / b + a / d
+        w = u * s + v * v - (a - b) / (d + s)
+        return F.mse_loss(w, t)
+
+
+class OpsLinalg(ParamModel):
+    PARAMS = (("p", (4, 6)), ("w", (6, 5)), ("v", (6,)), ("bq", (2, 4, 3)), ("bk", (2, 3, 5)),
+              ("lw", (5, 6)), ("lb", (5,)), ("lw2", (3, 6)))
+
+    def loss(self, x, t, t3, tv, t2):
+        m = F.mse_loss
+        z = x + self.p
+        l = m(torch.matmul(z, self.w), t) + m(torch.matmul(self.bq, self.bk), t3)
+        l = l + m(torch.matmul(z, self.v), tv) + m(z @ self.w, t)
+        return l + m(F.linear(z, self.lw, self.lb), t) + m(F.linear(z, self.lw2), t2)
+
+
+class OpsSoftmax(ParamModel):
+    PARAMS = shape_params(["p_sm1", "p_sm0", "p_lsm1", "p_lsm0"], (4, 6))
+
+    def loss(self, x, t):
+        m = F.mse_loss
+        l = m(F.softmax(x + self.p_sm1, dim=1), t) + m(F.softmax(x + self.p_sm0, 0), t)
+        return l + m(F.log_softmax(x + self.p_lsm1, dim=1), t) + m(F.log_softmax(x + self.p_lsm0, dim=-2), t)
+
+
+class OpsReduce(ParamModel):
+    PARAMS = shape_params(["p_mean", "p_sum", "p_var", "p_var0", "p_amax", "p_amax2"], (2, 3, 4))
+
+    def loss(self, x, t, t1, t3):
+        m = F.mse_loss
+        l = m(torch.mean(x + self.p_mean, dim=[1]), t) + m(torch.sum(x + self.p_mean, dim=[0, 2]), t3)
+        l = l + m(torch.sum(x + self.p_sum, dim=[-2], keepdim=True), t1)
+        l = l + m(torch.mean(x + self.p_sum, dim=[0, -1]), t3)
+        l = l + m(torch.var(x + self.p_var, dim=[1]), t)
+        l = l + m(torch.var(x + self.p_var0, dim=[0, 2], unbiased=False), t3)
+        l = l + m(torch.amax(x + self.p_amax, dim=[1]), t)
+        return l + m(torch.amax(x + self.p_amax2, dim=[0, 2]), t3)
+
+
+class OpsShape(ParamModel):
+    PARAMS = (("p", (2, 3, 4)), ("q", (4, 6)))
+
+    def loss(self, x, t, t2, tf):
+        m = F.mse_loss
+        z = x + self.p
+        a = torch.flatten(z.permute(2, 0, 1), start_dim=1)
+        b = torch.reshape(z.transpose(0, 1), [4, -1])
+        l = m(torch.cat([a, b * self.q], dim=1), t) + m(torch.cat([a * self.q, b], dim=0), t2)
+        return l + m(torch.flatten(z) * torch.flatten(z.transpose(1, 2)), tf)
+
+
+class OpsPool(ParamModel):
+    PARAMS = shape_params(["p_max", "p_max3", "p_avg", "p_avg_excl", "p_adapt"], (2, 3, 6, 6))
+
+    def loss(self, x, t, t4):
+        m = F.mse_loss
+        l = m(F.max_pool2d(x + self.p_max, 2), t)
+        l = l + m(F.max_pool2d(x + self.p_max3, 3, stride=2, padding=1), t)
+        l = l + m(F.avg_pool2d(x + self.p_avg, 3, stride=2, padding=1), t)
+        l = l + m(F.avg_pool2d(x + self.p_avg_excl, 3, stride=2, padding=1, count_include_pad=False), t)
+        return l + m(F.adaptive_avg_pool2d(x + self.p_adapt, [4, 4]), t4)
+
+
+class OpsConv(ParamModel):
+    PARAMS = (("p", (2, 4, 7, 7)), ("w", (4, 2, 3, 3)), ("b", (4,)), ("w2", (2, 4, 3, 3)))
+
+    def loss(self, x, t, t2):
+        z = x + self.p
+        l = F.mse_loss(F.conv2d(z, self.w, self.b, stride=2, padding=1, groups=2), t)
+        return l + F.mse_loss(F.conv2d(z, self.w2, padding=2, dilation=2), t2)
+
+
+class OpsNorm(ParamModel):
+    PARAMS = (("p_bn", (3, 3, 4, 4)), ("p_bn1", (5, 4)), ("p_ln", (5, 4)), ("p_ln0", (5, 4)),
+              ("g", (4,)), ("beta", (4,)))
+
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(3)
+        self.bn1 = nn.BatchNorm1d(4)
+        self.ln = nn.LayerNorm([4, 4])
+
+    def loss(self, img, x, ti, t):
+        m = F.mse_loss
+        l = m(self.bn(img + self.p_bn), ti) + m(self.ln(img + self.p_bn), ti)
+        l = l + m(self.bn1(x + self.p_bn1), t)
+        l = l + m(F.layer_norm(x + self.p_ln, [4], weight=self.g, bias=self.beta, eps=1e-6), t)
+        return l + m(F.layer_norm(x + self.p_ln0, [4]), t)
+
+
+class OpsEmbedding(ParamModel):
+    PARAMS = (("table", (7, 3)),)
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(6, 4)
+
+    def loss(self, ids, t, t4):
+        return F.mse_loss(F.embedding(ids, self.table), t) + F.mse_loss(self.emb(ids), t4)
+
+
+class LossCE(ParamModel):
+    PARAMS = shape_params(["p_plain", "p_weight", "p_smooth", "p_sum", "p_none", "p_prob"], (6, 5))
+    BUFFERS = (("class_weight", (5,)),)
+
+    def loss(self, x, y, y_ign, r, probs):
+        ce, w = F.cross_entropy, self.class_weight
+        l = ce(x + self.p_plain, y)
+        l = l + ce(x + self.p_weight, y_ign, weight=w, ignore_index=-1)
+        l = l + ce(x + self.p_smooth, y, weight=w, label_smoothing=0.2)
+        l = l + ce(x + self.p_sum, y, reduction="sum")
+        l = l + torch.sum(ce(x + self.p_none, y_ign, ignore_index=-1, reduction="none") * r)
+        return l + ce(x + self.p_prob, probs, label_smoothing=0.1)
+
+
+class LossNLL(ParamModel):
+    PARAMS = shape_params(["p_plain", "p_weight"], (6, 5))
+    BUFFERS = (("class_weight", (5,)),)
+
+    def loss(self, x, y, y_ign):
+        l = F.nll_loss(F.log_softmax(x + self.p_plain, dim=1), y)
+        return l + F.nll_loss(F.log_softmax(x + self.p_weight, dim=1), y_ign, weight=self.class_weight,
+                              ignore_index=-1, reduction="sum")
+
+
+class LossRegression(ParamModel):
+    PARAMS = shape_params(["p_mse", "p_mse_sum", "p_mse_none", "p_l1", "p_smooth", "p_smooth1",
+                           "p_huber", "p_huber1"], (4, 6))
+
+    def loss(self, x, t, r):
+        l = F.mse_loss(x + self.p_mse, t) + F.mse_loss(x + self.p_mse_sum, t, reduction="sum")
+        l = l + torch.sum(F.mse_loss(x + self.p_mse_none, t, reduction="none") * r)
+        l = l + F.l1_loss(x + self.p_l1, t)
+        l = l + F.smooth_l1_loss(x + self.p_smooth, t, beta=0.5) + F.smooth_l1_loss(x + self.p_smooth1, t, reduction="sum")
+        return l + F.huber_loss(x + self.p_huber, t, delta=0.7) + F.huber_loss(x + self.p_huber1, t)
+
+
+class LossBCE(ParamModel):
+    PARAMS = shape_params(["p_bce", "p_bce_sum", "p_logits", "p_pos"], (4, 6))
+    BUFFERS = (("pos_weight", (6,)),)
+
+    def loss(self, x, t):
+        l = F.binary_cross_entropy(torch.sigmoid(x + self.p_bce), t)
+        l = l + F.binary_cross_entropy(torch.sigmoid(x + self.p_bce_sum), t, reduction="sum")
+        l = l + F.binary_cross_entropy_with_logits(x + self.p_logits, t)
+        return l + F.binary_cross_entropy_with_logits(x + self.p_pos, t, pos_weight=self.pos_weight)
+
+
+# --------------------------------------------------------------------------
+# Cases: model, initial state, batches, optimizer configurations
+# --------------------------------------------------------------------------
+
+def opt(name, **options):
+    return (name, options)
+
+
+def init_mlp(m, g):
+    pass  # PyTorch's own initialization from the seed
+
+
+def batches_mlp(g):
+    return [{"x": randn(g, 16, 20), "y": torch.randint(0, 10, (16,), generator=g)} for _ in range(2)]
+
+
+def init_cnn(m, g):
+    randomize_norms(m, g)
+    with torch.no_grad():
+        # channel 3: weight = bias = 0, so relu's input there is exactly 0
+        # everywhere (relu'(0) = 0: the channel's BatchNorm gradients are 0).
+        m.bn.weight[3] = 0.0
+        m.bn.bias[3] = 0.0
+
+
+def batches_cnn(g, n=8):
+    return [{"x": images_with_zero_blocks(g, n), "y": torch.randint(0, 10, (n,), generator=g)}
+            for _ in range(3)]
+
+
+def init_resblock(m, g):
+    randomize_norms(m, g)
+
+
+def batches_resblock(g):
+    return [{"x": randn(g, 4, 4, 6, 6), "t": randn(g, 4, 3)} for _ in range(3)]
+
+
+def init_frozen(m, g):
+    randomize_norms(m, g)
+    with torch.no_grad():
+        m.temperature.fill_(2.0)
+
+
+def batches_frozen(g):
+    return batches_cnn(g, 8)
+
+
+def params_default(m, g, scale=0.5):
+    with torch.no_grad():
+        for _, p in m.named_parameters():
+            p.copy_(randn(g, *p.shape, scale=scale))
+
+
+def zeros_at(g, x, p, frac=0.25, value=0.0):
+    """p such that x + p is exactly `value` at about `frac` of the positions."""
+    mask = torch.rand(x.shape, generator=g) < frac
+    return torch.where(mask, value - x, p)
+
+
+def init_ops_act(m, g, x):
+    vals = {n: grid(g, s, -0.5, 0.5) for n, s in m.PARAMS}
+    for n in ("p_relu", "p_leaky", "p_leaky2"):
+        vals[n] = zeros_at(g, x, vals[n])
+    set_params(m, vals)
+
+
+def init_ops_math(m, g, x):
+    vals = {n: grid(g, s, -0.25, 0.25) for n, s in m.PARAMS}
+    vals["p_abs"] = zeros_at(g, x, vals["p_abs"])
+    p = zeros_at(g, x, vals["p_clamp"], 0.2, 0.5)
+    vals["p_clamp"] = zeros_at(g, x, p, 0.2, -0.5)
+    vals["p_clamp0"] = zeros_at(g, x, vals["p_clamp0"])
+    set_params(m, vals)
+
+
+def init_ops_arith(m, g, x):
+    set_params(m, {"a": grid(g, (4, 6), -1, 1), "b": uniform(g, (6,), 1, 2), "c": randn(g, 4, 1, scale=0.5),
+                   "d": uniform(g, (4, 1), 1, 2), "s": torch.tensor(1.25)})
+
+
+def init_ops_reduce(m, g, x):
+    vals = {n: randn(g, *s, scale=0.5) for n, s in m.PARAMS}
+    # amax over dim 1 (3 values): ties between positions 0 and 2 in half the columns
+    z = grid(g, (2, 3, 4), -1, 1)
+    z[:, 2, ::2] = z[:, 0, ::2]
+    z[:, 0, ::2] = torch.maximum(z[:, 0, ::2], z[:, 1, ::2])
+    z[:, 2, ::2] = z[:, 0, ::2]
+    vals["p_amax"] = z - x
+    # amax over dims [0, 2] (8 values per j): three equal maxima for j = 0, two for j = 2
+    z = grid(g, (2, 3, 4), -1, 1)
+    z[0, 0, 1] = z[1, 0, 3] = z[1, 0, 0] = z[:, 0, :].max()
+    z[1, 2, 2] = z[0, 2, 0] = z[:, 2, :].max()
+    vals["p_amax2"] = z - x
+    set_params(m, vals)
+
+
+def init_ops_pool(m, g, x):
+    vals = {n: randn(g, *s, scale=0.5) for n, s in m.PARAMS}
+    # coarse values (5 levels) for the max pools: many exact ties per window
+    vals["p_max"] = grid(g, x.shape, -1, 1, 0.5) - x
+    vals["p_max3"] = grid(g, x.shape, -1, 1, 0.5) - x
+    set_params(m, vals)
+
+
+def init_ops_norm(m, g, x):
+    params_default(m, g)
+    with torch.no_grad():
+        m.g.copy_(uniform(g, (4,), 0.5, 1.5))
+        m.beta.copy_(randn(g, 4, scale=0.1))
+    randomize_norms(m, g)
+
+
+def init_ops_embedding(m, g, x):
+    params_default(m, g, 1.0)
+
+
+def init_loss_ce(m, g, x):
+    params_default(m, g)
+    with torch.no_grad():
+        m.class_weight.copy_(uniform(g, (5,), 0.5, 2.0))
+
+
+def init_loss_regression(m, g, x, t):
+    vals = {n: grid(g, s, -1, 1) for n, s in m.PARAMS}
+    vals["p_l1"] = zeros_at(g, x, vals["p_l1"], 0.3, 0.0) if False else torch.where(
+        torch.rand(x.shape, generator=g) < 0.3, t - x, vals["p_l1"])
+    set_params(m, vals)
+
+
+def init_loss_bce(m, g, x):
+    params_default(m, g)
+    with torch.no_grad():
+        m.pos_weight.copy_(uniform(g, (6,), 0.5, 3.0))
+
+
+def one_batch(fn):
+    return lambda g: [fn(g)]
+
+
+OPS_SGD = [opt("sgd", lr=0.1)]
+
+CASES = {}
+
+
+def case(name, cls, init, batches, optimizers, steps, init_takes_batch=False, doc="", tol=None):
+    CASES[name] = dict(cls=cls, init=init, batches=batches, optimizers=optimizers, steps=steps,
+                       init_takes_batch=init_takes_batch, doc=doc, tol={**TOL, **(tol or {})})
+
+
+case("mlp", MLP, init_mlp, batches_mlp, {
+    "sgd": opt("sgd", lr=0.1),
+    "sgd_momentum": opt("sgd", lr=0.05, momentum=0.9, weight_decay=1e-3, nesterov=True),
+    "adam": opt("adam", lr=1e-2),
+    "adam_amsgrad": opt("adam", lr=1e-2, amsgrad=True, weight_decay=1e-2),
+    "adamw": opt("adamw", lr=1e-2, weight_decay=0.1),
+    "sgd_maximize": opt("sgd", lr=0.05, momentum=0.9, dampening=0.5, maximize=True),
+}, 4, doc="Linear-ReLU-Linear, cross_entropy; 4 steps over 2 batches of 16 with six optimizer configurations")
+case("cnn_bn", lambda: CNNBN(), init_cnn, batches_cnn, {
+    "sgd_momentum": opt("sgd", lr=0.05, momentum=0.9),
+    "adam": opt("adam", lr=1e-2),
+}, 3, doc="conv-bn-relu-maxpool-linear, label smoothing; max-pool ties, relu'(0); running statistics")
+case("cnn_bn_none", lambda: CNNBN(momentum=None), init_cnn, batches_cnn, {
+    "sgd": opt("sgd", lr=0.1),
+}, 3, doc="cnn_bn with BatchNorm2d(momentum=none): cumulative running statistics from num_batches_tracked = 5")
+case("resblock", ResBlock, init_resblock, batches_resblock, {
+    "sgd_momentum": opt("sgd", lr=0.05, momentum=0.9),
+}, 3, doc="ResNet basic block (identity shortcut), adaptive_avg_pool2d, Linear; mse_loss")
+case("frozen", Net, init_frozen, batches_frozen, {
+    "sgd_groups": opt("sgd", lr=0.1, momentum=0.9, weight_decay=0.01,
+                      groups=[{"params": "*.bias", "weight_decay": 0}]),
+}, 3, doc="TRAINING.md's example: frozen `temperature` (no grad, unchanged), no weight decay on *.bias",
+     # conv.bias feeds a BatchNorm: its gradient is 0 up to float32 rounding
+     # (about 1e-8 here), which the momentum buffer accumulates.
+     tol={"optim": (1e-4, 1e-6)})
+
+
+def ops_case(name, cls, init, batch, doc):
+    case(name, cls, init, one_batch(batch), {"sgd": OPS_SGD[0]}, 1, init_takes_batch=True, doc=doc)
+
+
+ops_case("ops_act", OpsAct, init_ops_act,
+         lambda g: {"x": grid(g, (4, 6), -2, 2), "t": randn(g, 4, 6, scale=0.5)},
+         "relu, leaky_relu (default, 0.2), sigmoid, tanh, silu, gelu (erf, tanh); exact zeros for relu/leaky_relu")
+ops_case("ops_math", OpsMath, init_ops_math,
+         lambda g: {"x": grid(g, (4, 6), -1.5, 1.5), "xp": grid(g, (4, 6), 0.5, 2), "t": randn(g, 4, 6, scale=0.5)},
+         "exp, log, sqrt, rsqrt, abs (exact zeros), clamp (values on the bounds), unary minus, pow 2/3/0.5, scalar * - /")
+ops_case("ops_arith", OpsArith, init_ops_arith,
+         lambda g: {"x": randn(g, 4, 6), "t": randn(g, 4, 6)},
+         "+ - * / broadcasting [4,6] with [6], [4,1] and a 0-d parameter")
+ops_case("ops_linalg", OpsLinalg, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 4, 6), "t": randn(g, 4, 5), "t3": randn(g, 2, 4, 5), "tv": randn(g, 4),
+                    "t2": randn(g, 4, 3)},
+         "matmul 2-D, batched, matrix-vector, @, linear with and without bias")
+ops_case("ops_softmax", OpsSoftmax, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 4, 6), "t": randn(g, 4, 6, scale=0.5)},
+         "softmax and log_softmax over dims 1, 0, -2")
+ops_case("ops_reduce", OpsReduce, init_ops_reduce,
+         lambda g: {"x": grid(g, (2, 3, 4), -1, 1), "t": randn(g, 2, 4), "t1": randn(g, 2, 1, 4), "t3": randn(g, 3)},
+         "mean, sum (keepdim, negative dims), var (unbiased or not), amax with exact ties (shared evenly)")
+ops_case("ops_shape", OpsShape, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 2, 3, 4), "t": randn(g, 4, 12), "t2": randn(g, 8, 6), "tf": randn(g, 24)},
+         "flatten, reshape with -1, permute, transpose, cat on dims 0 and 1")
+ops_case("ops_pool", OpsPool, init_ops_pool,
+         lambda g: {"x": grid(g, (2, 3, 6, 6), -1, 1), "t": randn(g, 2, 3, 3, 3), "t4": randn(g, 2, 3, 4, 4)},
+         "max_pool2d with ties (first maximum) and overlapping padded windows, avg_pool2d count_include_pad both ways, adaptive_avg_pool2d 6->4")
+ops_case("ops_conv", OpsConv, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 2, 4, 7, 7), "t": randn(g, 2, 4, 4, 4), "t2": randn(g, 2, 2, 7, 7)},
+         "conv2d: input, weight, bias gradients; stride 2 padding 1 groups 2; dilation 2 without bias")
+ops_case("ops_norm", OpsNorm, init_ops_norm,
+         lambda g: {"img": randn(g, 3, 3, 4, 4), "x": randn(g, 5, 4), "ti": randn(g, 3, 3, 4, 4), "t": randn(g, 5, 4)},
+         "BatchNorm2d/1d in training mode (through batch statistics; running statistics), LayerNorm module, layer_norm with/without affine")
+ops_case("ops_embedding", OpsEmbedding, init_ops_embedding,
+         lambda g: {"ids": torch.tensor([[0, 2], [2, 5], [0, 0], [3, 2]]), "t": randn(g, 4, 2, 3),
+                    "t4": randn(g, 4, 2, 4)},
+         "embedding function and Embedding module: repeated indices accumulate, unused rows get 0")
+ops_case("loss_ce", LossCE, init_loss_ce,
+         lambda g: {"x": randn(g, 6, 5), "y": torch.tensor([0, 3, 1, 4, 3, 2]),
+                    "y_ign": torch.tensor([0, -1, 1, 4, -1, 2]), "r": uniform(g, (6,), 0.5, 1.5),
+                    "probs": torch.softmax(randn(g, 6, 5), dim=1)},
+         "cross_entropy: indices, weight + ignore_index, label_smoothing + weight, sum, none, probability targets")
+ops_case("loss_nll", LossNLL, init_loss_ce,
+         lambda g: {"x": randn(g, 6, 5), "y": torch.tensor([0, 3, 1, 4, 3, 2]),
+                    "y_ign": torch.tensor([0, -1, 1, 4, -1, 2])},
+         "nll_loss: defaults; weight + ignore_index + sum")
+ops_case("loss_regression", LossRegression, init_loss_regression,
+         lambda g: {"x": grid(g, (4, 6), -1, 1), "t": grid(g, (4, 6), -1, 1), "r": uniform(g, (4, 6), 0.5, 1.5)},
+         "mse_loss mean/sum/none, l1_loss with exact zero differences, smooth_l1_loss(beta), huber_loss(delta)")
+ops_case("loss_bce", LossBCE, init_loss_bce,
+         lambda g: {"x": randn(g, 4, 6), "t": torch.rand(4, 6, generator=g)},
+         "binary_cross_entropy (mean, sum), binary_cross_entropy_with_logits with and without pos_weight")
+
+
+# Wrong configurations that the tolerances must catch (see module doc).
+def mutants(name, options):
+    out = []
+    o = dict(options)
+    if name == "sgd":
+        if o.get("nesterov"):
+            out.append(("sgd", {**o, "nesterov": False}))
+        if o.get("momentum"):
+            out.append(("sgd", {**o, "momentum": 0.0, "nesterov": False}))
+        if o.get("dampening"):
+            out.append(("sgd", {**o, "dampening": 0.0}))
+        if o.get("maximize"):
+            out.append(("sgd", {**o, "maximize": False}))
+        if o.get("weight_decay"):
+            out.append(("sgd", {**o, "weight_decay": 0.0}))
+        if o.get("groups"):
+            out.append(("sgd", {k: v for k, v in o.items() if k != "groups"}))
+        out.append(("sgd", {**o, "lr": o["lr"] * 1.02}))
+    else:
+        other = "adamw" if name == "adam" else "adam"
+        if o.get("weight_decay"):
+            out.append((other, o))
+            out.append((name, {**o, "weight_decay": 0.0}))
+        if o.get("amsgrad"):
+            out.append((name, {**o, "amsgrad": False}))
+        out.append((name, {**o, "betas": (0.9, 0.99)}))
+        out.append((name, {**o, "eps": 1e-6}))
+        out.append((name, {**o, "lr": o["lr"] * 1.02}))
+    return out
+
+
+# --------------------------------------------------------------------------
+# Running PyTorch
+# --------------------------------------------------------------------------
+
+def build(spec, dtype, state, **kw):
+    model = spec["cls"]()
+    model.load_state_dict(state)
+    model = model.to(dtype)
+    model.train()
+    return model
+
+
+def cast_batch(batch, dtype):
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in batch.items()}
+
+
+def run(spec, state, batches, optimizer, options, dtype, frozen):
+    """K training steps; returns {"losses", "grads", "state", "optim"} as float32 dicts."""
+    torch.manual_seed(0)
+    model = build(spec, dtype, state)
+    for n, p in model.named_parameters():
+        p.requires_grad_(n not in frozen)
+    opt_, names = optim_state.make_torch_optimizer(model.named_parameters(), optimizer, options, foreach=False)
+    losses, grads = [], {}
+    for i in range(spec["steps"]):
+        opt_.zero_grad()
+        loss = model.loss(**cast_batch(batches[i % len(batches)], dtype))
+        loss.backward()
+        losses.append(loss.detach().to(torch.float64))
+        if i == spec["steps"] - 1:
+            grads = {n: p.grad.detach().to(torch.float32).clone()
+                     for n, p in model.named_parameters() if p.requires_grad}
+        opt_.step()
+    out_state = {k: (v.to(torch.float32) if v.is_floating_point() else v).detach().clone().contiguous()
+                 for k, v in model.state_dict().items()}
+    return {
+        "losses": {"loss": torch.stack(losses).to(torch.float32)},
+        "grads": grads,
+        "state": out_state,
+        "optim": optim_state.to_safetensors_dict(opt_.state_dict(), names),
+    }
+
+
+def worst(a, b, rtol, atol):
+    """max over elements of |a - b| / (atol + rtol |b|), and where."""
+    if a.keys() != b.keys():
+        return float("inf"), f"keys {sorted(a.keys() ^ b.keys())}"
+    w, where = 0.0, ""
+    for k in b:
+        x, y = a[k].to(torch.float64), b[k].to(torch.float64)
+        if x.shape != y.shape:
+            return float("inf"), k + " shape"
+        if x.numel() == 0:
+            continue
+        r = ((x - y).abs() / (atol + rtol * y.abs())).max().item()
+        if r > w:
+            w, where = r, k
+    return w, where
+
+
+def kinds(spec, optimizer, options):
+    ks = ["losses", "grads", "state"]
+    if spec["steps"] > 1 or optimizer != "sgd" or options.get("momentum"):
+        ks.append("optim")
+    return ks
+
+
+def generate(name, spec, write_tests):
+    g = torch.Generator().manual_seed(1000 + sum(map(ord, name)))
+    torch.manual_seed(sum(map(ord, name)))
+    model = spec["cls"]()
+    batches = spec["batches"](g)
+    if spec["init_takes_batch"]:
+        b0 = batches[0]
+        if spec["init"] is init_loss_regression:
+            spec["init"](model, g, b0["x"], b0["t"])
+        else:
+            first = next(iter(b0.values()))
+            spec["init"](model, g, first)
+    else:
+        spec["init"](model, g)
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    sig = list(batches[0].keys())
+
+    save_file(state, str(FIXTURES_DIR / f"{name}.state.safetensors"))
+    for i, b in enumerate(batches):
+        save_file({k: v.contiguous() for k, v in b.items()}, str(FIXTURES_DIR / f"{name}.step{i}.inputs.safetensors"))
+
+    report = []
+    for oname, (optimizer, options) in spec["optimizers"].items():
+        ref = run(spec, state, batches, optimizer, options, torch.float64, frozen)
+        f32 = run(spec, state, batches, optimizer, options, torch.float32, frozen)
+        ks = kinds(spec, optimizer, options)
+        for k in ks:
+            rtol, atol = spec["tol"][k]
+            w, where = worst(f32[k], ref[k], rtol, atol)
+            if w > 1.0 / MARGIN:
+                sys.exit(f"{name}.{oname}.{k}: float32 PyTorch is {w:.3g} of the tolerance from the "
+                         f"float64 reference (at {where}); limit {1 / MARGIN}")
+            report.append(f"  {name}.{oname}.{k}: float32 at {w:.3f} of tolerance")
+            meta = optim_state.metadata(optimizer, options) if k == "optim" else None
+            save_file(ref[k], str(FIXTURES_DIR / f"{name}.{oname}.{k}.safetensors"), metadata=meta)
+        if spec["steps"] > 1 or oname != "sgd":
+            for mopt, mopts in mutants(optimizer, options):
+                mut = run(spec, state, batches, mopt, mopts, torch.float64, frozen)
+                caught = [k for k in ks if worst(mut[k], ref[k], *spec["tol"][k])[0] > 1.0]
+                if not caught:
+                    sys.exit(f"{name}.{oname}: the tolerances do not catch {mopt} {mopts}")
+                report.append(f"  {name}.{oname}: catches {mopt} {json.dumps(mopts)} in {','.join(caught)}")
+        if frozen:
+            mut = run(spec, state, batches, optimizer, options, torch.float64, [])
+            if worst(mut["state"], ref["state"], *spec["tol"]["state"])[0] <= 1.0:
+                sys.exit(f"{name}: unfreezing {frozen} goes unnoticed")
+            report.append(f"  {name}.{oname}: catches unfrozen {frozen} in state")
+    if write_tests:
+        write_test(name, spec, sig, len(batches), frozen)
+    return report
+
+
+def cli_options(optimizer, options):
+    args = [f"--optimizer {optimizer}"]
+    for k, v in options.items():
+        if k == "groups":
+            args.append(f"--optimizer-options '{json.dumps({'groups': v})}'")
+        elif isinstance(v, bool):
+            if v:
+                args.append("--" + k.replace("_", "-"))
+        elif k == "betas":
+            args.append(f"--betas {v[0]},{v[1]}")
+        else:
+            args.append(f"--{k.replace('_', '-')} {v:g}")
+    return " ".join(args)
+
+
+def write_test(name, spec, sig, nbatches, frozen):
+    lines = [f"# Training: {spec['doc']}.",
+             f"# Model: models/{name}.mdl; fixtures: tools/gen_train_fixtures.py (PyTorch, float64",
+             "# references rounded to float32); see README.md.", "",
+             f"# RUN: modelc %S/models/{name}.mdl -o %t.so"]
+    inputs = " ".join(f"--inputs %S/fixtures/{name}.step{i}.inputs.safetensors" for i in range(nbatches))
+    for oname, (optimizer, options) in spec["optimizers"].items():
+        ks = kinds(spec, optimizer, options)
+        out = f"%t.{oname}"
+        cmd = (f"# RUN: modelc-run %t.so --load-state %S/fixtures/{name}.state.safetensors "
+               f"--train-steps {spec['steps']} {inputs} {cli_options(optimizer, options)} "
+               f"--losses {out}.losses.safetensors --grads {out}.grads.safetensors "
+               f"--save-state {out}.state.safetensors")
+        if "optim" in ks:
+            cmd += f" --save-optimizer {out}.optim.safetensors"
+        lines += ["", f"# {oname}: {optimizer} {json.dumps(options)}", cmd]
+        for k in ks:
+            rtol, atol = spec["tol"][k]
+            lines.append(f"# RUN: st-compare {out}.{k}.safetensors %S/fixtures/{name}.{oname}.{k}.safetensors "
+                         f"--rtol {rtol:g} --atol {atol:g}")
+    if frozen:
+        lines += ["", f"# The frozen parameters ({', '.join(frozen)}) keep their values exactly."]
+    (TRAIN_DIR / f"{name}.test").write_text("\n".join(lines) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="*", help="cases to regenerate")
+    ap.add_argument("--write-tests", action="store_true", help="also write test/e2e/train/<case>.test")
+    args = ap.parse_args()
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    if optim_state.self_check() != 0:
+        return 1
+    FIXTURES_DIR.mkdir(parents=True, exist_ok=True)
+    names = args.only or list(CASES)
+    for name in names:
+        if name not in CASES:
+            sys.exit(f"unknown case '{name}'; cases: {', '.join(CASES)}")
+        if not (MODELS_DIR / f"{name}.mdl").exists():
+            sys.exit(f"missing {MODELS_DIR / (name + '.mdl')}")
+        for line in generate(name, CASES[name], args.write_tests):
+            print(line)
+    total = sum(p.stat().st_size for p in FIXTURES_DIR.glob("*.safetensors"))
+    print(f"fixtures: {total / 1e6:.2f} MB in {FIXTURES_DIR.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
