@@ -32,7 +32,21 @@ Usage (PyTorch needed; CI never runs this):
     python tools/gen_train_fixtures.py                 # all cases
     python tools/gen_train_fixtures.py --only mlp frozen
     python tools/gen_train_fixtures.py --write-tests   # also (re)write test/e2e/train/<case>.test
+    python tools/gen_train_fixtures.py --only abi --check-modelc build
 It first runs tools/optim_state.py's self-check.
+
+The "ABI cases" (abi_accum, abi_schedule, abi_freeze, abi_resume; `--only
+abi` for all four) are driven from C through the training ABI
+(test/e2e/train/Inputs/train_abi.c, test/e2e/train/abi-*.test): gradient
+accumulation across loss_backward calls, a learning-rate schedule through
+set_hyperparameter, set_requires_grad at run time, and an optimizer-state
+round trip. They reuse the mlp, frozen and cnn_bn fixtures (initial state and
+batches, read back from the files) and write <case>.<abi case>.* the same way.
+`--check-modelc BUILD` also compiles cnn_bn.mdl with BUILD/bin/modelc, trains
+it 2 steps with modelc-run --save-optimizer, converts that file with
+tools/optim_state.py into a torch.optim state_dict() and checks it against
+PyTorch's own after 2 steps, and that 2 more PyTorch steps from it give the
+4-step reference.
 """
 
 import argparse
@@ -45,7 +59,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import optim_state  # noqa: E402
@@ -662,6 +676,296 @@ def mutants(name, options):
 
 
 # --------------------------------------------------------------------------
+# ABI cases: sequences of training-ABI calls (test/e2e/train/Inputs/train_abi.c)
+# --------------------------------------------------------------------------
+
+def load_fixture(name):
+    return load_file(str(FIXTURES_DIR / f"{name}.safetensors"))
+
+
+def abi_model(case, dtype):
+    spec = CASES[case]
+    model = build(spec, dtype, load_fixture(f"{case}.state"))
+    for n, p in model.named_parameters():
+        p.requires_grad_(n not in FROZEN_BY_DECLARATION.get(case, ()))
+    return model
+
+
+FROZEN_BY_DECLARATION = {"frozen": ("temperature",)}
+
+
+def abi_batches(case, n, dtype):
+    return [cast_batch(load_fixture(f"{case}.step{i}.inputs"), dtype) for i in range(n)]
+
+
+def abi_result(model, opt_, names, losses, grads):
+    state = {k: (v.to(torch.float32) if v.is_floating_point() else v).detach().clone().contiguous()
+             for k, v in model.state_dict().items()}
+    return {"losses": {"loss": torch.stack(losses).to(torch.float32)}, "grads": grads, "state": state,
+            "optim": optim_state.to_safetensors_dict(opt_.state_dict(), names)}
+
+
+def current_grads(model):
+    return {n: p.grad.detach().to(torch.float32).clone()
+            for n, p in model.named_parameters() if p.requires_grad and p.grad is not None}
+
+
+ACCUM_OPT = ("sgd", {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3})
+
+
+def abi_accum(dtype, variant=None):
+    """mlp: twice: zero_grad(); loss(b0).backward(); loss(b1).backward(); step()."""
+    torch.manual_seed(0)
+    model = abi_model("mlp", dtype)
+    b = abi_batches("mlp", 2, dtype)
+    opt_, names = optim_state.make_torch_optimizer(model.named_parameters(), *ACCUM_OPT, foreach=False)
+    losses, grads = [], {}
+    for r in range(2):
+        opt_.zero_grad()
+        for i in range(2):
+            if variant == "no_accumulation" and i == 1:
+                opt_.zero_grad()
+            loss = model.loss(**b[i])
+            loss.backward()
+            losses.append(loss.detach().to(torch.float64))
+            if variant == "step_each" and i == 0:
+                opt_.step()
+                opt_.zero_grad()
+        if r == 1:
+            grads = current_grads(model)
+        opt_.step()
+    return abi_result(model, opt_, names, losses, grads)
+
+
+SCHEDULE_OPT = ("sgd", {"lr": 0.1, "momentum": 0.9})
+SCHEDULE_LR = (0.1, 0.05, 0.025)
+
+
+def ignore100_batch():
+    """mlp's batch 0 with the targets of rows 1, 6, 11, 12 set to -100 (the
+    default ignore_index): the mean is over the 12 other rows."""
+    b = load_fixture("mlp.step0.inputs")
+    y = b["y"].clone()
+    y[[1, 6, 11, 12]] = -100
+    return {"x": b["x"], "y": y}
+
+
+def bad_target_batches():
+    """Inputs files that training must refuse (test/e2e/train/bad-input.test):
+    mlp's batch 0 with class index 10 (10 classes), with -3, and with the
+    targets as F32 instead of I64."""
+    b = load_fixture("mlp.step0.inputs")
+    for name, value in (("target10", 10), ("target_neg3", -3)):
+        y = b["y"].clone()
+        y[3] = value
+        save_file({"x": b["x"], "y": y}, str(FIXTURES_DIR / f"mlp.bad_{name}.inputs.safetensors"))
+    save_file({"x": b["x"], "y": b["y"].to(torch.float32)}, str(FIXTURES_DIR / "mlp.bad_f32_targets.inputs.safetensors"))
+
+
+def abi_schedule(dtype, variant=None):
+    """mlp: for i, lr in (0.1, 0.05, 0.025): group["lr"] = lr; zero_grad; loss(b_i).backward(); step.
+    Batches: mlp step 0, step 1, and ignore100 (mlp.ignore100.inputs)."""
+    torch.manual_seed(0)
+    model = abi_model("mlp", dtype)
+    b = abi_batches("mlp", 2, dtype) + [cast_batch(load_fixture("mlp.ignore100.inputs"), dtype)]
+    opt_, names = optim_state.make_torch_optimizer(model.named_parameters(), *SCHEDULE_OPT, foreach=False)
+    lrs = {None: SCHEDULE_LR, "constant_lr": (0.1, 0.1, 0.1), "late_lr": (0.1, 0.1, 0.05)}.get(variant, SCHEDULE_LR)
+    losses = []
+    for i in range(3):
+        for group in opt_.param_groups:
+            group["lr"] = lrs[i]
+        opt_.zero_grad()
+        if variant == "ignored_rows_counted" and i == 2:
+            y = b[i]["y"]
+            keep = y != -100
+            loss = F.cross_entropy(model(b[i]["x"])[keep], y[keep], reduction="sum") / y.numel()
+        else:
+            loss = model.loss(**b[i])
+        loss.backward()
+        losses.append(loss.detach().to(torch.float64))
+        grads = current_grads(model)
+        opt_.step()
+    return abi_result(model, opt_, names, losses, grads)
+
+
+FREEZE_OPT = ("sgd", {"lr": 0.1, "momentum": 0.9})
+
+
+def abi_freeze(dtype, variant=None):
+    """frozen: step 0 as declared (temperature frozen); then
+    fc.weight.requires_grad_(False), temperature.requires_grad_(True); steps 1, 2."""
+    torch.manual_seed(0)
+    model = abi_model("frozen", dtype)
+    b = abi_batches("frozen", 3, dtype)
+    opt_, names = optim_state.make_torch_optimizer(model.named_parameters(), *FREEZE_OPT, foreach=False)
+    losses = []
+    for i in range(3):
+        if i == 1:
+            if variant != "fc_trained":
+                model.fc.weight.requires_grad_(False)
+            if variant != "temperature_frozen":
+                model.temperature.requires_grad_(True)
+        opt_.zero_grad()
+        loss = model.loss(**b[i])
+        loss.backward()
+        if variant == "zero_grad_for_frozen" and i >= 1:
+            model.fc.weight.grad = torch.zeros_like(model.fc.weight)  # momentum still moves it
+        losses.append(loss.detach().to(torch.float64))
+        grads = current_grads(model)
+        if variant == "zero_grad_for_frozen":
+            grads.pop("fc.weight", None)
+        opt_.step()
+    return abi_result(model, opt_, names, losses, grads)
+
+
+RESUME_OPT = ("adamw", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True})
+
+
+def abi_resume(dtype, variant=None, upto=4):
+    """cnn_bn: `upto` steps over batches 0, 1, 2, 0 (the C program: 2 steps,
+    save, a fresh model loads both, 2 more; which must equal 4 straight)."""
+    torch.manual_seed(0)
+    model = abi_model("cnn_bn", dtype)
+    b = abi_batches("cnn_bn", 3, dtype)
+    opt_, names = optim_state.make_torch_optimizer(model.named_parameters(), *RESUME_OPT, foreach=False)
+    losses = []
+    for i in range(upto):
+        if i == 2 and variant == "fresh_optimizer":
+            opt_, names = optim_state.make_torch_optimizer(model.named_parameters(), *RESUME_OPT, foreach=False)
+        if i == 2 and variant == "step_reset":
+            for st in opt_.state.values():
+                st["step"] = torch.zeros_like(torch.as_tensor(st["step"]))
+        opt_.zero_grad()
+        loss = model.loss(**b[i % 3])
+        loss.backward()
+        losses.append(loss.detach().to(torch.float64))
+        grads = current_grads(model)
+        opt_.step()
+    return abi_result(model, opt_, names, losses, grads), opt_, names
+
+
+ABI_CASES = {
+    # name: (model case, function, wrong variants the tolerances must catch, tolerances)
+    "abi_accum": ("mlp", abi_accum, ["no_accumulation", "step_each"], TOL),
+    "abi_schedule": ("mlp", abi_schedule, ["constant_lr", "late_lr", "ignored_rows_counted"], TOL),
+    "abi_freeze": ("frozen", abi_freeze, ["fc_trained", "temperature_frozen", "zero_grad_for_frozen"],
+                   {**TOL, "optim": (1e-4, 1e-6)}),
+    "abi_resume": ("cnn_bn", lambda dtype, variant=None: abi_resume(dtype, variant)[0],
+                   ["fresh_optimizer", "step_reset"], TOL),
+}
+
+
+def check_and_save(prefix, ref, f32, tol, keys=("losses", "grads", "state", "optim"), meta=None):
+    report = []
+    for k in keys:
+        rtol, atol = tol[k]
+        w, where = worst(f32[k], ref[k], rtol, atol)
+        if w > 1.0 / MARGIN:
+            sys.exit(f"{prefix}.{k}: float32 PyTorch is {w:.3g} of the tolerance from the "
+                     f"float64 reference (at {where}); limit {1 / MARGIN}")
+        report.append(f"  {prefix}.{k}: float32 at {w:.3f} of tolerance")
+        save_file(ref[k], str(FIXTURES_DIR / f"{prefix}.{k}.safetensors"),
+                  metadata=meta if k == "optim" else None)
+    return report
+
+
+def generate_abi(name):
+    case, fn, variants, tol = ABI_CASES[name]
+    report = []
+    if name == "abi_schedule":
+        save_file(ignore100_batch(), str(FIXTURES_DIR / "mlp.ignore100.inputs.safetensors"))
+        bad_target_batches()
+    ref, f32 = fn(torch.float64), fn(torch.float32)
+    opt_name, opt_options = {"abi_accum": ACCUM_OPT, "abi_schedule": SCHEDULE_OPT, "abi_freeze": FREEZE_OPT,
+                             "abi_resume": RESUME_OPT}[name]
+    if name == "abi_schedule":
+        opt_options = {**opt_options, "lr": SCHEDULE_LR[-1]}
+    meta = optim_state.metadata(opt_name, opt_options)
+    report += check_and_save(f"{case}.{name}", ref, f32, tol, meta=meta)
+    for v in variants:
+        mut = fn(torch.float64, v)
+        caught = [k for k in ref if worst(mut[k], ref[k], *tol[k])[0] > 1.0]
+        if not caught:
+            sys.exit(f"{case}.{name}: the tolerances do not catch the variant '{v}'")
+        report.append(f"  {case}.{name}: catches {v} in {','.join(caught)}")
+    if name == "abi_resume":
+        ref2 = abi_resume(torch.float64, upto=2)[0]
+        f322 = abi_resume(torch.float32, upto=2)[0]
+        report += check_and_save(f"{case}.{name}.step2", ref2, f322, tol, keys=("state", "optim"), meta=meta)
+    return report
+
+
+def check_modelc_optimizer_file(build_dir):
+    """modelc's optimizer-state file, converted by tools/optim_state.py, is
+    torch.optim's state_dict() (see the module doc, --check-modelc)."""
+    import subprocess
+    import tempfile
+
+    bin_dir = Path(build_dir).resolve() / "bin"
+    opt_name, opt_options = RESUME_OPT
+    report = []
+    with tempfile.TemporaryDirectory() as tmp:
+        so, o2 = Path(tmp) / "cnn_bn.so", Path(tmp) / "o2.safetensors"
+        subprocess.run([str(bin_dir / "modelc"), str(MODELS_DIR / "cnn_bn.mdl"), "-o", str(so)], check=True)
+        subprocess.run([str(bin_dir / "modelc-run"), str(so), "--load-state",
+                        str(FIXTURES_DIR / "cnn_bn.state.safetensors"), "--train-steps", "2",
+                        "--inputs", str(FIXTURES_DIR / "cnn_bn.step0.inputs.safetensors"),
+                        "--inputs", str(FIXTURES_DIR / "cnn_bn.step1.inputs.safetensors"),
+                        "--optimizer", opt_name, "--lr", "0.01", "--weight-decay", "0.1", "--amsgrad",
+                        "--save-optimizer", str(o2)], check=True)
+        meta_name, meta_options = optim_state.parse_metadata(optim_state.read_metadata(o2))
+        for k, v in opt_options.items():
+            if meta_options.get(k) != v:
+                sys.exit(f"--check-modelc: modelc's optimizer file says {k} = {meta_options.get(k)}, not {v}")
+        if meta_name != opt_name:
+            sys.exit(f"--check-modelc: modelc's optimizer file names '{meta_name}', not '{opt_name}'")
+        # torch's own optimizer after the same 2 steps, in float32
+        _, torch_opt, names = abi_resume(torch.float32, upto=2)
+        model = abi_model("cnn_bn", torch.float32)
+        loaded, names2 = optim_state.make_torch_optimizer(model.named_parameters(), meta_name, meta_options,
+                                                          foreach=False)
+        assert names2 == names
+        optim_state.load_into(o2, loaded, names2)
+        a, b = torch_opt.state_dict(), loaded.state_dict()
+        if a["state"].keys() != b["state"].keys():
+            sys.exit(f"--check-modelc: state for parameters {sorted(a['state'])} vs {sorted(b['state'])}")
+        rtol, atol = TOL["optim"]
+        w = 0.0
+        for i in a["state"]:
+            if a["state"][i].keys() != b["state"][i].keys():
+                sys.exit(f"--check-modelc: {names[i]}: states {sorted(a['state'][i])} vs {sorted(b['state'][i])}")
+            for k in a["state"][i]:
+                x = torch.as_tensor(a["state"][i][k]).to(torch.float64).reshape(-1)
+                y = torch.as_tensor(b["state"][i][k]).to(torch.float64).reshape(-1)
+                w = max(w, ((x - y).abs() / (atol + rtol * x.abs())).max().item())
+        if w > 1.0:
+            sys.exit(f"--check-modelc: modelc's optimizer state is {w:.3g} of the tolerance from torch's")
+        for ga, gb in zip(a["param_groups"], b["param_groups"]):
+            for k in ga:
+                if k != "params" and ga[k] != gb[k]:
+                    sys.exit(f"--check-modelc: param group {k}: torch {ga[k]} vs modelc's file {gb[k]}")
+        report.append(f"  --check-modelc: modelc's 2-step optimizer file as a torch state_dict(): "
+                      f"{sum(len(s) for s in b['state'].values())} tensors, within {w:.3f} of the optim "
+                      f"tolerance; param_groups equal")
+        # 2 more torch steps from the loaded state reach the 4-step reference
+        model.load_state_dict(load_file(str(FIXTURES_DIR / "cnn_bn.abi_resume.step2.state.safetensors")))
+        model.train()
+        b3 = abi_batches("cnn_bn", 3, torch.float32)
+        for i in (2, 3):
+            loaded.zero_grad()
+            model.loss(**b3[i % 3]).backward()
+            loaded.step()
+        state = {k: (v.to(torch.float32) if v.is_floating_point() else v).detach() for k, v in model.state_dict().items()}
+        ref = load_fixture("cnn_bn.abi_resume.state")
+        w, where = worst(state, ref, *TOL["state"])
+        if w > 1.0:
+            sys.exit(f"--check-modelc: resuming torch from modelc's file is {w:.3g} of the tolerance off (at {where})")
+        report.append(f"  --check-modelc: torch resumed from it for 2 steps: state within {w:.3f} of tolerance "
+                      f"of the 4-step reference")
+    return report
+
+
+# --------------------------------------------------------------------------
 # Running PyTorch
 # --------------------------------------------------------------------------
 
@@ -825,19 +1129,30 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", help="cases to regenerate")
     ap.add_argument("--write-tests", action="store_true", help="also write test/e2e/train/<case>.test")
+    ap.add_argument("--check-modelc", metavar="BUILD", help="check modelc's optimizer file against torch.optim "
+                    "(BUILD/bin/modelc, modelc-run); see the module doc")
     args = ap.parse_args()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     if optim_state.self_check() != 0:
         return 1
     FIXTURES_DIR.mkdir(parents=True, exist_ok=True)
-    names = args.only or list(CASES)
+    names = args.only or list(CASES) + list(ABI_CASES)
+    if "abi" in names:
+        names = [n for n in names if n != "abi"] + list(ABI_CASES)
     for name in names:
+        if name in ABI_CASES:
+            for line in generate_abi(name):
+                print(line)
+            continue
         if name not in CASES:
-            sys.exit(f"unknown case '{name}'; cases: {', '.join(CASES)}")
+            sys.exit(f"unknown case '{name}'; cases: {', '.join(list(CASES) + list(ABI_CASES))}")
         if not (MODELS_DIR / f"{name}.mdl").exists():
             sys.exit(f"missing {MODELS_DIR / (name + '.mdl')}")
         for line in generate(name, CASES[name], args.write_tests):
+            print(line)
+    if args.check_modelc:
+        for line in check_modelc_optimizer_file(args.check_modelc):
             print(line)
     total = sum(p.stat().st_size for p in FIXTURES_DIR.glob("*.safetensors"))
     print(f"fixtures: {total / 1e6:.2f} MB in {FIXTURES_DIR.relative_to(REPO)}")
