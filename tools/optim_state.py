@@ -6,7 +6,8 @@ modelc's file: one tensor per (parameter, state) pair, key
 "<parameter name>.<state>", with torch.optim's state names (momentum_buffer,
 exp_avg, exp_avg_sq, max_exp_avg_sq, step; `step` as an F32 scalar of shape
 []), all F32, and `__metadata__` {"optimizer": "<sgd|adam|adamw>",
-"options": "<JSON of the options given to set_optimizer>"}. The options JSON
+"hyperparameters": "<JSON of the options, as set_optimizer takes them>"}
+(what the runtime writes, runtime/src/Optimizer.cpp). The options JSON
 is the same object as set_optimizer's: hyperparameters at the top level, and
 "groups": [{"params": "<glob>", <hyperparameter>: value, ...}] for parameter
 groups (the first group whose glob matches a parameter's name wins).
@@ -113,7 +114,7 @@ def to_safetensors_dict(torch_state_dict, names):
 
 
 def metadata(optimizer, options):
-    return {"optimizer": optimizer, "options": json.dumps(options, sort_keys=True)}
+    return {"optimizer": optimizer, "hyperparameters": json.dumps(options, sort_keys=True)}
 
 
 def save(path, torch_state_dict, names, optimizer, options):
@@ -129,10 +130,12 @@ def read_metadata(path):
 
 
 def parse_metadata(meta):
-    """(optimizer, options) from __metadata__; accepts {"optimizer": name,
+    """(optimizer, options) from __metadata__; accepts the runtime's
+    {"optimizer": name, "hyperparameters": json}, {"optimizer": name,
     "options": json} and a single JSON object {"name"/"optimizer": ..., ...}."""
-    if "optimizer" in meta and "options" in meta:
-        return meta["optimizer"], json.loads(meta["options"])
+    for key in ("hyperparameters", "options"):
+        if "optimizer" in meta and key in meta:
+            return meta["optimizer"], json.loads(meta[key])
     for value in meta.values():
         try:
             obj = json.loads(value)

@@ -247,7 +247,7 @@ enum class StateKind { Param, Buffer, Const };
 struct StateDecl {
   mlir::Location loc;
   StateKind kind;
-  std::vector<Argument> options; // buffer(persistent=false)
+  std::vector<Argument> options; // buffer(persistent=false), param(requires_grad=false)
   std::string name;
   mlir::Location nameLoc;
   TensorTypeExpr type;
@@ -286,6 +286,9 @@ struct ModuleDecl {
   std::vector<StateDecl> states;
   std::vector<SubmoduleDecl> submodules;
   std::optional<ForwardDecl> forward;
+  /// A model's `loss(...) -> f32[] { ... }`: what training differentiates
+  /// (spec/TRAINING.md). Same form as forward.
+  std::optional<ForwardDecl> loss;
 };
 
 struct File {

@@ -429,13 +429,17 @@ LogicalResult Elaborator::declareState(Instance &inst, const ast::StateDecl &dec
   StateRole role = decl.kind == ast::StateKind::Param   ? StateRole::Parameter
                    : decl.kind == ast::StateKind::Const ? StateRole::Constant
                                                         : StateRole::PersistentBuffer;
-  bool ok = true;
+  bool ok = true, frozen = false;
   if (!decl.options.empty()) {
+    bool isParam = decl.kind == ast::StateKind::Param;
     auto args = evaluateArgs(decl.options, env);
-    Signature sig = {{"persistent", ArgType::Bool, Value::boolean(true)}};
-    auto bound = args ? bind(sig, *args, "buffer", decl.loc) : std::nullopt;
+    Signature sig = {isParam ? ParamSpec{"requires_grad", ArgType::Bool, Value::boolean(true)}
+                             : ParamSpec{"persistent", ArgType::Bool, Value::boolean(true)}};
+    auto bound = args ? bind(sig, *args, isParam ? "param" : "buffer", decl.loc) : std::nullopt;
     if (!bound)
       ok = false;
+    else if (isParam)
+      frozen = !(*bound)["requires_grad"].b;
     else if (!(*bound)["persistent"].b)
       role = StateRole::NonPersistentBuffer;
   }
@@ -444,7 +448,8 @@ LogicalResult Elaborator::declareState(Instance &inst, const ast::StateDecl &dec
   if (failed(type) || !ok)
     return failure();
 
-  StateEntry entry{inst.qualify(decl.name), decl.name, role, *type, "full", {0.0}, decl.nameLoc};
+  StateEntry entry{inst.qualify(decl.name), decl.name, role, *type, "full", {0.0}, decl.nameLoc,
+                   frozen};
   if (failed(countState(entry.fullName, decl.nameLoc)) ||
       (role == StateRole::Constant && failed(countConstant(entry, decl.nameLoc))))
     return failure();
@@ -809,6 +814,12 @@ OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
     error(model->loc) << fmt::format("model '{}' has no forward", model->name);
     return nullptr;
   }
+  for (const auto &m : file.modules)
+    if (m->loss && !m->isModel) {
+      error(m->loss->loc) << fmt::format(
+          "module '{}' declares loss; only a model may (spec/TRAINING.md)", m->name);
+      return nullptr;
+    }
 
   Env env;
   std::unique_ptr<Instance> root = instantiateUser(*model, nullptr, "", env, 0);
@@ -826,9 +837,13 @@ OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
   collectStates(*root, states);
   for (const StateEntry *s : states) {
     switch (s->role) {
-    case StateRole::Parameter:
-      mdl::ParamOp::create(builder, s->loc, s->fullName, s->type, s->init, s->initArgs);
+    case StateRole::Parameter: {
+      auto param =
+          mdl::ParamOp::create(builder, s->loc, s->fullName, s->type, s->init, s->initArgs);
+      if (s->frozen)
+        param->setAttr(mdl::kFrozenAttr, builder.getUnitAttr());
       break;
+    }
     case StateRole::PersistentBuffer:
     case StateRole::NonPersistentBuffer:
       mdl::BufferOp::create(builder, s->loc, s->fullName, s->type, s->init, s->initArgs,
@@ -844,6 +859,9 @@ OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
   // the independent errors of forward too; training mode would repeat them.
   if (failed(traceForward(*root, /*training=*/false, modelOp)) || hadError ||
       failed(traceForward(*root, /*training=*/true, modelOp)) || hadError)
+    return nullptr;
+  if (model->loss && (failed(traceLoss(*root, /*training=*/false, modelOp)) || hadError ||
+                      failed(traceLoss(*root, /*training=*/true, modelOp)) || hadError))
     return nullptr;
   if (failed(verify(*module)))
     return nullptr;

@@ -14,6 +14,8 @@
 #include "mdl/IR/MdlOps.h"
 #include "mdl/IR/ShapeInference.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -101,6 +103,9 @@ struct StateEntry {
   std::string init;
   llvm::SmallVector<double, 2> initArgs;
   mlir::Location loc;
+  /// param(requires_grad=false): trained by nothing until the runtime
+  /// unfreezes it.
+  bool frozen = false;
 };
 
 /// The container module: it takes modules, not values, as its arguments, so it
@@ -272,11 +277,26 @@ public:
   Value emitEmbedding(const Value &indices, mlir::Value w, llvm::StringRef what,
                       mlir::Location loc);
   Value emitDropout(const Value &x, double p, bool active, mlir::Location loc);
+  /// The loss function `name` (cross_entropy, mse_loss, ...; Losses.cpp)
+  /// with its arguments bound.
+  Value emitLoss(llvm::StringRef name, llvm::StringMap<Value> &args, llvm::StringRef what,
+                 mlir::Location loc);
 
   // ---- MLIRGen.cpp: tracing forward ---------------------------------------
   Value evaluate(const ast::Expr &expr, Env &env);
   Value callModule(Instance &inst, llvm::ArrayRef<Value> inputs, mlir::Location loc);
+  /// Evaluates `call`'s arguments (by position only; `what` names the
+  /// callee in the message otherwise) and calls `inst`'s forward with them.
+  Value callWithInputs(Instance &inst, const ast::CallExpr &call, Env &env,
+                       const std::string &what);
   mlir::LogicalResult traceForward(Instance &model, bool training, mlir::mdl::ModelOp modelOp);
+  /// Traces the model's `loss` into @loss_eval / @loss_train: its one
+  /// result must be a 0-d f32; `forward(...)` in its body calls the model.
+  mlir::LogicalResult traceLoss(Instance &model, bool training, mlir::mdl::ModelOp modelOp);
+  /// The shared part of traceForward and traceLoss.
+  mlir::FailureOr<mlir::func::FuncOp> traceMethod(Instance &model, const ast::ForwardDecl &method,
+                                                  llvm::StringRef what, llvm::StringRef fnName,
+                                                  bool training, mlir::mdl::ModelOp modelOp);
   Value readState(Instance &inst, const StateEntry &entry, mlir::Location loc);
   mlir::LogicalResult writeState(Instance &inst, const ast::WriteStmt &stmt, Env &env);
 
@@ -358,6 +378,8 @@ public:
   mlir::OpBuilder builder;
   bool hadError = false;
   bool training = false;
+  /// While tracing `loss`: the model, whose forward `forward(...)` calls.
+  Instance *lossModel = nullptr;
 
   llvm::StringMap<const ast::ModuleDecl *> modules;
   /// While tracing: the current value of every state entry already read or

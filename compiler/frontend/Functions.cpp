@@ -630,6 +630,11 @@ static Handler fullLike(double v) {
   };
 }
 
+/// A loss function of Losses.cpp.
+static Handler loss(StringRef name) {
+  return [name](FunctionCall &c) { return c.e.emitLoss(name, c.a, c.what, c.loc); };
+}
+
 static const std::vector<BuiltinFunction> &builtinFunctions() {
   auto I = [](int64_t v) { return std::optional<Value>(Value::integer(v)); };
   auto F = [](double v) { return std::optional<Value>(Value::real(v)); };
@@ -755,6 +760,39 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
          bool active = c.a["training"].isNone() ? c.e.training : c.a["training"].b;
          return c.e.emitDropout(c.input(), c.a["p"].f, active, c.loc);
        }},
+      // Loss functions (spec/TRAINING.md), as torch.nn.functional's.
+      {"cross_entropy",
+       {input, {"target", ArgType::Tensor, req}, {"weight", ArgType::OptTensor, none},
+        {"ignore_index", ArgType::Int, I(-100)}, {"reduction", ArgType::Str, Value::str("mean")},
+        {"label_smoothing", ArgType::Float, F(0.0)}},
+       loss("cross_entropy")},
+      {"nll_loss",
+       {input, {"target", ArgType::Tensor, req}, {"weight", ArgType::OptTensor, none},
+        {"ignore_index", ArgType::Int, I(-100)}, {"reduction", ArgType::Str, Value::str("mean")}},
+       loss("nll_loss")},
+      {"mse_loss",
+       {input, {"target", ArgType::Tensor, req}, {"reduction", ArgType::Str, Value::str("mean")}},
+       loss("mse_loss")},
+      {"l1_loss",
+       {input, {"target", ArgType::Tensor, req}, {"reduction", ArgType::Str, Value::str("mean")}},
+       loss("l1_loss")},
+      {"smooth_l1_loss",
+       {input, {"target", ArgType::Tensor, req}, {"reduction", ArgType::Str, Value::str("mean")},
+        {"beta", ArgType::Float, F(1.0)}},
+       loss("smooth_l1_loss")},
+      {"huber_loss",
+       {input, {"target", ArgType::Tensor, req}, {"reduction", ArgType::Str, Value::str("mean")},
+        {"delta", ArgType::Float, F(1.0)}},
+       loss("huber_loss")},
+      {"binary_cross_entropy",
+       {input, {"target", ArgType::Tensor, req}, {"weight", ArgType::OptTensor, none},
+        {"reduction", ArgType::Str, Value::str("mean")}},
+       loss("binary_cross_entropy")},
+      {"binary_cross_entropy_with_logits",
+       {input, {"target", ArgType::Tensor, req}, {"weight", ArgType::OptTensor, none},
+        {"reduction", ArgType::Str, Value::str("mean")},
+        {"pos_weight", ArgType::OptTensor, none}},
+       loss("binary_cross_entropy_with_logits")},
       {"zeros_like", {input}, fullLike(0.0)},
       {"ones_like", {input}, fullLike(1.0)},
   };

@@ -140,6 +140,24 @@ static bool isDTypeName(StringRef s) {
   return llvm::is_contained({"f32", "f64", "f16", "bf16", "i32", "i64", "bool"}, s);
 }
 
+Value Elaborator::callWithInputs(Instance &inst, const ast::CallExpr &call, Env &env,
+                                 const std::string &what) {
+  std::vector<Value> inputs;
+  bool poisoned = false;
+  for (const ast::Argument &a : call.args) {
+    if (!a.keyword.empty()) {
+      error(a.keywordLoc) << fmt::format("{} takes its inputs by position", what);
+      poisoned = true;
+      continue;
+    }
+    inputs.push_back(evaluate(*a.value, env));
+    poisoned |= inputs.back().isPoison();
+  }
+  if (poisoned)
+    return Value::poison();
+  return callModule(inst, inputs, call.getLoc());
+}
+
 Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
   // Every op comes from an expression or a module call, so checking at both
   // keeps the count within the bound plus the few ops of one built-in.
@@ -272,23 +290,9 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
     if (env.self && env.inForward()) {
       if (env.self->broken.contains(call.callee))
         return Value::poison();
-      if (Instance *child = env.self->findChild(call.callee)) {
-        std::vector<Value> inputs;
-        bool poisoned = false;
-        for (const ast::Argument &a : call.args) {
-          if (!a.keyword.empty()) {
-            error(a.keywordLoc) << fmt::format("module '{}' takes its inputs by position",
-                                               call.callee);
-            poisoned = true;
-            continue;
-          }
-          inputs.push_back(evaluate(*a.value, env));
-          poisoned |= inputs.back().isPoison();
-        }
-        if (poisoned)
-          return Value::poison();
-        return callModule(*child, inputs, call.getLoc());
-      }
+      if (Instance *child = env.self->findChild(call.callee))
+        return callWithInputs(*child, call, env,
+                              fmt::format("module '{}'", call.callee));
       auto absent = env.self->absent.find(call.callee);
       if (absent != env.self->absent.end()) {
         auto diag = error(call.getLoc());
@@ -299,6 +303,9 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
         return Value::poison();
       }
     }
+    // `forward(...)` in the model's loss runs the model's own forward.
+    if (lossModel && env.self == lossModel && call.callee == "forward")
+      return callWithInputs(*lossModel, call, env, "forward");
     if (isBuiltinFunction(call.callee))
       return callFunction(call, env);
     if (isBuiltinModule(call.callee) || call.callee == kSequential ||
@@ -497,11 +504,44 @@ Value Elaborator::callModule(Instance &inst, ArrayRef<Value> inputs, Location lo
 }
 
 LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::ModelOp modelOp) {
+  return traceMethod(model, *model.decl->forward, "forward",
+                     isTraining ? "forward_train" : "forward_eval", isTraining, modelOp);
+}
+
+LogicalResult Elaborator::traceLoss(Instance &model, bool isTraining, mdl::ModelOp modelOp) {
+  const ast::ForwardDecl &loss = *model.decl->loss;
+  lossModel = &model;
+  FailureOr<func::FuncOp> fn = traceMethod(model, loss, "loss",
+                                           isTraining ? "loss_train" : "loss_eval", isTraining,
+                                           modelOp);
+  lossModel = nullptr;
+  if (failed(fn))
+    return failure();
+  // What training differentiates: one number (spec/TRAINING.md).
+  TypeRange results = fn->getResultTypes();
+  auto type = results.size() == 1 ? dyn_cast<RankedTensorType>(results.front()) : nullptr;
+  if (!type || type.getRank() != 0 || !type.getElementType().isF32()) {
+    std::string got = results.size() == 1 ? formatDType(cast<RankedTensorType>(results.front())
+                                                            .getElementType()) +
+                                                " tensor of shape " +
+                                                formatShape(cast<RankedTensorType>(results.front())
+                                                                .getShape())
+                                          : fmt::format("{} results", results.size());
+    error(loss.loc) << fmt::format("loss must return one 0-d f32 tensor (f32[]), but returns {}",
+                                   got);
+    fn->erase();
+    return failure();
+  }
+  return success();
+}
+
+FailureOr<func::FuncOp> Elaborator::traceMethod(Instance &model, const ast::ForwardDecl &fwd,
+                                                StringRef what, StringRef fnName,
+                                                bool isTraining, mdl::ModelOp modelOp) {
   training = isTraining;
   stateValues.clear();
   ops.count = 0;
   moduleCalls.count = 0;
-  const ast::ForwardDecl &fwd = *model.decl->forward;
   llvm::StringMap<Value> locals;
   Env env{&model, &locals};
 
@@ -513,8 +553,8 @@ LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::Mo
     FailureOr<RankedTensorType> t = failure();
     if (!a.type)
       error(a.loc) << fmt::format(
-          "the model's forward must give the type of '{}', as in {}: f32[N, 100]", a.name,
-          a.name);
+          "the model's {} must give the type of '{}', as in {}: f32[N, 100]", what.str(),
+          a.name, a.name);
     else
       t = resolveType(*a.type, env, /*allowDynamic=*/true);
     poisoned[i] = failed(t);
@@ -523,8 +563,7 @@ LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::Mo
 
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(modelOp.getBody());
-  auto func = func::FuncOp::create(builder, fwd.loc,
-                                   isTraining ? "forward_train" : "forward_eval",
+  auto func = func::FuncOp::create(builder, fwd.loc, fnName,
                                    builder.getFunctionType(argTypes, {}));
   Block *entry = func.addEntryBlock();
   for (auto [i, a] : llvm::enumerate(fwd.args)) {
@@ -549,7 +588,8 @@ LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::Mo
   if (failed(runBlock(*this, fwd.body, env, flow)))
     return failure();
   if (!flow.returned || flow.results.empty()) {
-    error(fwd.loc) << fmt::format("forward of model '{}' must return a value", model.typeName);
+    error(fwd.loc) << fmt::format("{} of model '{}' must return a value", what.str(),
+                                  model.typeName);
     return failure();
   }
   // A module may return several results as one list; flatten one level.
@@ -564,7 +604,7 @@ LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::Mo
   SmallVector<Type> resultTypes;
   for (const Value &r : results) {
     if (!r.isTensor()) {
-      error(flow.loc) << fmt::format("forward must return tensors, but returns {}",
+      error(flow.loc) << fmt::format("{} must return tensors, but returns {}", what.str(),
                                      r.describe());
       return failure();
     }
@@ -573,7 +613,7 @@ LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::Mo
   }
   if (!fwd.results.empty()) {
     if (fwd.results.size() != results.size()) {
-      error(flow.loc) << fmt::format("forward declares {} result{} but returns {}",
+      error(flow.loc) << fmt::format("{} declares {} result{} but returns {}", what.str(),
                                      fwd.results.size(), fwd.results.size() == 1 ? "" : "s",
                                      results.size());
       return failure();
@@ -584,7 +624,7 @@ LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::Mo
         return failure();
       if (!fits(*want, r.type())) {
         auto diag = error(flow.loc);
-        diag << fmt::format("forward declares a {} result of shape {}, but returns {}",
+        diag << fmt::format("{} declares a {} result of shape {}, but returns {}", what.str(),
                             formatDType(want->getElementType()), formatShape(want->getShape()),
                             r.describe());
         diag.attachNote(declared.loc) << "declared here";
@@ -594,7 +634,7 @@ LogicalResult Elaborator::traceForward(Instance &model, bool isTraining, mdl::Mo
   }
   func::ReturnOp::create(builder, flow.loc, values);
   func.setType(builder.getFunctionType(argTypes, resultTypes));
-  return success();
+  return func;
 }
 
 } // namespace modelc

@@ -295,6 +295,8 @@ private:
   bool parseStateDecl(ModuleDecl &m);
   bool parseSubmoduleDecl(ModuleDecl &m);
   bool parseForwardDecl(ModuleDecl &m);
+  bool parseMethodDecl(ModuleDecl &m, const Token &kw, llvm::StringRef method,
+                       std::optional<ForwardDecl> &slot);
   bool parseTensorType(TensorTypeExpr &type);
   bool parseBlock(Block &block, const Token &lbrace, bool implicit = false);
   bool parseBraceBlock(Block &block, const llvm::Twine &what);
@@ -482,7 +484,13 @@ bool Parser::parseModuleBody(ModuleDecl &m, const Token &lbrace) {
       ok = parseForwardDecl(m);
       break;
     case Tok::Ident:
-      ok = parseSubmoduleDecl(m);
+      // `loss(` begins the loss method; `loss = ...` is a submodule.
+      if (t.text == "loss" && tok(1).is(Tok::LParen)) {
+        Token kw = take();
+        ok = parseMethodDecl(m, kw, "loss", m.loss);
+      } else {
+        ok = parseSubmoduleDecl(m);
+      }
       break;
     default:
       expected("a member of " + what +
@@ -500,7 +508,7 @@ bool Parser::parseModuleBody(ModuleDecl &m, const Token &lbrace) {
   }
 }
 
-// stateDecl := ('param' | 'buffer' ['(' callArgs ')'] | 'const')
+// stateDecl := ('param' ['(' callArgs ')'] | 'buffer' ['(' callArgs ')'] | 'const')
 //              IDENT ':' tensorType '=' expr ['if' expr]
 bool Parser::parseStateDecl(ModuleDecl &m) {
   Token kw = take();
@@ -510,7 +518,7 @@ bool Parser::parseStateDecl(ModuleDecl &m) {
   d.kind = kw.is(Tok::KwParam)    ? StateKind::Param
            : kw.is(Tok::KwBuffer) ? StateKind::Buffer
                                   : StateKind::Const;
-  if (kw.is(Tok::KwBuffer) && at(Tok::LParen)) {
+  if ((kw.is(Tok::KwBuffer) || kw.is(Tok::KwParam)) && at(Tok::LParen)) {
     Token open = take();
     unsigned depth = 0;
     if (!parseCallArgs(d.options, open, depth))
@@ -585,15 +593,22 @@ bool Parser::parseSubmoduleDecl(ModuleDecl &m) {
 //              | '(' tensorType (',' tensorType)* ')'
 bool Parser::parseForwardDecl(ModuleDecl &m) {
   Token kw = take();
+  return parseMethodDecl(m, kw, "forward", m.forward);
+}
+
+// lossDecl := 'loss' '(' [fwdArg (',' fwdArg)* [',']] ')' ['->' resultTypes] block
+// (`loss` is not a keyword: a member named loss stays a submodule.)
+bool Parser::parseMethodDecl(ModuleDecl &m, const Token &kw, llvm::StringRef method,
+                             std::optional<ForwardDecl> &slot) {
   ForwardDecl fd{loc(kw), {}, {}, {}};
   if (!at(Tok::LParen)) {
-    expected("'(' after 'forward'");
+    expected("'(' after '" + method + "'");
     return false;
   }
   Token open = take();
   while (!at(Tok::RParen)) {
     if (!at(Tok::Ident)) {
-      expected("argument name of forward");
+      expected("argument name of " + method);
       return false;
     }
     Token name = take();
@@ -641,16 +656,16 @@ bool Parser::parseForwardDecl(ModuleDecl &m) {
     }
   }
 
-  if (!parseBraceBlock(fd.body, "'{' to begin the body of forward"))
+  if (!parseBraceBlock(fd.body, ("'{' to begin the body of " + method).str()))
     return false;
-  if (m.forward) {
+  if (slot) {
     report(loc(kw),
            llvm::Twine(m.isModel ? "model '" : "module '") + m.name +
-               "' already has a forward",
-           m.forward->loc, "previous forward is here");
+               "' already has a " + method,
+           slot->loc, "previous " + method + " is here");
     return true; // not a syntax error: no need to resynchronize
   }
-  m.forward = std::move(fd);
+  slot = std::move(fd);
   return true;
 }
 
@@ -991,9 +1006,10 @@ Parsed Parser::parseUnaryExpr() {
               depth);
 }
 
-// postfix := primary | IDENT '(' callArgs ')'
+// postfix := primary | IDENT '(' callArgs ')' | 'forward' '(' callArgs ')'
+// (the model's forward, called from its loss)
 Parsed Parser::parsePostfix() {
-  if (!at(Tok::Ident) || !tok(1).is(Tok::LParen))
+  if (!(at(Tok::Ident) || at(Tok::KwForward)) || !tok(1).is(Tok::LParen))
     return parsePrimary();
   Token callee = take();
   Token open = take();

@@ -64,6 +64,8 @@ std::unique_ptr<Pass> createMemRefToLLVMPass() {
 } // namespace
 
 void buildMdlToFusedLinalgPipeline(OpPassManager &pm) {
+  // The loss's joint forward-backward functions, lowered as any forward.
+  pm.addPass(createDifferentiateLoss());
   pm.addPass(createLowerModelState());
   pm.addNestedPass<func::FuncOp>(createConvertMdlToLinalg());
   addCleanup(pm);

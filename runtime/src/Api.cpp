@@ -497,7 +497,10 @@ MODELC_RT_EXPORT int32_t modelc_rt_forward_backward(modelc_model *model,
                                                     const modelc_tensor *grad_outputs,
                                                     int32_t n_grad_outputs) {
   return entry(model, "forward_backward", Access::Exclusive, [&]() -> int32_t {
-    return fail(model, "forward_backward: this library has no forward_backward");
+    std::string error;
+    return forwardBackward(*model, inputs, n_inputs, grad_outputs, n_grad_outputs, error)
+               ? 0
+               : fail(model, error);
   });
 }
 

@@ -237,6 +237,15 @@ bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
       grad.shape = desc.states[i].shape;
       desc.lossResults.push_back(grad);
     }
+    desc.forwardBackwardResults = desc.outputs;
+    desc.forwardBackwardResults.insert(desc.forwardBackwardResults.end(),
+                                       desc.lossResults.begin() + 1, desc.lossResults.end());
+    for (const TensorDesc &out : desc.outputs) {
+      TensorDesc g = out;
+      g.name = "grad_outputs[" + std::to_string(desc.gradOutputs.size()) + "]";
+      g.dims.clear();
+      desc.gradOutputs.push_back(g);
+    }
   }
   for (size_t i = 0; i < desc.states.size(); ++i)
     if (desc.states[i].kind != StateKind::Parameter)

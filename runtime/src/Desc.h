@@ -82,6 +82,10 @@ struct ModelDesc {
   /// then d loss / d parameter for every parameter in description order,
   /// named as the parameter, with its shape.
   std::vector<TensorDesc> lossResults;
+  /// forward_backward's cotangent inputs ("grad_outputs": one per output,
+  /// of its dtype and shape) and results (the outputs, then the gradients
+  /// as in lossResults), when hasLoss.
+  std::vector<TensorDesc> gradOutputs, forwardBackwardResults;
   /// Indices into `states` of the parameters, in description order
   /// (named_parameters()).
   std::vector<size_t> parameters;

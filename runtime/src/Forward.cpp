@@ -130,7 +130,7 @@ bool prepareOutput(modelc_model &model, size_t j,
 struct ShapeCheckFailure {
   bool failed = false;
   int64_t line = 0, column = 0, elements = 0, size = 0;
-  int64_t kind = 0; // 0, 1: a reshape's count; 2: two sizes that differ
+  int64_t kind = 0; // 0, 1: a reshape's count; 2: two sizes that differ; 3: a class index
 };
 thread_local ShapeCheckFailure shapeCheck;
 
@@ -168,6 +168,11 @@ bool shapeCheckFailed(const ModelDesc &desc, std::string &error) {
   case 1:
     error = format("%s:%lld:%lld: reshape: the input's %lld elements are not a multiple of "
                    "%lld, the product of the sizes besides -1",
+                   source, line, column, a, b);
+    break;
+  case 3: // a loss's class index (the compiler's ShapeCheck::ClassIndex)
+    error = format("%s:%lld:%lld: target %lld is out of bounds: class indices must be in "
+                   "[0, %lld) or equal ignore_index",
                    source, line, column, a, b);
     break;
   default:
@@ -234,17 +239,8 @@ namespace {
 bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
               std::string &error) {
   const ModelDesc &desc = *model.desc;
-  auto copyOutputs = [&model, &desc](const PackedCall &call, std::string &why) {
-    for (size_t j = 0; j < desc.outputs.size(); ++j) {
-      ResultView view = resultView(call, j);
-      uint64_t nbytes;
-      if (!prepareOutput(model, j, view.sizes, nbytes, why))
-        return false;
-      size_t elementSize = dtypeSize(desc.outputs[j].dtype);
-      copyStrided(static_cast<char *>(model.outputs[j].data), view.data,
-                  elementSize, view.sizes, view.strides);
-    }
-    return true;
+  auto copyOutputs = [&model](const PackedCall &call, std::string &why) {
+    return copyOutputsOf(model, call, why);
   };
   return callOnCpu(model,
                    model.training ? modelc_generated_forward_train
@@ -408,6 +404,20 @@ bool checkInputs(const std::vector<TensorDesc> &descs, const modelc_tensor *inpu
     if (!checkInput(descs[i], inputs[i], error))
       return false;
   return checkNamedSizes(descs, inputs, error);
+}
+
+bool copyOutputsOf(modelc_model &model, const PackedCall &call, std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  for (size_t j = 0; j < desc.outputs.size(); ++j) {
+    ResultView view = resultView(call, j);
+    uint64_t nbytes;
+    if (!prepareOutput(model, j, view.sizes, nbytes, error))
+      return false;
+    size_t elementSize = dtypeSize(desc.outputs[j].dtype);
+    copyStrided(static_cast<char *>(model.outputs[j].data), view.data, elementSize, view.sizes,
+                view.strides);
+  }
+  return true;
 }
 
 bool runForward(modelc_model &model, const modelc_tensor *inputs,

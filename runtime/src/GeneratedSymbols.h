@@ -35,6 +35,14 @@ __attribute__((visibility("hidden"), weak)) void
 modelc_generated_loss_backward_train(void **args);
 __attribute__((visibility("hidden"), weak)) void
 modelc_generated_loss_backward_eval(void **args);
+/// y.backward(g) (forward_backward), for a model with a loss: forward's
+/// arguments with one more input per output after forward's inputs (the
+/// output's cotangent, of its shape); args[0] -> results: the outputs, then
+/// d <outputs, g> / d parameter for every parameter in description order.
+__attribute__((visibility("hidden"), weak)) void
+modelc_generated_forward_backward_train(void **args);
+__attribute__((visibility("hidden"), weak)) void
+modelc_generated_forward_backward_eval(void **args);
 /// A safetensors state dict baked in with `modelc --weights` (size 0: none),
 /// loaded strictly by every create.
 __attribute__((visibility("hidden"))) extern const unsigned char modelc_generated_weights[];

@@ -38,6 +38,10 @@ bool callOnCpu(modelc_model &model, GeneratedFunction function,
                const std::vector<TensorDesc> &results, const modelc_tensor *inputs,
                size_t numInputs, const ResultConsumer &consume, std::string &error);
 
+/// Copies results 0..outputs-1 of a forward-like call into the model's
+/// output slots (get_output), checking them against the description.
+bool copyOutputsOf(modelc_model &model, const PackedCall &call, std::string &error);
+
 } // namespace modelc::rt
 
 #endif

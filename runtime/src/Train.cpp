@@ -87,6 +87,55 @@ int64_t findParameter(const modelc_model &model, const char *function,
   return at - desc.parameters.begin();
 }
 
+namespace {
+
+/// Checks results [first, first + parameters) of a joint call against
+/// `results`, then adds them to the gradients of the parameters that
+/// require one (the first since zero_grad is stored, as AccumulateGrad).
+bool checkResults(const PackedCall &call, const std::vector<TensorDesc> &results,
+                  std::string &why) {
+  // Every result's shape first, so that nothing changes on an error.
+  for (size_t j = 0; j < results.size(); ++j) {
+    const TensorDesc &result = results[j];
+    ResultView view = resultView(call, j);
+    bool ok = view.sizes.size() == result.shape.size();
+    for (size_t d = 0; ok && d < view.sizes.size(); ++d)
+      ok = result.shape[d] < 0 || view.sizes[d] == result.shape[d];
+    if (!ok) {
+      why = format("internal error: the generated code returned %s with shape %s, "
+                   "expected %s", result.name.c_str(), formatShape(view.sizes).c_str(),
+                   formatShape(result.shape).c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+void addGradients(modelc_model &model, const PackedCall &call, size_t first) {
+  const ModelDesc &desc = *model.desc;
+  thread_local std::vector<float> scratch;
+  for (size_t p = 0; p < desc.parameters.size(); ++p) {
+    if (!model.requiresGrad[p])
+      continue;
+    ResultView view = resultView(call, first + p);
+    uint64_t numel = desc.states[desc.parameters[p]].numel;
+    float *grad = gradientOf(model, p);
+    if (!model.hasGrad[p]) {
+      copyStrided(reinterpret_cast<char *>(grad), view.data, sizeof(float), view.sizes,
+                  view.strides);
+      model.hasGrad[p] = 1;
+      continue;
+    }
+    scratch.resize(numel);
+    copyStrided(reinterpret_cast<char *>(scratch.data()), view.data, sizeof(float), view.sizes,
+                view.strides);
+    for (uint64_t k = 0; k < numel; ++k)
+      grad[k] += scratch[k];
+  }
+}
+
+} // namespace
+
 bool lossBackward(modelc_model &model, const modelc_tensor *inputs,
                   int32_t numInputs, float *loss, std::string &error) {
   if (!checkCanTrain(model, "loss_backward", /*onCpu=*/true, error))
@@ -95,39 +144,11 @@ bool lossBackward(modelc_model &model, const modelc_tensor *inputs,
   if (!checkInputs(desc.lossInputs, inputs, numInputs, "loss_backward", error))
     return false;
   auto accumulate = [&model, &desc, loss](const PackedCall &call, std::string &why) {
-    // Every result's shape first, so that nothing changes on an error.
-    for (size_t j = 0; j < desc.lossResults.size(); ++j) {
-      const TensorDesc &result = desc.lossResults[j];
-      ResultView view = resultView(call, j);
-      if (view.sizes != result.shape) {
-        why = format("internal error: the generated code returned %s with shape %s, "
-                     "expected %s", result.name.c_str(), formatShape(view.sizes).c_str(),
-                     formatShape(result.shape).c_str());
-        return false;
-      }
-    }
+    if (!checkResults(call, desc.lossResults, why))
+      return false;
     float value;
     std::memcpy(&value, resultView(call, 0).data, sizeof value);
-    thread_local std::vector<float> scratch;
-    for (size_t p = 0; p < desc.parameters.size(); ++p) {
-      if (!model.requiresGrad[p])
-        continue;
-      ResultView view = resultView(call, p + 1);
-      uint64_t numel = desc.states[desc.parameters[p]].numel;
-      float *grad = gradientOf(model, p);
-      if (!model.hasGrad[p]) {
-        // As AccumulateGrad: the first gradient is stored, later ones added.
-        copyStrided(reinterpret_cast<char *>(grad), view.data, sizeof(float),
-                    view.sizes, view.strides);
-        model.hasGrad[p] = 1;
-        continue;
-      }
-      scratch.resize(numel);
-      copyStrided(reinterpret_cast<char *>(scratch.data()), view.data, sizeof(float),
-                  view.sizes, view.strides);
-      for (uint64_t k = 0; k < numel; ++k)
-        grad[k] += scratch[k];
-    }
+    addGradients(model, call, 1);
     if (loss)
       *loss = value;
     return true;
@@ -136,6 +157,41 @@ bool lossBackward(modelc_model &model, const modelc_tensor *inputs,
                    model.training ? modelc_generated_loss_backward_train
                                   : modelc_generated_loss_backward_eval,
                    desc.lossResults, inputs, desc.lossInputs.size(), accumulate, error);
+}
+
+bool forwardBackward(modelc_model &model, const modelc_tensor *inputs, int32_t numInputs,
+                     const modelc_tensor *gradOutputs, int32_t numGradOutputs,
+                     std::string &error) {
+  if (!checkCanTrain(model, "forward_backward", /*onCpu=*/true, error))
+    return false;
+  const ModelDesc &desc = *model.desc;
+  if (!modelc_generated_forward_backward_train || !modelc_generated_forward_backward_eval) {
+    error = "forward_backward: this library has no forward_backward entries (compiled by an "
+            "older modelc)";
+    return false;
+  }
+  if (!checkInputs(desc.inputs, inputs, numInputs, "forward_backward", error) ||
+      !checkInputs(desc.gradOutputs, gradOutputs, numGradOutputs,
+                   "forward_backward (grad_outputs)", error))
+    return false;
+  // The generated function takes the cotangents as inputs after forward's.
+  thread_local std::vector<modelc_tensor> all;
+  all.assign(inputs, inputs + numInputs);
+  all.insert(all.end(), gradOutputs, gradOutputs + numGradOutputs);
+  model.hasOutputs = false;
+  auto consume = [&model, &desc](const PackedCall &call, std::string &why) {
+    if (!checkResults(call, desc.forwardBackwardResults, why) ||
+        !copyOutputsOf(model, call, why))
+      return false;
+    addGradients(model, call, desc.outputs.size());
+    return true;
+  };
+  bool ok = callOnCpu(model,
+                      model.training ? modelc_generated_forward_backward_train
+                                     : modelc_generated_forward_backward_eval,
+                      desc.forwardBackwardResults, all.data(), all.size(), consume, error);
+  model.hasOutputs = ok;
+  return ok;
 }
 
 void zeroGrad(modelc_model &model) {

@@ -42,6 +42,14 @@ int64_t findParameter(const modelc_model &model, const char *function,
 bool lossBackward(modelc_model &model, const modelc_tensor *inputs,
                   int32_t numInputs, float *loss, std::string &error);
 
+/// forward_backward: forward on the checked `inputs` in the current mode
+/// (results readable with get_output), then adds the vector-Jacobian
+/// product of the outputs with `gradOutputs` (one per output, of its shape)
+/// to the gradients, as y.backward(g). All or nothing, as lossBackward.
+bool forwardBackward(modelc_model &model, const modelc_tensor *inputs, int32_t numInputs,
+                     const modelc_tensor *gradOutputs, int32_t numGradOutputs,
+                     std::string &error);
+
 /// zero_grad: every gradient to zero, and none "has" a gradient.
 void zeroGrad(modelc_model &model);
 

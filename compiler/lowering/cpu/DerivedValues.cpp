@@ -62,12 +62,11 @@ void appendArguments(func::FuncOp fn, TypeRange types) {
 
 } // namespace
 
-unsigned appendDerivedValues(ModuleOp module, ArrayRef<DerivedValue> values) {
+void appendDerivedValues(ModuleOp module, ArrayRef<DerivedValue> values) {
   MLIRContext *ctx = module.getContext();
   SmallVector<func::FuncOp> forwards = forwardFunctions(module);
   ArrayAttr entries = derivedEntries(module);
   assert(!forwards.empty() && !values.empty() && "derived values need forward functions");
-  unsigned first = forwards.front().getNumArguments();
 
   auto prepare = module.lookupSymbol<func::FuncOp>("modelc_prepare");
   if (!prepare)
@@ -110,7 +109,6 @@ unsigned appendDerivedValues(ModuleOp module, ArrayRef<DerivedValue> values) {
                              DenseI64ArrayAttr::get(ctx, d.type.getShape()))}));
   }
   module->setAttr(mlir::mdl::kDerivedAttr, ArrayAttr::get(ctx, list));
-  return first;
 }
 
 /// The derived entries of `fn`'s module and the argument number of the

@@ -42,9 +42,10 @@ struct DerivedValue {
 
 /// Appends `values` to every forward function's arguments (as memrefs, after
 /// its inputs and any derived values before them), to `modelc_prepare`
-/// (created on first use) and to the module's mlir::mdl::kDerivedAttr. Returns the
-/// forward functions' argument number of values[0].
-unsigned appendDerivedValues(mlir::ModuleOp module, llvm::ArrayRef<DerivedValue> values);
+/// (created on first use) and to the module's mlir::mdl::kDerivedAttr.
+/// Functions differ in their inputs (forward, loss_backward), so each finds
+/// its own argument with derivedArgument.
+void appendDerivedValues(mlir::ModuleOp module, llvm::ArrayRef<DerivedValue> values);
 
 /// The argument of forward function `fn` (tensors or buffers) that holds
 /// the value of `kind` derived from its state argument `stateArg`, if any.

@@ -513,7 +513,8 @@ struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
     // of the module it walks.)
     for (auto [d, filterType] : llvm::zip_equal(derived, filterTypes))
       d.transform = getOrCreateFilterTransform(module, filterType, module.getLoc(), ch);
-    unsigned firstDerived = derived.empty() ? 0 : appendDerivedValues(module, derived);
+    if (!derived.empty())
+      appendDerivedValues(module, derived);
 
     IRRewriter rewriter(ctx);
     for (auto [conv, fn, arg] : convs) {
@@ -523,7 +524,9 @@ struct WinogradConvPass : impl::WinogradConvBase<WinogradConvPass> {
       Value u;
       if (arg) {
         unsigned index = derivedOf[*arg];
-        Value buffer = fn.getArgument(firstDerived + index);
+        // Functions differ in their inputs (forward, loss_backward): each
+        // finds its own argument.
+        Value buffer = fn.getArgument(*derivedArgument(fn, *arg, "winograd"));
         u = bufferization::ToTensorOp::create(rewriter, loc, derived[index].type, buffer,
                                               /*restrict=*/true, /*writable=*/false);
       } else {

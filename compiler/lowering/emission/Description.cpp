@@ -30,6 +30,8 @@ static std::vector<int64_t> descShape(ArrayRef<int64_t> shape) {
   return out;
 }
 
+static std::vector<TensorDescription> describeArguments(func::FuncOp fn);
+
 FailureOr<ModelDescription> describeModel(ModuleOp module, StringRef prefix) {
   auto models = llvm::to_vector(module.getOps<mdl::ModelOp>());
   if (models.size() != 1)
@@ -51,11 +53,29 @@ FailureOr<ModelDescription> describeModel(ModuleOp module, StringRef prefix) {
                                                                   : "nonpersistent_buffer";
     desc.states.push_back({s.name.str(), kind.str(), safetensorsDType(s.type.getElementType()),
                            descShape(s.type.getShape()), s.init.str(),
-                           std::vector<double>(s.initArgs.begin(), s.initArgs.end())});
+                           std::vector<double>(s.initArgs.begin(), s.initArgs.end()),
+                           s.decl->hasAttr(mdl::kFrozenAttr)});
   }
   auto fn = model.lookupSymbol<func::FuncOp>("forward_eval");
   if (!fn)
     return model.emitOpError("has no @forward_eval"), failure();
+  desc.inputs = describeArguments(fn);
+  if (auto loss = model.lookupSymbol<func::FuncOp>("loss_eval")) {
+    desc.hasLoss = true;
+    desc.lossInputs = describeArguments(loss);
+  }
+  for (Type t : fn.getResultTypes()) {
+    auto type = llvm::cast<RankedTensorType>(t);
+    desc.outputs.push_back(
+        {"", safetensorsDType(type.getElementType()), descShape(type.getShape()), {}});
+  }
+  return desc;
+}
+
+/// The inputs of a traced method (forward, loss): names, dtypes, shapes and
+/// the names of their dynamic sizes.
+static std::vector<TensorDescription> describeArguments(func::FuncOp fn) {
+  std::vector<TensorDescription> inputs;
   for (auto [i, t] : llvm::enumerate(fn.getArgumentTypes())) {
     auto type = llvm::cast<RankedTensorType>(t);
     auto name = fn.getArgAttrOfType<StringAttr>(i, mdl::kArgNameAttr);
@@ -68,14 +88,9 @@ FailureOr<ModelDescription> describeModel(ModuleOp module, StringRef prefix) {
       for (auto dim : dims.getAsRange<StringAttr>())
         input.dims.push_back(dim.getValue().empty() ? std::nullopt
                                                     : std::optional<std::string>(dim.str()));
-    desc.inputs.push_back(std::move(input));
+    inputs.push_back(std::move(input));
   }
-  for (Type t : fn.getResultTypes()) {
-    auto type = llvm::cast<RankedTensorType>(t);
-    desc.outputs.push_back(
-        {"", safetensorsDType(type.getElementType()), descShape(type.getShape()), {}});
-  }
-  return desc;
+  return inputs;
 }
 
 /// Whether the lowered `module` still calls the runtime's shape check
@@ -135,13 +150,17 @@ static llvm::json::Array jsonTensors(const std::vector<TensorDescription> &tenso
 
 std::string ModelDescription::toJson() const {
   llvm::json::Array stateArray;
-  for (const StateDescription &s : states)
-    stateArray.push_back(llvm::json::Object{{"name", s.name},
-                                            {"kind", s.kind},
-                                            {"dtype", s.dtype},
-                                            {"shape", jsonShape(s.shape)},
-                                            {"init", s.init},
-                                            {"init_args", llvm::json::Array(s.initArgs)}});
+  for (const StateDescription &s : states) {
+    llvm::json::Object o{{"name", s.name},
+                         {"kind", s.kind},
+                         {"dtype", s.dtype},
+                         {"shape", jsonShape(s.shape)},
+                         {"init", s.init},
+                         {"init_args", llvm::json::Array(s.initArgs)}};
+    if (s.frozen)
+      o["requires_grad"] = false;
+    stateArray.push_back(std::move(o));
+  }
   llvm::json::Object desc{{"name", name},
                           {"source", source},
                           {"prefix", prefix},
@@ -153,6 +172,8 @@ std::string ModelDescription::toJson() const {
                           {"shape_checks", shapeChecks}};
   if (!derived.empty())
     desc["derived"] = jsonTensors(derived, /*named=*/true);
+  if (hasLoss)
+    desc["loss_inputs"] = jsonTensors(lossInputs, /*named=*/true);
   if (rng)
     desc["rng"] = true;
   std::string text;

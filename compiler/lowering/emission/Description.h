@@ -38,6 +38,8 @@ struct StateDescription {
   std::vector<int64_t> shape;
   std::string init;
   std::vector<double> initArgs;
+  /// A parameter declared param(requires_grad=false).
+  bool frozen = false;
 };
 
 struct ModelDescription {
@@ -46,6 +48,10 @@ struct ModelDescription {
   std::string prefix;
   std::vector<StateDescription> states;
   std::vector<TensorDescription> inputs, outputs;
+  /// The `loss` method's arguments; empty when the model has no loss
+  /// (`hasLoss` tells a loss without arguments apart).
+  std::vector<TensorDescription> lossInputs;
+  bool hasLoss = false;
   /// Known once the code is lowered (completeDescription).
   std::vector<TensorDescription> derived;
   bool shapeChecks = false;

@@ -73,7 +73,9 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, ModuleOp cudaMo
     if (!g.isDeclaration() && !g.hasLocalLinkage())
       g.setVisibility(llvm::GlobalValue::HiddenVisibility);
   for (StringRef fn :
-       {"forward_eval", "forward_train", "prepare", "cuda_forward_eval", "cuda_forward_train"})
+       {"forward_eval", "forward_train", "prepare", "cuda_forward_eval", "cuda_forward_train",
+        "loss_backward_eval", "loss_backward_train", "forward_backward_eval",
+        "forward_backward_train"})
     addPackedEntry(*m, fn);
   auto *descText = llvm::ConstantDataArray::getString(ctx, description, /*AddNull=*/true);
   auto *global = new llvm::GlobalVariable(*m, descText->getType(), /*isConstant=*/true,

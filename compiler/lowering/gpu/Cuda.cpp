@@ -85,7 +85,20 @@ FailureOr<std::string> findCudaToolkit(StringRef explicitPath, std::string &erro
   return failure();
 }
 
+bool eraseTrainingFunctions(ModuleOp module) {
+  SmallVector<func::FuncOp> training;
+  for (auto fn : module.getOps<func::FuncOp>())
+    if (fn.getSymName().starts_with("modelc_loss_backward_") ||
+        fn.getSymName().starts_with("modelc_forward_backward_"))
+      training.push_back(fn);
+  for (func::FuncOp fn : training)
+    fn.erase();
+  return !training.empty();
+}
+
 void renameForCuda(ModuleOp module) {
+  // Training runs on the CPU copy for now (docs/CUDA.md).
+  eraseTrainingFunctions(module);
   for (auto fn : module.getOps<func::FuncOp>()) {
     StringRef name = fn.getSymName();
     if (name.consume_front("modelc_forward_"))

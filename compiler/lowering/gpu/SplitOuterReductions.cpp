@@ -97,7 +97,11 @@ LogicalResult split(RewriterBase &rewriter, linalg::GenericOp op) {
   Operation *combineOp = combine->first;
   auto stage2 = linalg::GenericOp::create(
       rewriter, loc, outType, stage1.getResult(0), op.getDpsInitOperand(0)->get(),
-      ArrayRef<AffineMap>{all, all.getMajorSubMap(rank)}, finalIterators,
+      // (A full reduction's accumulator is 0-d: getMajorSubMap(0) would be
+      // a null map.)
+      ArrayRef<AffineMap>{all, rank == 0 ? AffineMap::get(1, 0, {}, ctx)
+                                         : all.getMajorSubMap(rank)},
+      finalIterators,
       [&](OpBuilder &b, Location l, ValueRange args) {
         OperationState state(l, combineOp->getName(), ValueRange{args[0], args[1]},
                              TypeRange{element}, combineOp->getAttrs());

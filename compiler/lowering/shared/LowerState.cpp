@@ -153,7 +153,8 @@ LogicalResult lowerFunction(mdl::ModelOp model, func::FuncOp fn,
 }
 
 /// Whether the mdl program may have shape checks that run with the model:
-/// a forward input has a size known only at run time.
+/// a forward input has a size known only at run time, or class indices are
+/// checked (mdl.one_hot).
 bool hasRuntimeShapeChecks(ModuleOp root) {
   // Sizes known only at run time come from the forward functions' inputs;
   // where they meet (elementwise operands, reshapes) the lowering checks
@@ -165,6 +166,8 @@ bool hasRuntimeShapeChecks(ModuleOp root) {
       for (Type t : fn.getArgumentTypes())
         found |= !cast<RankedTensorType>(t).hasStaticShape();
   });
+  // Class indices (a loss's targets) are checked against the classes.
+  root.walk([&](mdl::OneHotOp) { found = true; });
   return found;
 }
 

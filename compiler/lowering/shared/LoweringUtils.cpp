@@ -310,4 +310,59 @@ std::optional<DotForm> matchDotForm(linalg::GenericOp op) {
   return DotForm{batched, outer};
 }
 
+/// Pads the spatial dimensions (2, 3) of an NCHW tensor with `value`.
+Value padSpatial(OpBuilder &b, Location loc, Value x, ArrayRef<int64_t> padding, double value) {
+  if (padding[0] == 0 && padding[1] == 0)
+    return x;
+  auto t = llvm::cast<RankedTensorType>(x.getType());
+  SmallVector<int64_t> shape(t.getShape());
+  for (int i = 0; i < 2; ++i)
+    if (!ShapedType::isDynamic(shape[2 + i]))
+      shape[2 + i] += 2 * padding[i];
+  SmallVector<OpFoldResult> low = {b.getIndexAttr(0), b.getIndexAttr(0), b.getIndexAttr(padding[0]),
+                                   b.getIndexAttr(padding[1])};
+  Value pad = scalarConstant(b, loc, t.getElementType(), value);
+  return tensor::PadOp::create(b, loc, RankedTensorType::get(shape, t.getElementType()), x, low, low,
+                               pad);
+}
+
+
+
+/// Dims of a rank-`rank` tensor one to one, except `dim`, which pairs with
+/// the dim after it: splitDim's and mergeDim's reassociation.
+static SmallVector<ReassociationIndices> pairReassociation(int64_t rank, int64_t dim) {
+  SmallVector<ReassociationIndices> reassoc;
+  for (int64_t i = 0; i < rank; ++i) {
+    if (i < dim)
+      reassoc.push_back({i});
+    else if (i == dim)
+      reassoc.push_back({i, i + 1});
+    else
+      reassoc.push_back({i + 1});
+  }
+  return reassoc;
+}
+
+Value splitDim(OpBuilder &b, Location loc, Value v, int64_t dim, int64_t groups) {
+  auto t = llvm::cast<RankedTensorType>(v.getType());
+  SmallVector<int64_t> shape(t.getShape());
+  shape[dim] = t.getDimSize(dim) / groups;
+  shape.insert(shape.begin() + dim, groups);
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t i = 0; i < int64_t(shape.size()); ++i) {
+    int64_t src = i <= dim ? i : i - 1;
+    if (ShapedType::isDynamic(shape[i]))
+      sizes.push_back(tensor::DimOp::create(b, loc, v, src).getResult());
+    else
+      sizes.push_back(b.getIndexAttr(shape[i]));
+  }
+  return tensor::ExpandShapeOp::create(b, loc, RankedTensorType::get(shape, t.getElementType()), v,
+                                       pairReassociation(t.getRank(), dim), sizes)
+      .getResult();
+}
+
+Value mergeDim(OpBuilder &b, Location loc, Value v, int64_t dim, RankedTensorType type) {
+  return tensor::CollapseShapeOp::create(b, loc, type, v, pairReassociation(type.getRank(), dim));
+}
+
 } // namespace modelc::lowering

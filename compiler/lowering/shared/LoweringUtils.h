@@ -43,6 +43,19 @@ mlir::Value elementwise(mlir::OpBuilder &b, mlir::Location loc,
                         mlir::RankedTensorType resultType, mlir::ValueRange inputs,
                         const BodyBuilder &body);
 
+/// `x` (NCHW) with its spatial dimensions (2, 3) padded by `padding` on
+/// both sides with `value`; `x` itself when there is no padding.
+mlir::Value padSpatial(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
+                       llvm::ArrayRef<int64_t> padding, double value);
+
+/// `v` with dimension `dim` split into [groups, size / groups] (a grouped
+/// convolution's channels), and back: mergeDim collapses dims `dim` and
+/// `dim + 1` of `v` into `type`.
+mlir::Value splitDim(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v, int64_t dim,
+                     int64_t groups);
+mlir::Value mergeDim(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v, int64_t dim,
+                     mlir::RankedTensorType type);
+
 /// A tensor filled with `value` of `type`, dynamic sizes from `like`
 /// (same rank and shape as `type`).
 mlir::Value filled(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType type,
@@ -98,6 +111,7 @@ enum class ShapeCheck : int64_t {
   ReshapeCount = 0,    // a reshape's input count is not the shape's
   ReshapeMultiple = 1, // ... not a multiple of the sizes besides -1
   SizesDiffer = 2,     // operands' sizes of one dimension differ
+  ClassIndex = 3,      // a class index (a) outside [0, classes (b))
 };
 
 /// Calls the runtime's kShapeCheckFailedFn at the insertion point: `loc`'s

@@ -45,6 +45,7 @@ struct ConvertMdlToLinalgPass : impl::ConvertMdlToLinalgBase<ConvertMdlToLinalgP
     populateStructuredToLinalgPatterns(patterns);
     populateNormalizationToLinalgPatterns(patterns);
     populateShapeToLinalgPatterns(patterns);
+    populateGradientsToLinalgPatterns(patterns);
     // Each pattern replaces one op by ops of other dialects: a single
     // top-down sweep suffices and keeps the IR in program order.
     GreedyRewriteConfig config;

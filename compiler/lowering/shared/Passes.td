@@ -32,6 +32,27 @@ def LowerModelState : Pass<"mdl-lower-state", "mlir::ModuleOp"> {
                            "mlir::tensor::TensorDialect"];
 }
 
+def DifferentiateLoss : Pass<"mdl-differentiate", "mlir::ModuleOp"> {
+  let summary = "Build each loss's joint forward-backward function in the mdl dialect";
+  let description = [{
+    For each `func.func @loss_eval` / `@loss_train` of an `mdl.model` (the
+    model's `loss` method, traced per mode) this adds
+    `@loss_backward_eval` / `_train`: the loss's ops, then their
+    vector-Jacobian products in reverse order, returning the loss and
+    d loss / d p for every parameter p in declaration order (frozen ones
+    included: the runtime decides what trains). Only values that depend on a
+    parameter are differentiated; buffers' updates (`mdl.write`) are not
+    differentiated through. An op that a parameter's gradient must pass and
+    that has no rule is an error at its location. The `@loss_*` functions
+    themselves are erased: the joint function is the library's entry.
+    A model with a loss also gets `@forward_backward_<mode>`: its forward
+    with one more argument per output (the output's cotangent), returning
+    the outputs and then every parameter's gradient (`y.backward(g)`).
+    Runs before -mdl-lower-state, so the result is lowered as any forward.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect"];
+}
+
 def ConvertMdlToLinalg : Pass<"convert-mdl-to-linalg", "mlir::func::FuncOp"> {
   let summary = "Lower mdl compute ops to linalg, tensor, arith and math on tensors";
   let description = [{

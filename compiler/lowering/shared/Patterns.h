@@ -17,6 +17,8 @@ void populateElementwiseToLinalgPatterns(mlir::RewritePatternSet &patterns);
 void populateStructuredToLinalgPatterns(mlir::RewritePatternSet &patterns);
 /// Reductions, softmax, batch and layer normalization.
 void populateNormalizationToLinalgPatterns(mlir::RewritePatternSet &patterns);
+/// The gradient ops of -mdl-differentiate.
+void populateGradientsToLinalgPatterns(mlir::RewritePatternSet &patterns);
 /// reshape, flatten, permute, cat.
 void populateShapeToLinalgPatterns(mlir::RewritePatternSet &patterns);
 

@@ -202,22 +202,6 @@ struct MatmulLowering : OpRewritePattern<mlir::mdl::MatmulOp> {
   }
 };
 
-/// Pads the spatial dimensions (2, 3) of an NCHW tensor with `value`.
-Value padSpatial(OpBuilder &b, Location loc, Value x, ArrayRef<int64_t> padding, double value) {
-  if (padding[0] == 0 && padding[1] == 0)
-    return x;
-  RankedTensorType t = tensorType(x);
-  SmallVector<int64_t> shape(t.getShape());
-  for (int i = 0; i < 2; ++i)
-    if (!ShapedType::isDynamic(shape[2 + i]))
-      shape[2 + i] += 2 * padding[i];
-  SmallVector<OpFoldResult> low = {b.getIndexAttr(0), b.getIndexAttr(0), b.getIndexAttr(padding[0]),
-                                   b.getIndexAttr(padding[1])};
-  Value pad = scalarConstant(b, loc, t.getElementType(), value);
-  return tensor::PadOp::create(b, loc, RankedTensorType::get(shape, t.getElementType()), x, low, low,
-                               pad);
-}
-
 struct Conv2dLowering : OpRewritePattern<mlir::mdl::Conv2dOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(mlir::mdl::Conv2dOp op, PatternRewriter &rewriter) const override {
@@ -239,37 +223,9 @@ struct Conv2dLowering : OpRewritePattern<mlir::mdl::Conv2dOp> {
     } else {
       // Split channels into groups: input [N, G, C, H, W], weight
       // [G, F, C, kh, kw], output [N, G, F, Ho, Wo].
-      RankedTensorType xt = tensorType(x), wt = tensorType(op.getWeight());
-      Type elt = outType.getElementType();
-      int64_t cg = wt.getDimSize(1), fg = wt.getDimSize(0) / groups;
-      auto split = [&](Value v, RankedTensorType t, int64_t dim, int64_t inner) {
-        SmallVector<int64_t> shape(t.getShape());
-        shape[dim] = inner;
-        shape.insert(shape.begin() + dim, groups);
-        SmallVector<OpFoldResult> sizes;
-        for (int64_t i = 0; i < int64_t(shape.size()); ++i) {
-          int64_t src = i <= dim ? i : i - 1;
-          if (ShapedType::isDynamic(shape[i]))
-            sizes.push_back(tensor::DimOp::create(rewriter, loc, v, src).getResult());
-          else
-            sizes.push_back(rewriter.getIndexAttr(shape[i]));
-        }
-        SmallVector<ReassociationIndices> reassoc;
-        for (int64_t i = 0; i < t.getRank(); ++i) {
-          if (i < dim)
-            reassoc.push_back({i});
-          else if (i == dim)
-            reassoc.push_back({i, i + 1});
-          else
-            reassoc.push_back({i + 1});
-        }
-        return tensor::ExpandShapeOp::create(rewriter, loc, RankedTensorType::get(shape, elt), v,
-                                             reassoc, sizes)
-            .getResult();
-      };
-      Value xg = split(x, xt, 1, cg);
-      Value wg = split(op.getWeight(), wt, 0, fg);
-      Value ig = split(init, outType, 1, fg);
+      Value xg = splitDim(rewriter, loc, x, 1, groups);
+      Value wg = splitDim(rewriter, loc, op.getWeight(), 0, groups);
+      Value ig = splitDim(rewriter, loc, init, 1, groups);
       // Loops: n, g, f, oh, ow, c, kh, kw.
       AffineExpr n, g, f, oh, ow, c, kh, kw;
       bindDims(ctx, n, g, f, oh, ow, c, kh, kw);
@@ -282,8 +238,7 @@ struct Conv2dLowering : OpRewritePattern<mlir::mdl::Conv2dOp> {
       Value yg = linalg::GenericOp::create(rewriter, loc, TypeRange{ig.getType()}, ValueRange{xg, wg},
                                            ValueRange{ig}, maps, iterators, macBody)
                      .getResult(0);
-      y = tensor::CollapseShapeOp::create(rewriter, loc, outType, yg,
-                                          ArrayRef<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
+      y = mergeDim(rewriter, loc, yg, 1, outType);
     }
     rewriter.replaceOp(op, y);
     return success();

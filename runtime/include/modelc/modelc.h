@@ -185,8 +185,9 @@ typedef struct modelc_state_info {
   X(P, int32_t, loss_backward,                                                 \
     (modelc_model * model, const modelc_tensor *inputs, int32_t n_inputs,      \
      float *loss))                                                             \
-  /* forward, then adds the vector-Jacobian product of its outputs with    */ \
-  /* grad_outputs (not available yet: fails).                              */ \
+  /* forward (results readable with get_output), then adds the            */ \
+  /* vector-Jacobian product of its outputs with grad_outputs (one per     */ \
+  /* output, of its shape) to the gradients: y.backward(g).                */ \
   X(P, int32_t, forward_backward,                                              \
     (modelc_model * model, const modelc_tensor *inputs, int32_t n_inputs,      \
      const modelc_tensor *grad_outputs, int32_t n_grad_outputs))               \

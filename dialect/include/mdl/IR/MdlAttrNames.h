@@ -56,6 +56,16 @@ constexpr llvm::StringLiteral kCpuTargetAttr = "mdl.cpu_target";
 /// (lowering/cpu/DerivedValues.h). Its presence marks the function a part.
 constexpr llvm::StringLiteral kOutlinedDerivedAttr = "mdl.outlined_derived";
 
+/// On an mdl.param declared `param(requires_grad=false)` (a UnitAttr): the
+/// runtime starts it frozen; training still differentiates it, so that
+/// set_requires_grad can unfreeze it (spec/TRAINING.md).
+constexpr llvm::StringLiteral kFrozenAttr = "mdl.frozen";
+
+/// On a model function -mdl-differentiate made (a UnitAttr): it returns the
+/// loss and then d loss / d parameter for every parameter, in declaration
+/// order.
+constexpr llvm::StringLiteral kBackwardAttr = "mdl.backward";
+
 } // namespace mlir::mdl
 
 #endif // MDL_IR_MDLATTRNAMES_H

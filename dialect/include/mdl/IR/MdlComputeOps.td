@@ -595,4 +595,160 @@ def Mdl_CatOp : Mdl_Op<"cat", [Pure]> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Gradient ops: what -mdl-differentiate emits where no forward op composes
+// the vector-Jacobian product (spec/TRAINING.md). Their result types are
+// given; nothing but that pass creates them.
+//===----------------------------------------------------------------------===//
+
+def Mdl_OneHotOp : Mdl_Op<"one_hot", [Pure]> {
+  let summary = "One-hot rows of class indices, as float (F.one_hot)";
+  let description = [{
+    `result[..., c] = (indices[...] == c)`, in the result's float type; an
+    index equal to `ignore_index` gives a row of zeros (cross_entropy's and
+    nll_loss's ignored targets). Appends one dimension of `num_classes`.
+
+    Example:
+
+    ```mlir
+    %0 = mdl.one_hot %y num_classes 10 ignore_index -100 : tensor<?xi64> -> tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Mdl_IndexTensor:$indices, I64Attr:$num_classes, I64Attr:$ignore_index);
+  let results = (outs Mdl_FloatTensor:$result);
+  let assemblyFormat = [{
+    $indices `num_classes` $num_classes `ignore_index` $ignore_index attr-dict
+    `:` type($indices) `->` type($result)
+  }];
+}
+
+def Mdl_ElementwiseGradOp : Mdl_Op<"elementwise_grad", [Pure]> {
+  let summary = "grad * f'(input) for an elementwise f with PyTorch's edge rules";
+  let description = [{
+    `kind` names f: "relu" (f'(0) = 0), "abs" (f'(0) = 0), "clamp"
+    (1 where min < x < max, 0 on a bound as PyTorch; the optional `a` =
+    min, `b` = max),
+    "leaky_relu" (slope `a`; x > 0 ? 1 : slope), "gelu" and "gelu_tanh";
+    "maximum" and "minimum" give the part of `other`'s partner `input`: 1
+    where input wins, 0.5 on a tie, 0 where other wins; "equal" passes the
+    gradient where input == other (amax's maxima). Broadcasts as the binary
+    ops do: the result has the operands' broadcast shape.
+
+    Example:
+
+    ```mlir
+    %0 = mdl.elementwise_grad %g, %x kind "relu" : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins Mdl_FloatTensor:$grad, Mdl_FloatTensor:$input,
+                       Optional<Mdl_FloatTensor>:$other, StrAttr:$kind,
+                       OptionalAttr<F64Attr>:$a, OptionalAttr<F64Attr>:$b);
+  let results = (outs Mdl_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $input (`,` $other^)? `kind` $kind (`a` $a^)? (`b` $b^)? attr-dict
+    `:` functional-type(operands, results)
+  }];
+}
+
+def Mdl_MaxPool2dGradOp : Mdl_Op<"max_pool2d_grad", [Pure]> {
+  let summary = "Gradient of max_pool2d with respect to its input";
+  let description = [{
+    Routes each element of `grad` to the first maximal element of its
+    window in the forward's `input` (row-major window order), as PyTorch
+    does; windows that overlap add up.
+  }];
+  let arguments = (ins Mdl_FloatTensor:$grad, Mdl_FloatTensor:$input,
+                       Mdl_I64Pair:$kernel_size, Mdl_I64Pair:$stride, Mdl_I64Pair:$padding);
+  let results = (outs Mdl_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $input `kernel_size` $kernel_size `stride` $stride `padding` $padding attr-dict
+    `:` functional-type(operands, results)
+  }];
+}
+
+def Mdl_Conv2dGradInputOp : Mdl_Op<"conv2d_grad_input", [Pure]> {
+  let summary = "Gradient of conv2d with respect to its input";
+  let description = [{
+    The transposed convolution of `grad` with `weight`; `input` gives only
+    the shape (the forward's input).
+  }];
+  let arguments = (ins Mdl_FloatTensor:$grad, Mdl_FloatTensor:$weight, Mdl_FloatTensor:$input,
+                       Mdl_I64Pair:$stride, Mdl_I64Pair:$padding, Mdl_I64Pair:$dilation,
+                       I64Attr:$groups);
+  let results = (outs Mdl_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $weight `,` $input `stride` $stride `padding` $padding `dilation` $dilation
+    `groups` $groups attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Mdl_Conv2dGradWeightOp : Mdl_Op<"conv2d_grad_weight", [Pure]> {
+  let summary = "Gradient of conv2d with respect to its weight";
+  let description = [{
+    `result[f, c, kh, kw] = sum over n, oh, ow of grad[n, f, oh, ow] *
+    padded_input[n, g * C/groups + c, oh * stride + kh * dilation, ...]` with g
+    the group of f.
+  }];
+  let arguments = (ins Mdl_FloatTensor:$grad, Mdl_FloatTensor:$input,
+                       Mdl_I64Pair:$stride, Mdl_I64Pair:$padding, Mdl_I64Pair:$dilation,
+                       I64Attr:$groups);
+  let results = (outs Mdl_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $input `stride` $stride `padding` $padding `dilation` $dilation
+    `groups` $groups attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Mdl_AvgPool2dGradOp : Mdl_Op<"avg_pool2d_grad", [Pure]> {
+  let summary = "Gradient of avg_pool2d with respect to its input";
+  let description = [{
+    Each element of `grad` spread evenly over its window's elements (the
+    padding's excluded), divided by the window's divisor: the kernel's area,
+    or with `count_include_pad` false the number of unpadded elements.
+    `input` gives only the shape.
+  }];
+  let arguments = (ins Mdl_FloatTensor:$grad, Mdl_FloatTensor:$input,
+                       Mdl_I64Pair:$kernel_size, Mdl_I64Pair:$stride, Mdl_I64Pair:$padding,
+                       BoolAttr:$count_include_pad);
+  let results = (outs Mdl_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $input `kernel_size` $kernel_size `stride` $stride `padding` $padding
+    `count_include_pad` $count_include_pad attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Mdl_SliceOp : Mdl_Op<"slice", [Pure]> {
+  let summary = "A contiguous range along one dimension (torch.narrow)";
+  let description = [{
+    `result = input.narrow(dim, start, length)`, the length being the
+    result's size along `dim`. -mdl-differentiate uses it for cat's
+    gradient.
+
+    Example:
+
+    ```mlir
+    %0 = mdl.slice %x dim 1 start 2 : tensor<?x8xf32> -> tensor<?x3xf32>
+    ```
+  }];
+  let arguments = (ins Mdl_Tensor:$input, I64Attr:$dim, I64Attr:$start);
+  let results = (outs Mdl_Tensor:$result);
+  let assemblyFormat = [{
+    $input `dim` $dim `start` $start attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+def Mdl_AdaptiveAvgPool2dGradOp : Mdl_Op<"adaptive_avg_pool2d_grad", [Pure]> {
+  let summary = "Gradient of adaptive_avg_pool2d with respect to its input";
+  let description = [{
+    Each element of `grad` spread evenly over its window, rows
+    [floor(oh·H/Ho), ceil((oh+1)·H/Ho)) and the same for columns, as
+    PyTorch's windows. `input` gives only the shape.
+  }];
+  let arguments = (ins Mdl_FloatTensor:$grad, Mdl_FloatTensor:$input);
+  let results = (outs Mdl_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $input attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 #endif // MDL_IR_MDLCOMPUTEOPS_TD

@@ -49,6 +49,13 @@ static inline st_file st_open(const char *path) {
   return f;
 }
 
+static inline void st_close(st_file *f) {
+  free(f->header);
+  free(f->data);
+  free(f->shapes);
+  memset(f, 0, sizeof *f);
+}
+
 /* Tensor `name` of `f` (slot: a distinct 0..15 per live tensor, for its
  * shape array). */
 static inline modelc_tensor st_get(st_file *f, const char *name, int slot) {

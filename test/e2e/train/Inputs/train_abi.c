@@ -70,6 +70,11 @@ static batch load_batch(modelc_model *m, const char *file) {
   return b;
 }
 
+static void free_batches(batch *b, int n) {
+  for (int i = 0; i < n; ++i)
+    st_close(&b[i].file);
+}
+
 static modelc_model *new_model(const char *state_file) {
   modelc_model *m = api->create("cpu", 7);
   CHECK(m);
@@ -133,6 +138,8 @@ static void accum(void) {
   write_losses(losses, 4);
   save_all(m, "state", "optim");
   api->destroy(m);
+  free_batches(&b0, 1);
+  free_batches(&b1, 1);
 }
 
 static void schedule(void) {
@@ -152,6 +159,7 @@ static void schedule(void) {
   write_losses(losses, 3);
   save_all(m, "state", "optim");
   api->destroy(m);
+  free_batches(b, 3);
 }
 
 static void freeze(void) {
@@ -179,6 +187,7 @@ static void freeze(void) {
   write_losses(losses, 3);
   save_all(m, "state", "optim");
   api->destroy(m);
+  free_batches(b, 3);
 }
 
 static const char *const OPT_RESUME = "{\"lr\": 0.01, \"weight_decay\": 0.1, \"amsgrad\": true}";
@@ -219,6 +228,7 @@ static void resume(void) {
   write_losses(losses, 4);
   save_all(s, "state", "optim");
   api->destroy(s);
+  free_batches(b, 3);
 }
 
 int main(int argc, char **argv) {

@@ -186,5 +186,7 @@ int main(int argc, char **argv) {
   release(&tb);
   api->destroy(t);
   puts("tiny: unchanged");
+  st_close(&f0);
+  st_close(&f1);
   return 0;
 }
