@@ -844,6 +844,29 @@ def abi_resume(dtype, variant=None, upto=4):
     return abi_result(model, opt_, names, losses, grads), opt_, names
 
 
+def forward_backward_inputs():
+    """cnn_bn's batch 0 and a cotangent g for its [8, 10] output (on a 1/8
+    grid, so float32 holds it exactly)."""
+    b = load_fixture("cnn_bn.step0.inputs")
+    gen = torch.Generator().manual_seed(5)
+    g = torch.randint(-8, 9, (b["x"].shape[0], 10), generator=gen).to(torch.float32) / 8
+    return {"x": b["x"], "g": g}
+
+
+def abi_forward_backward(dtype, variant=None):
+    """cnn_bn, training mode: y = model(x); y.backward(g) (forward_backward)."""
+    model = abi_model("cnn_bn", dtype)
+    if variant == "eval_mode":
+        model.eval()
+    inp = cast_batch(load_fixture("cnn_bn.fb.inputs"), dtype)
+    y = model(inp["x"])
+    y.backward(torch.ones_like(inp["g"]) if variant == "ones" else inp["g"])
+    state = {k: (v.to(torch.float32) if v.is_floating_point() else v).detach().clone().contiguous()
+             for k, v in model.state_dict().items()}
+    return {"out": {"output": y.detach().to(torch.float32)}, "grads": current_grads(model),
+            "state": state}
+
+
 ABI_CASES = {
     # name: (model case, function, wrong variants the tolerances must catch, tolerances)
     "abi_accum": ("mlp", abi_accum, ["no_accumulation", "step_each"], TOL),
@@ -852,6 +875,8 @@ ABI_CASES = {
                    {**TOL, "optim": (1e-4, 1e-6)}),
     "abi_resume": ("cnn_bn", lambda dtype, variant=None: abi_resume(dtype, variant)[0],
                    ["fresh_optimizer", "step_reset"], TOL),
+    "abi_forward_backward": ("cnn_bn", abi_forward_backward, ["ones", "eval_mode"],
+                             {**TOL, "out": (1e-5, 1e-6)}),
 }
 
 
@@ -875,7 +900,18 @@ def generate_abi(name):
     if name == "abi_schedule":
         save_file(ignore100_batch(), str(FIXTURES_DIR / "mlp.ignore100.inputs.safetensors"))
         bad_target_batches()
+    if name == "abi_forward_backward":
+        save_file(forward_backward_inputs(), str(FIXTURES_DIR / "cnn_bn.fb.inputs.safetensors"))
     ref, f32 = fn(torch.float64), fn(torch.float32)
+    if name == "abi_forward_backward":
+        report += check_and_save(f"{case}.{name}", ref, f32, tol, keys=("out", "grads", "state"))
+        for v in variants:
+            mut = fn(torch.float64, v)
+            caught = [k for k in ref if worst(mut[k], ref[k], *tol[k])[0] > 1.0]
+            if not caught:
+                sys.exit(f"{case}.{name}: the tolerances do not catch the variant '{v}'")
+            report.append(f"  {case}.{name}: catches {v} in {','.join(caught)}")
+        return report
     opt_name, opt_options = {"abi_accum": ACCUM_OPT, "abi_schedule": SCHEDULE_OPT, "abi_freeze": FREEZE_OPT,
                              "abi_resume": RESUME_OPT}[name]
     if name == "abi_schedule":

@@ -231,9 +231,42 @@ static void resume(void) {
   free_batches(b, 3);
 }
 
+/* cnn_bn in training mode: forward_backward(x, g) = y = model(x);
+ * y.backward(g). First with a cotangent of the wrong batch size, which must
+ * fail and change nothing, then with the right one. */
+static void fb(void) {
+  modelc_model *m = new_model("cnn_bn.state.safetensors");
+  st_file f = st_open(fix("cnn_bn.fb.inputs.safetensors"));
+  modelc_tensor x = st_get(&f, "x", 0), g = st_get(&f, "g", 1);
+  void *before = NULL, *after = NULL;
+  size_t nbefore = 0, nafter = 0;
+  OK(m, api->save_state_to_memory(m, &before, &nbefore));
+  modelc_tensor half = g;
+  int64_t halfShape[2] = {g.shape[0] / 2, g.shape[1]};
+  half.shape = halfShape;
+  CHECK(api->forward_backward(m, &x, 1, &half, 1) == -1);
+  printf("wrong cotangent: %s\n", api->last_error(m));
+  OK(m, api->save_state_to_memory(m, &after, &nafter));
+  CHECK(nbefore == nafter && !memcmp(before, after, nbefore));
+  api->free_buffer(after);
+  api->free_buffer(before);
+  OK(m, api->forward_backward(m, &x, 1, &g, 1));
+  modelc_tensor y;
+  OK(m, api->get_output(m, 0, &y));
+  const char *names[1] = {"output"};
+  float *data[1] = {(float *)y.data};
+  const int64_t *shapes[1] = {y.shape};
+  int32_t ranks[1] = {y.rank};
+  st_write(outp("out"), 1, names, data, shapes, ranks);
+  write_grads(m, "grads");
+  OK(m, api->save_state(m, outp("state")));
+  api->destroy(m);
+  st_close(&f);
+}
+
 int main(int argc, char **argv) {
   if (argc != 5) {
-    fprintf(stderr, "usage: train_abi accum|schedule|freeze|resume model.so FIXTURES OUT\n");
+    fprintf(stderr, "usage: train_abi accum|schedule|freeze|resume|fb model.so FIXTURES OUT\n");
     return 2;
   }
   void *h = dlopen(argv[2], RTLD_NOW | RTLD_LOCAL);
@@ -252,6 +285,8 @@ int main(int argc, char **argv) {
     freeze();
   else if (!strcmp(argv[1], "resume"))
     resume();
+  else if (!strcmp(argv[1], "fb"))
+    fb();
   else
     return 2;
   puts("OK");
