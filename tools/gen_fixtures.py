@@ -445,6 +445,17 @@ class Deep(nn.Module):  # deep.mdl
         return self.head(self.layers(x))
 
 
+class DynamicSpatial(nn.Module):  # dynamic_spatial.mdl
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 3, 3, padding=1, stride=2)
+        self.bn = nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        return (F.max_pool2d(x, 2), torch.relu(self.bn(self.conv(x))),
+                F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False))
+
+
 # --------------------------------------------------------------------------
 # Inputs. Each returns an OrderedDict: forward argument name -> tensor.
 # --------------------------------------------------------------------------
@@ -480,6 +491,8 @@ MODELS = OrderedDict([
                        [1, 3, 4, 5, 10, 16, 64])),
     # Long enough to be cut into parts by -mdl-outline-long-bodies.
     ("deep", (Deep, lambda n: OrderedDict(x=_bn_like(n, 16)), 13, [1, 64])),
+    # Odd and even sizes known only at run time (f32[N, 4, H, W]).
+    ("dynamic_spatial", (DynamicSpatial, lambda n: OrderedDict(x=_bn_like(n, 4, 7, 10)), 2, [])),
 ])
 
 

@@ -365,4 +365,23 @@ Value mergeDim(OpBuilder &b, Location loc, Value v, int64_t dim, RankedTensorTyp
   return tensor::CollapseShapeOp::create(b, loc, type, v, pairReassociation(type.getRank(), dim));
 }
 
+
+SmallVector<Value> slidingDynamicSizes(OpBuilder &b, Location loc, Value x, RankedTensorType type,
+                                       ArrayRef<int64_t> window, ArrayRef<int64_t> stride) {
+  SmallVector<Value> dyn;
+  for (int64_t i = 0; i < type.getRank(); ++i) {
+    if (!type.isDynamicDim(i))
+      continue;
+    Value size = tensor::DimOp::create(b, loc, x, i);
+    if (i >= 2) {
+      auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
+      Value span = arith::SubIOp::create(b, loc, size, c(window[i - 2]));
+      size = arith::AddIOp::create(b, loc, arith::DivSIOp::create(b, loc, span, c(stride[i - 2])),
+                                   c(1));
+    }
+    dyn.push_back(size);
+  }
+  return dyn;
+}
+
 } // namespace modelc::lowering

@@ -48,6 +48,14 @@ mlir::Value elementwise(mlir::OpBuilder &b, mlir::Location loc,
 mlir::Value padSpatial(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
                        llvm::ArrayRef<int64_t> padding, double value);
 
+/// The dynamic sizes of a sliding-window op's NCHW result `type` over the
+/// (padded) input `x`: N and C are x's, H and W (size - window) / stride + 1
+/// with `window` the effective (dilated) window.
+llvm::SmallVector<mlir::Value> slidingDynamicSizes(mlir::OpBuilder &b, mlir::Location loc,
+                                                   mlir::Value x, mlir::RankedTensorType type,
+                                                   llvm::ArrayRef<int64_t> window,
+                                                   llvm::ArrayRef<int64_t> stride);
+
 /// `v` with dimension `dim` split into [groups, size / groups] (a grouped
 /// convolution's channels), and back: mergeDim collapses dims `dim` and
 /// `dim + 1` of `v` into `type`.

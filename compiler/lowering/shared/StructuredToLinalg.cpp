@@ -24,15 +24,22 @@ namespace {
 
 RankedTensorType tensorType(Value v) { return llvm::cast<RankedTensorType>(v.getType()); }
 
-/// The accumulator of a contraction producing `type`: the bias broadcast
-/// along every dimension but `biasDim` when there is one, zeros otherwise.
-/// `sizeSource[i]`/`sizeDim[i]` give each dynamic size.
-Value accumulator(OpBuilder &b, Location loc, RankedTensorType type, Value bias, int64_t biasDim,
-                  ArrayRef<std::pair<Value, int64_t>> dynamicFrom) {
+/// The dynamic sizes of `type`: dimension i is `dynamicFrom[i]`'s size
+/// (a value and its dimension).
+SmallVector<Value> sizesFrom(OpBuilder &b, Location loc, RankedTensorType type,
+                             ArrayRef<std::pair<Value, int64_t>> dynamicFrom) {
   SmallVector<Value> dyn;
   for (int64_t i = 0; i < type.getRank(); ++i)
     if (type.isDynamicDim(i))
       dyn.push_back(tensor::DimOp::create(b, loc, dynamicFrom[i].first, dynamicFrom[i].second));
+  return dyn;
+}
+
+/// The accumulator of a contraction producing `type` (of dynamic sizes
+/// `dyn`): the bias broadcast along every dimension but `biasDim` when there
+/// is one, zeros otherwise.
+Value accumulator(OpBuilder &b, Location loc, RankedTensorType type, Value bias, int64_t biasDim,
+                  ValueRange dyn) {
   Value empty = emptyTensor(b, loc, type, dyn);
   if (!bias)
     return linalg::FillOp::create(b, loc, scalarConstant(b, loc, type.getElementType(), 0), empty)
@@ -91,7 +98,8 @@ struct LinearLowering : OpRewritePattern<mlir::mdl::LinearOp> {
     Value x2 = collapseLeading(rewriter, loc, x);
     int64_t n = tensorType(op.getWeight()).getDimSize(0);
     auto outType = RankedTensorType::get({tensorType(x2).getDimSize(0), n}, resultType.getElementType());
-    Value init = accumulator(rewriter, loc, outType, op.getBias(), 1, {{x2, 0}, {x2, 0}});
+    Value init = accumulator(rewriter, loc, outType, op.getBias(), 1,
+                             sizesFrom(rewriter, loc, outType, {{x2, 0}, {x2, 0}}));
     MLIRContext *ctx = rewriter.getContext();
     AffineExpr m, nn, k;
     bindDims(ctx, m, nn, k);
@@ -153,7 +161,8 @@ struct MatmulLowering : OpRewritePattern<mlir::mdl::MatmulOp> {
     shape.push_back(tc.getDimSize(tc.getRank() - 1));
     from.push_back({c, tc.getRank() - 1});
     auto outType = RankedTensorType::get(shape, elt);
-    Value init = accumulator(rewriter, loc, outType, nullptr, 0, from);
+    Value init = accumulator(rewriter, loc, outType, nullptr, 0,
+                             sizesFrom(rewriter, loc, outType, from));
 
     // Loops: batch..., m, n, k.
     int64_t loops = batch + 3;
@@ -209,8 +218,13 @@ struct Conv2dLowering : OpRewritePattern<mlir::mdl::Conv2dOp> {
     MLIRContext *ctx = rewriter.getContext();
     RankedTensorType outType = tensorType(op.getResult());
     Value x = padSpatial(rewriter, loc, op.getInput(), op.getPadding(), 0.0);
+    // A spatial size known only at run time is the sliding window's count.
+    ArrayRef<int64_t> wshape = tensorType(op.getWeight()).getShape();
+    SmallVector<int64_t> window = {op.getDilation()[0] * (wshape[2] - 1) + 1,
+                                   op.getDilation()[1] * (wshape[3] - 1) + 1};
     Value init = accumulator(rewriter, loc, outType, op.getBias(), 1,
-                             {{x, 0}, {x, 1}, {x, 2}, {x, 3}});
+                             slidingDynamicSizes(rewriter, loc, x, outType, window,
+                                                 op.getStride()));
     ArrayRef<int64_t> stride = op.getStride(), dilation = op.getDilation();
     int64_t groups = op.getGroups();
     Value y;
@@ -250,10 +264,7 @@ Value pool(OpBuilder &b, Location loc, Value x, RankedTensorType outType, ArrayR
            ArrayRef<int64_t> stride, bool isMax) {
   Type elt = outType.getElementType();
   double identity = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
-  SmallVector<Value> dyn;
-  for (int64_t i = 0; i < outType.getRank(); ++i)
-    if (outType.isDynamicDim(i))
-      dyn.push_back(tensor::DimOp::create(b, loc, x, i));
+  SmallVector<Value> dyn = slidingDynamicSizes(b, loc, x, outType, kernel, stride);
   Value init = linalg::FillOp::create(b, loc, scalarConstant(b, loc, elt, identity),
                                       emptyTensor(b, loc, outType, dyn))
                    .getResult(0);
