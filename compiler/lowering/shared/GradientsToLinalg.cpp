@@ -231,6 +231,10 @@ struct Conv2dGradWeightLowering : OpRewritePattern<mlir::mdl::Conv2dGradWeightOp
     int64_t groups = op.getGroups();
     Value x = padSpatial(rewriter, loc, op.getInput(), op.getPadding(), 0.0);
     ArrayRef<int64_t> s = op.getStride(), d = op.getDilation();
+    if (groups == 1) {
+      rewriter.replaceOp(op, asConvolution(rewriter, loc, x, op.getGrad(), wt, s, d));
+      return success();
+    }
     Value xg = splitDim(rewriter, loc, x, 1, groups);
     Value gg = splitDim(rewriter, loc, op.getGrad(), 1, groups);
     Value init = linalg::FillOp::create(rewriter, loc,
@@ -252,6 +256,53 @@ struct Conv2dGradWeightLowering : OpRewritePattern<mlir::mdl::Conv2dGradWeightOp
                   .getResult(0);
     rewriter.replaceOp(op, mergeDim(rewriter, loc, r, 0, wt));
     return success();
+  }
+
+  /// dW as a convolution, so that the CPU's convolution forms (im2col and
+  /// the blocked GEMM kernels) compute it: the batch becomes the channels
+  /// and the channels the batch, the gradient the filter, and stride and
+  /// dilation swap: out[c, f, i, j] = Σ_{n, oh, ow} xT[c, n, i·d + oh·s, j·d + ow·s] ·
+  /// gT[f, n, oh, ow]; then cut to the kernel's size and transposed to [F, C, K, K].
+  static Value asConvolution(OpBuilder &b, Location loc, Value xpad, Value g,
+                             RankedTensorType wt, ArrayRef<int64_t> s, ArrayRef<int64_t> d) {
+    Type elt = wt.getElementType();
+    auto transposed = [&](Value v) {
+      RankedTensorType t = tensorTypeOf(v);
+      SmallVector<int64_t> shape = {t.getDimSize(1), t.getDimSize(0), t.getDimSize(2),
+                                    t.getDimSize(3)};
+      SmallVector<Value> dyn;
+      if (ShapedType::isDynamic(shape[1]))
+        dyn.push_back(tensor::DimOp::create(b, loc, v, 0));
+      Value init = tensor::EmptyOp::create(b, loc, shape, elt, dyn);
+      return linalg::TransposeOp::create(b, loc, v, init, ArrayRef<int64_t>{1, 0, 2, 3})
+          .getResult()[0];
+    };
+    Value xT = transposed(xpad), gT = transposed(g);
+    RankedTensorType xt = tensorTypeOf(xpad), gtype = tensorTypeOf(g);
+    int64_t f = wt.getDimSize(0), c = wt.getDimSize(1), kh = wt.getDimSize(2),
+            kw = wt.getDimSize(3);
+    int64_t oh = (xt.getDimSize(2) - s[0] * (gtype.getDimSize(2) - 1) - 1) / d[0] + 1;
+    int64_t ow = (xt.getDimSize(3) - s[1] * (gtype.getDimSize(3) - 1) - 1) / d[1] + 1;
+    auto outType = RankedTensorType::get({c, f, oh, ow}, elt);
+    Value init = linalg::FillOp::create(b, loc, scalarConstant(b, loc, elt, 0.0),
+                                        emptyTensor(b, loc, outType, {}))
+                     .getResult(0);
+    Value conv = linalg::Conv2DNchwFchwOp::create(b, loc, TypeRange{outType}, ValueRange{xT, gT},
+                                                  ValueRange{init}, b.getI64TensorAttr(d),
+                                                  b.getI64TensorAttr(s))
+                     .getResult(0);
+    auto one = b.getIndexAttr(1), zero = b.getIndexAttr(0);
+    Value cut = conv;
+    if (oh != kh || ow != kw)
+      cut = tensor::ExtractSliceOp::create(
+          b, loc, RankedTensorType::get({c, f, kh, kw}, elt), conv,
+          ArrayRef<OpFoldResult>{zero, zero, zero, zero},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(c), b.getIndexAttr(f), b.getIndexAttr(kh),
+                                 b.getIndexAttr(kw)},
+          ArrayRef<OpFoldResult>{one, one, one, one});
+    Value result = tensor::EmptyOp::create(b, loc, wt.getShape(), elt);
+    return linalg::TransposeOp::create(b, loc, cut, result, ArrayRef<int64_t>{1, 0, 2, 3})
+        .getResult()[0];
   }
 };
 
@@ -286,6 +337,19 @@ struct Conv2dGradInputLowering : OpRewritePattern<mlir::mdl::Conv2dGradInputOp> 
         {index(1), index(1), index(s[0]), index(s[1])});
     Value init = batchFilled(rewriter, loc, {xt.getDimSize(0), xt.getDimSize(1), hp, wp}, elt, g,
                              0.0);
+    if (groups == 1) {
+      // A convolution of the dilated gradient with the flipped, transposed
+      // weight ([C, F, K, K]): the CPU's convolution forms apply.
+      Value padded = linalg::Conv2DNchwFchwOp::create(
+                         rewriter, loc, TypeRange{init.getType()},
+                         ValueRange{dilated, flipSpatial(rewriter, loc, op.getWeight(),
+                                                         /*transpose=*/true)},
+                         ValueRange{init}, rewriter.getI64TensorAttr({1, 1}),
+                         rewriter.getI64TensorAttr(d))
+                         .getResult(0);
+      rewriter.replaceOp(op, cropSpatial(rewriter, loc, padded, xt, p));
+      return success();
+    }
     Value dg = splitDim(rewriter, loc, dilated, 1, groups);
     Value wg = splitDim(rewriter, loc, flipSpatial(rewriter, loc, op.getWeight()), 0, groups);
     Value ig = splitDim(rewriter, loc, init, 1, groups);
@@ -306,11 +370,15 @@ struct Conv2dGradInputLowering : OpRewritePattern<mlir::mdl::Conv2dGradInputOp> 
     return success();
   }
 
-  /// W[f, c, K - 1 - i, K - 1 - j], read with tensor.extract: an indexing
-  /// map with a negative coefficient would mislead the tiling passes'
-  /// slice sizes.
-  static Value flipSpatial(OpBuilder &b, Location loc, Value w) {
-    RankedTensorType type = tensorTypeOf(w);
+  /// W[f, c, K - 1 - i, K - 1 - j] (or, transposed, [c, f, ...]), read with
+  /// tensor.extract: an indexing map with a negative coefficient would
+  /// mislead the tiling passes' slice sizes.
+  static Value flipSpatial(OpBuilder &b, Location loc, Value w, bool transpose = false) {
+    RankedTensorType wtype = tensorTypeOf(w);
+    SmallVector<int64_t> shape(wtype.getShape());
+    if (transpose)
+      std::swap(shape[0], shape[1]);
+    auto type = RankedTensorType::get(shape, wtype.getElementType());
     Value init = emptyTensor(b, loc, type, {});
     MLIRContext *ctx = b.getContext();
     SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(4, ctx)};
@@ -322,6 +390,8 @@ struct Conv2dGradInputLowering : OpRewritePattern<mlir::mdl::Conv2dGradInputOp> 
                    return arith::ConstantIndexOp::create(nb, l, v).getResult();
                  };
                  Value f = linalg::IndexOp::create(nb, l, 0), c = linalg::IndexOp::create(nb, l, 1);
+                 if (transpose)
+                   std::swap(f, c);
                  Value i = arith::SubIOp::create(nb, l, cI(type.getDimSize(2) - 1),
                                                  linalg::IndexOp::create(nb, l, 2));
                  Value j = arith::SubIOp::create(nb, l, cI(type.getDimSize(3) - 1),
