@@ -216,22 +216,19 @@ Value LossEmitter::elementwise(StringRef name) {
                 : tb.add(tb.div(quad, tb.constant(t)), lin);
     }
   } else if (name == "binary_cross_entropy") {
-    // -(y log x + (1 - y) log(1 - x)), each log clamped to >= -100.
-    auto clampedLog = [&](mlir::Value v) -> mlir::Value {
-      mlir::Value lg = tb.log(v);
-      return mdl::ClampOp::create(e.builder, loc, lg.getType(), lg, e.builder.getF64FloatAttr(-100),
-                                  FloatAttr());
-    };
-    mlir::Value one = tb.constant(1.0);
-    l = tb.neg(tb.add(tb.mul(y, clampedLog(x)), tb.mul(tb.sub(one, y), clampedLog(tb.sub(one, x)))));
+    // One op, whose gradient is ATen's closed form: composed of log and
+    // clamp it would be 0 / 0 where the input is exactly 0 or 1.
+    auto type = tb.broadcastType(x, y);
+    l = mdl::BinaryCrossEntropyOp::create(e.builder, loc, *type, x, y);
   } else { // binary_cross_entropy_with_logits
     // (1 - y) x + (1 + (pw - 1) y) (log(1 + exp(-|x|)) + max(-x, 0)).
+    // |x| as maximum(x, -x) and max(-x, 0) as maximum: their tie rules give
+    // PyTorch's gradient at x = 0 (abs'(0) = relu'(0) = 0 would not).
     mlir::Value one = tb.constant(1.0);
-    mlir::Value absX = mdl::AbsOp::create(e.builder, loc, mdl::typeOf(x), x);
     mlir::Value negX = tb.neg(x);
-    mlir::Value softplus =
-        tb.add(tb.log(tb.add(one, tb.exp(tb.neg(absX)))),
-               mdl::ReluOp::create(e.builder, loc, negX.getType(), negX));
+    mlir::Value absX = tb.binary<mdl::MaximumOp>(x, negX);
+    mlir::Value softplus = tb.add(tb.log(tb.add(one, tb.exp(tb.neg(absX)))),
+                                  tb.binary<mdl::MaximumOp>(negX, tb.constant(0.0)));
     mlir::Value pw = optTensor("pos_weight");
     mlir::Value lw = pw ? tb.add(one, tb.mul(tb.sub(pw, one), y)) : mlir::Value();
     l = tb.add(tb.mul(tb.sub(one, y), x), lw ? tb.mul(lw, softplus) : softplus);

@@ -32,6 +32,8 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
 namespace modelc::lowering {
 #define GEN_PASS_DEF_DIFFERENTIATELOSS
 #include "lowering/shared/Passes.h.inc"
@@ -204,14 +206,37 @@ LogicalResult Differentiator::differentiate(Operation *op, ArrayRef<Value> rg) {
   }
   if (isa<mdl::PowOp>(op)) {
     Value x = operand(0), y = operand(1), r = op->getResult(0);
+    // derivatives.yaml's masks: 0 for the base where the exponent is 0, and
+    // for the exponent where the base is 0 and the exponent >= 0 (not the
+    // NaN and -inf of 0 · log 0).
     if (isActive(x)) {
       Value one = g.constant(1.0, typeOf(y).getElementType());
       Value d = g.mul(g.mul(grad, y), g.pow(x, g.sub(y, one)));
+      d = g.elementwiseGrad(d, y, g.constant(0.0, typeOf(y).getElementType()), "unequal");
       if (failed(sumTo(d, x)))
         return failure();
     }
-    if (isActive(y) && failed(sumTo(g.mul(g.mul(grad, r), g.log(x)), y)))
+    if (isActive(y)) {
+      Value e = g.elementwiseGrad(g.mul(g.mul(grad, r), g.log(x)), x, y, "pow_exponent");
+      if (failed(sumTo(e, y)))
+        return failure();
+    }
+    return success();
+  }
+  if (isa<mdl::BinaryCrossEntropyOp>(op)) {
+    Value x = operand(0), t = operand(1);
+    if (isActive(x) && failed(sumTo(g.elementwiseGrad(grad, x, t, "bce"), x)))
       return failure();
+    if (isActive(t)) { // grad · (max(log(1 - x), -100) - max(log(x), -100))
+      auto clampedLog = [&](Value v) -> Value {
+        Value lg = g.log(v);
+        return mdl::ClampOp::create(g.b, g.loc, lg.getType(), lg, g.b.getF64FloatAttr(-100),
+                                    FloatAttr());
+      };
+      Value one = g.constant(1.0, typeOf(x).getElementType());
+      if (failed(sumTo(g.mul(grad, g.sub(clampedLog(g.sub(one, x)), clampedLog(x))), t)))
+        return failure();
+    }
     return success();
   }
   if (isa<mdl::MaximumOp, mdl::MinimumOp>(op)) {
@@ -416,8 +441,10 @@ LogicalResult Differentiator::differentiate(Operation *op, ArrayRef<Value> rg) {
       return noGradient(op);
     SmallVector<int64_t> ohShape(typeOf(*flatIdx).getShape());
     ohShape.push_back(rows);
+    // No index is ignored (INT64_MIN never is one): any outside [0, rows)
+    // fails the call, where forward's gather would clamp it.
     Value onehot = mdl::OneHotOp::create(g.b, g.loc, RankedTensorType::get(ohShape, elt), *flatIdx,
-                                         rows, /*ignore_index=*/-1);
+                                         rows, std::numeric_limits<int64_t>::min());
     accumulate(w, *g.reshapeTo(g.matmul(g.permute(onehot, {1, 0}), *flatGrad), typeOf(w)));
     return success();
   }

@@ -197,6 +197,16 @@ void populateElementwiseToLinalgPatterns(RewritePatternSet &patterns) {
     return isFloat(a[0].getType()) ? Value(arith::MaximumFOp::create(b, l, a[0], a[1]))
                                    : Value(arith::MaxSIOp::create(b, l, a[0], a[1]));
   });
+  addElementwise<mdl::BinaryCrossEntropyOp>(patterns, [](auto, OpBuilder &b, Location l,
+                                                          ValueRange a) {
+    // (t - 1) · max(log1p(-x), -100) - t · max(log(x), -100), as ATen.
+    Value x = a[0], t = a[1];
+    Value floor = cst(b, l, x, -100.0);
+    Value logX = arith::MaximumFOp::create(b, l, math::LogOp::create(b, l, x), floor);
+    Value log1mX = arith::MaximumFOp::create(
+        b, l, math::Log1pOp::create(b, l, arith::NegFOp::create(b, l, x)), floor);
+    return sub(b, l, mul(b, l, sub(b, l, t, cst(b, l, x, 1.0)), log1mX), mul(b, l, t, logX));
+  });
   addElementwise<mdl::MinimumOp>(patterns, [](auto, OpBuilder &b, Location l, ValueRange a) {
     return isFloat(a[0].getType()) ? Value(arith::MinimumFOp::create(b, l, a[0], a[1]))
                                    : Value(arith::MinSIOp::create(b, l, a[0], a[1]));

@@ -84,6 +84,17 @@ Value elementwiseGradBody(mlir::mdl::ElementwiseGradOp op, OpBuilder &b, Locatio
   Value other = a[2];
   if (kind == "equal")
     return select(b, l, cmp(b, l, P::OEQ, x, other), g, zero);
+  if (kind == "bce") { // ATen: grad · (x - t) / max(x (1 - x), 1e-12)
+    Value denom = arith::MaximumFOp::create(b, l, mulf(x, subf(c(1.0), x)), c(1e-12));
+    return arith::DivFOp::create(b, l, mulf(g, subf(x, a[2])), denom);
+  }
+  if (kind == "unequal")
+    return select(b, l, cmp(b, l, P::OEQ, x, other), zero, g);
+  if (kind == "pow_exponent") // 0 where base x == 0 and exponent >= 0
+    return select(b, l,
+                  arith::AndIOp::create(b, l, cmp(b, l, P::OEQ, x, zero),
+                                        cmp(b, l, P::OGE, other, zero)),
+                  zero, g);
   // maximum / minimum: 0 where the other operand wins, half on a tie.
   Value loses = cmp(b, l, kind == "maximum" ? P::OLT : P::OGT, x, other);
   Value tie = cmp(b, l, P::OEQ, x, other);
@@ -190,14 +201,16 @@ struct OneHotLowering : OpRewritePattern<mlir::mdl::OneHotOp> {
   }
 };
 
-/// A static tensor of `shape` (dimension 0 may be dynamic, sized as
-/// dimension 0 of `batchLike`) filled with `value`.
+/// A tensor of `shape` filled with `value`; a dynamic size is `batchLike`'s
+/// in that dimension (an NCHW tensor whose N and C are the shape's: sizes
+/// known only at run time are the batch's and the channels').
 Value batchFilled(OpBuilder &b, Location loc, ArrayRef<int64_t> shape, Type elt, Value batchLike,
                   double value) {
   auto type = RankedTensorType::get(shape, elt);
   SmallVector<Value> dyn;
-  if (type.isDynamicDim(0))
-    dyn.push_back(tensor::DimOp::create(b, loc, batchLike, 0));
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (type.isDynamicDim(i))
+      dyn.push_back(tensor::DimOp::create(b, loc, batchLike, i));
   Value empty = emptyTensor(b, loc, type, dyn);
   return linalg::FillOp::create(b, loc, scalarConstant(b, loc, elt, value), empty).getResult(0);
 }
@@ -473,7 +486,31 @@ struct MaxPool2dGradLowering : OpRewritePattern<mlir::mdl::MaxPool2dGradOp> {
     // 1. argmax[n, c, oh, ow] = kh·K + kw of the window's first maximum.
     Value maxInit = batchFilled(rewriter, loc, outShape, elt, g,
                                 -std::numeric_limits<double>::infinity());
-    Value idxInit = batchFilled(rewriter, loc, outShape, i64, g, 0.0);
+    // Each window starts at its first unpadded element, as PyTorch's
+    // (which a window of -inf only keeps).
+    Value idxEmpty = batchFilled(rewriter, loc, outShape, i64, g, 0.0);
+    Value idxInit =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{idxEmpty.getType()}, ValueRange{}, ValueRange{idxEmpty},
+            ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(4, ctx)},
+            SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
+            [&](OpBuilder &b, Location l, ValueRange) {
+              auto first = [&](unsigned dim, int64_t pad, int64_t stride) -> Value {
+                // max(0, pad - o·stride)
+                Value o = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, dim));
+                Value start = arith::SubIOp::create(
+                    b, l, arith::ConstantIntOp::create(b, l, i64, pad),
+                    arith::MulIOp::create(b, l, o, arith::ConstantIntOp::create(b, l, i64, stride)));
+                return arith::MaxSIOp::create(b, l, start, arith::ConstantIntOp::create(b, l, i64, 0));
+              };
+              Value pos = arith::AddIOp::create(
+                  b, l,
+                  arith::MulIOp::create(b, l, first(2, p[0], s[0]),
+                                        arith::ConstantIntOp::create(b, l, i64, k[1])),
+                  first(3, p[1], s[1]));
+              linalg::YieldOp::create(b, l, pos);
+            })
+            .getResult(0);
     AffineExpr n, c, oh, ow, i, j;
     bindDims(ctx, n, c, oh, ow, i, j);
     // The window operand only gives the loops over i, j their sizes, as in

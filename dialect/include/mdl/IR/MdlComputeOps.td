@@ -631,8 +631,11 @@ def Mdl_ElementwiseGradOp : Mdl_Op<"elementwise_grad", [Pure]> {
     "leaky_relu" (slope `a`; x > 0 ? 1 : slope), "gelu" and "gelu_tanh";
     "maximum" and "minimum" give the part of `other`'s partner `input`: 1
     where input wins, 0.5 on a tie, 0 where other wins; "equal" passes the
-    gradient where input == other (amax's maxima). Broadcasts as the binary
-    ops do: the result has the operands' broadcast shape.
+    gradient where input == other (amax's maxima), "unequal" where it is not;
+    "pow_exponent" passes it except where input (a base) is 0 and other (the
+    exponent) >= 0; "bce" is binary_cross_entropy's d/d input, grad · (x -
+    other) / max(x (1 - x), 1e-12) with other the target. Broadcasts as the
+    binary ops do: the result has the operands' broadcast shape.
 
     Example:
 
@@ -748,6 +751,27 @@ def Mdl_AdaptiveAvgPool2dGradOp : Mdl_Op<"adaptive_avg_pool2d_grad", [Pure]> {
   let results = (outs Mdl_FloatTensor:$result);
   let assemblyFormat = [{
     $grad `,` $input attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Mdl_BinaryCrossEntropyOp : Mdl_Op<"binary_cross_entropy", [Pure]> {
+  let summary = "Elementwise binary cross-entropy of probabilities (F.binary_cross_entropy, reduction none)";
+  let description = [{
+    `(target - 1) · max(log(1 - input), -100) - target · max(log(input), -100)`,
+    as ATen computes it; its gradient with respect to the input is ATen's
+    closed form (elementwise_grad "bce"), finite where the input is exactly
+    0 or 1.
+
+    Example:
+
+    ```mlir
+    %0 = mdl.binary_cross_entropy %p, %t : (tensor<?x3xf32>, tensor<?x3xf32>) -> tensor<?x3xf32>
+    ```
+  }];
+  let arguments = (ins Mdl_FloatTensor:$input, Mdl_FloatTensor:$target);
+  let results = (outs Mdl_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $target attr-dict `:` functional-type(operands, results)
   }];
 }
 

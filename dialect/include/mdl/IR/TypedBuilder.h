@@ -44,7 +44,14 @@ public:
       return failure();
     return RankedTensorType::get(*shape, typeOf(x).getElementType());
   }
+  /// A 0-d operand (a constant such as 2 or eps) takes the other operand's
+  /// element type, so that f16 and bf16 models compose as f32 ones do.
   template <typename OpTy> Value binary(Value x, Value y) {
+    Type ex = typeOf(x).getElementType(), ey = typeOf(y).getElementType();
+    if (ex != ey && typeOf(y).getRank() == 0)
+      y = CastOp::create(b, loc, RankedTensorType::get({}, ex), y);
+    else if (ex != ey && typeOf(x).getRank() == 0)
+      x = CastOp::create(b, loc, RankedTensorType::get({}, ey), x);
     auto type = broadcastType(x, y);
     assert(succeeded(type) && "gradient operands broadcast as the forward's did");
     return OpTy::create(b, loc, *type, x, y);
