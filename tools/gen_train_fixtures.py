@@ -256,6 +256,21 @@ class OpsMath(ParamModel):
         return l + m(2 * (x + self.p_scalar) - 1 + (x + self.p_scalar) / 4, t)
 
 
+class OpsEdges(ParamModel):  # ops_edges.mdl
+    PARAMS = (("p_bce", (6,)), ("p_logits", (6,)), ("p_base", (6,)), ("p_exponent", (6,)),
+              ("p_pool", (1, 2, 4, 4)))
+
+    def loss(self, z, t, e, img):
+        # binary_cross_entropy of a sigmoid that saturates to exactly 0 and 1
+        l = F.binary_cross_entropy(torch.sigmoid(z * (1 + self.p_bce)), t)
+        # binary_cross_entropy_with_logits at exactly 0
+        l = l + F.binary_cross_entropy_with_logits(self.p_logits, t)
+        # pow with base 0 and exponents 0 and 2 (derivatives.yaml's masks)
+        l = l + torch.sum(torch.pow(self.p_base, e)) + torch.sum(torch.pow(e, self.p_exponent))
+        # max pooling of padded windows whose valid elements are all -inf
+        return l + torch.sum(F.max_pool2d(img + self.p_pool, 2, stride=2, padding=1))
+
+
 class OpsArith(ParamModel):
     PARAMS = (("a", (4, 6)), ("b", (6,)), ("c", (4, 1)), ("d", (4, 1)), ("s", ()))
 
@@ -598,6 +613,25 @@ ops_case("ops_act", OpsAct, init_ops_act,
 ops_case("ops_math", OpsMath, init_ops_math,
          lambda g: {"x": grid(g, (4, 6), -1.5, 1.5), "xp": grid(g, (4, 6), 0.5, 2), "t": randn(g, 4, 6, scale=0.5)},
          "exp, log, sqrt, rsqrt, abs (exact zeros), clamp (values on the bounds), unary minus, pow 2/3/0.5, scalar * - /")
+def init_ops_edges(m, g, x):
+    set_params(m, {"p_bce": torch.zeros(6), "p_logits": torch.zeros(6),
+                   "p_base": torch.tensor([0.0, 0.0, 0.5, 1.0, 0.0, 2.0]),
+                   "p_exponent": torch.tensor([0.0, 2.0, 1.0, 0.5, 3.0, 1.0]),
+                   "p_pool": grid(g, (1, 2, 4, 4), -1, 1)})
+
+
+def edges_batch(g):
+    img = grid(g, (1, 2, 4, 4), -1, 1)
+    img[0, 0, 0, 0] = float("-inf")   # the padded corner window has only -inf
+    img[0, 1, 3, 3] = float("-inf")
+    return {"z": torch.tensor([20.0, -120.0, 1.0, -0.5, 0.25, 150.0]),
+            "t": torch.tensor([1.0, 0.0, 1.0, 0.5, 0.25, 0.0]),
+            "e": torch.tensor([0.0, 2.0, 0.0, 1.0, 2.0, 0.5]), "img": img}
+
+
+ops_case("ops_edges", OpsEdges, init_ops_edges, edges_batch,
+         "edges the review found: bce of a saturated sigmoid (exactly 0 and 1), bce_with_logits at 0, "
+         "pow at base 0 with exponent 0 / >= 0, max pooling of an all -inf padded window")
 ops_case("ops_arith", OpsArith, init_ops_arith,
          lambda g: {"x": randn(g, 4, 6), "t": randn(g, 4, 6)},
          "+ - * / broadcasting [4,6] with [6], [4,1] and a 0-d parameter")
