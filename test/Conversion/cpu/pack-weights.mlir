@@ -75,22 +75,44 @@ func.func @modelc_forward_train(%w: memref<20x37xf32>, %small: memref<7x37xf32>,
 // CHECK-SAME:    %{{.*}}: tensor<2x24xf32>, %{{.*}}: memref<2x37x16xf32>) -> (tensor<?x20xf32>, tensor<2x24xf32>)
 // CHECK-NOT:   modelc_pack_weight_24x37
 
-// P[p, k, j] = W[16 p + j, k], zero past row 20: one pass over P, reading
-// W where the row exists (row 19 where it does not, then discarded).
+// P[p, k, j] = W[16 p + j, k], zero past row 20. The whole panels (1) in
+// parallel, each 8 steps of k as 8 contiguous floats of 16 rows, transposed
+// 8 x 8 by shuffles into 8 contiguous rows of P per half panel; the last
+// 37 % 8 steps element by element. Then the last panel, rows 16..19 read
+// and the rest zero.
 // CHECK-LABEL: func.func private @modelc_pack_weight_20x37(
 // CHECK-SAME:    %[[PW:.*]]: tensor<20x37xf32>, %[[INTO:.*]]: tensor<2x37x16xf32>) -> tensor<2x37x16xf32>
-// CHECK:         %[[G:.*]] = linalg.generic {{.*}} outs(%[[INTO]] : tensor<2x37x16xf32>)
-// CHECK:           %[[P:.*]] = linalg.index 0
-// CHECK:           %[[K:.*]] = linalg.index 1
-// CHECK:           %[[J:.*]] = linalg.index 2
-// CHECK:           %[[P16:.*]] = arith.muli %[[P]], %c16
-// CHECK:           %[[ROW:.*]] = arith.addi %[[P16]], %[[J]]
-// CHECK:           %[[IN:.*]] = arith.cmpi ule, %[[ROW]], %c19
-// CHECK:           %[[CLAMP:.*]] = arith.minui %[[ROW]], %c19
-// CHECK:           %[[V:.*]] = tensor.extract %[[PW]][%[[CLAMP]], %[[K]]]
-// CHECK:           %[[S:.*]] = arith.select %[[IN]], %[[V]], %{{.*}} : f32
-// CHECK:           linalg.yield %[[S]]
-// CHECK:         return %[[G]]
+// CHECK:         %[[G:.*]] = scf.forall (%[[P:.*]]) in (1) shared_outs(%[[O:.*]] = %[[INTO]]) -> (tensor<2x37x16xf32>)
+// CHECK:           %[[S:.*]] = tensor.extract_slice %[[O]][%[[P]], 0, 0] [1, 37, 16] [1, 1, 1] : tensor<2x37x16xf32> to tensor<37x16xf32>
+// CHECK:           %[[R0:.*]] = arith.muli %[[P]], %c16
+// CHECK:           scf.for %[[K:.*]] = %c0{{.*}} to %c32{{.*}} step %c8{{.*}} iter_args(%{{.*}} = %[[S]]) -> (tensor<37x16xf32>)
+// CHECK:             vector.transfer_read %[[PW]][%[[R0]], %[[K]]], %{{.*}} {in_bounds = [true]} : tensor<20x37xf32>, vector<8xf32>
+// CHECK-COUNT-7:     vector.transfer_read %[[PW]][%{{.*}}, %[[K]]]
+// CHECK:             vector.shuffle %{{.*}}, %{{.*}} [0, 8, 1, 9, 4, 12, 5, 13] : vector<8xf32>, vector<8xf32>
+// CHECK-COUNT-23:    vector.shuffle
+// CHECK:             vector.transfer_write %{{.*}}, %{{.*}}[%[[K]], %c0{{.*}}] {in_bounds = [true]} : vector<8xf32>, tensor<37x16xf32>
+// CHECK-COUNT-7:     vector.transfer_write %{{.*}} : vector<8xf32>, tensor<37x16xf32>
+// CHECK-COUNT-8:     vector.transfer_read %[[PW]][%{{.*}}, %[[K]]]
+// CHECK-COUNT-24:    vector.shuffle
+// CHECK:             vector.transfer_write %{{.*}}, %{{.*}}[%[[K]], %c8{{.*}}] {in_bounds = [true]} : vector<8xf32>, tensor<37x16xf32>
+// CHECK-COUNT-7:     vector.transfer_write %{{.*}} : vector<8xf32>, tensor<37x16xf32>
+// CHECK:             scf.yield
+// CHECK-COUNT-16:  tensor.extract %[[PW]][%{{.*}}, %c32{{.*}}]
+// CHECK:           vector.from_elements {{.*}} : vector<16xf32>
+// CHECK:           vector.transfer_write %{{.*}}, %{{.*}}[%c32{{.*}}, %c0{{.*}}] {in_bounds = [true]} : vector<16xf32>, tensor<37x16xf32>
+// CHECK-COUNT-4:   vector.transfer_write %{{.*}} : vector<16xf32>, tensor<37x16xf32>
+// CHECK:           scf.forall.in_parallel
+// CHECK-NEXT:        tensor.parallel_insert_slice %{{.*}} into %[[O]][%[[P]], 0, 0] [1, 37, 16] [1, 1, 1] : tensor<37x16xf32> into tensor<2x37x16xf32>
+// CHECK:         %[[L:.*]] = tensor.extract_slice %[[G]][%c1, 0, 0] [1, 37, 16] [1, 1, 1] : tensor<2x37x16xf32> to tensor<37x16xf32>
+// CHECK:         scf.for %[[K2:.*]] = %c0{{.*}} to %c32{{.*}} step %c8{{.*}} iter_args(%{{.*}} = %[[L]])
+// CHECK:           vector.transfer_read %[[PW]][%c16, %[[K2]]]
+// CHECK-COUNT-3:   vector.transfer_read %[[PW]][%{{.*}}, %[[K2]]]
+// CHECK-NOT:       vector.transfer_read
+// CHECK:           vector.shuffle %[[Z:cst[_0-9]*]], %[[Z]] [0, 8, 1, 9, 4, 12, 5, 13]
+// CHECK:           scf.yield
+// CHECK:         vector.from_elements %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %[[ZS:cst[_0-9]*]], %[[ZS]],
+// CHECK:         %[[IS:.*]] = tensor.insert_slice %{{.*}} into %[[G]][%c1, 0, 0] [1, 37, 16] [1, 1, 1] : tensor<37x16xf32> into tensor<2x37x16xf32>
+// CHECK:         return %[[IS]]
 
 // Once per state, from the state arguments into the derived value.
 // CHECK-LABEL: func.func @modelc_prepare(
