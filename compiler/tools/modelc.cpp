@@ -98,6 +98,11 @@ cl::opt<std::string> weights("weights", cl::desc("Bake this state dict into the 
 cl::opt<char> optLevel("O", cl::desc("Optimization level: -O0 to -O3 (default -O2)"),
                        cl::Prefix, cl::init('2'), cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Say what is done"), cl::cat(category));
+cl::opt<bool> forwardBackward(
+    "forward-backward",
+    cl::desc("For a model with a loss, also compile forward_backward (y.backward(g)): two more "
+             "joint functions, about twice the training code"),
+    cl::cat(category));
 cl::opt<unsigned> errorLimit("error-limit",
                              cl::desc("Stop reporting errors after N (default 20; 0: no limit)"),
                              cl::value_desc("N"), cl::init(20), cl::cat(category));
@@ -390,6 +395,8 @@ int main(int argc, char **argv) {
     return succeeded(header) && writeOutput(outputFile, *header) ? 0 : 1;
   }
   namespace lowering = modelc::lowering;
+  if (forwardBackward)
+    (*module)->setAttr(mlir::mdl::kForwardBackwardAttr, mlir::UnitAttr::get(&context));
   auto description = lowering::describeModel(*module, options.prefix);
   if (failed(description) ||
       failed(lowering::runPipeline(*module, lowering::buildMdlToFusedLinalgPipeline)))

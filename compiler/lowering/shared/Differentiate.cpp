@@ -747,8 +747,9 @@ struct DifferentiateLossPass
         // Only the joint function is an entry of the library.
         loss.erase();
       }
-      // A model that trains also gets y.backward(g) for its forward.
-      if (!losses.empty())
+      // y.backward(g) for the forward of a model that trains, on request:
+      // two more joint functions, which double the training code.
+      if (!losses.empty() && getOperation()->hasAttr(mdl::kForwardBackwardAttr))
         for (StringRef mode : {"eval", "train"})
           if (auto forward = model.lookupSymbol<func::FuncOp>(("forward_" + mode).str()))
             if (failed(differentiateForward(model, forward)))

@@ -45,7 +45,8 @@ def DifferentiateLoss : Pass<"mdl-differentiate", "mlir::ModuleOp"> {
     differentiated through. An op that a parameter's gradient must pass and
     that has no rule is an error at its location. The `@loss_*` functions
     themselves are erased: the joint function is the library's entry.
-    A model with a loss also gets `@forward_backward_<mode>`: its forward
+    With `mdl.forward_backward` on the module (`modelc --forward-backward`),
+    a model with a loss also gets `@forward_backward_<mode>`: its forward
     with one more argument per output (the output's cotangent), returning
     the outputs and then every parameter's gradient (`y.backward(g)`).
     Runs before -mdl-lower-state, so the result is lowered as any forward.

@@ -61,6 +61,10 @@ constexpr llvm::StringLiteral kOutlinedDerivedAttr = "mdl.outlined_derived";
 /// set_requires_grad can unfreeze it (spec/TRAINING.md).
 constexpr llvm::StringLiteral kFrozenAttr = "mdl.frozen";
 
+/// On the module (a UnitAttr, `modelc --forward-backward`): -mdl-differentiate
+/// also builds @forward_backward_<mode> for a model with a loss.
+constexpr llvm::StringLiteral kForwardBackwardAttr = "mdl.forward_backward";
+
 /// On a model function -mdl-differentiate made (a UnitAttr): it returns the
 /// loss and then d loss / d parameter for every parameter, in declaration
 /// order.
