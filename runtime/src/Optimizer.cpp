@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "Optimizer.h"
 
+#include "Parallel.h"
 #include "Train.h"
 #include "support/Format.h"
 #include "support/Json.h"
@@ -193,42 +194,139 @@ inline float lerp(float self, float end, float weight) {
                                   : end - (end - self) * (1.0f - weight);
 }
 
+/// The operands of one parameter's update.
+struct SgdArgs {
+  float *__restrict param;
+  const float *__restrict grad;
+  float *__restrict buffer; // momentum_buffer (momentum != 0)
+  float weightDecay, momentum, alpha, negLr;
+};
+
+/// _single_tensor_sgd on elements [begin, end): every tensor operation of
+/// the for-loop implementation in one pass, each element's in the same
+/// order (its operations are elementwise, so the values are the same).
+/// `Momentum`: 0 none, 1 the first step (the buffer is a clone of the
+/// gradient), 2 the buffer's update.
+template <bool Maximize, bool WeightDecay, int Momentum, bool Nesterov>
+void sgdRange(const SgdArgs &a, uint64_t begin, uint64_t end) {
+  float *__restrict param = a.param;
+  const float *__restrict gradIn = a.grad;
+  float *__restrict buffer = a.buffer;
+  for (uint64_t i = begin; i < end; ++i) {
+    float grad = gradIn[i];
+    if (Maximize)
+      grad = -grad;
+    if (WeightDecay)
+      grad = addScaled(grad, a.weightDecay, param[i]);
+    if (Momentum != 0) {
+      float buf = Momentum == 1 ? grad // torch.clone(grad).detach()
+                                : addScaled(buffer[i] * a.momentum, a.alpha, grad);
+      buffer[i] = buf;
+      grad = Nesterov ? addScaled(grad, a.momentum, buf) : buf;
+    }
+    param[i] = addScaled(param[i], a.negLr, grad);
+  }
+}
+
+using SgdRange = void (*)(const SgdArgs &, uint64_t, uint64_t);
+
+template <bool Maximize, bool WeightDecay, int Momentum>
+SgdRange sgdRangeFor(bool nesterov) {
+  return nesterov && Momentum ? &sgdRange<Maximize, WeightDecay, Momentum, true>
+                              : &sgdRange<Maximize, WeightDecay, Momentum, false>;
+}
+
+template <bool Maximize, bool WeightDecay> SgdRange sgdRangeFor(int momentum, bool nesterov) {
+  return momentum == 0 ? sgdRangeFor<Maximize, WeightDecay, 0>(nesterov)
+         : momentum == 1 ? sgdRangeFor<Maximize, WeightDecay, 1>(nesterov)
+                         : sgdRangeFor<Maximize, WeightDecay, 2>(nesterov);
+}
+
 /// _single_tensor_sgd for one parameter.
 void sgdUpdate(const Hyperparameters &h, float *param, const float *gradIn, uint64_t n,
-               ParamState &s, std::vector<float> &grad) {
-  grad.assign(gradIn, gradIn + n);
-  if (h.maximize)
-    for (float &g : grad)
-      g = -g;
-  if (h.weightDecay != 0) {
-    float wd = static_cast<float>(h.weightDecay);
-    for (uint64_t i = 0; i < n; ++i)
-      grad[i] = addScaled(grad[i], wd, param[i]);
-  }
+               ParamState &s) {
+  int momentum = 0;
   if (h.momentum != 0) {
-    float momentum = static_cast<float>(h.momentum);
+    momentum = s.hasMomentum ? 2 : 1;
     if (!s.hasMomentum) {
-      s.momentumBuffer = grad; // torch.clone(grad).detach()
+      s.momentumBuffer.resize(n);
       s.hasMomentum = true;
-    } else {
-      float alpha = static_cast<float>(1 - h.dampening);
-      for (uint64_t i = 0; i < n; ++i)
-        s.momentumBuffer[i] = addScaled(s.momentumBuffer[i] * momentum, alpha, grad[i]);
     }
-    if (h.nesterov)
-      for (uint64_t i = 0; i < n; ++i)
-        grad[i] = addScaled(grad[i], momentum, s.momentumBuffer[i]);
-    else
-      grad = s.momentumBuffer;
   }
-  float alpha = static_cast<float>(-h.lr);
-  for (uint64_t i = 0; i < n; ++i)
-    param[i] = addScaled(param[i], alpha, grad[i]);
+  SgdArgs a{param,
+            gradIn,
+            s.momentumBuffer.data(),
+            static_cast<float>(h.weightDecay),
+            static_cast<float>(h.momentum),
+            static_cast<float>(1 - h.dampening),
+            static_cast<float>(-h.lr)};
+  bool weightDecay = h.weightDecay != 0;
+  SgdRange range = h.maximize
+                       ? (weightDecay ? sgdRangeFor<true, true>(momentum, h.nesterov)
+                                      : sgdRangeFor<true, false>(momentum, h.nesterov))
+                       : (weightDecay ? sgdRangeFor<false, true>(momentum, h.nesterov)
+                                      : sgdRangeFor<false, false>(momentum, h.nesterov));
+  parallelFor(n, [&](uint64_t begin, uint64_t end) { range(a, begin, end); });
+}
+
+struct AdamArgs {
+  float *__restrict param;
+  const float *__restrict grad;
+  float *__restrict expAvg, *__restrict expAvgSq, *__restrict maxExpAvgSq;
+  float weightDecay, decayFactor, weight, beta2, value, correction2Sqrt, eps, negStepSize;
+};
+
+/// _single_tensor_adam on elements [begin, end), in one pass as sgdRange.
+/// `WeightDecay`: 0 none, 1 added to the gradient (Adam), 2 decoupled
+/// (AdamW: the parameter is scaled first).
+template <bool Maximize, int WeightDecay, bool Amsgrad>
+void adamRange(const AdamArgs &a, uint64_t begin, uint64_t end) {
+  float *__restrict param = a.param;
+  const float *__restrict gradIn = a.grad;
+  float *__restrict expAvg = a.expAvg;
+  float *__restrict expAvgSq = a.expAvgSq;
+  float *__restrict maxExpAvgSq = a.maxExpAvgSq;
+  for (uint64_t i = begin; i < end; ++i) {
+    float grad = gradIn[i];
+    if (Maximize)
+      grad = -grad;
+    if (WeightDecay == 2)
+      param[i] = param[i] * a.decayFactor;
+    if (WeightDecay == 1)
+      grad = addScaled(grad, a.weightDecay, param[i]);
+    float first = lerp(expAvg[i], grad, a.weight);
+    expAvg[i] = first;
+    // mul_(beta2).addcmul_(grad, grad, value=1 - beta2): self + value * g * g
+    float second = expAvgSq[i] * a.beta2 + a.value * grad * grad;
+    expAvgSq[i] = second;
+    if (Amsgrad) {
+      float m = maxExpAvgSq[i];
+      // torch.maximum propagates NaN.
+      second = std::isnan(m) || std::isnan(second) ? NAN : (m > second ? m : second);
+      maxExpAvgSq[i] = second;
+    }
+    float denom = std::sqrt(second) / a.correction2Sqrt + a.eps;
+    // addcdiv_(exp_avg, denom, value=-step_size): self + value * t1 / t2
+    param[i] = param[i] + a.negStepSize * first / denom;
+  }
+}
+
+using AdamRange = void (*)(const AdamArgs &, uint64_t, uint64_t);
+
+template <bool Maximize, int WeightDecay> AdamRange adamRangeFor(bool amsgrad) {
+  return amsgrad ? &adamRange<Maximize, WeightDecay, true>
+                 : &adamRange<Maximize, WeightDecay, false>;
+}
+
+template <bool Maximize> AdamRange adamRangeFor(int weightDecay, bool amsgrad) {
+  return weightDecay == 0   ? adamRangeFor<Maximize, 0>(amsgrad)
+         : weightDecay == 1 ? adamRangeFor<Maximize, 1>(amsgrad)
+                            : adamRangeFor<Maximize, 2>(amsgrad);
 }
 
 /// _single_tensor_adam for one parameter (AdamW: decoupled weight decay).
 void adamUpdate(const Hyperparameters &h, bool decoupled, float *param, const float *gradIn,
-                uint64_t n, ParamState &s, std::vector<float> &grad) {
+                uint64_t n, ParamState &s) {
   if (!s.initialized) {
     s.initialized = true;
     s.step = 0;
@@ -239,51 +337,28 @@ void adamUpdate(const Hyperparameters &h, bool decoupled, float *param, const fl
     s.maxExpAvgSq.assign(n, 0.0f);
     s.hasMax = true;
   }
-  grad.assign(gradIn, gradIn + n);
-  if (h.maximize)
-    for (float &g : grad)
-      g = -g;
   s.step += 1.0f;
-  if (h.weightDecay != 0) {
-    if (decoupled) {
-      float factor = static_cast<float>(1 - h.lr * h.weightDecay);
-      for (uint64_t i = 0; i < n; ++i)
-        param[i] = param[i] * factor;
-    } else {
-      float wd = static_cast<float>(h.weightDecay);
-      for (uint64_t i = 0; i < n; ++i)
-        grad[i] = addScaled(grad[i], wd, param[i]);
-    }
-  }
-  float weight = static_cast<float>(1 - h.beta1);
-  float beta2 = static_cast<float>(h.beta2);
-  float value = static_cast<float>(1 - h.beta2);
-  for (uint64_t i = 0; i < n; ++i) {
-    s.expAvg[i] = lerp(s.expAvg[i], grad[i], weight);
-    // mul_(beta2).addcmul_(grad, grad, value=1 - beta2): self + value * g * g
-    s.expAvgSq[i] = s.expAvgSq[i] * beta2 + value * grad[i] * grad[i];
-  }
   double step = static_cast<double>(s.step); // step_t.item()
   double biasCorrection1 = 1 - std::pow(h.beta1, step);
   double biasCorrection2 = 1 - std::pow(h.beta2, step);
   double stepSize = h.lr / biasCorrection1;
-  float correction2Sqrt = static_cast<float>(std::sqrt(biasCorrection2));
-  float eps = static_cast<float>(h.eps);
-  float negStepSize = static_cast<float>(-stepSize);
-  const float *second = s.expAvgSq.data();
-  if (h.amsgrad) {
-    for (uint64_t i = 0; i < n; ++i) {
-      float a = s.maxExpAvgSq[i], b = s.expAvgSq[i];
-      // torch.maximum propagates NaN.
-      s.maxExpAvgSq[i] = std::isnan(a) || std::isnan(b) ? NAN : (a > b ? a : b);
-    }
-    second = s.maxExpAvgSq.data();
-  }
-  for (uint64_t i = 0; i < n; ++i) {
-    float denom = std::sqrt(second[i]) / correction2Sqrt + eps;
-    // addcdiv_(exp_avg, denom, value=-step_size): self + value * t1 / t2
-    param[i] = param[i] + negStepSize * s.expAvg[i] / denom;
-  }
+  AdamArgs a{param,
+             gradIn,
+             s.expAvg.data(),
+             s.expAvgSq.data(),
+             s.maxExpAvgSq.data(),
+             static_cast<float>(h.weightDecay),
+             static_cast<float>(1 - h.lr * h.weightDecay),
+             static_cast<float>(1 - h.beta1),
+             static_cast<float>(h.beta2),
+             static_cast<float>(1 - h.beta2),
+             static_cast<float>(std::sqrt(biasCorrection2)),
+             static_cast<float>(h.eps),
+             static_cast<float>(-stepSize)};
+  int weightDecay = h.weightDecay == 0 ? 0 : decoupled ? 2 : 1;
+  AdamRange range = h.maximize ? adamRangeFor<true>(weightDecay, h.amsgrad)
+                               : adamRangeFor<false>(weightDecay, h.amsgrad);
+  parallelFor(n, [&](uint64_t begin, uint64_t end) { range(a, begin, end); });
 }
 
 } // namespace
@@ -403,7 +478,6 @@ bool Optimizer::setHyperparameter(const char *name, double value, std::string &e
 
 void Optimizer::step(modelc_model &model) {
   const ModelDesc &desc = *model.desc;
-  thread_local std::vector<float> grad;
   for (size_t p = 0; p < desc.parameters.size(); ++p) {
     if (!model.hasGrad[p]) // p.grad is None
       continue;
@@ -413,9 +487,9 @@ void Optimizer::step(modelc_model &model) {
     const float *g = gradientOf(model, p);
     uint64_t n = desc.states[index].numel;
     if (kind == OptimizerKind::Sgd)
-      sgdUpdate(h, param, g, n, state[p], grad);
+      sgdUpdate(h, param, g, n, state[p]);
     else
-      adamUpdate(h, kind == OptimizerKind::AdamW, param, g, n, state[p], grad);
+      adamUpdate(h, kind == OptimizerKind::AdamW, param, g, n, state[p]);
   }
   model.derivedStale = true;
 }

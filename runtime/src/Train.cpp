@@ -2,6 +2,7 @@
 #include "Train.h"
 
 #include "GeneratedSymbols.h"
+#include "Parallel.h"
 #include "Run.h"
 #include "support/Format.h"
 
@@ -111,6 +112,17 @@ bool checkResults(const PackedCall &call, const std::vector<TensorDesc> &results
   return true;
 }
 
+/// Whether a view of `sizes` with `strides` (in elements) is dense row-major.
+bool isContiguous(const std::vector<int64_t> &sizes, const std::vector<int64_t> &strides) {
+  int64_t expected = 1;
+  for (size_t d = sizes.size(); d-- > 0;) {
+    if (sizes[d] != 1 && strides[d] != expected)
+      return false;
+    expected *= sizes[d];
+  }
+  return true;
+}
+
 void addGradients(modelc_model &model, const PackedCall &call, size_t first) {
   const ModelDesc &desc = *model.desc;
   thread_local std::vector<float> scratch;
@@ -120,10 +132,25 @@ void addGradients(modelc_model &model, const PackedCall &call, size_t first) {
     ResultView view = resultView(call, first + p);
     uint64_t numel = desc.states[desc.parameters[p]].numel;
     float *grad = gradientOf(model, p);
-    if (!model.hasGrad[p]) {
+    bool stored = !model.hasGrad[p];
+    model.hasGrad[p] = 1;
+    if (isContiguous(view.sizes, view.strides)) {
+      // The common case: straight from the result, on the team.
+      const float *result = reinterpret_cast<const float *>(view.data);
+      if (stored)
+        parallelFor(numel, [&](uint64_t begin, uint64_t end) {
+          std::memcpy(grad + begin, result + begin, (end - begin) * sizeof(float));
+        });
+      else
+        parallelFor(numel, [&](uint64_t begin, uint64_t end) {
+          for (uint64_t k = begin; k < end; ++k)
+            grad[k] += result[k];
+        });
+      continue;
+    }
+    if (stored) {
       copyStrided(reinterpret_cast<char *>(grad), view.data, sizeof(float), view.sizes,
                   view.strides);
-      model.hasGrad[p] = 1;
       continue;
     }
     scratch.resize(numel);
@@ -166,8 +193,8 @@ bool forwardBackward(modelc_model &model, const modelc_tensor *inputs, int32_t n
     return false;
   const ModelDesc &desc = *model.desc;
   if (!modelc_generated_forward_backward_train || !modelc_generated_forward_backward_eval) {
-    error = "forward_backward: this library has no forward_backward entries (compiled by an "
-            "older modelc)";
+    error = "forward_backward: this library has no forward_backward entries (compile the model "
+            "with modelc --forward-backward)";
     return false;
   }
   if (!checkInputs(desc.inputs, inputs, numInputs, "forward_backward", error) ||
