@@ -524,10 +524,29 @@ LogicalResult Differentiator::differentiate(Operation *op, ArrayRef<Value> rg) {
       accumulate(x, mdl::Conv2dGradInputOp::create(g.b, g.loc, x.getType(), grad, w, x,
                                                    conv.getStrideAttr(), conv.getPaddingAttr(),
                                                    conv.getDilationAttr(), conv.getGroupsAttr()));
-    if (isActive(w))
+    if (isActive(w) && conv.getGroups() == 1) {
+      // dW = gradᵀ · patches: [F, N·Ho·Wo] x [N·Ho·Wo, C·kh·kw], a GEMM over
+      // the batch's pixels whatever the batch size (as Linear's dW).
+      RankedTensorType wt = typeOf(w), gt = typeOf(grad), xt = typeOf(x);
+      int64_t f = wt.getDimSize(0), ckk = wt.getDimSize(1) * wt.getDimSize(2) * wt.getDimSize(3);
+      SmallVector<int64_t> colShape = {ShapedType::kDynamic, ckk};
+      if (!xt.isDynamicDim(0))
+        colShape[0] = xt.getDimSize(0) * gt.getDimSize(2) * gt.getDimSize(3);
+      Value col = mdl::Im2colOp::create(
+          g.b, g.loc, RankedTensorType::get(colShape, wt.getElementType()), x,
+          g.b.getDenseI64ArrayAttr({wt.getDimSize(2), wt.getDimSize(3)}), conv.getStrideAttr(),
+          conv.getPaddingAttr(), conv.getDilationAttr());
+      FailureOr<Value> rows = g.reshapeTo(
+          g.permute(grad, {0, 2, 3, 1}),
+          RankedTensorType::get({colShape[0], f}, wt.getElementType()));
+      if (failed(rows))
+        return noGradient(op);
+      accumulate(w, *g.reshapeTo(g.matmul(g.permute(*rows, {1, 0}), col), wt));
+    } else if (isActive(w)) {
       accumulate(w, mdl::Conv2dGradWeightOp::create(g.b, g.loc, w.getType(), grad, x,
                                                     conv.getStrideAttr(), conv.getPaddingAttr(),
                                                     conv.getDilationAttr(), conv.getGroupsAttr()));
+    }
     if (bias && isActive(bias))
       accumulate(bias, g.sum(grad, {0, 2, 3}, false));
     return success();

@@ -672,6 +672,45 @@ struct AdaptiveAvgPool2dGradLowering : OpRewritePattern<mlir::mdl::AdaptiveAvgPo
   }
 };
 
+/// col[n, oh, ow, c, i, j] = xpad[n, c, oh·s + i·d, ow·s + j·d], collapsed
+/// to [N·Ho·Wo, C·kh·kw].
+struct Im2colLowering : OpRewritePattern<mlir::mdl::Im2colOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(mlir::mdl::Im2colOp op, PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    RankedTensorType xt = tensorTypeOf(op.getInput());
+    Type elt = xt.getElementType();
+    ArrayRef<int64_t> k = op.getKernelSize(), s = op.getStride(), d = op.getDilation();
+    Value x = padSpatial(rewriter, loc, op.getInput(), op.getPadding(), 0.0);
+    RankedTensorType pt = tensorTypeOf(x);
+    int64_t oh = (pt.getDimSize(2) - d[0] * (k[0] - 1) - 1) / s[0] + 1;
+    int64_t ow = (pt.getDimSize(3) - d[1] * (k[1] - 1) - 1) / s[1] + 1;
+    auto colType = RankedTensorType::get({xt.getDimSize(0), oh, ow, xt.getDimSize(1), k[0], k[1]},
+                                         elt);
+    SmallVector<Value> dyn;
+    if (colType.isDynamicDim(0))
+      dyn.push_back(tensor::DimOp::create(rewriter, loc, x, 0));
+    Value init = emptyTensor(rewriter, loc, colType, dyn);
+    AffineExpr n, y, xx, c, i, j;
+    bindDims(ctx, n, y, xx, c, i, j);
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(6, 0, {n, c, y * s[0] + i * d[0], xx * s[1] + j * d[1]}, ctx),
+        AffineMap::getMultiDimIdentityMap(6, ctx)};
+    SmallVector<utils::IteratorType> iterators(6, utils::IteratorType::parallel);
+    Value col = linalg::GenericOp::create(rewriter, loc, TypeRange{colType}, ValueRange{x},
+                                          ValueRange{init}, maps, iterators,
+                                          [](OpBuilder &b, Location l, ValueRange a) {
+                                            linalg::YieldOp::create(b, l, a[0]);
+                                          })
+                    .getResult(0);
+    rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(
+        op, tensorTypeOf(op.getResult()), col,
+        ArrayRef<ReassociationIndices>{{0, 1, 2}, {3, 4, 5}});
+    return success();
+  }
+};
+
 /// mdl.slice: an extract_slice along one dimension.
 struct SliceLowering : OpRewritePattern<mlir::mdl::SliceOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -699,7 +738,8 @@ struct SliceLowering : OpRewritePattern<mlir::mdl::SliceOp> {
 void populateGradientsToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<ElementwiseGradLowering, OneHotLowering, Conv2dGradWeightLowering,
                Conv2dGradInputLowering, MaxPool2dGradLowering, AvgPool2dGradLowering,
-               AdaptiveAvgPool2dGradLowering, SliceLowering>(patterns.getContext());
+               AdaptiveAvgPool2dGradLowering, SliceLowering, Im2colLowering>(
+      patterns.getContext());
 }
 
 } // namespace modelc::lowering

@@ -775,4 +775,22 @@ def Mdl_BinaryCrossEntropyOp : Mdl_Op<"binary_cross_entropy", [Pure]> {
   }];
 }
 
+def Mdl_Im2colOp : Mdl_Op<"im2col", [Pure]> {
+  let summary = "The patches of a convolution's input, one row per output pixel";
+  let description = [{
+    `result[(n, oh, ow), (c, i, j)] = padded_input[n, c, oh·stride + i·dilation,
+    ow·stride + j·dilation]` for an NCHW input: rows in (image, output row,
+    output column) order, columns in (channel, kernel row, kernel column)
+    order. -mdl-differentiate uses it for conv2d's weight gradient,
+    `gradᵀ · patches`, a GEMM whose reduction is the batch's pixels.
+  }];
+  let arguments = (ins Mdl_FloatTensor:$input, Mdl_I64Pair:$kernel_size, Mdl_I64Pair:$stride,
+                       Mdl_I64Pair:$padding, Mdl_I64Pair:$dilation);
+  let results = (outs Mdl_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `kernel_size` $kernel_size `stride` $stride `padding` $padding `dilation` $dilation
+    attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
 #endif // MDL_IR_MDLCOMPUTEOPS_TD
