@@ -373,12 +373,12 @@ LogicalResult Differentiator::differentiate(Operation *op, ArrayRef<Value> rg) {
     return success();
   }
   if (auto sm = dyn_cast<mdl::SoftmaxOp>(op)) { // y * (g - sum(g * y))
-    int64_t d = reducedDims(x, {sm.getDim()}).front();
+    int64_t d = reducedDims(x, {int64_t(sm.getDim())}).front();
     accumulate(x, g.mul(y, g.sub(grad, g.sum(g.mul(grad, y), {d}, true))));
     return success();
   }
   if (auto lsm = dyn_cast<mdl::LogSoftmaxOp>(op)) { // g - exp(y) * sum(g)
-    int64_t d = reducedDims(x, {lsm.getDim()}).front();
+    int64_t d = reducedDims(x, {int64_t(lsm.getDim())}).front();
     accumulate(x, g.sub(grad, g.mul(g.exp(y), g.sum(grad, {d}, true))));
     return success();
   }
@@ -462,7 +462,7 @@ LogicalResult Differentiator::differentiate(Operation *op, ArrayRef<Value> rg) {
     return success();
   }
   if (auto cat = dyn_cast<mdl::CatOp>(op)) {
-    int64_t dim = reducedDims(y, {cat.getDim()}).front(), start = 0;
+    int64_t dim = reducedDims(y, {int64_t(cat.getDim())}).front(), start = 0;
     for (Value in : cat.getInputs()) {
       int64_t size = typeOf(in).getDimSize(dim);
       if (ShapedType::isDynamic(size))

@@ -233,7 +233,8 @@ Value windowAt(OpBuilder &b, Location l, Value at, Value off, int64_t stride, in
 }
 
 /// dW[f, c, kh, kw] = Σ_{n, oh, ow} g[n, f, oh, ow] · xpad[n, G·Cg + c, oh·s + kh·d, ow·s + kw·d],
-/// with the channels split into groups (G = 1 for most convolutions).
+/// with the channels split into groups. (-mdl-differentiate makes it for
+/// grouped convolutions only: with groups 1, dW is gradᵀ · im2col(x).)
 struct Conv2dGradWeightLowering : OpRewritePattern<mlir::mdl::Conv2dGradWeightOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(mlir::mdl::Conv2dGradWeightOp op,
@@ -244,10 +245,6 @@ struct Conv2dGradWeightLowering : OpRewritePattern<mlir::mdl::Conv2dGradWeightOp
     int64_t groups = op.getGroups();
     Value x = padSpatial(rewriter, loc, op.getInput(), op.getPadding(), 0.0);
     ArrayRef<int64_t> s = op.getStride(), d = op.getDilation();
-    if (groups == 1) {
-      rewriter.replaceOp(op, asConvolution(rewriter, loc, x, op.getGrad(), wt, s, d));
-      return success();
-    }
     Value xg = splitDim(rewriter, loc, x, 1, groups);
     Value gg = splitDim(rewriter, loc, op.getGrad(), 1, groups);
     Value init = linalg::FillOp::create(rewriter, loc,
@@ -270,19 +267,7 @@ struct Conv2dGradWeightLowering : OpRewritePattern<mlir::mdl::Conv2dGradWeightOp
     rewriter.replaceOp(op, mergeDim(rewriter, loc, r, 0, wt));
     return success();
   }
-
-  /// dW as a convolution, so that the CPU's convolution forms (im2col and
-  /// the blocked GEMM kernels) compute it: the batch becomes the channels
-  /// and the channels the batch, the gradient the filter, and stride and
-  /// dilation swap: out[c, f, i, j] = Σ_{n, oh, ow} xT[c, n, i·d + oh·s, j·d + ow·s] ·
-  /// gT[f, n, oh, ow]; then cut to the kernel's size and transposed to [F, C, K, K].
-  static Value asConvolution(OpBuilder &b, Location loc, Value xpad, Value g,
-                             RankedTensorType wt, ArrayRef<int64_t> s, ArrayRef<int64_t> d) {
-    Type elt = wt.getElementType();
-    auto transposed = [&](Value v) {
-      RankedTensorType t = tensorTypeOf(v);
-      SmallVector<int64_t> shape = {t.getDimSize(1), t.getDimSize(0), t.getDimSize(2),
-                                    t.getDimSize(3)};
+};
       SmallVector<Value> dyn;
       if (ShapedType::isDynamic(shape[1]))
         dyn.push_back(tensor::DimOp::create(b, loc, v, 0));

@@ -686,7 +686,7 @@ def Mdl_Conv2dGradInputOp : Mdl_Op<"conv2d_grad_input", [Pure]> {
 }
 
 def Mdl_Conv2dGradWeightOp : Mdl_Op<"conv2d_grad_weight", [Pure]> {
-  let summary = "Gradient of conv2d with respect to its weight";
+  let summary = "Gradient of a grouped conv2d with respect to its weight";
   let description = [{
     `result[f, c, kh, kw] = sum over n, oh, ow of grad[n, f, oh, ow] *
     padded_input[n, g * C/groups + c, oh * stride + kh * dilation, ...]` with g
