@@ -268,41 +268,6 @@ struct Conv2dGradWeightLowering : OpRewritePattern<mlir::mdl::Conv2dGradWeightOp
     return success();
   }
 };
-      SmallVector<Value> dyn;
-      if (ShapedType::isDynamic(shape[1]))
-        dyn.push_back(tensor::DimOp::create(b, loc, v, 0));
-      Value init = tensor::EmptyOp::create(b, loc, shape, elt, dyn);
-      return linalg::TransposeOp::create(b, loc, v, init, ArrayRef<int64_t>{1, 0, 2, 3})
-          .getResult()[0];
-    };
-    Value xT = transposed(xpad), gT = transposed(g);
-    RankedTensorType xt = tensorTypeOf(xpad), gtype = tensorTypeOf(g);
-    int64_t f = wt.getDimSize(0), c = wt.getDimSize(1), kh = wt.getDimSize(2),
-            kw = wt.getDimSize(3);
-    int64_t oh = (xt.getDimSize(2) - s[0] * (gtype.getDimSize(2) - 1) - 1) / d[0] + 1;
-    int64_t ow = (xt.getDimSize(3) - s[1] * (gtype.getDimSize(3) - 1) - 1) / d[1] + 1;
-    auto outType = RankedTensorType::get({c, f, oh, ow}, elt);
-    Value init = linalg::FillOp::create(b, loc, scalarConstant(b, loc, elt, 0.0),
-                                        emptyTensor(b, loc, outType, {}))
-                     .getResult(0);
-    Value conv = linalg::Conv2DNchwFchwOp::create(b, loc, TypeRange{outType}, ValueRange{xT, gT},
-                                                  ValueRange{init}, b.getI64TensorAttr(d),
-                                                  b.getI64TensorAttr(s))
-                     .getResult(0);
-    auto one = b.getIndexAttr(1), zero = b.getIndexAttr(0);
-    Value cut = conv;
-    if (oh != kh || ow != kw)
-      cut = tensor::ExtractSliceOp::create(
-          b, loc, RankedTensorType::get({c, f, kh, kw}, elt), conv,
-          ArrayRef<OpFoldResult>{zero, zero, zero, zero},
-          ArrayRef<OpFoldResult>{b.getIndexAttr(c), b.getIndexAttr(f), b.getIndexAttr(kh),
-                                 b.getIndexAttr(kw)},
-          ArrayRef<OpFoldResult>{one, one, one, one});
-    Value result = tensor::EmptyOp::create(b, loc, wt.getShape(), elt);
-    return linalg::TransposeOp::create(b, loc, cut, result, ArrayRef<int64_t>{1, 0, 2, 3})
-        .getResult()[0];
-  }
-};
 
 /// The transposed convolution: g dilated by the stride (zeros between its
 /// elements) and padded by (k - 1)·d, convolved with the flipped weight,
