@@ -15,28 +15,10 @@
  * Writes OUT_PREFIX.{losses,grads,state,optim}.safetensors (resume: also
  * .step2.state/.step2.optim after 2 steps and .resumed.state/.resumed.optim).
  */
+#include "abi_checks.h"
 #include "st_io.h"
 
 #include <dlfcn.h>
-
-static const modelc_api *api;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "line %d: %s failed: %s\n", __LINE__, #cond,            \
-              api->last_error(NULL));                                          \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
-#define OK(m, call)                                                            \
-  do {                                                                         \
-    if ((call) != 0) {                                                         \
-      fprintf(stderr, "line %d: %s failed: %s\n", __LINE__, #call,            \
-              api->last_error(m));                                             \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
 
 static const char *fixdir, *out;
 static char path_buf[4096];

@@ -5,28 +5,10 @@
  * bit for bit with a snapshot taken before it, and the model then trains on
  * exactly as one that never saw the bad calls.
  * Usage: train_bad_input cnn_bn.so FIXTURES_DIR tiny.so */
+#include "abi_checks.h"
 #include "st_io.h"
 
 #include <dlfcn.h>
-
-static const modelc_api *api;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "line %d: %s failed: %s\n", __LINE__, #cond,            \
-              api->last_error(NULL));                                          \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
-#define OK(m, call)                                                            \
-  do {                                                                         \
-    if ((call) != 0) {                                                         \
-      fprintf(stderr, "line %d: %s failed: %s\n", __LINE__, #call,            \
-              api->last_error(m));                                             \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
 
 typedef struct snapshot {
   void *state, *optim, *grads;
