@@ -43,8 +43,44 @@ struct LossEmitter {
       v = e.castTo(v, e.builder.getF32Type(), loc);
     return v;
   }
+  /// An optional tensor argument (weight, pos_weight): PyTorch does not
+  /// differentiate a loss with respect to these ("the derivative for
+  /// 'weight' is not implemented"), so one computed from a trainable
+  /// parameter is refused rather than silently given a gradient.
   mlir::Value optTensor(StringRef name) {
-    return a[name].isTensor() ? floatArg(name) : mlir::Value();
+    if (!a[name].isTensor())
+      return mlir::Value();
+    if (std::optional<std::string> param = trainableSource(a[name].tensor)) {
+      fail(fmt::format("{} is computed from the trainable parameter '{}', but a loss is not "
+                       "differentiated with respect to its {} (as PyTorch): pass a buffer, a "
+                       "constant or a param(requires_grad=false)",
+                       name.str(), *param, name.str()));
+      return mlir::Value();
+    }
+    return floatArg(name);
+  }
+  /// The first trainable parameter `v` is computed from, if any.
+  static std::optional<std::string> trainableSource(mlir::Value v) {
+    llvm::SmallVector<mlir::Value> work = {v};
+    llvm::DenseSet<mlir::Value> seen;
+    while (!work.empty()) {
+      mlir::Value x = work.pop_back_val();
+      if (!seen.insert(x).second)
+        continue;
+      mlir::Operation *def = x.getDefiningOp();
+      if (!def)
+        continue;
+      if (auto read = llvm::dyn_cast<mdl::ReadOp>(def)) {
+        auto model = read->getParentOfType<mdl::ModelOp>();
+        auto state = model ? mdl::lookupState(model, read.getState()) : std::nullopt;
+        if (state && state->kind == mdl::StateKind::Parameter &&
+            !state->decl->hasAttr(mdl::kFrozenAttr))
+          return read.getState().str();
+        continue;
+      }
+      llvm::append_range(work, def->getOperands());
+    }
+    return std::nullopt;
   }
   /// "mean", "sum" or "none" applied to per-element losses `l`.
   FailureOr<mlir::Value> reduce(mlir::Value l) {
