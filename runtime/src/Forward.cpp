@@ -130,7 +130,7 @@ bool prepareOutput(modelc_model &model, size_t j,
 struct ShapeCheckFailure {
   bool failed = false;
   int64_t line = 0, column = 0, elements = 0, size = 0;
-  int64_t kind = 0; // 0, 1: a reshape's count; 2: two sizes that differ; 3: a class index
+  int64_t kind = 0; // 0, 1: a reshape's count; 2: two sizes that differ; 3: a class index; 4: an embedding index
 };
 thread_local ShapeCheckFailure shapeCheck;
 
@@ -173,6 +173,10 @@ bool shapeCheckFailed(const ModelDesc &desc, std::string &error) {
   case 3: // a loss's class index (the compiler's ShapeCheck::ClassIndex)
     error = format("%s:%lld:%lld: target %lld is out of bounds: class indices must be in "
                    "[0, %lld) or equal ignore_index",
+                   source, line, column, a, b);
+    break;
+  case 4: // an embedding's index (ShapeCheck::EmbeddingIndex), in a gradient
+    error = format("%s:%lld:%lld: embedding index %lld is out of range for a table of %lld rows",
                    source, line, column, a, b);
     break;
   default:

@@ -443,8 +443,9 @@ LogicalResult Differentiator::differentiate(Operation *op, ArrayRef<Value> rg) {
     ohShape.push_back(rows);
     // No index is ignored (INT64_MIN never is one): any outside [0, rows)
     // fails the call, where forward's gather would clamp it.
-    Value onehot = mdl::OneHotOp::create(g.b, g.loc, RankedTensorType::get(ohShape, elt), *flatIdx,
-                                         rows, std::numeric_limits<int64_t>::min());
+    auto onehot = mdl::OneHotOp::create(g.b, g.loc, RankedTensorType::get(ohShape, elt), *flatIdx,
+                                        rows, std::numeric_limits<int64_t>::min());
+    onehot->setAttr(mdl::kEmbeddingIndicesAttr, g.b.getUnitAttr());
     accumulate(w, *g.reshapeTo(g.matmul(g.permute(onehot, {1, 0}), *flatGrad), typeOf(w)));
     return success();
   }

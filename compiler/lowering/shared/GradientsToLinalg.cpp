@@ -118,7 +118,7 @@ struct ElementwiseGradLowering : OpRewritePattern<mlir::mdl::ElementwiseGradOp> 
 /// runtime (ShapeCheck::ClassIndex), as PyTorch's "Target is out of bounds":
 /// a reduction keeps one such index (or ignore_index when there is none).
 void checkClassIndices(OpBuilder &b, Location loc, Value indices, int64_t classes,
-                       int64_t ignore) {
+                       int64_t ignore, ShapeCheck kind) {
   auto type = tensorTypeOf(indices);
   Type it = type.getElementType();
   int64_t rank = type.getRank();
@@ -158,8 +158,7 @@ void checkClassIndices(OpBuilder &b, Location loc, Value indices, int64_t classe
       v = arith::ExtSIOp::create(b, loc, b.getI64Type(), v);
     return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
   };
-  reportShapeCheck(b, loc, index(value), arith::ConstantIndexOp::create(b, loc, classes),
-                   ShapeCheck::ClassIndex);
+  reportShapeCheck(b, loc, index(value), arith::ConstantIndexOp::create(b, loc, classes), kind);
 }
 
 /// result[..., c] = indices[...] == c && indices[...] != ignore_index.
@@ -167,7 +166,9 @@ struct OneHotLowering : OpRewritePattern<mlir::mdl::OneHotOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(mlir::mdl::OneHotOp op, PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    checkClassIndices(rewriter, loc, op.getIndices(), op.getNumClasses(), op.getIgnoreIndex());
+    checkClassIndices(rewriter, loc, op.getIndices(), op.getNumClasses(), op.getIgnoreIndex(),
+                      op->hasAttr(mlir::mdl::kEmbeddingIndicesAttr) ? ShapeCheck::EmbeddingIndex
+                                                                    : ShapeCheck::ClassIndex);
     RankedTensorType type = tensorTypeOf(op.getResult());
     int64_t rank = type.getRank();
     SmallVector<int64_t> map = llvm::to_vector(llvm::seq<int64_t>(0, rank));

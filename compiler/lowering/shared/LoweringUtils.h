@@ -120,6 +120,7 @@ enum class ShapeCheck : int64_t {
   ReshapeMultiple = 1, // ... not a multiple of the sizes besides -1
   SizesDiffer = 2,     // operands' sizes of one dimension differ
   ClassIndex = 3,      // a class index (a) outside [0, classes (b))
+  EmbeddingIndex = 4,  // an embedding's index (a) outside [0, rows (b))
 };
 
 /// Calls the runtime's kShapeCheckFailedFn at the insertion point: `loc`'s

@@ -65,6 +65,11 @@ constexpr llvm::StringLiteral kFrozenAttr = "mdl.frozen";
 /// also builds @forward_backward_<mode> for a model with a loss.
 constexpr llvm::StringLiteral kForwardBackwardAttr = "mdl.forward_backward";
 
+/// On an mdl.one_hot of an embedding's indices (a UnitAttr): an index
+/// outside the table fails the call with the embedding's message, not a
+/// loss target's.
+constexpr llvm::StringLiteral kEmbeddingIndicesAttr = "mdl.embedding_indices";
+
 /// On a model function -mdl-differentiate made (a UnitAttr): it returns the
 /// loss and then d loss / d parameter for every parameter, in declaration
 /// order.
