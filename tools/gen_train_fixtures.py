@@ -271,6 +271,15 @@ class OpsEdges(ParamModel):  # ops_edges.mdl
         return l + torch.sum(F.max_pool2d(img + self.p_pool, 2, stride=2, padding=1))
 
 
+class OpsDynamic(ParamModel):  # ops_dynamic.mdl: f32[N, C, 4, 4] inputs
+    PARAMS = (("q", (4, 4)),)
+
+    def loss(self, x):
+        y = x * self.q
+        l = torch.sum(F.max_pool2d(y, 2) * F.avg_pool2d(y, 2))
+        return l + torch.sum(F.adaptive_avg_pool2d(y, [3, 3]) ** 2)
+
+
 class OpsArith(ParamModel):
     PARAMS = (("a", (4, 6)), ("b", (6,)), ("c", (4, 1)), ("d", (4, 1)), ("s", ()))
 
@@ -632,6 +641,9 @@ def edges_batch(g):
 ops_case("ops_edges", OpsEdges, init_ops_edges, edges_batch,
          "edges the review found: bce of a saturated sigmoid (exactly 0 and 1), bce_with_logits at 0, "
          "pow at base 0 with exponent 0 / >= 0, max pooling of an all -inf padded window")
+ops_case("ops_dynamic", OpsDynamic, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 2, 3, 4, 4)},
+         "pooling gradients with the batch and the channels known only at run time (f32[N, C, 4, 4])")
 ops_case("ops_arith", OpsArith, init_ops_arith,
          lambda g: {"x": randn(g, 4, 6), "t": randn(g, 4, 6)},
          "+ - * / broadcasting [4,6] with [6], [4,1] and a 0-d parameter")
