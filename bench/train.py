@@ -26,9 +26,7 @@ The machines are shared: quote medians and ratios from one run.
 """
 
 import argparse
-import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -141,14 +139,6 @@ def run_modelc(run, lib, state, inputs_file, reps, threads):
     median = float(line.split("median ")[1].split(" ms")[0])
     rss = int(next(l for l in p.stderr.splitlines() if l.startswith("maxrss")).split()[1]) / 1024
     return first, median, rss
-
-
-def peak_gflops():
-    try:
-        import run as bench_run  # bench/run.py's fp32 peak, if available
-        return bench_run.measure_peak_gflops  # noqa
-    except Exception:
-        return None
 
 
 def flops_per_step(name, batch):

@@ -82,18 +82,16 @@ struct LossEmitter {
     }
     return std::nullopt;
   }
-  /// "mean", "sum" or "none" applied to per-element losses `l`.
-  FailureOr<mlir::Value> reduce(mlir::Value l) {
+  /// "mean", "sum" or "none" (checked by checkReduction) applied to the
+  /// per-element losses `l`.
+  mlir::Value reduce(mlir::Value l) {
     StringRef r = a["reduction"].s;
     SmallVector<int64_t> all = llvm::to_vector(llvm::seq<int64_t>(0, mdl::typeOf(l).getRank()));
     if (r == "mean")
       return tb.mean(l, all, false);
     if (r == "sum")
       return tb.sum(l, all, false);
-    if (r == "none")
-      return l;
-    fail(fmt::format("reduction must be \"mean\", \"sum\" or \"none\", but got \"{}\"", r.str()));
-    return failure();
+    return l;
   }
   bool checkReduction() {
     StringRef r = a["reduction"].s;
@@ -160,13 +158,8 @@ Value LossEmitter::classification(bool logits) {
     mlir::Value prod = tb.mul(logp, t);
     if (wC)
       prod = tb.mul(prod, wC);
-    mlir::Value perElement = tb.neg(tb.sum(prod, classDim, false));
-    if (reduction == "mean") // divided by the number of samples, as PyTorch
-      return Value::ofTensor(tb.mean(perElement, llvm::to_vector(llvm::seq<int64_t>(
-                                                     0, mdl::typeOf(perElement).getRank())),
-                                     false));
-    auto r = reduce(perElement);
-    return failed(r) ? Value::poison() : Value::ofTensor(*r);
+    // "mean" divides by the number of samples, as PyTorch.
+    return Value::ofTensor(reduce(tb.neg(tb.sum(prod, classDim, false))));
   }
 
   // Class indices: target [N, d1, ...] of ints.
@@ -272,8 +265,7 @@ Value LossEmitter::elementwise(StringRef name) {
   if (a.count("weight"))
     if (mlir::Value w = optTensor("weight"))
       l = tb.mul(l, w);
-  auto r = reduce(l);
-  return failed(r) ? Value::poison() : Value::ofTensor(*r);
+  return Value::ofTensor(reduce(l));
 }
 
 Value LossEmitter::emit(StringRef name) {

@@ -270,6 +270,38 @@ struct Conv2dGradWeightLowering : OpRewritePattern<mlir::mdl::Conv2dGradWeightOp
   }
 };
 
+/// W[f, c, K - 1 - i, K - 1 - j] (or, transposed, [c, f, ...]), read with
+/// tensor.extract: an indexing map with a negative coefficient would
+/// mislead the tiling passes' slice sizes.
+Value flipSpatial(OpBuilder &b, Location loc, Value w, bool transpose = false) {
+  RankedTensorType wtype = tensorTypeOf(w);
+  SmallVector<int64_t> shape(wtype.getShape());
+  if (transpose)
+    std::swap(shape[0], shape[1]);
+  auto type = RankedTensorType::get(shape, wtype.getElementType());
+  Value init = emptyTensor(b, loc, type, {});
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(4, ctx)};
+  SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{type}, ValueRange{}, ValueRange{init}, maps, iterators,
+             [&](OpBuilder &nb, Location l, ValueRange) {
+               auto cI = [&](int64_t v) {
+                 return arith::ConstantIndexOp::create(nb, l, v).getResult();
+               };
+               Value f = linalg::IndexOp::create(nb, l, 0), c = linalg::IndexOp::create(nb, l, 1);
+               if (transpose)
+                 std::swap(f, c);
+               Value i = arith::SubIOp::create(nb, l, cI(type.getDimSize(2) - 1),
+                                               linalg::IndexOp::create(nb, l, 2));
+               Value j = arith::SubIOp::create(nb, l, cI(type.getDimSize(3) - 1),
+                                               linalg::IndexOp::create(nb, l, 3));
+               linalg::YieldOp::create(
+                   nb, l, tensor::ExtractOp::create(nb, l, w, ValueRange{f, c, i, j}).getResult());
+             })
+      .getResult(0);
+}
+
 /// The transposed convolution: g dilated by the stride (zeros between its
 /// elements) and padded by (k - 1)·d, convolved with the flipped weight,
 /// then the forward's padding cut off, group by group:
@@ -332,52 +364,6 @@ struct Conv2dGradInputLowering : OpRewritePattern<mlir::mdl::Conv2dGradInputOp> 
     padded = mergeDim(rewriter, loc, padded, 1, tensorTypeOf(init));
     rewriter.replaceOp(op, cropSpatial(rewriter, loc, padded, xt, p));
     return success();
-  }
-
-  /// W[f, c, K - 1 - i, K - 1 - j] (or, transposed, [c, f, ...]), read with
-  /// tensor.extract: an indexing map with a negative coefficient would
-  /// mislead the tiling passes' slice sizes.
-  static Value flipSpatial(OpBuilder &b, Location loc, Value w, bool transpose = false) {
-    RankedTensorType wtype = tensorTypeOf(w);
-    SmallVector<int64_t> shape(wtype.getShape());
-    if (transpose)
-      std::swap(shape[0], shape[1]);
-    auto type = RankedTensorType::get(shape, wtype.getElementType());
-    Value init = emptyTensor(b, loc, type, {});
-    MLIRContext *ctx = b.getContext();
-    SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(4, ctx)};
-    SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
-    return linalg::GenericOp::create(
-               b, loc, TypeRange{type}, ValueRange{}, ValueRange{init}, maps, iterators,
-               [&](OpBuilder &nb, Location l, ValueRange) {
-                 auto cI = [&](int64_t v) {
-                   return arith::ConstantIndexOp::create(nb, l, v).getResult();
-                 };
-                 Value f = linalg::IndexOp::create(nb, l, 0), c = linalg::IndexOp::create(nb, l, 1);
-                 if (transpose)
-                   std::swap(f, c);
-                 Value i = arith::SubIOp::create(nb, l, cI(type.getDimSize(2) - 1),
-                                                 linalg::IndexOp::create(nb, l, 2));
-                 Value j = arith::SubIOp::create(nb, l, cI(type.getDimSize(3) - 1),
-                                                 linalg::IndexOp::create(nb, l, 3));
-                 linalg::YieldOp::create(
-                     nb, l, tensor::ExtractOp::create(nb, l, w, ValueRange{f, c, i, j}).getResult());
-               })
-        .getResult(0);
-  }
-
-  static Value cropSpatial(OpBuilder &b, Location loc, Value padded, RankedTensorType type,
-                           ArrayRef<int64_t> p) {
-    if (p[0] == 0 && p[1] == 0)
-      return padded;
-    auto index = [&](int64_t v) -> OpFoldResult { return b.getIndexAttr(v); };
-    OpFoldResult batch =
-        type.isDynamicDim(0) ? OpFoldResult(tensor::DimOp::create(b, loc, padded, 0).getResult())
-                             : index(type.getDimSize(0));
-    return tensor::ExtractSliceOp::create(
-        b, loc, type, padded, {index(0), index(0), index(p[0]), index(p[1])},
-        {batch, index(type.getDimSize(1)), index(type.getDimSize(2)), index(type.getDimSize(3))},
-        {index(1), index(1), index(1), index(1)});
   }
 };
 
@@ -515,7 +501,7 @@ struct MaxPool2dGradLowering : OpRewritePattern<mlir::mdl::MaxPool2dGradOp> {
               arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, chosen, pos));
           return select(b, l, hit, arith::AddFOp::create(b, l, acc, gv), acc);
         });
-    rewriter.replaceOp(op, Conv2dGradInputLowering::cropSpatial(rewriter, loc, gathered, xt, p));
+    rewriter.replaceOp(op, cropSpatial(rewriter, loc, gathered, xt, p));
     return success();
   }
 };
@@ -567,7 +553,7 @@ struct AvgPool2dGradLowering : OpRewritePattern<mlir::mdl::AvgPool2dGradOp> {
           Value add = arith::AddFOp::create(b, l, acc, arith::DivFOp::create(b, l, gv, divisor));
           return select(b, l, hit, add, acc);
         });
-    rewriter.replaceOp(op, Conv2dGradInputLowering::cropSpatial(rewriter, loc, gathered, xt, p));
+    rewriter.replaceOp(op, cropSpatial(rewriter, loc, gathered, xt, p));
     return success();
   }
 };

@@ -384,4 +384,19 @@ SmallVector<Value> slidingDynamicSizes(OpBuilder &b, Location loc, Value x, Rank
   return dyn;
 }
 
+
+Value cropSpatial(OpBuilder &b, Location loc, Value padded, RankedTensorType type,
+                         ArrayRef<int64_t> p) {
+  if (p[0] == 0 && p[1] == 0)
+    return padded;
+  auto index = [&](int64_t v) -> OpFoldResult { return b.getIndexAttr(v); };
+  OpFoldResult batch =
+      type.isDynamicDim(0) ? OpFoldResult(tensor::DimOp::create(b, loc, padded, 0).getResult())
+                           : index(type.getDimSize(0));
+  return tensor::ExtractSliceOp::create(
+      b, loc, type, padded, {index(0), index(0), index(p[0]), index(p[1])},
+      {batch, index(type.getDimSize(1)), index(type.getDimSize(2)), index(type.getDimSize(3))},
+      {index(1), index(1), index(1), index(1)});
+}
+
 } // namespace modelc::lowering

@@ -48,6 +48,11 @@ mlir::Value elementwise(mlir::OpBuilder &b, mlir::Location loc,
 mlir::Value padSpatial(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
                        llvm::ArrayRef<int64_t> padding, double value);
 
+/// The inverse of padSpatial: `padded` without `padding` on both sides of
+/// its spatial dimensions, as `type`; `padded` itself when there is none.
+mlir::Value cropSpatial(mlir::OpBuilder &b, mlir::Location loc, mlir::Value padded,
+                        mlir::RankedTensorType type, llvm::ArrayRef<int64_t> padding);
+
 /// The dynamic sizes of a sliding-window op's NCHW result `type` over the
 /// (padded) input `x`: N and C are x's, H and W (size - window) / stride + 1
 /// with `window` the effective (dilated) window.
