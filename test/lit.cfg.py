@@ -56,3 +56,12 @@ def _cuda_toolkit():
 
 if _cuda_toolkit():
     config.available_features.add("cuda-toolkit")
+
+# "mpi": libmodelc_dist was built (MPI found) and mpirun runs. %mpirun
+# starts W ranks on this machine (-np W follows): allowed as root (CI's
+# containers), more ranks than cores allowed, ranks not pinned, so that
+# two test runs in parallel do not fight over one core.
+if config.modelc_have_mpi.upper() in ("ON", "1", "TRUE", "YES") and shutil.which("mpirun"):
+    config.available_features.add("mpi")
+    config.substitutions.append(("%mpirun", "mpirun --allow-run-as-root --oversubscribe --bind-to none -np"))
+    config.substitutions.append(("%mpicc", "mpicc"))

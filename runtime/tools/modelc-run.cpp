@@ -7,16 +7,24 @@
 //   modelc-run model.so --train-steps K --inputs b0.safetensors [--inputs b1 ...]
 //              [--optimizer sgd|adam|adamw] [--lr X] ... [--losses L] [--grads G]
 //              [--load-optimizer O] [--save-optimizer O2] [--eval-mode]
+//   mpirun -np W modelc-run model.so --distributed --train-steps K ...
 //
 // Loads model.so with dlopen and drives it only through modelc_model_entry,
 // so it works for any model. Nothing is written unless every step succeeded:
 // outputs and state are serialised in memory, written to temporary files and
 // only then renamed into place.
 //
+// --distributed trains data-parallel through libmodelc_dist.so (beside
+// modelc-run, in ../lib), loaded with dlopen: modelc-run itself needs no
+// MPI unless asked to.
+//
 //===----------------------------------------------------------------------===//
 #include "Inputs.h"
 #include "modelc/modelc.h"
 #include "modelc/modelc.hpp"
+// The declarations only, for their types: the library is loaded at run time.
+#define MODELC_DIST_NO_MPI_H
+#include "modelc/dist.h"
 #include "support/DType.h"
 #include "support/FileIO.h"
 #include "support/Format.h"
@@ -84,7 +92,12 @@ const char *const kUsage =
     "  --grads F            write the last step's gradients, before its update\n"
     "  --eval-mode          train in evaluation mode (default: training mode)\n"
     "  --bench N            with --train-steps: time N training steps after one\n"
-    "                       warm-up (after the K steps)\n";
+    "                       warm-up (after the K steps)\n"
+    "  --distributed        data-parallel over the ranks of mpirun -np W, as\n"
+    "                       PyTorch's DistributedDataParallel: rank r trains on\n"
+    "                       rows [r*B/W, (r+1)*B/W) of every input; rank 0\n"
+    "                       alone writes the files (docs/DISTRIBUTED.md)\n"
+    "  --bucket-mb X        with --distributed: gradient buckets of X MB (25)\n";
 
 struct Options {
   std::string model;
@@ -97,6 +110,8 @@ struct Options {
   uint64_t trainSteps = 0;
   std::string optimizer, optimizerOptions, loadOptimizer, saveOptimizer, losses, grads;
   bool evalMode = false;
+  bool distributed = false;
+  std::string bucketMb;
   /// The hyperparameters given on the command line, as set_optimizer's
   /// option names and JSON values, in order.
   std::vector<std::pair<std::string, std::string>> hyper;
@@ -104,8 +119,37 @@ struct Options {
   std::string firstTrainingOption;
 };
 
+//===- --distributed --------------------------------------------------------===//
+
+/// libmodelc_dist.so's functions, and where this process stands.
+struct Dist {
+#define MODELC_RUN_DIST_FN_(fn) decltype(&modelc_dist_##fn) fn = nullptr;
+#define MODELC_RUN_DIST_FNS_(X)                                                \
+  X(init_world) X(create_world) X(finalize) X(abort) X(destroy) X(last_error)  \
+  X(agree) X(shard_rows) X(loss_backward) X(train_step)
+  MODELC_RUN_DIST_FNS_(MODELC_RUN_DIST_FN_)
+  modelc_dist *dist = nullptr;
+  int32_t rank = 0, size = 1;
+  /// Inside phase(): an error is agreed on by all ranks before anyone
+  /// exits. Elsewhere an error of one rank aborts them all (MPI_Abort),
+  /// since the others may be waiting in a collective.
+  bool inPhase = false;
+};
+Dist *gDist = nullptr;
+
+struct PhaseFailure {
+  std::string message;
+};
+
 /// Every error ends the run: a message on stderr and exit status 1.
 [[noreturn]] void die(const std::string &message) {
+  if (gDist && gDist->inPhase)
+    throw PhaseFailure{message};
+  if (gDist) {
+    std::fprintf(stderr, "modelc-run: error: rank %d: %s\n", gDist->rank, message.c_str());
+    std::fflush(stderr);
+    gDist->abort(1);
+  }
   std::fprintf(stderr, "modelc-run: error: %s\n", message.c_str());
   std::exit(1);
 }
@@ -164,6 +208,8 @@ bool parseTrainingOption(const std::string &arg, Value &&value, Options &o) {
   else if (arg == "--losses") o.losses = value();
   else if (arg == "--grads") o.grads = value();
   else if (arg == "--eval-mode") o.evalMode = true;
+  else if (arg == "--distributed") o.distributed = true;
+  else if (arg == "--bucket-mb") o.bucketMb = parseNumber("--bucket-mb", value());
   else
     return false;
   return true;
@@ -179,6 +225,8 @@ void checkTrainingOptions(const Options &o) {
     die("--repeat does not apply to --train-steps");
   if (o.train && o.evalMode)
     die("--train and --eval-mode contradict each other");
+  if (!o.bucketMb.empty() && !o.distributed)
+    die("--bucket-mb needs --distributed");
   if (!o.loadOptimizer.empty() && !o.optimizerOptions.empty())
     die("--optimizer-options cannot be combined with --load-optimizer: the file holds "
         "the hyperparameters (give single options such as --lr to override them)");
@@ -284,6 +332,89 @@ const modelc_api *openModel(const std::string &path) {
                "the model again)", path.c_str(), api->size,
                modelc::firstMissingFunction(api->size), sizeof(modelc_api)));
   return api;
+}
+
+/// An error every rank has agreed on: rank 0 says it, all exit with 1.
+[[noreturn]] void dieAgreed(const std::string &message) {
+  if (gDist->rank == 0)
+    std::fprintf(stderr, "modelc-run: error: %s\n", message.c_str());
+  gDist->finalize();
+  std::exit(1);
+}
+
+/// Runs `body` on every rank; if it fails on any, all of them stop with
+/// the first failing rank's message.
+template <typename Body> void phase(Body &&body) {
+  std::string error;
+  gDist->inPhase = true;
+  try {
+    body();
+  } catch (const PhaseFailure &failure) {
+    error = failure.message;
+  }
+  gDist->inPhase = false;
+  if (gDist->agree(gDist->dist, error.empty(), error.c_str()) != 0)
+    dieAgreed(gDist->last_error(gDist->dist));
+}
+
+/// Loads libmodelc_dist.so ($MODELC_DIST_LIBRARY, else ../lib/ beside this
+/// executable) and joins the MPI world.
+void startDistributed(Dist &dist) {
+  std::string path;
+  if (const char *env = std::getenv("MODELC_DIST_LIBRARY"); env && *env) {
+    path = env;
+  } else {
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    std::string exe = n > 0 ? std::string(self, static_cast<size_t>(n)) : "";
+    std::string dir = exe.substr(0, exe.find_last_of('/') + 1);
+    path = dir + "../lib/libmodelc_dist.so";
+  }
+  void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle)
+    die(format("--distributed needs libmodelc_dist.so, built when MPI is installed "
+               "(Open MPI: libopenmpi-dev): %s", dlerror()));
+#define MODELC_RUN_DIST_LOAD_(fn)                                              \
+  dist.fn = reinterpret_cast<decltype(dist.fn)>(dlsym(handle, "modelc_dist_" #fn)); \
+  if (!dist.fn)                                                                \
+    die(format("'%s' lacks modelc_dist_" #fn, path.c_str()));
+  MODELC_RUN_DIST_FNS_(MODELC_RUN_DIST_LOAD_)
+#undef MODELC_RUN_DIST_LOAD_
+  if (dist.init_world(&dist.rank, &dist.size) != 0)
+    die(format("--distributed: %s", dist.last_error(nullptr)));
+  gDist = &dist;
+}
+
+/// Rank r's rows of every input of every batch, copied to aligned memory
+/// (the generated code may assume 64-byte alignment).
+void shardInputs(std::vector<Inputs> &batches, const Options &o) {
+  for (size_t f = 0; f < batches.size(); ++f) {
+    Inputs &in = batches[f];
+    for (size_t k = 0; k < in.tensors.size(); ++k) {
+      modelc_tensor &t = in.tensors[k];
+      std::vector<int64_t> &shape = in.shapes[k];
+      int64_t begin = 0, end = 0;
+      if (shape.empty())
+        die(format("--inputs '%s': a 0-d tensor (input %zu) has no rows to split over "
+                   "the ranks", o.inputsList[f].c_str(), k));
+      if (gDist->shard_rows(gDist->dist, shape[0], &begin, &end) != 0)
+        die(format("--inputs '%s': input %zu: %s", o.inputsList[f].c_str(), k,
+                   gDist->last_error(gDist->dist)));
+      size_t row = isValidDType(t.dtype) ? dtypeSize(static_cast<DType>(t.dtype)) : 1;
+      for (size_t d = 1; d < shape.size(); ++d)
+        row *= static_cast<size_t>(shape[d]);
+      size_t bytes = row * static_cast<size_t>(end - begin);
+      void *buffer = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+      if (!buffer)
+        die("out of memory splitting the inputs");
+      if (bytes)
+        std::memcpy(buffer, static_cast<unsigned char *>(t.data) + row * begin, bytes);
+      std::free(in.buffers[k]);
+      in.buffers[k] = buffer;
+      t.data = buffer;
+      shape[0] = end - begin;
+    }
+  }
 }
 
 std::string dimsText(const int64_t *shape, int32_t rank) {
@@ -572,6 +703,27 @@ float trainStep(const modelc_api *api, modelc_model *model, const Options &o,
   Inputs &in = batches[f];
   int32_t n = static_cast<int32_t>(in.tensors.size());
   float loss = 0;
+  auto failed = [&](const char *error) {
+    return format("training step %llu on --inputs '%s': %s", static_cast<unsigned long long>(i),
+                  o.inputsList[f].c_str(), error);
+  };
+  if (gDist) {
+    // Every call here is collective and agreed on: a failure is every rank's.
+    modelc_dist *dist = gDist->dist;
+    bool ok;
+    if (grads) {
+      ok = gDist->agree(dist, api->zero_grad(model) == 0, api->last_error(model)) == 0 &&
+           gDist->loss_backward(dist, in.tensors.data(), n, &loss) == 0;
+      if (ok && gDist->rank == 0)
+        *grads = serializeGrads(api, model); // the averaged gradients
+      ok = ok && gDist->agree(dist, api->step(model) == 0, api->last_error(model)) == 0;
+    } else {
+      ok = gDist->train_step(dist, in.tensors.data(), n, &loss) == 0;
+    }
+    if (!ok)
+      dieAgreed(failed(gDist->last_error(dist)));
+    return loss;
+  }
   bool ok;
   if (grads) {
     ok = api->zero_grad(model) == 0 &&
@@ -583,19 +735,29 @@ float trainStep(const modelc_api *api, modelc_model *model, const Options &o,
     ok = api->train_step(model, in.tensors.data(), n, &loss) == 0;
   }
   if (!ok)
-    die(format("training step %llu on --inputs '%s': %s", static_cast<unsigned long long>(i),
-               o.inputsList[f].c_str(), api->last_error(model)));
+    die(failed(api->last_error(model)));
   return loss;
 }
 
-Training train(const modelc_api *api, modelc_model *model, const Options &o) {
-  if (api->num_loss_inputs(model) < 0)
-    die(format("--train-steps: %s", api->last_error(model)));
-  std::vector<Inputs> batches(o.inputsList.size());
+/// Reads the batches (each rank's shard of them with --distributed) and
+/// sets up the optimizer.
+void prepareTraining(const modelc_api *api, modelc_model *model, const Options &o,
+                     std::vector<Inputs> &batches) {
   for (size_t f = 0; f < o.inputsList.size(); ++f)
     readInputs(o.inputsList[f], api, model, batches[f], /*lossInputs=*/true);
+  if (gDist)
+    shardInputs(batches, o);
   setUpOptimizer(api, model, o);
-  bool progress = isatty(STDERR_FILENO);
+}
+
+Training train(const modelc_api *api, modelc_model *model, const Options &o) {
+  std::vector<Inputs> batches(o.inputsList.size());
+  if (gDist)
+    phase([&] { prepareTraining(api, model, o, batches); });
+  else
+    prepareTraining(api, model, o, batches);
+  // Rank 0 speaks for all ranks: the steps are in lockstep.
+  bool progress = isatty(STDERR_FILENO) && (!gDist || gDist->rank == 0);
   Training result;
   double start = nowSeconds(), shown = 0;
   for (uint64_t i = 0; i < o.trainSteps; ++i) {
@@ -623,6 +785,10 @@ Training train(const modelc_api *api, modelc_model *model, const Options &o) {
       times.push_back((nowSeconds() - t0) * 1e3);
     }
     std::sort(times.begin(), times.end());
+    if (gDist && gDist->rank != 0)
+      return result;
+    if (gDist)
+      std::printf("bench: %d ranks\n", gDist->size);
     std::printf("bench: %llu training steps after 1 warm-up (%s mode): min %.4f ms, "
                 "median %.4f ms, max %.4f ms\n",
                 static_cast<unsigned long long>(o.bench), o.evalMode ? "evaluation" : "training",
@@ -682,15 +848,35 @@ void writeOutputs(const std::vector<std::tuple<const char *, std::string, std::s
 
 int run(int argc, char **argv) {
   Options o = parseOptions(argc, argv);
-  const modelc_api *api = openModel(o.model);
-  modelc_model *model = api->create(o.device.c_str(), o.seed);
-  if (!model)
-    die(format("--device %s: %s", o.device.c_str(), api->last_error(nullptr)));
-  if (!o.loadState.empty() &&
-      api->load_state(model, o.loadState.c_str(), o.strict ? 1 : 0) != 0)
-    die(format("--load-state: %s", api->last_error(model)));
-  api->set_training(model, (o.train || (o.trainSteps && !o.evalMode)) ? 1 : 0);
-  if (o.info)
+  Dist dist;
+  if (o.distributed)
+    startDistributed(dist);
+  bool writer = dist.rank == 0; // with --distributed, rank 0 alone writes
+  const modelc_api *api = nullptr;
+  modelc_model *model = nullptr;
+  auto setUp = [&] {
+    api = openModel(o.model);
+    model = api->create(o.device.c_str(), o.seed);
+    if (!model)
+      die(format("--device %s: %s", o.device.c_str(), api->last_error(nullptr)));
+    if (!o.loadState.empty() &&
+        api->load_state(model, o.loadState.c_str(), o.strict ? 1 : 0) != 0)
+      die(format("--load-state: %s", api->last_error(model)));
+    api->set_training(model, (o.train || (o.trainSteps && !o.evalMode)) ? 1 : 0);
+    if (o.trainSteps && api->num_loss_inputs(model) < 0)
+      die(format("--train-steps: %s", api->last_error(model)));
+  };
+  if (gDist) {
+    phase(setUp);
+    // Rank 0's parameters and buffers on every rank, as DDP's constructor.
+    std::string options = o.bucketMb.empty() ? "" : "{\"bucket_mb\": " + o.bucketMb + "}";
+    dist.dist = dist.create_world(api, model, options.empty() ? nullptr : options.c_str());
+    if (!dist.dist)
+      dieAgreed(format("--distributed: %s", dist.last_error(nullptr)));
+  } else {
+    setUp();
+  }
+  if (o.info && writer)
     printInfo(api, model);
 
   std::string outputBytes, lossBytes, gradBytes, optimizerState;
@@ -699,7 +885,7 @@ int run(int argc, char **argv) {
     if (!o.losses.empty())
       lossBytes = serializeLosses(result.losses);
     gradBytes = std::move(result.gradBytes);
-    if (!o.saveOptimizer.empty())
+    if (!o.saveOptimizer.empty() && writer)
       optimizerState = optimizerBytes(api, model);
   } else if (!o.inputs.empty()) {
     Inputs inputs;
@@ -714,22 +900,35 @@ int run(int argc, char **argv) {
       bench(api, model, inputs, o);
   }
 
-  std::string stateBytes;
-  if (!o.saveState.empty()) {
-    void *data = nullptr;
-    size_t size = 0;
-    if (api->save_state_to_memory(model, &data, &size) != 0)
-      die(format("--save-state: %s", api->last_error(model)));
-    stateBytes.assign(static_cast<const char *>(data), size);
-    api->free_buffer(data);
+  auto finish = [&] {
+    if (!writer)
+      return;
+    std::string stateBytes;
+    if (!o.saveState.empty()) {
+      void *data = nullptr;
+      size_t size = 0;
+      if (api->save_state_to_memory(model, &data, &size) != 0)
+        die(format("--save-state: %s", api->last_error(model)));
+      stateBytes.assign(static_cast<const char *>(data), size);
+      api->free_buffer(data);
+    }
+    writeOutputs({{"--outputs", o.outputs, outputBytes},
+                  {"--losses", o.losses, lossBytes},
+                  {"--grads", o.grads, gradBytes},
+                  {"--save-optimizer", o.saveOptimizer, optimizerState},
+                  {"--save-state", o.saveState, stateBytes}});
+  };
+  if (gDist) {
+    // The others wait for rank 0's files, so that every rank exits with
+    // its status.
+    phase(finish);
+    dist.destroy(dist.dist);
+    api->destroy(model);
+    dist.finalize();
+    return 0;
   }
+  finish();
   api->destroy(model);
-
-  writeOutputs({{"--outputs", o.outputs, outputBytes},
-                {"--losses", o.losses, lossBytes},
-                {"--grads", o.grads, gradBytes},
-                {"--save-optimizer", o.saveOptimizer, optimizerState},
-                {"--save-state", o.saveState, stateBytes}});
   return 0;
 }
 
