@@ -10,9 +10,11 @@
 #include "frontend/Elaborator.h"
 
 #include "mdl/IR/MdlOps.h"
+#include "mdl/IR/TypedBuilder.h"
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cmath>
 
 using namespace mlir;
@@ -181,6 +183,34 @@ static LogicalResult initDropout(ModuleInit &m) {
   return failure();
 }
 
+/// The training-mode batch statistics over every rank of data-parallel
+/// training (torch.nn.SyncBatchNorm): each rank's per-channel sums and
+/// counts all-reduced, then the squared deviations from that mean, so two
+/// passes as batch_norm_stats. Returns mean, biased and unbiased variance.
+static std::array<mlir::Value, 3> syncBatchStats(OpBuilder &b, Location loc, mlir::Value in) {
+  namespace mdl = mlir::mdl;
+  mdl::TypedBuilder g(b);
+  g.loc = loc;
+  int64_t rank = mdl::typeOf(in).getRank();
+  SmallVector<int64_t> dims = {0};
+  for (int64_t d = 2; d < rank; ++d)
+    dims.push_back(d);
+  auto allReduce = [&](mlir::Value v) -> mlir::Value {
+    return mdl::AllReduceOp::create(b, loc, v.getType(), v);
+  };
+  mlir::Value sum = g.sum(in, dims, /*keepdim=*/false);
+  // This rank's count per channel: a constant, or summed ones ([1, C, 1..]).
+  mlir::Value count = g.count(in, dims);
+  count = mdl::typeOf(count).getRank() == 0
+              ? g.add(g.full(sum, 0.0), count)
+              : *g.reshapeTo(count, mdl::typeOf(sum));
+  mlir::Value total = allReduce(count);
+  mlir::Value mean = g.div(allReduce(sum), total);
+  mlir::Value centered = g.sub(in, g.channelShaped(mean, rank));
+  mlir::Value squares = allReduce(g.sum(g.mul(centered, centered), dims, /*keepdim=*/false));
+  return {mean, g.div(squares, total), g.div(squares, g.sub(total, g.constant(1.0)))};
+}
+
 /// BatchNorm as torch.nn.modules.batchnorm._BatchNorm.forward: batch
 /// statistics in training mode (and whenever running statistics are not
 /// tracked), running statistics otherwise; in training mode with tracking,
@@ -220,9 +250,15 @@ static Value batchNorm(bool is2d, Elaborator &e, Instance &inst, const Value &x,
       e.error(loc) << fmt::format("{}: {}", inst.typeName, why);
       return Value::poison();
     }
-    auto stats = mlir::mdl::BatchNormStatsOp::create(b, loc, vecType, vecType, vecType, in);
-    mean = stats.getMean();
-    var = stats.getVar();
+    std::array<mlir::Value, 3> stats;
+    if (e.training && e.options.syncBatchNorm) {
+      stats = syncBatchStats(b, loc, in);
+    } else {
+      auto op = mlir::mdl::BatchNormStatsOp::create(b, loc, vecType, vecType, vecType, in);
+      stats = {op.getMean(), op.getVar(), op.getUnbiasedVar()};
+    }
+    mean = stats[0];
+    var = stats[1];
     if (e.training && track) {
       const StateEntry *count = inst.findState("num_batches_tracked");
       const StateEntry *rm = inst.findState("running_mean");
@@ -254,7 +290,7 @@ static Value batchNorm(bool is2d, Elaborator &e, Instance &inst, const Value &x,
         e.stateValues[s->fullName] = next;
       };
       update(rm, mean);
-      update(rv, stats.getUnbiasedVar());
+      update(rv, stats[2]);
     }
   } else {
     mean = read("running_mean");

@@ -869,9 +869,10 @@ OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
 }
 
 OwningOpRef<ModuleOp> elaborate(const ast::File &file, StringRef modelName, MLIRContext *ctx,
-                                const ElaborateLimits &limits) {
+                                const ElaborateLimits &limits, const ElaborateOptions &options) {
   ctx->loadDialect<mdl::MdlDialect, func::FuncDialect, arith::ArithDialect>();
   Elaborator e(file, ctx, limits);
+  e.options = options;
   return e.run(modelName);
 }
 

@@ -42,6 +42,14 @@ struct ElaborateLimits {
   int64_t modelConstantElements = 1 << 24;
 };
 
+/// Choices of the compiler's command line that change what is elaborated.
+struct ElaborateOptions {
+  /// Every BatchNorm takes its training-mode statistics over all the ranks
+  /// of data-parallel training, as torch.nn.SyncBatchNorm
+  /// (convert_sync_batchnorm): `modelc --sync-batchnorm`.
+  bool syncBatchNorm = false;
+};
+
 /// Elaborates the model named `modelName` of `file` (or its only model when
 /// `modelName` is empty) into a builtin module holding one `mdl.model`.
 /// Errors are reported through the context's diagnostic handler; on any error
@@ -49,7 +57,8 @@ struct ElaborateLimits {
 mlir::OwningOpRef<mlir::ModuleOp> elaborate(const ast::File &file,
                                             llvm::StringRef modelName,
                                             mlir::MLIRContext *ctx,
-                                            const ElaborateLimits &limits = {});
+                                            const ElaborateLimits &limits = {},
+                                            const ElaborateOptions &options = {});
 
 } // namespace modelc
 

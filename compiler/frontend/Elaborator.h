@@ -378,6 +378,7 @@ public:
   mlir::OpBuilder builder;
   bool hadError = false;
   bool training = false;
+  ElaborateOptions options;
   /// While tracing `loss`: the model, whose forward `forward(...)` calls.
   Instance *lossModel = nullptr;
 

@@ -33,6 +33,7 @@ void registerCodegenDialects(DialectRegistry &registry) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registerAllToLLVMIRTranslations(registry);
+  registerAllReduceBufferization(registry);
 }
 
 namespace {

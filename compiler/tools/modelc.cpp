@@ -103,6 +103,11 @@ cl::opt<bool> forwardBackward(
     cl::desc("For a model with a loss, also compile forward_backward (y.backward(g)): two more "
              "joint functions, about twice the training code"),
     cl::cat(category));
+cl::opt<bool> syncBatchNorm(
+    "sync-batchnorm",
+    cl::desc("Every BatchNorm takes its training-mode batch statistics over all the ranks of "
+             "data-parallel training, as torch.nn.SyncBatchNorm (CPU target)"),
+    cl::cat(category));
 cl::opt<unsigned> errorLimit("error-limit",
                              cl::desc("Stop reporting errors after N (default 20; 0: no limit)"),
                              cl::value_desc("N"), cl::init(20), cl::cat(category));
@@ -290,6 +295,11 @@ int main(int argc, char **argv) {
                           optLevel.getValue());
     return 1;
   }
+  if (syncBatchNorm && target == "cuda") {
+    errs() << "modelc: error: --sync-batchnorm needs --target=cpu: data-parallel training runs "
+              "on the CPU (docs/DISTRIBUTED.md)\n";
+    return 1;
+  }
   if (target != "cpu" && target != "cuda") {
     errs() << fmt::format("modelc: error: unknown target '{}'; expected cpu or cuda\n",
                           target.getValue());
@@ -329,7 +339,10 @@ int main(int argc, char **argv) {
   auto file = modelc::parseFile(path, contents, &context, errorLimit);
   if (!file)
     return 1;
-  mlir::OwningOpRef<mlir::ModuleOp> module = modelc::elaborate(*file, modelName, &context);
+  modelc::ElaborateOptions elaborateOptions;
+  elaborateOptions.syncBatchNorm = syncBatchNorm;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      modelc::elaborate(*file, modelName, &context, {}, elaborateOptions);
   if (!module)
     return 1;
   narrate(fmt::format("parsed and elaborated '{}' into the mdl dialect", path));

@@ -33,6 +33,9 @@ struct modelc_dist {
   int rank = 0, size = 1;
   size_t bucketBytes = size_t(25) << 20; // PyTorch's bucket_cap_mb
   bool broadcastBuffers = true;
+  /// The model's training code all-reduces (SyncBatchNorm): every rank
+  /// must enter it, so the inputs are checked and agreed on first.
+  bool collectiveForward = false;
   std::string error;
   /// Parameter and buffer indices (state_info order) and their sizes.
   std::vector<int32_t> params, buffers;
@@ -176,7 +179,30 @@ void restoreBuffers(modelc_dist *d) {
 /// The model's loss_backward, with the buffers broadcast before and the
 /// gradients averaged after; on failure (any rank) the buffers are as
 /// they were before the call.
+/// The model's all-reduce (set_all_reduce): SyncBatchNorm's sums, on this
+/// instance's communicator.
+int32_t allReduceHook(void *context, float *data, size_t count) {
+  auto *d = static_cast<modelc_dist *>(context);
+  const size_t chunk = INT_MAX;
+  for (size_t at = 0; at < count; at += chunk) {
+    int rc = MPI_Allreduce(MPI_IN_PLACE, data + at, static_cast<int>(std::min(chunk, count - at)),
+                           MPI_FLOAT, MPI_SUM, d->comm);
+    if (rc != MPI_SUCCESS)
+      return rc;
+  }
+  return 0;
+}
+
 bool lossBackward(modelc_dist *d, const modelc_tensor *inputs, int32_t n, float *loss) {
+  // With SyncBatchNorm the generated code itself communicates: a rank
+  // that refused its inputs before running it would leave the others in
+  // its first all-reduce.
+  if (d->collectiveForward) {
+    bool ok = d->api->check_loss_inputs(d->model, inputs, n) == 0 ||
+              fail(d, d->api->last_error(d->model));
+    if (modelc_dist_agree(d, ok, d->error.c_str()) != 0)
+      return false;
+  }
   // This rank's buffers as they are, restored if the step fails anywhere:
   // the broadcast below replaces them on ranks other than 0.
   bool ok = moveStates(d, d->buffers, d->savedBuffers, /*pack=*/true);
@@ -243,8 +269,12 @@ modelc_dist *create(const modelc_api *api, modelc_model *model, MPI_Comm comm,
     ok = false;
   if (ok && (root[0] != shape[0] || root[1] != shape[1]))
     ok = fail(d, "this rank's model differs from rank 0's (state entries or sizes)");
+  d->collectiveForward = ok && api->uses_all_reduce(model) == 1;
+  if (ok && api->set_all_reduce(model, allReduceHook, d) != 0)
+    ok = fail(d, api->last_error(model));
   if (modelc_dist_agree(d, ok, d->error.c_str()) != 0 ||
       modelc_dist_broadcast_state(d) != 0) {
+    api->set_all_reduce(model, nullptr, nullptr);
     threadError = "modelc_dist_create: " + d->error;
     MPI_Comm_free(&d->comm);
     delete d;
@@ -301,6 +331,7 @@ MODELC_DIST_EXPORT void modelc_dist_abort(int32_t code) { MPI_Abort(MPI_COMM_WOR
 MODELC_DIST_EXPORT void modelc_dist_destroy(modelc_dist *d) {
   if (!d)
     return;
+  d->api->set_all_reduce(d->model, nullptr, nullptr); // one process again
   int finalised = 0;
   MPI_Finalized(&finalised);
   if (!finalised)

@@ -690,6 +690,33 @@ MODELC_RT_EXPORT int32_t modelc_rt_grad_offset(const modelc_model *model, const 
   });
 }
 
+MODELC_RT_EXPORT int32_t modelc_rt_set_all_reduce(modelc_model *model, modelc_all_reduce_fn fn,
+                                                   void *context) {
+  return entry(model, "set_all_reduce", Access::Exclusive, [&]() -> int32_t {
+    model->allReduce = fn;
+    model->allReduceContext = fn ? context : nullptr;
+    return 0;
+  });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_uses_all_reduce(const modelc_model *model) {
+  return entry(model, "uses_all_reduce", Access::Shared,
+               [&]() -> int32_t { return model->desc->allReduce ? 1 : 0; });
+}
+
+MODELC_RT_EXPORT int32_t modelc_rt_check_loss_inputs(const modelc_model *model,
+                                                     const modelc_tensor *inputs,
+                                                     int32_t n_inputs) {
+  return entry(model, "check_loss_inputs", Access::Shared, [&]() -> int32_t {
+    if (!model->desc->hasLoss)
+      return fail(model, "check_loss_inputs: the model has no loss method");
+    std::string error;
+    if (!checkInputs(model->desc->lossInputs, inputs, n_inputs, "loss_backward", error))
+      return fail(model, error);
+    return 0;
+  });
+}
+
 MODELC_RT_EXPORT const modelc_api *modelc_model_entry(void) {
   static const modelc_api api = [] {
     modelc_api a;

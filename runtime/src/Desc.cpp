@@ -196,6 +196,11 @@ bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
       return fail("'rng' must be true or false");
     desc.rng = rng->boolean;
   }
+  if (const JsonValue *reduce = root.get("all_reduce")) {
+    if (reduce->kind != JsonValue::Kind::Bool)
+      return fail("'all_reduce' must be true or false");
+    desc.allReduce = reduce->boolean;
+  }
   const JsonValue *states = root.get("states");
   if (!states || !states->isArray())
     return fail("'states' must be an array");

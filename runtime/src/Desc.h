@@ -77,6 +77,8 @@ struct ModelDesc {
   std::vector<TensorDesc> derived;
   /// The `loss` method's arguments ("loss_inputs"), when hasLoss.
   bool hasLoss = false;
+  /// The training code calls modelc_all_reduce_f32 (--sync-batchnorm).
+  bool allReduce = false;
   std::vector<TensorDesc> lossInputs;
   /// What the generated loss_backward functions return: the loss (F32 []),
   /// then d loss / d parameter for every parameter in description order,

@@ -134,6 +134,10 @@ struct ShapeCheckFailure {
 };
 thread_local ShapeCheckFailure shapeCheck;
 
+/// The model whose generated code runs in this thread (the all-reduce of
+/// modelc_all_reduce_f32 is the model's).
+thread_local modelc_model *runningModel = nullptr;
+
 /// Saves every buffer's bytes into `saved` (one after another), or with
 /// save = false copies them back.
 void copyBuffers(modelc_model &model, std::vector<char> &saved, bool save) {
@@ -179,6 +183,10 @@ bool shapeCheckFailed(const ModelDesc &desc, std::string &error) {
     error = format("%s:%lld:%lld: embedding index %lld is out of range for a table of %lld rows",
                    source, line, column, a, b);
     break;
+  case 5: // modelc_all_reduce_f32's communicator failed
+    error = format("%s: the sum over the ranks (SyncBatchNorm's all-reduce of %lld values) "
+                   "failed with %lld", source, a, b);
+    break;
   default:
     error = format("%s:%lld:%lld: the operands' sizes %lld and %lld of one dimension differ "
                    "(a size known only at run time must equal the size it meets)",
@@ -214,7 +222,9 @@ bool callOnCpu(modelc_model &model, GeneratedFunction function,
   if (keepBuffers)
     copyBuffers(model, buffersBefore, /*save=*/true);
   shapeCheck = ShapeCheckFailure();
+  runningModel = &model;
   function(call.args.data());
+  runningModel = nullptr;
   if (keepBuffers && shapeCheck.failed)
     copyBuffers(model, buffersBefore, /*save=*/false);
 
@@ -448,4 +458,23 @@ extern "C" void modelc_shape_check_failed(int64_t line, int64_t column, int64_t 
   if (f.failed)
     return;
   f = {true, line, column, a, b, kind};
+}
+
+/// Called by generated code (mdl.all_reduce, --sync-batchnorm) with a
+/// one-dimensional buffer of its own to sum over the ranks in place, through
+/// the communicator of the running model (set_all_reduce); in one process
+/// there is nothing to add. A failure fails the call in progress (kind 5),
+/// as a shape check does.
+extern "C" void modelc_all_reduce_f32(float *allocated, float *aligned, int64_t offset,
+                                      int64_t size, int64_t stride) {
+  (void)allocated;
+  (void)stride; // a fresh contiguous buffer: 1
+  modelc_model *model = modelc::rt::runningModel;
+  if (!model || !model->allReduce || size <= 0)
+    return;
+  int32_t rc = model->allReduce(model->allReduceContext, aligned + offset,
+                                static_cast<size_t>(size));
+  auto &f = modelc::rt::shapeCheck;
+  if (rc != 0 && !f.failed)
+    f = {true, 0, 0, size, rc, 5};
 }

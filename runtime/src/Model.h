@@ -82,6 +82,10 @@ struct modelc_model {
   /// 64-byte aligned F32 block, each slice at a 64-byte aligned offset;
   /// zero at creation. Null when the model does not train.
   float *gradData = nullptr;
+  /// The sum over the ranks (set_all_reduce; null: one process), called by
+  /// generated code through modelc_all_reduce_f32 (Forward.cpp).
+  modelc_all_reduce_fn allReduce = nullptr;
+  void *allReduceContext = nullptr;
   uint64_t gradBytes = 0;
   /// Per parameter (desc->parameters order): its slice's offset in bytes;
   /// whether it has a gradient (PyTorch's `p.grad is not None`: set by

@@ -102,6 +102,8 @@ static bool callsShapeCheck(ModuleOp module) {
 
 LogicalResult completeDescription(ModelDescription &desc, ModuleOp lowered, ModuleOp cudaModule) {
   desc.shapeChecks = callsShapeCheck(lowered) || callsShapeCheck(cudaModule);
+  Operation *allReduce = lowered ? lowered.lookupSymbol(kAllReduceFn) : nullptr;
+  desc.allReduce = allReduce && !SymbolTable::symbolKnownUseEmpty(allReduce, lowered);
   desc.derived.clear();
   if (auto derived = lowered->getAttrOfType<ArrayAttr>(mdl::kDerivedAttr)) {
     for (auto entry : derived.getAsRange<DictionaryAttr>()) {
@@ -176,6 +178,8 @@ std::string ModelDescription::toJson() const {
     desc["loss_inputs"] = jsonTensors(lossInputs, /*named=*/true);
   if (rng)
     desc["rng"] = true;
+  if (allReduce)
+    desc["all_reduce"] = true;
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::json::Value(std::move(desc));

@@ -58,6 +58,8 @@ struct ModelDescription {
   /// Whether the forward functions take the instance's random stream
   /// (mdl::kRngArgAttr) after the derived values.
   bool rng = false;
+  /// The training code sums over the ranks (mdl.all_reduce: --sync-batchnorm).
+  bool allReduce = false;
 
   std::string toJson() const;
 };

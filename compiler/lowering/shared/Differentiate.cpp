@@ -284,6 +284,13 @@ LogicalResult Differentiator::differentiate(Operation *op, ArrayRef<Value> rg) {
     accumulate(x, g.neg(grad));
     return success();
   }
+  if (isa<mdl::AllReduceOp>(op)) {
+    // Every rank's result is the sum of every rank's input: each input's
+    // gradient is the sum of every rank's result gradient (SyncBatchNorm's
+    // backward all-reduces its two sums this way).
+    accumulate(x, mdl::AllReduceOp::create(g.b, g.loc, grad.getType(), grad));
+    return success();
+  }
   if (isa<mdl::SigmoidOp>(op)) { // grad * (1 - y) * y
     accumulate(x, g.mul(g.mul(grad, g.sub(g.constant(1.0), y)), y));
     return success();

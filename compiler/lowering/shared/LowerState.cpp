@@ -184,9 +184,24 @@ void declareShapeCheck(ModuleOp module) {
   fn.setPrivate();
 }
 
+/// Declares the runtime's kAllReduceFn when an mdl.all_reduce will call it
+/// once bufferized (SyncBatchNorm).
+void declareAllReduce(ModuleOp module) {
+  bool found = false;
+  module.walk([&](mdl::AllReduceOp) { found = true; });
+  if (!found || module.lookupSymbol(kAllReduceFn))
+    return;
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  Type buffer = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+  auto fn = func::FuncOp::create(b, module.getLoc(), kAllReduceFn,
+                                 b.getFunctionType({buffer}, {}));
+  fn.setPrivate();
+}
+
 struct LowerModelStatePass : impl::LowerModelStateBase<LowerModelStatePass> {
   void runOnOperation() override {
     declareShapeCheck(getOperation());
+    declareAllReduce(getOperation());
     SmallVector<mdl::ModelOp> models(getOperation().getOps<mdl::ModelOp>());
     for (mdl::ModelOp model : models) {
       SmallVector<mdl::StateInfo> states = mdl::getStates(model);

@@ -31,6 +31,13 @@ namespace modelc::lowering {
 /// -mdl-lower-state declares it when the model has sizes known only at run
 /// time.
 constexpr llvm::StringLiteral kShapeCheckFailedFn = "modelc_shape_check_failed";
+/// The runtime's sum over the ranks of data-parallel training, in place:
+/// `(memref<?xf32>) -> ()` (mdl.all_reduce, AllReduceBufferization.cpp).
+constexpr llvm::StringLiteral kAllReduceFn = "modelc_all_reduce_f32";
+
+/// How one-shot bufferization lowers mdl.all_reduce (a runtime call on a
+/// copy of its input): part of registerCodegenDialects.
+void registerAllReduceBufferization(mlir::DialectRegistry &registry);
 
 #define GEN_PASS_DECL
 #include "lowering/shared/Passes.h.inc"

@@ -97,6 +97,11 @@ typedef struct modelc_state_info {
   uint64_t nbytes;  /* numel * element size: what read/write_state move */
 } modelc_state_info;
 
+/* Sums `count` floats at `data` in place over the ranks of data-parallel
+ * training (an MPI_Allreduce); returns 0, or nonzero when it failed. See
+ * set_all_reduce. */
+typedef int32_t (*modelc_all_reduce_fn)(void *context, float *data, size_t count);
+
 /*
  * The ABI functions, as an X-macro: X(P, return type, name, (parameters)).
  * This list is the single source of truth for the prototypes below, the
@@ -228,7 +233,21 @@ typedef struct modelc_state_info {
   X(P, int32_t, grad_buffer,                                                   \
     (modelc_model * model, void **data, size_t *nbytes))                       \
   X(P, int32_t, grad_offset,                                                   \
-    (const modelc_model *model, const char *name, size_t *offset))
+    (const modelc_model *model, const char *name, size_t *offset))             \
+  /* Data-parallel training (libmodelc_dist, docs/DISTRIBUTED.md): the     */ \
+  /* sum over the ranks that a model compiled with --sync-batchnorm calls  */ \
+  /* during its training-mode forward and backward. Every rank must then   */ \
+  /* make the same calls: a rank whose call fails before its generated     */ \
+  /* code runs would leave the others waiting, so check_loss_inputs first. */ \
+  /* NULL fn: one process (the default; nothing to sum).                   */ \
+  X(P, int32_t, set_all_reduce,                                                \
+    (modelc_model * model, modelc_all_reduce_fn fn, void *context))            \
+  /* 1 when the training code calls the all-reduce (--sync-batchnorm), 0   */ \
+  /* when it does not.                                                     */ \
+  X(P, int32_t, uses_all_reduce, (const modelc_model *model))                  \
+  /* The checks loss_backward makes of its inputs, and nothing else.       */ \
+  X(P, int32_t, check_loss_inputs,                                             \
+    (const modelc_model *model, const modelc_tensor *inputs, int32_t n_inputs))
 
 /* The table returned by modelc_model_entry(). */
 typedef struct modelc_api {

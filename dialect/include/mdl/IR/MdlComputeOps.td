@@ -460,6 +460,28 @@ def Mdl_BatchNormOp : Mdl_Op<"batch_norm", [Pure, AttrSizedOperandSegments]> {
   let hasVerifier = 1;
 }
 
+def Mdl_AllReduceOp : Mdl_Op<"all_reduce", [SameOperandsAndResultType]> {
+  let summary = "Sum over the ranks of data-parallel training (SyncBatchNorm)";
+  let description = [{
+    Every rank's `input`, summed element by element; in one process (no
+    communicator installed by the runtime: `set_all_reduce`) the input
+    itself. Ranks run the same code, so their all-reduces pair up in order.
+    It communicates, so it has effects: never removed, merged or moved past
+    another. Its gradient is the all-reduce of the result's gradient.
+    Created by the frontend for `modelc --sync-batchnorm`; bufferized into a
+    call of the runtime's `modelc_all_reduce_f32` on a copy of the input.
+
+    Example:
+
+    ```mlir
+    %0 = mdl.all_reduce %x : tensor<8xf32>
+    ```
+  }];
+  let arguments = (ins F32Tensor:$input);
+  let results = (outs F32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
 def Mdl_LayerNormOp : Mdl_Op<"layer_norm", [Pure, AttrSizedOperandSegments]> {
   let summary = "Normalizes over the trailing dimensions (F.layer_norm)";
   let description = [{
