@@ -23,6 +23,7 @@ safetensors.
 """
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -94,13 +95,67 @@ def torch_step_ms(name, batch, reps, ranks, port):
         return float(Path(out.name).read_text())
 
 
+# The cost model of docs/DISTRIBUTED.md: parameters (float32 gradient bytes)
+# and a training step's compute per machine, backward ~ 2/3 of it.
+MODEL_NETS = {"ResNet-18": 11_689_512, "ResNet-50": 25_557_032}
+# Step compute time (s) of one machine at batch 32, 224x224: "CPU" is this
+# 2-core machine's (ResNet-18 forward b8 225 ms in bench/RESULTS.md, x4 for
+# b32, x3 for forward + backward; ResNet-50 x 4.1/1.8 GMACs); "GPU" an
+# H100-class machine (about 0.03 / 0.07 s).
+MODEL_MACHINES = {"CPU": {"ResNet-18": 2.7, "ResNet-50": 6.2}, "GPU": {"ResNet-18": 0.03, "ResNet-50": 0.07}}
+
+
+def model_table(buckets_mb=25.0, latency_s=15e-6, global_batch=1024):
+    """docs/DISTRIBUTED.md's table. A ring all-reduce of G bytes over N
+    machines takes 2(N-1)/N x G / bandwidth, plus 2(N-1) latencies per
+    bucket. Not overlapped (modelc today: the all-reduce starts when the
+    backward ends) it adds to the step; overlapped with the backward (DDP's
+    buckets) only what exceeds the backward, and at least the last bucket's
+    share, is exposed. Weak scaling: batch 32 on every machine, efficiency
+    = compute / step. Strong scaling: a global batch of 1024 split over the
+    machines, so the compute shrinks as 1/N while the all-reduce does not:
+    the speed-up peaks where they meet."""
+    def allreduce(n, grad, bw):
+        buckets = max(1, math.ceil(grad / (buckets_mb * 1e6)))
+        return 2 * (n - 1) / n * grad / bw + 2 * (n - 1) * latency_s * buckets
+
+    def exposed(n, grad, bw, backward, overlap):
+        ar = allreduce(n, grad, bw)
+        if not overlap:
+            return ar
+        return max(ar - backward, ar * min(1.0, buckets_mb * 1e6 / grad))
+
+    print("| machine | model | Gb/s | all-reduce ms, N=100 | weak: efficiency at N=100, no overlap / overlap "
+          "| strong (global batch 1024): best speed-up and its N, no overlap / overlap |")
+    print("|---|---|---:|---:|---|---|")
+    for machine, times in MODEL_MACHINES.items():
+        for net, params in MODEL_NETS.items():
+            grad = params * 4
+            for gbps in (10, 25, 100):
+                bw = gbps * 1e9 / 8
+                c32 = times[net]
+                weak = [c32 / (c32 + exposed(100, grad, bw, c32 * 2 / 3, o)) for o in (False, True)]
+                strong = []
+                for o in (False, True):
+                    whole = c32 * global_batch / 32
+                    best = max(((whole / (whole / n + exposed(n, grad, bw, whole / n * 2 / 3, o)), n)
+                                for n in range(1, global_batch + 1)))
+                    strong.append(f"{best[0]:.0f}x at N={best[1]}")
+                print(f"| {machine} | {net} | {gbps} | {allreduce(100, grad, bw) * 1e3:.0f} | "
+                      f"{weak[0]:.0%} / {weak[1]:.0%} | {strong[0]} / {strong[1]} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", help="workloads (MLP, ResNet-18)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--modelc", default=str(REPO / "build" / "bin" / "modelc"))
     ap.add_argument("--modelc-run", default=str(REPO / "build" / "bin" / "modelc-run"))
+    ap.add_argument("--model", action="store_true", help="print docs/DISTRIBUTED.md's cost model and stop")
     args = ap.parse_args()
+    if args.model:
+        model_table()
+        return 0
     import torch
     import train
     from safetensors.torch import save_file
