@@ -139,14 +139,15 @@ static void fail(char **argv) {
   api->save_state_to_memory(model, &after, &n2);
   api->save_optimizer_state_to_memory(model, &optAfter, &o2);
   int same = n1 == n2 && !memcmp(before, after, n1) && o1 == o2 && !memcmp(optBefore, optAfter, o1);
-  /* One line per rank, in rank order. */
-  for (int r = 0; r < world; ++r) {
-    if (r == rank)
-      printf("rank %d: rc %d, state %s: %s\n", rank, rc, same ? "unchanged" : "CHANGED",
-             modelc_dist_last_error(dist));
-    fflush(stdout);
-    MPI_Barrier(MPI_COMM_WORLD);
-  }
+  /* One line per rank, printed by rank 0 in rank order (mpirun forwards
+   * each rank's output on its own: their order would be chance). */
+  char line[512], *all = malloc(sizeof line * (size_t)world);
+  snprintf(line, sizeof line, "rank %d: rc %d, state %s: %s", rank, rc,
+           same ? "unchanged" : "CHANGED", modelc_dist_last_error(dist));
+  MPI_Gather(line, sizeof line, MPI_CHAR, all, sizeof line, MPI_CHAR, 0, MPI_COMM_WORLD);
+  for (int r = 0; rank == 0 && r < world; ++r)
+    printf("%s\n", all + (size_t)r * sizeof line);
+  free(all);
   if (rank == world - 1)
     b.shapes[0][1] -= 1;
   check(modelc_dist_train_step(dist, b.t, b.n, &loss) == 0, "step after the failure");
