@@ -83,12 +83,23 @@ cl::opt<std::string> cudaPath("cuda-path",
 // end-to-end tests.
 cl::opt<bool> cudaEmulate("cuda-emulate", cl::desc("Run the CUDA kernels as host loops (testing)"),
                           cl::Hidden, cl::cat(category));
-// The CPU the code is for, by LLVM's name (x86-64-v3, haswell, znver4, ...);
-// the host by default. For tests that read machine code, which must not
-// depend on the machine that runs them; the CPU-targets work makes it a user
-// option.
-cl::opt<std::string> cpuName("cpu", cl::desc("The CPU to compile for (default: the host)"),
-                             cl::value_desc("name"), cl::Hidden, cl::cat(category));
+// The CPU the code is for: native (the machine modelc runs on), an x86-64
+// level, or any CPU LLVM knows. The library checks at create that the CPU
+// running it has the instruction sets this needs (docs/ABI.md). The default
+// is portable: x86-64-v3 runs on any x86-64 with AVX2 and FMA, and is as
+// fast as native on AVX-512 machines while the kernels are 8 lanes wide
+// (README.md, "Choosing the CPU").
+cl::opt<std::string> cpuName(
+    "cpu",
+    cl::desc("The CPU to compile for: native (this machine), x86-64-v2, x86-64-v3 (AVX2 and "
+             "FMA: every x86-64 server since 2013), x86-64-v4 (AVX-512), or an LLVM CPU name "
+             "(znver4, skylake-avx512, ...); default: x86-64-v3"),
+    cl::value_desc("name"), cl::init("x86-64-v3"), cl::cat(category));
+cl::opt<std::string> cpuFeatures(
+    "cpu-features",
+    cl::desc("Instruction sets to add (+) to or remove (-) from --cpu's, as llc's -mattr: "
+             "+avx512f,-avx512bw"),
+    cl::value_desc("+f,-g"), cl::cat(category));
 cl::opt<bool> objectOnly("c", cl::desc("Emit an object file for static linking"),
                          cl::cat(category));
 cl::opt<std::string> prefix("prefix", cl::desc("Symbol prefix (default: the model's name)"),
@@ -382,7 +393,7 @@ int main(int argc, char **argv) {
   if (!checkPrefix(options.prefix))
     return 1;
   std::string cpuError;
-  auto cpu = modelc::lowering::resolveCpuTarget(cpuName, cpuError);
+  auto cpu = modelc::lowering::resolveCpuTarget(cpuName, cpuFeatures, cpuError);
   if (failed(cpu)) {
     errs() << fmt::format("modelc: error: {}\n", cpuError);
     return 1;
@@ -414,6 +425,9 @@ int main(int argc, char **argv) {
   if (failed(description) ||
       failed(lowering::runPipeline(*module, lowering::buildMdlToFusedLinalgPipeline)))
     return 1;
+  // What the runtime checks at create before it runs any of this code.
+  description->cpu = options.cpu.cpu;
+  description->cpuFeatures = options.cpu.requiredFeatures;
   if (cuda && emit == Emit::Linalg)
     return printModule(); // where the CPU and CUDA back ends part
   // The GPU copy of the model: its own entries, beside the CPU code.

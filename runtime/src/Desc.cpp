@@ -196,6 +196,17 @@ bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
       return fail("'rng' must be true or false");
     desc.rng = rng->boolean;
   }
+  if (root.get("cpu") && !getString(root, "cpu", desc.cpu, "the model", detail))
+    return fail(detail);
+  if (const JsonValue *features = root.get("cpu_features")) {
+    if (!features->isArray())
+      return fail("'cpu_features' must be an array of strings");
+    for (const JsonValue &f : features->array) {
+      if (!f.isString())
+        return fail("'cpu_features' must be an array of strings");
+      desc.cpuFeatures.push_back(f.string);
+    }
+  }
   if (const JsonValue *reduce = root.get("all_reduce")) {
     if (reduce->kind != JsonValue::Kind::Bool)
       return fail("'all_reduce' must be true or false");

@@ -77,6 +77,10 @@ struct ModelDesc {
   std::vector<TensorDesc> derived;
   /// The `loss` method's arguments ("loss_inputs"), when hasLoss.
   bool hasLoss = false;
+  /// The CPU the code was compiled for and the instruction sets it needs
+  /// ("cpu", "cpu_features"; CpuCheck.h).
+  std::string cpu;
+  std::vector<std::string> cpuFeatures;
   /// The training code calls modelc_all_reduce_f32 (--sync-batchnorm).
   bool allReduce = false;
   std::vector<TensorDesc> lossInputs;

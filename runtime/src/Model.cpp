@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "Model.h"
 
+#include "CpuCheck.h"
 #include "Cuda.h"
 #include "GeneratedSymbols.h"
 #include "Optimizer.h"
@@ -173,6 +174,9 @@ modelc_model *createModel(const char *device, uint64_t seed,
     return nullptr;
   const ModelDesc *desc = linkedModelDesc(error);
   if (!desc)
+    return nullptr;
+  // Before anything runs the generated code: never SIGILL.
+  if (!cpuCanRun(desc->cpu, desc->cpuFeatures, error))
     return nullptr;
   auto *model = new (std::nothrow) modelc_model();
   if (!model) {

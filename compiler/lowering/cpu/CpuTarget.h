@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace modelc::lowering {
 
@@ -33,6 +34,9 @@ struct CpuTarget {
   std::string features; // LLVM's subtarget features, "+avx2,+fma,..."
   /// The widest vector registers the generated code uses.
   int64_t vectorBits = 256;
+  /// The instruction sets of CpuFeatures.def the machine enables: what a
+  /// CPU must have to run the code (recorded in the model's description).
+  std::vector<std::string> requiredFeatures;
 
   //===- Register blocks (-mdl-blocked-dot-kernels) -----------------------===//
   /// f32 lanes of the kernels' vectors.

@@ -180,6 +180,13 @@ std::string ModelDescription::toJson() const {
     desc["rng"] = true;
   if (allReduce)
     desc["all_reduce"] = true;
+  if (!cpu.empty()) {
+    desc["cpu"] = cpu;
+    llvm::json::Array features;
+    for (const std::string &f : cpuFeatures)
+      features.push_back(f);
+    desc["cpu_features"] = std::move(features);
+  }
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::json::Value(std::move(desc));

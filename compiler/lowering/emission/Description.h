@@ -60,6 +60,10 @@ struct ModelDescription {
   bool rng = false;
   /// The training code sums over the ranks (mdl.all_reduce: --sync-batchnorm).
   bool allReduce = false;
+  /// The CPU the code is for and the instruction sets it needs, which the
+  /// runtime checks at create (CpuFeatures.def).
+  std::string cpu;
+  std::vector<std::string> cpuFeatures;
 
   std::string toJson() const;
 };

@@ -37,9 +37,12 @@ struct CodegenOptions {
   CpuTarget cpu;       // what the object code is for (resolveCpuTarget)
 };
 
-/// The target description of the CPU LLVM calls `cpu` ("" or "host": the
-/// machine modelc runs on); an error names --cpu when LLVM does not know it.
-mlir::FailureOr<CpuTarget> resolveCpuTarget(llvm::StringRef cpu, std::string &error);
+/// The target description of the CPU LLVM calls `cpu` ("native" or
+/// "host": the machine modelc runs on, with the features it reports), with
+/// `extraFeatures` ("+avx512f,-avx512bw", as llc's -mattr) on top; an error
+/// names --cpu or --cpu-features when LLVM does not know them.
+mlir::FailureOr<CpuTarget> resolveCpuTarget(llvm::StringRef cpu, llvm::StringRef extraFeatures,
+                                            std::string &error);
 
 /// Checks that `bytes` is a well-formed safetensors state dict whose keys,
 /// shapes and dtypes are exactly the model's parameters and persistent

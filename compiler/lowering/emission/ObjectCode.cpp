@@ -50,14 +50,15 @@ static void initializeTargetsOnce() {
   (void)initialized;
 }
 
-FailureOr<CpuTarget> resolveCpuTarget(StringRef cpu, std::string &error) {
+FailureOr<CpuTarget> resolveCpuTarget(StringRef cpu, StringRef extraFeatures,
+                                      std::string &error) {
   initializeTargetsOnce();
   llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return failure();
   std::string name, features;
-  if (cpu.empty() || cpu == "host") {
+  if (cpu == "native" || cpu == "host") {
     // The host: its name and the features it reports (a CPU the LLVM
     // release does not know by name still gets its instruction sets).
     name = llvm::sys::getHostCPUName().str();
@@ -69,15 +70,46 @@ FailureOr<CpuTarget> resolveCpuTarget(StringRef cpu, std::string &error) {
     // A named CPU: the features are the ones LLVM gives it.
     name = cpu.str();
   }
-  std::unique_ptr<llvm::MCSubtargetInfo> info(
-      target->createMCSubtargetInfo(triple, name, features));
-  if (!info || !info->isCPUStringValid(name)) {
+  // (Asked of a generic subtarget first: one made for an unknown name
+  // prints LLVM's own warning.)
+  std::unique_ptr<llvm::MCSubtargetInfo> info(target->createMCSubtargetInfo(triple, "", ""));
+  if (info && info->isCPUStringValid(name))
+    info.reset(target->createMCSubtargetInfo(triple, name, features));
+  else
+    info.reset();
+  if (!info) {
     error = "--cpu=" + cpu.str() + ": '" + cpu.str() + "' is not a CPU LLVM knows for " +
-            triple.str() + " (for example x86-64-v3, haswell, znver3, skylake-avx512)";
+            triple.str() + " (native, x86-64-v2, x86-64-v3, x86-64-v4, or a name such as "
+            "haswell, znver4, skylake-avx512)";
     return failure();
   }
+  // --cpu-features: +name or -name, comma-separated, as llc's -mattr.
+  if (!extraFeatures.empty()) {
+    llvm::SubtargetFeatures list(features);
+    SmallVector<StringRef> items;
+    extraFeatures.split(items, ',', -1, /*KeepEmpty=*/false);
+    for (StringRef item : items) {
+      item = item.trim();
+      StringRef bare = item.drop_front(item.starts_with("+") || item.starts_with("-") ? 1 : 0);
+      if (!(item.starts_with("+") || item.starts_with("-")) ||
+          llvm::none_of(info->getAllProcessorFeatures(),
+                        [&](const llvm::SubtargetFeatureKV &kv) { return bare == kv.Key; })) {
+        error = "--cpu-features=" + extraFeatures.str() + ": '" + item.str() +
+                "' is not +name or -name of a feature LLVM knows (for example +avx512f, -avx512bw)";
+        return failure();
+      }
+      list.AddFeature(item);
+    }
+    features = list.getString();
+    info.reset(target->createMCSubtargetInfo(triple, name, features));
+  }
   int64_t vectorBits = info->checkFeatures("+avx512f") ? 512 : info->checkFeatures("+avx") ? 256 : 128;
-  return CpuTarget::forMachine(name, features, vectorBits);
+  CpuTarget result = CpuTarget::forMachine(name, features, vectorBits);
+#define MODELC_CPU_FEATURE(feature, level)                                     \
+  if (info->checkFeatures("+" feature))                                        \
+    result.requiredFeatures.push_back(feature);
+#include "../../../runtime/src/support/CpuFeatures.def"
+  return result;
 }
 
 /// The target machine of `cpu` at `optLevel`.
