@@ -28,6 +28,7 @@ constexpr Field kFields[] = {
     {"outer_rows", &CpuTarget::outerRows},
     {"outer_vectors", &CpuTarget::outerVectors},
     {"outer_chunk", &CpuTarget::outerChunk},
+    {"sum_chunk", &CpuTarget::sumChunk},
     {"packed_panel_columns", &CpuTarget::packedPanelColumns},
     {"min_packed_rows", &CpuTarget::minPackedRows},
     {"row_block", &CpuTarget::rowBlock},

@@ -80,10 +80,14 @@ func.func @conv_gemm(%w: memref<16x27xf32>, %patches: memref<?x64x27xf32>, %y: m
 
 // The kernel, compiled once for all.
 // CHECK-LABEL: func.func private @modelc_blocked_dot(%arg0: memref<?x?xf32, strided<[?, 1], offset: ?>>, %arg1: memref<?x?xf32, strided<[?, 1], offset: ?>>, %arg2: memref<?x?xf32, strided<[?, ?], offset: ?>>) attributes {passthrough = ["noinline"]}
-// The full 4 x 3 block: 3 rows of W, then each row of x against them.
+// The full 4 x 3 block: 3 rows of W, then each row of x against them, K in
+// chunks of 64 steps a lane (512) summed from zero, then added to the
+// block's running sums (blocked summation).
 // CHECK:         scf.for %[[N0:.*]] = %{{.*}} to %{{.*}} step %c3{{[_0-9]*}}
 // CHECK:           scf.for %[[M0:.*]] = %{{.*}} to %{{.*}} step %c4{{[_0-9]*}}
-// CHECK:             scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %c8{{[_0-9]*}} iter_args(
+// CHECK:             scf.for %[[K0:.*]] = %{{.*}} to %{{.*}} step %c512{{[_0-9]*}} iter_args(
+// CHECK:               %[[K1:.*]] = arith.minui
+// CHECK:               scf.for %[[K:.*]] = %[[K0]] to %[[K1]] step %c8{{[_0-9]*}} iter_args(%{{.*}} = %cst
 // CHECK-COUNT-3:       vector.load %arg1[%{{.*}}, %[[K]]] : memref<?x?xf32, strided<[?, 1], offset: ?>>, vector<8xf32>
 // CHECK:               vector.load %arg0[%{{.*}}, %[[K]]]
 // CHECK-COUNT-3:       vector.fma
@@ -93,6 +97,8 @@ func.func @conv_gemm(%w: memref<16x27xf32>, %patches: memref<?x64x27xf32>, %y: m
 // CHECK-COUNT-3:       vector.fma
 // CHECK:               vector.load %arg0
 // CHECK-COUNT-3:       vector.fma
+// CHECK-NEXT:          scf.yield
+// CHECK-COUNT-12:      arith.addf %{{.*}} : vector<8xf32>
 // CHECK-NEXT:          scf.yield
 // The last K % 8 steps: one more step under a mask, then the reductions.
 // CHECK-COUNT-3:     vector.maskedload %arg1
@@ -114,23 +120,27 @@ func.func @conv_gemm(%w: memref<16x27xf32>, %patches: memref<?x64x27xf32>, %y: m
 // strips of W with 8 independent accumulators, then single rows of W.
 // CHECK:         scf.for %{{.*}} step %c1{{[_0-9]*}}
 // CHECK:           scf.for %{{.*}} step %c8{{[_0-9]*}}
-// CHECK:             scf.for %{{.*}} step %c8{{[_0-9]*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
-// CHECK-COUNT-8:       vector.fma
+// CHECK:             scf.for %{{.*}} step %c512{{[_0-9]*}} iter_args(
+// CHECK:               scf.for %{{.*}} step %c8{{[_0-9]*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK-COUNT-8:         vector.fma
 // CHECK:           scf.for %{{.*}} step %c1{{[_0-9]*}}
 
-// The outer kernel: 6 rows of x by 2 vectors of W's columns, C's block
-// as the accumulators, the reduction in chunks of 128.
+// The outer kernel: 6 rows of x by 2 vectors of W's columns, the reduction
+// in chunks of 128 (for L1), each summed in registers from zero 64 steps at
+// a time and added into C's block (blocked summation).
 // CHECK-LABEL: func.func private @modelc_blocked_outer(%arg0: memref<?x?xf32, strided<[?, ?], offset: ?>>, %arg1: memref<?x?xf32, strided<[?, 1], offset: ?>>, %arg2: memref<?x?xf32, strided<[?, 1], offset: ?>>)
 // CHECK:         vector.create_mask
 // CHECK:         scf.for %[[K0:.*]] = %{{.*}} to %{{.*}} step %c128
 // CHECK:           scf.for %{{.*}} step %c16
 // CHECK:             scf.for %{{.*}} step %c6
-// CHECK-COUNT-12:      vector.load %arg2
-// CHECK:               scf.for %[[K:.*]] = %[[K0]] to %{{.*}} step %c1{{[_0-9]*}} iter_args(
-// CHECK-COUNT-2:         vector.load %arg1[%[[K]], %{{.*}}]
-// CHECK:                 memref.load %arg0
-// CHECK-NEXT:            vector.broadcast
-// CHECK-NEXT:            vector.fma
-// CHECK-NEXT:            vector.fma
-// CHECK-COUNT-12:      vector.store %{{.*}}, %arg2
+// CHECK:               scf.for %[[S0:.*]] = %{{.*}} to %{{.*}} step %c64
+// CHECK:                 scf.for %[[K:.*]] = %[[S0]] to %{{.*}} step %c1{{[_0-9]*}} iter_args(%{{.*}} = %cst
+// CHECK-COUNT-2:           vector.load %arg1[%[[K]], %{{.*}}]
+// CHECK:                   memref.load %arg0
+// CHECK-NEXT:              vector.broadcast
+// CHECK-NEXT:              vector.fma
+// CHECK-NEXT:              vector.fma
+// CHECK:                 vector.load %arg2
+// CHECK-NEXT:            arith.addf
+// CHECK-NEXT:            vector.store %{{.*}}, %arg2
 // CHECK:         vector.maskedload %arg1

@@ -84,20 +84,24 @@ module attributes {mdl.derived = [{kind = "packed", shape = array<i64: 3, 37, 16
 // CHECK-NOT:     modelc_blocked_packed
 // CHECK:         return
 
-// The kernel: per panel, blocks of 6 rows by 16 columns whose 12
-// accumulators are C's block, two unmasked vectors of the panel per k step
-// times broadcast elements of A; the last partial panel stores under masks.
+// The kernel: per panel, blocks of 6 rows by 16 columns with 12
+// accumulators, two unmasked vectors of the panel per k step times
+// broadcast elements of A, summed from zero 64 steps at a time and added
+// into C's block (blocked summation); the last partial panel stores under
+// masks.
 // CHECK-LABEL: func.func private @modelc_blocked_packed(
 // CHECK-SAME:    %[[KA:[^:]*]]: memref<?x?xf32, strided<[?, 1], offset: ?>>, %[[KP:[^:]*]]: memref<?x?x16xf32, strided<[?, 16, 1], offset: ?>>, %[[KC:[^:]*]]: memref<?x?xf32, strided<[?, 1], offset: ?>>)
 // CHECK:         scf.for
 // CHECK:           scf.for
-// CHECK-COUNT-12:    vector.load %[[KC]]
-// CHECK:             scf.for {{.*}} iter_args
-// CHECK:               vector.load %[[KP]][%{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x16xf32, strided<[?, 16, 1], offset: ?>>, vector<8xf32>
-// CHECK:               vector.load %[[KP]]
-// CHECK-COUNT-6:       vector.broadcast
-// CHECK-COUNT-12:      vector.fma
-// CHECK:             vector.store
+// CHECK:             scf.for {{.*}} step %c64
+// CHECK:               scf.for {{.*}} iter_args(%{{.*}} = %cst
+// CHECK:                 vector.load %[[KP]][%{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x16xf32, strided<[?, 16, 1], offset: ?>>, vector<8xf32>
+// CHECK:                 vector.load %[[KP]]
+// CHECK-COUNT-6:         vector.broadcast
+// CHECK-COUNT-12:        vector.fma
+// CHECK:               vector.load %[[KC]]
+// CHECK-NEXT:          arith.addf
+// CHECK-NEXT:          vector.store
 // The last N % 16 columns: 1 to 8 as one masked vector, 9 to 15 as a
 // whole vector and a masked one.
 // CHECK:         %[[LEFT:.*]] = arith.subi %[[N:.*]], %[[WHOLE:.*]] : index

@@ -140,17 +140,23 @@ func.func @batch_norm(%x: tensor<?x4x8x8xf32>, %m: tensor<4xf32>, %v: tensor<4xf
 // batch_norm_stats (training): per channel over (N, H, W), the mean, the
 // biased variance (for normalizing) and the unbiased one (for the running
 // variance), both from one sum of squared deviations; N * 8 * 8 values.
+// Each sum one dimension at a time, W, then H, then N (shorter chains of
+// additions, less rounding error).
 // CHECK-LABEL: func.func @batch_norm_stats
 // CHECK-DAG:     %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
 // CHECK-DAG:     %[[C8:.*]] = arith.constant 8 : index
-// CHECK:         %[[SUM:.*]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d1)>], iterator_types = ["reduction", "parallel", "reduction", "reduction"]} ins(%arg0 : tensor<?x4x8x8xf32>)
+// CHECK:         %[[SUMW:.*]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%arg0 : tensor<?x4x8x8xf32>)
+// CHECK:         %[[SUMH:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[SUMW]] : tensor<?x4x8xf32>)
+// CHECK:         %[[SUM:.*]] = linalg.generic {{.*}}iterator_types = ["reduction", "parallel"]} ins(%[[SUMH]] : tensor<?x4xf32>)
 // CHECK:         %[[N:.*]] = tensor.dim %arg0, %c0
 // CHECK:         %[[NH:.*]] = arith.muli %[[N]], %[[C8]]
 // CHECK:         arith.muli %[[NH]], %[[C8]]
 // CHECK:         %[[MEAN:.*]] = linalg.generic {{.*}} ins(%[[SUM]] : tensor<4xf32>)
 // CHECK:           arith.divf
 // CHECK:         %[[SQ:.*]] = linalg.generic {{.*}} ins(%arg0, %[[MEAN]] : tensor<?x4x8x8xf32>, tensor<4xf32>)
-// CHECK:         %[[SS:.*]] = linalg.generic {{.*}}iterator_types = ["reduction", "parallel", "reduction", "reduction"]} ins(%[[SQ]] : tensor<?x4x8x8xf32>)
+// CHECK:         %[[SSW:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[SQ]] : tensor<?x4x8x8xf32>)
+// CHECK:         %[[SSH:.*]] = linalg.generic {{.*}} ins(%[[SSW]] : tensor<?x4x8xf32>)
+// CHECK:         %[[SS:.*]] = linalg.generic {{.*}}iterator_types = ["reduction", "parallel"]} ins(%[[SSH]] : tensor<?x4xf32>)
 // CHECK:         %[[COUNT:.*]] = arith.sitofp
 // CHECK:         %[[BIASED:.*]] = linalg.generic {{.*}} ins(%[[SS]] : tensor<4xf32>)
 // CHECK-NEXT:    ^bb0(%[[S:.*]]: f32, %{{.*}}: f32):
