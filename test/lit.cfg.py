@@ -65,3 +65,20 @@ if config.modelc_have_mpi.upper() in ("ON", "1", "TRUE", "YES") and shutil.which
     config.available_features.add("mpi")
     config.substitutions.append(("%mpirun", "mpirun --allow-run-as-root --oversubscribe --bind-to none -np"))
     config.substitutions.append(("%mpicc", "mpicc"))
+
+# "cpu-avx512": this machine runs x86-64-v4 code (AVX-512 F, VL, BW, DQ,
+# CD), so that the AVX-512 kernels (modelc --cpu=x86-64-v4) can be run and
+# checked; elsewhere those tests are unsupported, never wrong.
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+if {"avx512f", "avx512vl", "avx512bw", "avx512dq", "avx512cd"} <= _cpu_flags():
+    config.available_features.add("cpu-avx512")

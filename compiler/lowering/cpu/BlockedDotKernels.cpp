@@ -141,7 +141,24 @@ private:
   /// rows (Linear(100, ...)) the 12 separate reductions of a 4 x 3 block
   /// cost nearly a third of its time.
   SmallVector<Value> horizontalSums(ArrayRef<Value> vectors) {
-    assert(target.lanes == 8 && "the shuffles below pair up 8 lanes");
+    assert((target.lanes == 8 || target.lanes == 16) && "the shuffles below pair up 8 lanes");
+    if (target.lanes == 16) {
+      // Halves added first: 16 lanes to 8.
+      SmallVector<Value> halves;
+      for (Value v : vectors) {
+        Value low = vector::ExtractStridedSliceOp::create(b, loc, v, ArrayRef<int64_t>{0},
+                                                          ArrayRef<int64_t>{8}, ArrayRef<int64_t>{1});
+        Value high = vector::ExtractStridedSliceOp::create(b, loc, v, ArrayRef<int64_t>{8},
+                                                           ArrayRef<int64_t>{8}, ArrayRef<int64_t>{1});
+        halves.push_back(arith::AddFOp::create(b, loc, low, high, fast));
+      }
+      return pairwiseSums(halves);
+    }
+    return pairwiseSums(vectors);
+  }
+
+  /// horizontalSums of 8-lane vectors.
+  SmallVector<Value> pairwiseSums(ArrayRef<Value> vectors) {
     // [a01, a23, b01, b23 | a45, a67, b45, b67] for lanes a0..a7, b0..b7.
     auto pairSums = [&](Value a, Value c) {
       Value even =
@@ -596,9 +613,9 @@ void callPackedOrDot(OpBuilder &b, Location loc, ModuleOp module, DotContraction
 struct BlockedDotKernelsPass : impl::BlockedDotKernelsBase<BlockedDotKernelsPass> {
   void runOnOperation() override {
     const CpuTarget target = CpuTarget::of(getOperation());
-    // The kernels' code is written for 8 lanes (the dot kernel's lane sums
-    // pair them up) and panels one outer-product block wide.
-    if (target.lanes != 8 ||
+    // The kernels' code is written for 8 or 16 lanes (the dot kernel's lane
+    // sums pair up 8) and panels one outer-product block wide.
+    if ((target.lanes != 8 && target.lanes != 16) ||
         target.packedPanelColumns != target.outerVectors * target.lanes) {
       getOperation().emitError("mdl-blocked-dot-kernels: no kernels for ")
           << target.lanes << " lanes and panels of " << target.packedPanelColumns << " columns";

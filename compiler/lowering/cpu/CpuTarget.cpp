@@ -52,9 +52,18 @@ CpuTarget CpuTarget::forMachine(llvm::StringRef cpu, llvm::StringRef features,
   t.cpu = cpu.str();
   t.features = features.str();
   t.vectorBits = vectorBits;
-  // The kernels are written for 8-lane (256-bit) vectors and 16 registers:
-  // on AVX-512 machines too, for now (the CPU-targets issue adds their own
-  // entry here). A machine without AVX runs the same code in halves.
+  // AVX-512: 16 lanes and 32 registers. The outer-product kernels' blocks
+  // grow to 8 rows by 32 columns (16 accumulators, 2 vectors of B and a
+  // broadcast: 19 registers), the packed panels with them; the dot kernel
+  // keeps its 4 x 3 block of (now 16-lane) accumulators.
+  if (vectorBits >= 512) {
+    t.lanes = 16;
+    t.outerRows = 8;
+    t.outerVectors = 2;
+    t.packedPanelColumns = t.outerVectors * t.lanes;
+  }
+  // Otherwise the AVX2 description (8 lanes, 16 registers); a machine
+  // without AVX runs the same code in halves.
   return t;
 }
 

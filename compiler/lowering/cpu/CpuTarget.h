@@ -10,8 +10,8 @@
 // description every figure in bench/RESULTS.md was measured with
 // (bench/TUNING.md says how each value was chosen).
 //
-// A second instruction set (AVX-512: 16 lanes, 32 registers) is a second
-// entry of `CpuTarget::forMachine`; nothing else has to learn about it.
+// AVX-512 (16 lanes, 32 registers) is a second entry of
+// `CpuTarget::forMachine`; the kernels read their sizes from here.
 //
 //===----------------------------------------------------------------------===//
 
