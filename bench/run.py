@@ -299,6 +299,22 @@ def parse_mdl_view(text):
     return state, inputs
 
 
+def library_name(key):
+    """A compiled library's key ("resnet18@x86-64-v4") as its command line."""
+    name, cpu = key.split("@", 1)
+    return f"bench/models/{name}.mdl --cpu {cpu}"
+
+
+def runs_avx512():
+    """Whether this machine runs x86-64-v4 code (AVX-512 F, VL, BW, DQ, CD)."""
+    try:
+        flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo")
+                      if l.startswith("flags")), [])
+    except OSError:
+        return False
+    return {"avx512f", "avx512vl", "avx512bw", "avx512dq", "avx512cd"} <= set(flags)
+
+
 def modelc_view(modelc, mdl):
     proc = subprocess.run([modelc, str(mdl), "--emit=mdl"], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -782,6 +798,9 @@ def main():
                          "(default 5, --quick 0)")
     ap.add_argument("--min-reps", type=int, default=None, help="default 7, --quick 3")
     ap.add_argument("--only", nargs="+", help="workloads whose name contains one of these strings")
+    ap.add_argument("--cpu", nargs="+", default=None,
+                    help="modelc --cpu of the libraries, one row per workload and CPU (default: "
+                         "x86-64-v3, and x86-64-v4 where this machine runs AVX-512)")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     ap.add_argument("--no-ort", action="store_true", help="skip onnxruntime (and installing it)")
@@ -860,7 +879,9 @@ def main():
     modelc_version = next((l.strip() for l in modelc_version if l.strip().startswith("modelc")),
                           " / ".join(l.strip() for l in modelc_version))
 
-    workloads, seen = [], set()
+    cpus = args.cpu or (["x86-64-v3"] + (["x86-64-v4"] if runs_avx512() else []))
+    log("modelc libraries for: " + ", ".join(cpus))
+    workloads, seen, sources = [], set(), {}
     for name, mdl_name, cls_name, in_name, shape, b_full, b_quick, mode in WORKLOADS:
         batch = b_quick if args.quick else b_full
         label = f"{name} b{batch}" + (" train" if mode == "train" else "")
@@ -868,7 +889,12 @@ def main():
             continue
         seen.add(label)
         if not args.only or any(s in label for s in args.only):
-            workloads.append((label, mdl_name, cls_name, in_name, shape, batch, mode))
+            # One row per CPU variant, labelled with it: the instruction set
+            # every number of the row comes from.
+            for cpu in cpus:
+                key = f"{mdl_name}@{cpu}"
+                sources[key] = mdl_name
+                workloads.append((f"{label} [{cpu}]", key, cls_name, in_name, shape, batch, mode))
     if use_torch:
         torch.set_num_threads(args.threads)
         classes = torch_modules()
@@ -883,11 +909,12 @@ def main():
 
     # ---- compile ---------------------------------------------------------
     compiled = OrderedDict()
-    for _, mdl_name, cls_name, *_ in workloads:
-        if mdl_name in compiled:
+    for _, key, cls_name, *_ in workloads:
+        if key in compiled:
             continue
+        mdl_name, cpu = sources[key], key.split("@", 1)[1]
         mdl = MODELS_DIR / f"{mdl_name}.mdl"
-        so = work / f"{mdl_name}.so"
+        so = work / f"{mdl_name}.{cpu}.so"
         # The best of `rounds` compiles, like the call timings. A round that
         # times out ends them; the library of an earlier round stays (modelc
         # renames its output into place only when done), and so does its time.
@@ -895,7 +922,7 @@ def main():
         for _ in range(rounds):
             t0 = time.perf_counter()
             try:
-                proc = subprocess.run([modelc, str(mdl), "-o", str(so)], capture_output=True,
+                proc = subprocess.run([modelc, str(mdl), "--cpu", cpu, "-o", str(so)], capture_output=True,
                                       text=True, timeout=args.compile_timeout)
             except subprocess.TimeoutExpired:
                 if dt is not None:
@@ -909,13 +936,13 @@ def main():
             msg = (f"modelc {mdl.relative_to(REPO)} -o model.so did not finish within "
                    f"{args.compile_timeout:g} s: its workloads are skipped")
             log("COMPILE TIMEOUT: " + msg)
-            compiled[mdl_name] = dict(timeout=msg, compile_s=None, size=None)
+            compiled[key] = dict(timeout=msg, compile_s=None, size=None)
             continue
         # The runtime's thread pool reads MODELC_NUM_THREADS (runtime/src/Parallel.cpp);
         # a library without that string is single-threaded.
         entry = dict(so=so, compile_s=dt, size=so.stat().st_size, cls=cls_name,
                      threaded=b"MODELC_NUM_THREADS" in so.read_bytes())
-        log(f"compiled {mdl.relative_to(REPO)}: {dt:.2f} s, model.so {entry['size'] / 1024:.0f} KiB")
+        log(f"compiled {mdl.relative_to(REPO)} --cpu {cpu}: {dt:.2f} s, model.so {entry['size'] / 1024:.0f} KiB")
         if use_torch:
             view_state, view_inputs = modelc_view(modelc, mdl)
             seed = sum(map(ord, mdl_name))
@@ -934,7 +961,7 @@ def main():
             entry.update(model=model, m64=m64, state=state_path, inputs=view_inputs,
                          nstate=len(view_state))
             log(f"  state dict: {len(view_state)} entries, keys/shapes/dtypes match modelc --emit=mdl")
-        compiled[mdl_name] = entry
+        compiled[key] = entry
 
     torch_base_rss = None
     if use_torch:  # what `import torch` alone costs a process (context for the RSS column)
@@ -943,6 +970,7 @@ def main():
     # ---- run -------------------------------------------------------------
     rows, failures = [], []
     for label, mdl_name, _, in_name, shape, batch, mode in workloads:
+        # (mdl_name is the library's key: the model @ its CPU.)
         train = mode == "train"
         c = compiled[mdl_name]
         row = dict(label=label, batch=batch, mode=mode, status="ok", err=None, rel=None,
@@ -1294,12 +1322,17 @@ TARGET_HEADER = ["target (issue 4)", "measured", "verdict"]
 
 def evaluate_targets(rows, compiled, peak, thread_list):
     """[target, measured, verdict] for each target of issue 4 that this run measures."""
-    by_label = {r["label"]: r for r in rows}
     out = []
 
-    def per_threads(label, what, value, goal, unit):
-        """value(row, threads) -> float or None; met when >= goal at each thread count."""
-        r = by_label.get(label)
+    def per_threads(base, what, value, goal, unit):
+        """value(row, threads) -> float or None; met when >= goal at each thread
+        count; for each CPU variant of the workload `base` ("MLP b64 [x86-64-v3]")."""
+        for r in rows:
+            if r["label"].startswith(base + " ["):
+                per_row(r, what, value, goal, unit)
+
+    def per_row(r, what, value, goal, unit):
+        label = r["label"]
         vals = [(n, value(r, n) if r else None) for n in thread_list]
         got = [(n, v) for n, v in vals if v is not None]
         measured = "; ".join(f"{n} thr: {v:.3g}{unit}" for n, v in got) or "not measured"
@@ -1337,7 +1370,7 @@ def evaluate_targets(rows, compiled, peak, thread_list):
     per_threads("ResNet-18 32x32 b32 train", "≥ 1.2× PyTorch eager", ratio("eager"), 1.2, "×")
     for k, c in compiled.items():
         if k.startswith("resnet18") and c.get("compile_s") is not None:
-            out.append([f"compile time of bench/models/{k}.mdl ≤ 5 s", f"{c['compile_s']:.2f} s",
+            out.append([f"compile time of {library_name(k)} ≤ 5 s", f"{c['compile_s']:.2f} s",
                         "met" if c["compile_s"] <= 5 else "missed"])
     sizes = [(k, c["size"]) for k, c in compiled.items() if c.get("size")]
     if sizes:
@@ -1437,9 +1470,9 @@ def write_report(path, args, machine, versions, tables, targets, rows, compiled,
     for k, c in compiled.items():
         st = f"{c['nstate']} entries" if "nstate" in c else "—"
         if c["size"] is None:
-            md.append(f"| bench/models/{k}.mdl | > {args.compile_timeout:g} (timed out) | — | — |")
+            md.append(f"| {library_name(k)} | > {args.compile_timeout:g} (timed out) | — | — |")
             continue
-        md.append(f"| bench/models/{k}.mdl | {c['compile_s']:.2f} | "
+        md.append(f"| {library_name(k)} | {c['compile_s']:.2f} | "
                   f"{c['size'] / 1024:.0f} KiB ({c['size']:,} bytes) | {st} |")
     md.append("\nThe weights are not baked in (no `--weights`): they are loaded with "
               "`--load-state` at run time, so model.so holds only code and the runtime. "
