@@ -85,16 +85,16 @@ cl::opt<bool> cudaEmulate("cuda-emulate", cl::desc("Run the CUDA kernels as host
                           cl::Hidden, cl::cat(category));
 // The CPU the code is for: native (the machine modelc runs on), an x86-64
 // level, or any CPU LLVM knows. The library checks at create that the CPU
-// running it has the instruction sets this needs (docs/ABI.md). The default
-// is portable: x86-64-v3 runs on any x86-64 with AVX2 and FMA, and is as
-// fast as native on AVX-512 machines while the kernels are 8 lanes wide
-// (README.md, "Choosing the CPU").
+// running it has the instruction sets this needs (docs/ABI.md). The default,
+// portable, holds the code twice, for x86-64-v3 and x86-64-v4, and the
+// runtime runs the best one the CPU has (README.md, "Choosing the CPU").
 cl::opt<std::string> cpuName(
     "cpu",
-    cl::desc("The CPU to compile for: native (this machine), x86-64-v2, x86-64-v3 (AVX2 and "
-             "FMA: every x86-64 server since 2013), x86-64-v4 (AVX-512), or an LLVM CPU name "
-             "(znver4, skylake-avx512, ...); default: x86-64-v3"),
-    cl::value_desc("name"), cl::init("x86-64-v3"), cl::cat(category));
+    cl::desc("The CPU to compile for: portable (the default: x86-64-v3 and x86-64-v4 code, "
+             "chosen at load from CPUID), native (this machine), x86-64-v2, x86-64-v3 (AVX2 "
+             "and FMA: every x86-64 server since 2013), x86-64-v4 (AVX-512), or an LLVM CPU "
+             "name (znver4, skylake-avx512, ...)"),
+    cl::value_desc("name"), cl::init("portable"), cl::cat(category));
 cl::opt<std::string> cpuFeatures(
     "cpu-features",
     cl::desc("Instruction sets to add (+) to or remove (-) from --cpu's, as llc's -mattr: "
@@ -393,12 +393,30 @@ int main(int argc, char **argv) {
   if (!checkPrefix(options.prefix))
     return 1;
   std::string cpuError;
-  auto cpu = modelc::lowering::resolveCpuTarget(cpuName, cpuFeatures, cpuError);
+  // portable: the x86-64-v3 code, and the x86-64-v4 code as its variant
+  // (not beside CUDA kernels: a --target=cuda library's CPU code is one).
+  bool portable = cpuName == "portable";
+  if (portable && !cpuFeatures.empty()) {
+    errs() << "modelc: error: --cpu-features needs a single --cpu (not the default, "
+              "portable): name one, e.g. --cpu=x86-64-v3\n";
+    return 1;
+  }
+  auto cpu = modelc::lowering::resolveCpuTarget(portable ? "x86-64-v3" : cpuName.getValue(),
+                                                cpuFeatures, cpuError);
   if (failed(cpu)) {
     errs() << fmt::format("modelc: error: {}\n", cpuError);
     return 1;
   }
   options.cpu = *cpu;
+  std::optional<modelc::lowering::CpuTarget> variantCpu;
+  if (portable && target == "cpu") {
+    auto v4 = modelc::lowering::resolveCpuTarget("x86-64-v4", "", cpuError);
+    if (failed(v4)) {
+      errs() << fmt::format("modelc: error: {}\n", cpuError);
+      return 1;
+    }
+    variantCpu = *v4;
+  }
   if (!weights.empty()) {
     // No size limit: a state dict is as large as the model's parameters.
     std::unique_ptr<MemoryBuffer> bytes =
@@ -431,7 +449,7 @@ int main(int argc, char **argv) {
   if (cuda && emit == Emit::Linalg)
     return printModule(); // where the CPU and CUDA back ends part
   // The GPU copy of the model: its own entries, beside the CPU code.
-  mlir::OwningOpRef<mlir::ModuleOp> cudaModule;
+  mlir::OwningOpRef<mlir::ModuleOp> cudaModule, variantModule;
   if (cuda && cudaOptions.emulate) {
     // Training runs on the CPU only (docs/CUDA.md); the emulated library is
     // one module of kernels, so it has no training entries.
@@ -450,6 +468,9 @@ int main(int argc, char **argv) {
       cudaModule = module->clone();
       lowering::renameForCuda(*cudaModule);
     }
+    // The variant's copy, lowered below as the module is, for its CPU.
+    if (variantCpu && emit != Emit::Linalg)
+      variantModule = module->clone();
     // The CPU passes tune for the target description on the module.
     (*module)->setAttr(mlir::mdl::kCpuTargetAttr, options.cpu.toAttr(&context));
     if (failed(lowering::runPipeline(*module, lowering::buildCpuTilingPipeline)))
@@ -461,6 +482,14 @@ int main(int argc, char **argv) {
       return 1;
     (*module)->removeAttr(mlir::mdl::kCpuTargetAttr);
     narrate("bufferized and lowered to the LLVM dialect");
+    if (variantModule) {
+      (*variantModule)->setAttr(mlir::mdl::kCpuTargetAttr, variantCpu->toAttr(&context));
+      if (failed(lowering::runPipeline(*variantModule, lowering::buildCpuTilingPipeline)) ||
+          failed(lowering::runPipeline(*variantModule, lowering::buildCpuToLLVMPipeline)))
+        return 1;
+      (*variantModule)->removeAttr(mlir::mdl::kCpuTargetAttr);
+      narrate(fmt::format("the same for {}, the library's second CPU variant", variantCpu->cpu));
+    }
   }
   if (cudaModule) {
     std::string error;
@@ -482,7 +511,8 @@ int main(int argc, char **argv) {
   }
   llvm::LLVMContext llvmContext;
   auto llvmModule = lowering::translateToLLVMIR(
-      *module, cudaModule ? *cudaModule : mlir::ModuleOp(), llvmContext, *description, options);
+      *module, cudaModule ? *cudaModule : mlir::ModuleOp(), llvmContext, *description, options,
+      variantModule ? *variantModule : mlir::ModuleOp(), variantCpu ? &*variantCpu : nullptr);
   if (!llvmModule) {
     errs() << "modelc: error: translation to LLVM IR failed\n";
     return 1;

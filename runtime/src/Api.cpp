@@ -717,6 +717,11 @@ MODELC_RT_EXPORT int32_t modelc_rt_check_loss_inputs(const modelc_model *model,
   });
 }
 
+MODELC_RT_EXPORT const char *modelc_rt_cpu(const modelc_model *model) {
+  return entry(model, "cpu", Access::Shared, static_cast<const char *>(nullptr),
+               [&] { return model->desc->cpu.c_str(); });
+}
+
 MODELC_RT_EXPORT const modelc_api *modelc_model_entry(void) {
   static const modelc_api api = [] {
     modelc_api a;

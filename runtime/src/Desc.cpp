@@ -1,6 +1,7 @@
 //===- Desc.cpp -----------------------------------------------------------===//
 #include "Desc.h"
 
+#include "CpuCheck.h"
 #include "GeneratedSymbols.h"
 #include "support/Format.h"
 #include "support/Json.h"
@@ -207,6 +208,28 @@ bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
       desc.cpuFeatures.push_back(f.string);
     }
   }
+  if (const JsonValue *variants = root.get("variants")) {
+    if (!variants->isArray())
+      return fail("'variants' must be an array");
+    for (const JsonValue &v : variants->array) {
+      VariantDesc variant;
+      if (!v.isObject() || !getString(v, "cpu", variant.cpu, "a variant", detail))
+        return fail(detail.empty() ? "a variant must be an object with 'cpu'" : detail);
+      const JsonValue *features = v.get("cpu_features");
+      if (!features || !features->isArray())
+        return fail("a variant's 'cpu_features' must be an array of strings");
+      for (const JsonValue &f : features->array) {
+        if (!f.isString())
+          return fail("a variant's 'cpu_features' must be an array of strings");
+        variant.cpuFeatures.push_back(f.string);
+      }
+      if (v.get("derived") && !parseTensors(v, "derived", /*named=*/true, variant.derived, detail))
+        return fail(detail);
+      if (const JsonValue *checks = v.get("shape_checks"))
+        variant.shapeChecks = checks->kind == JsonValue::Kind::Bool && checks->boolean;
+      desc.variants.push_back(std::move(variant));
+    }
+  }
   if (const JsonValue *reduce = root.get("all_reduce")) {
     if (reduce->kind != JsonValue::Kind::Bool)
       return fail("'all_reduce' must be true or false");
@@ -231,10 +254,14 @@ bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
        !parseTensors(root, "loss_inputs", /*named=*/true, desc.lossInputs, detail)))
     return fail(detail);
   desc.hasLoss = root.get("loss_inputs") != nullptr;
-  for (const TensorDesc &d : desc.derived)
-    for (int64_t size : d.shape)
-      if (size < 0)
-        return fail(format("derived value '%s' has a dynamic shape", d.name.c_str()));
+  std::vector<const std::vector<TensorDesc> *> derivedLists = {&desc.derived};
+  for (const VariantDesc &v : desc.variants)
+    derivedLists.push_back(&v.derived);
+  for (const std::vector<TensorDesc> *list : derivedLists)
+    for (const TensorDesc &d : *list)
+      for (int64_t size : d.shape)
+        if (size < 0)
+          return fail(format("derived value '%s' has a dynamic shape", d.name.c_str()));
   for (size_t i = 0; i < desc.outputs.size(); ++i)
     desc.outputs[i].name =
         desc.outputs.size() == 1 ? std::string("output") : format("output.%zu", i);
@@ -269,6 +296,28 @@ bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
   return true;
 }
 
+/// The first variant this CPU can run (CpuCheck.h, $MODELC_CPU included),
+/// else the base code: its CPU, checks and derived values become the
+/// description's.
+static void chooseVariant(ModelDesc &desc) {
+  // (One variant beside the base is all the compiler makes; a description
+  // that lists one without its code is ignored.)
+  if (!modelc_generated_forward_eval__variant1 || !modelc_generated_forward_train__variant1)
+    return;
+  for (size_t i = 0; i < desc.variants.size() && i < 1; ++i) {
+    VariantDesc &v = desc.variants[i];
+    std::string ignored;
+    if (!cpuCanRun(v.cpu, v.cpuFeatures, ignored))
+      continue;
+    desc.variant = i + 1;
+    std::swap(desc.cpu, v.cpu);
+    std::swap(desc.cpuFeatures, v.cpuFeatures);
+    std::swap(desc.derived, v.derived);
+    std::swap(desc.shapeChecks, v.shapeChecks);
+    return;
+  }
+}
+
 const ModelDesc *linkedModelDesc(std::string &error) {
   // Parsed on first use; C++ guarantees thread-safe initialisation.
   struct Parsed {
@@ -278,6 +327,8 @@ const ModelDesc *linkedModelDesc(std::string &error) {
     Parsed() {
       try {
         ok = parseModelDesc(modelc_generated_desc, desc, error);
+        if (ok)
+          chooseVariant(desc);
       } catch (...) { // out of memory: nothing may escape to C callers
         ok = false;
       }

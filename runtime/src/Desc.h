@@ -55,6 +55,17 @@ struct TensorDesc {
   std::vector<std::string> dims;
 };
 
+/// Another compilation of the model's CPU code in the same library (a
+/// portable library holds x86-64-v4 code beside the x86-64-v3 one): its
+/// entries are the base ones' names with kVariantSuffix<i + 1>, its derived
+/// values and checks its own ("variants" of the description).
+struct VariantDesc {
+  std::string cpu;
+  std::vector<std::string> cpuFeatures;
+  std::vector<TensorDesc> derived;
+  bool shapeChecks = false;
+};
+
 struct ModelDesc {
   std::string name;
   /// The model's source file, for messages of the generated code's shape
@@ -81,6 +92,12 @@ struct ModelDesc {
   /// ("cpu", "cpu_features"; CpuCheck.h).
   std::string cpu;
   std::vector<std::string> cpuFeatures;
+  /// The other compilations in the library, and which one this process
+  /// runs: 0 the base code, i > 0 variants[i - 1], chosen once at load as
+  /// the first this CPU can run (cpu, cpuFeatures, derived and shapeChecks
+  /// above are then the chosen one's).
+  std::vector<VariantDesc> variants;
+  size_t variant = 0;
   /// The training code calls modelc_all_reduce_f32 (--sync-batchnorm).
   bool allReduce = false;
   std::vector<TensorDesc> lossInputs;

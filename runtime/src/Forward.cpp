@@ -11,6 +11,7 @@
 #include "Alloc.h"
 #include "Call.h"
 #include "Cuda.h"
+#include "Entries.h"
 #include "GeneratedSymbols.h"
 #include "Run.h"
 #include "support/Format.h"
@@ -90,7 +91,7 @@ void prepareDerived(modelc_model &model) {
     return;
   PackedArgs args;
   addModelArguments(desc, model.stateData, /*inputs=*/nullptr, &model.derivedData, args);
-  modelc_generated_prepare(args.finish());
+  cpuEntries(desc).prepare(args.finish());
   model.derivedStale = false;
 }
 
@@ -257,8 +258,8 @@ bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
     return copyOutputsOf(model, call, why);
   };
   return callOnCpu(model,
-                   model.training ? modelc_generated_forward_train
-                                  : modelc_generated_forward_eval,
+                   model.training ? cpuEntries(*model.desc).forwardTrain
+                                  : cpuEntries(*model.desc).forwardEval,
                    desc.outputs, inputs, desc.inputs.size(), copyOutputs, error);
 }
 

@@ -43,6 +43,19 @@ __attribute__((visibility("hidden"), weak)) void
 modelc_generated_forward_backward_train(void **args);
 __attribute__((visibility("hidden"), weak)) void
 modelc_generated_forward_backward_eval(void **args);
+/// A portable library's second compilation of the CPU code (ModelDesc's
+/// variants[0], e.g. x86-64-v4 beside x86-64-v3): the same entries, named
+/// with the suffix "__variant1". Weak: absent from a single-CPU library.
+#define MODELC_VARIANT_ENTRY_(fn)                                              \
+  __attribute__((visibility("hidden"), weak)) void modelc_generated_##fn##__variant1(void **args);
+MODELC_VARIANT_ENTRY_(forward_eval)
+MODELC_VARIANT_ENTRY_(forward_train)
+MODELC_VARIANT_ENTRY_(prepare)
+MODELC_VARIANT_ENTRY_(loss_backward_train)
+MODELC_VARIANT_ENTRY_(loss_backward_eval)
+MODELC_VARIANT_ENTRY_(forward_backward_train)
+MODELC_VARIANT_ENTRY_(forward_backward_eval)
+#undef MODELC_VARIANT_ENTRY_
 /// A safetensors state dict baked in with `modelc --weights` (size 0: none),
 /// loaded strictly by every create.
 __attribute__((visibility("hidden"))) extern const unsigned char modelc_generated_weights[];

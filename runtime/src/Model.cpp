@@ -9,6 +9,7 @@
 
 #include "CpuCheck.h"
 #include "Cuda.h"
+#include "Entries.h"
 #include "GeneratedSymbols.h"
 #include "Optimizer.h"
 #include "Rng.h"
@@ -200,7 +201,7 @@ modelc_model *createModel(const char *device, uint64_t seed,
   }
   // After the state's draws, so that adding dropout changes no initial value.
   model->randomStream = static_cast<int64_t>(rng.next());
-  if (!desc->derived.empty() && !modelc_generated_prepare) {
+  if (!desc->derived.empty() && !cpuEntries(*desc).prepare) {
     error = "invalid model library: it lists derived values but has no prepare entry";
     delete model;
     return nullptr;

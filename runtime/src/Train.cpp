@@ -1,6 +1,7 @@
 //===- Train.cpp - gradients and loss_backward -----------------------------===//
 #include "Train.h"
 
+#include "Entries.h"
 #include "GeneratedSymbols.h"
 #include "Parallel.h"
 #include "Run.h"
@@ -12,8 +13,8 @@
 namespace modelc::rt {
 
 bool libraryTrains(const ModelDesc &desc) {
-  return desc.hasLoss && modelc_generated_loss_backward_train &&
-         modelc_generated_loss_backward_eval;
+  return desc.hasLoss && cpuEntries(desc).lossBackwardTrain &&
+         cpuEntries(desc).lossBackwardEval;
 }
 
 bool initTraining(modelc_model &model, std::string &error) {
@@ -181,8 +182,8 @@ bool lossBackward(modelc_model &model, const modelc_tensor *inputs,
     return true;
   };
   return callOnCpu(model,
-                   model.training ? modelc_generated_loss_backward_train
-                                  : modelc_generated_loss_backward_eval,
+                   model.training ? cpuEntries(desc).lossBackwardTrain
+                                  : cpuEntries(desc).lossBackwardEval,
                    desc.lossResults, inputs, desc.lossInputs.size(), accumulate, error);
 }
 
@@ -192,7 +193,7 @@ bool forwardBackward(modelc_model &model, const modelc_tensor *inputs, int32_t n
   if (!checkCanTrain(model, "forward_backward", /*onCpu=*/true, error))
     return false;
   const ModelDesc &desc = *model.desc;
-  if (!modelc_generated_forward_backward_train || !modelc_generated_forward_backward_eval) {
+  if (!cpuEntries(desc).forwardBackwardTrain || !cpuEntries(desc).forwardBackwardEval) {
     error = "forward_backward: this library has no forward_backward entries (compile the model "
             "with modelc --forward-backward)";
     return false;
@@ -214,8 +215,8 @@ bool forwardBackward(modelc_model &model, const modelc_tensor *inputs, int32_t n
     return true;
   };
   bool ok = callOnCpu(model,
-                      model.training ? modelc_generated_forward_backward_train
-                                     : modelc_generated_forward_backward_eval,
+                      model.training ? cpuEntries(desc).forwardBackwardTrain
+                                     : cpuEntries(desc).forwardBackwardEval,
                       desc.forwardBackwardResults, all.data(), all.size(), consume, error);
   model.hasOutputs = ok;
   return ok;

@@ -428,13 +428,22 @@ const char *dtypeText(int32_t dtype) {
 /// The values the library derives from parameters once per state
 /// (docs/ABI.md), as its description lists them: memory the model holds
 /// besides its state.
-void printDerived(const modelc_api *api) {
+void printDerived(const modelc_api *api, const modelc_model *model) {
   JsonValue root;
   std::string error;
   if (!api->desc_json ||
       !parseJson(api->desc_json, std::strlen(api->desc_json), root, error))
     return;
   const JsonValue *derived = root.get("derived");
+  // Those of the variant this process runs, when it is not the base code.
+  const JsonValue *cpu = root.get("cpu");
+  const char *running = api->cpu(model);
+  if (const JsonValue *variants = root.get("variants");
+      variants && variants->isArray() && running && cpu && cpu->isString() &&
+      cpu->string != running)
+    for (const JsonValue &v : variants->array)
+      if (const JsonValue *name = v.get("cpu"); name && name->isString() && name->string == running)
+        derived = v.get("derived");
   if (!derived || !derived->isArray() || derived->array.empty())
     return;
   std::printf("derived from parameters (computed once per state):\n");
@@ -492,7 +501,10 @@ void printInfo(const modelc_api *api, modelc_model *model) {
   }
   if (!inBuffers)
     std::printf("buffers:\n");
-  printDerived(api);
+  printDerived(api, model);
+  // The compilation this process runs (a portable library holds two).
+  if (const char *cpu = api->cpu(model); cpu && *cpu)
+    std::printf("cpu code: %s\n", cpu);
   std::fflush(stdout);
 }
 

@@ -180,12 +180,27 @@ std::string ModelDescription::toJson() const {
     desc["rng"] = true;
   if (allReduce)
     desc["all_reduce"] = true;
+  auto features = [](const std::vector<std::string> &list) {
+    llvm::json::Array array;
+    for (const std::string &f : list)
+      array.push_back(f);
+    return array;
+  };
   if (!cpu.empty()) {
     desc["cpu"] = cpu;
-    llvm::json::Array features;
-    for (const std::string &f : cpuFeatures)
-      features.push_back(f);
-    desc["cpu_features"] = std::move(features);
+    desc["cpu_features"] = features(cpuFeatures);
+  }
+  if (!variants.empty()) {
+    llvm::json::Array list;
+    for (const Variant &v : variants) {
+      llvm::json::Object o{{"cpu", v.cpu},
+                           {"cpu_features", features(v.cpuFeatures)},
+                           {"shape_checks", v.shapeChecks}};
+      if (!v.derived.empty())
+        o["derived"] = jsonTensors(v.derived, /*named=*/true);
+      list.push_back(std::move(o));
+    }
+    desc["variants"] = std::move(list);
   }
   std::string text;
   llvm::raw_string_ostream os(text);

@@ -64,6 +64,16 @@ struct ModelDescription {
   /// runtime checks at create (CpuFeatures.def).
   std::string cpu;
   std::vector<std::string> cpuFeatures;
+  /// A portable library's other compilation of the CPU code (its entries
+  /// suffixed kVariantSuffix): its CPU, instruction sets, derived values
+  /// and checks, from its own completeDescription.
+  struct Variant {
+    std::string cpu;
+    std::vector<std::string> cpuFeatures;
+    std::vector<TensorDescription> derived;
+    bool shapeChecks = false;
+  };
+  std::vector<Variant> variants;
 
   std::string toJson() const;
 };

@@ -55,13 +55,23 @@ mlir::LogicalResult checkWeights(mlir::ModuleOp module, llvm::StringRef bytes,
 /// comment.
 mlir::FailureOr<std::string> emitHeader(mlir::ModuleOp module, llvm::StringRef prefix);
 
+/// The suffix of a portable library's second compilation's symbols: its
+/// entries are modelc_generated_<fn>__variant1 (runtime/src/Entries.h).
+constexpr llvm::StringLiteral kVariantSuffix = "__variant1";
+
 /// Translates the LLVM-dialect `module` and adds the packed entry points the
 /// runtime calls, `desc` (completed from the lowered code) and the weights.
-/// `cudaModule` (may be null) is linked in: the GPU copy of the model. Not
-/// optimized: emitObject does that.
+/// `cudaModule` (may be null) is linked in: the GPU copy of the model.
+/// `variant` (may be null) is the same model's CPU code lowered for
+/// `*variantCpu` (a portable library's x86-64-v4 code): linked in with its
+/// symbols suffixed kVariantSuffix, its functions compiled for that CPU
+/// (LLVM's per-function target-cpu and target-features), and described in
+/// desc.variants. Not optimized: emitObject does that.
 std::unique_ptr<llvm::Module> translateToLLVMIR(mlir::ModuleOp module, mlir::ModuleOp cudaModule,
                                                 llvm::LLVMContext &ctx, ModelDescription desc,
-                                                const CodegenOptions &options);
+                                                const CodegenOptions &options,
+                                                mlir::ModuleOp variant = {},
+                                                const CpuTarget *variantCpu = nullptr);
 
 /// Optimizes `module` at options.optLevel; object code for options.cpu.
 mlir::LogicalResult emitObject(llvm::Module &module, const CodegenOptions &options,

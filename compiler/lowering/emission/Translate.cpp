@@ -14,6 +14,8 @@
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/Linker/Linker.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Transforms/IPO/ConstantMerge.h"
 
 using namespace mlir;
 
@@ -24,15 +26,15 @@ namespace modelc::lowering {
 /// forward function the results struct first, then one memref descriptor
 /// per state entry, input and derived value; for `prepare`, no results
 /// struct: the states' descriptors, then the derived values').
-static void addPackedEntry(llvm::Module &m, StringRef fn) {
-  llvm::Function *callee = m.getFunction(("_mlir_ciface_modelc_" + fn).str());
+static void addPackedEntry(llvm::Module &m, StringRef fn, StringRef suffix = "") {
+  llvm::Function *callee = m.getFunction(("_mlir_ciface_modelc_" + fn + suffix).str());
   if (!callee)
     return;
   llvm::LLVMContext &ctx = m.getContext();
   auto *ptr = llvm::PointerType::getUnqual(ctx);
   auto *type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr}, false);
   auto *entry = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage,
-                                       ("modelc_generated_" + fn).str(), m);
+                                       ("modelc_generated_" + fn + suffix).str(), m);
   entry->setVisibility(llvm::GlobalValue::HiddenVisibility);
   llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", entry));
   SmallVector<llvm::Value *> args;
@@ -44,9 +46,70 @@ static void addPackedEntry(llvm::Module &m, StringRef fn) {
   b.CreateRetVoid();
 }
 
+/// The packed entries of the forward, training and prepare functions.
+static constexpr StringRef kCpuEntries[] = {
+    "forward_eval",       "forward_train",         "prepare",
+    "loss_backward_eval", "loss_backward_train",   "forward_backward_eval",
+    "forward_backward_train"};
+
+/// Keeps one copy of each constant the two compilations of a portable
+/// library both hold (a model's randn() constants, tables): the module's
+/// private constants carry no address anyone compares, so LLVM's
+/// ConstantMerge may fold equal ones. (Before the module is split for
+/// parallel code generation, which would put the copies apart.)
+static void mergeConstants(llvm::Module &m) {
+  for (llvm::GlobalVariable &g : m.globals())
+    if (g.isConstant() && g.hasLocalLinkage() && g.hasInitializer())
+      g.setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder pb;
+  pb.registerModuleAnalyses(mam);
+  llvm::ConstantMergePass().run(m, mam);
+}
+
+/// The variant's LLVM module: every symbol it defines renamed with
+/// kVariantSuffix and hidden, every function compiled for `cpu`, and its
+/// packed entries.
+static std::unique_ptr<llvm::Module> translateVariant(ModuleOp variant, llvm::LLVMContext &ctx,
+                                                      const CpuTarget &cpu) {
+  variant->removeAttr(mlir::mdl::kDerivedAttr);
+  std::unique_ptr<llvm::Module> m = translateModuleToLLVMIR(variant, ctx, "model_variant");
+  if (!m)
+    return nullptr;
+  for (llvm::Function &f : *m) {
+    if (f.isDeclaration())
+      continue; // the runtime's functions, shared
+    f.addFnAttr("target-cpu", cpu.cpu);
+    if (!cpu.features.empty())
+      f.addFnAttr("target-features", cpu.features);
+    if (!f.hasLocalLinkage()) {
+      f.setName(f.getName() + kVariantSuffix);
+      f.setVisibility(llvm::GlobalValue::HiddenVisibility);
+    }
+  }
+  for (llvm::GlobalVariable &g : m->globals())
+    if (!g.isDeclaration() && !g.hasLocalLinkage()) {
+      g.setName(g.getName() + kVariantSuffix);
+      g.setVisibility(llvm::GlobalValue::HiddenVisibility);
+    }
+  for (StringRef fn : kCpuEntries)
+    addPackedEntry(*m, fn, kVariantSuffix);
+  return m;
+}
+
 std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, ModuleOp cudaModule,
                                                 llvm::LLVMContext &ctx, ModelDescription desc,
-                                                const CodegenOptions &options) {
+                                                const CodegenOptions &options, ModuleOp variant,
+                                                const CpuTarget *variantCpu) {
+  if (variant) {
+    // The variant's own derived values and checks, as completeDescription
+    // finds them in its code.
+    ModelDescription own = desc;
+    if (failed(completeDescription(own, variant, nullptr)))
+      return nullptr;
+    desc.variants.push_back(
+        {variantCpu->cpu, variantCpu->requiredFeatures, own.derived, own.shapeChecks});
+  }
   // Values derived from parameters (cpu/DerivedValues.h), the shape checks
   // left and the random stream: the runtime learns of them from the
   // description.
@@ -72,11 +135,16 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, ModuleOp cudaMo
   for (llvm::GlobalVariable &g : m->globals())
     if (!g.isDeclaration() && !g.hasLocalLinkage())
       g.setVisibility(llvm::GlobalValue::HiddenVisibility);
-  for (StringRef fn :
-       {"forward_eval", "forward_train", "prepare", "cuda_forward_eval", "cuda_forward_train",
-        "loss_backward_eval", "loss_backward_train", "forward_backward_eval",
-        "forward_backward_train"})
+  for (StringRef fn : kCpuEntries)
     addPackedEntry(*m, fn);
+  for (StringRef fn : {"cuda_forward_eval", "cuda_forward_train"})
+    addPackedEntry(*m, fn);
+  if (variant) {
+    std::unique_ptr<llvm::Module> code = translateVariant(variant, ctx, *variantCpu);
+    if (!code || llvm::Linker::linkModules(*m, std::move(code)))
+      return nullptr;
+    mergeConstants(*m);
+  }
   auto *descText = llvm::ConstantDataArray::getString(ctx, description, /*AddNull=*/true);
   auto *global = new llvm::GlobalVariable(*m, descText->getType(), /*isConstant=*/true,
                                           llvm::GlobalValue::ExternalLinkage, descText,

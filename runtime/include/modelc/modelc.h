@@ -247,7 +247,11 @@ typedef int32_t (*modelc_all_reduce_fn)(void *context, float *data, size_t count
   X(P, int32_t, uses_all_reduce, (const modelc_model *model))                  \
   /* The checks loss_backward makes of its inputs, and nothing else.       */ \
   X(P, int32_t, check_loss_inputs,                                             \
-    (const modelc_model *model, const modelc_tensor *inputs, int32_t n_inputs))
+    (const modelc_model *model, const modelc_tensor *inputs, int32_t n_inputs)) \
+  /* The CPU whose code this process runs ("x86-64-v4": a portable         */ \
+  /* library's best variant this CPU has, chosen once at load from CPUID;  */ \
+  /* $MODELC_CPU=x86-64-v3 forces the other).                              */ \
+  X(P, const char *, cpu, (const modelc_model *model))
 
 /* The table returned by modelc_model_entry(). */
 typedef struct modelc_api {
