@@ -32,7 +32,8 @@ within a quarter of the tests' tolerances, and runs that leave out a part of
 DDP (no averaging, no buffer broadcast) must fail them.
 
 Usage (PyTorch needed; CI never runs this):
-    python tools/gen_dist_fixtures.py
+    python tools/gen_dist_fixtures.py                  # every case
+    python tools/gen_dist_fixtures.py --only mlp_w4
 """
 
 import os
@@ -65,6 +66,11 @@ CASES = {
     "mlp": ("mlp", 2, 4, {
         "adamw_groups": T.opt("adamw", lr=1e-2, weight_decay=0.1,
                               groups=[{"params": "*.bias", "weight_decay": 0}]),
+    }, False),
+    # Four ranks of 4 rows: each gradient divided by 4 before the sum, as
+    # DDP's reducer does (for 2 ranks the order cannot show).
+    "mlp_w4": ("mlp", 4, 4, {
+        "sgd_momentum": T.opt("sgd", lr=0.05, momentum=0.9),
     }, False),
     "sync_cnn_bn": ("cnn_bn", 2, 3, {
         "sgd_momentum": T.opt("sgd", lr=0.05, momentum=0.9),
@@ -225,11 +231,17 @@ def run_whole_batch(train_case, steps, optimizer, options):
 
 
 def main():
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", nargs="*", help="cases (default: all)")
+    args = ap.parse_args()
     if optim_state.self_check() != 0:
         sys.exit("tools/optim_state.py self-check failed")
     OUT.mkdir(parents=True, exist_ok=True)
     tol = T.TOL
     for name, (train_case, world, steps, configs, sync) in CASES.items():
+        if args.only and name not in args.only:
+            continue
         for cname, (optimizer, options) in configs.items():
             job = lambda dtype, variant="ddp": (train_case, steps, optimizer, options, sync, dtype, variant)
             ref = run_ddp(job(torch.float64), world)
