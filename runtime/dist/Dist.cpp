@@ -66,6 +66,19 @@ bool fail(modelc_dist *d, std::string message) {
   return false;
 }
 
+/// Whether the model's call returned `rc` 0; if not, its error is ours.
+bool modelOk(modelc_dist *d, int32_t rc) {
+  return rc == 0 || fail(d, d->api->last_error(d->model));
+}
+
+/// `save` on rank 0 alone; every rank returns its result.
+template <typename Save> int32_t saveOnRoot(modelc_dist *d, Save &&save) {
+  if (!d)
+    return -1;
+  bool ok = d->rank != 0 || modelOk(d, save());
+  return modelc_dist_agree(d, ok, d->error.c_str());
+}
+
 /// Whether every rank of `comm` passed `ok`; if not, `out` gets the first
 /// failing rank's message, the same on every rank ("rank 1: ...").
 bool agreeOn(MPI_Comm comm, int rank, bool ok, const char *error, std::string &out) {
@@ -198,8 +211,7 @@ bool lossBackward(modelc_dist *d, const modelc_tensor *inputs, int32_t n, float 
   // that refused its inputs before running it would leave the others in
   // its first all-reduce.
   if (d->collectiveForward) {
-    bool ok = d->api->check_loss_inputs(d->model, inputs, n) == 0 ||
-              fail(d, d->api->last_error(d->model));
+    bool ok = modelOk(d, d->api->check_loss_inputs(d->model, inputs, n));
     if (modelc_dist_agree(d, ok, d->error.c_str()) != 0)
       return false;
   }
@@ -211,8 +223,7 @@ bool lossBackward(modelc_dist *d, const modelc_tensor *inputs, int32_t n, float 
         !broadcastStates(d, d->buffers, d->bufferBytes))
       return restoreBuffers(d), false;
   }
-  ok = ok && (d->api->loss_backward(d->model, inputs, n, loss) == 0 ||
-              fail(d, d->api->last_error(d->model)));
+  ok = ok && modelOk(d, d->api->loss_backward(d->model, inputs, n, loss));
   if (modelc_dist_agree(d, ok, d->error.c_str()) != 0)
     return restoreBuffers(d), false;
   return modelc_dist_allreduce_grads(d) == 0;
@@ -397,8 +408,7 @@ MODELC_DIST_EXPORT int32_t modelc_dist_allreduce_grads(modelc_dist *d) {
     return -1;
   void *data = nullptr;
   size_t nbytes = 0;
-  bool ok = d->api->grad_buffer(d->model, &data, &nbytes) == 0 ||
-            fail(d, d->api->last_error(d->model));
+  bool ok = modelOk(d, d->api->grad_buffer(d->model, &data, &nbytes));
   if (modelc_dist_agree(d, ok, d->error.c_str()) != 0)
     return -1;
   float *grads = static_cast<float *>(data);
@@ -437,35 +447,26 @@ MODELC_DIST_EXPORT int32_t modelc_dist_train_step(modelc_dist *d, const modelc_t
                                                   int32_t n_inputs, float *loss) {
   if (!d)
     return -1;
-  bool ok = d->api->zero_grad(d->model) == 0 || fail(d, d->api->last_error(d->model));
+  bool ok = modelOk(d, d->api->zero_grad(d->model));
   if (modelc_dist_agree(d, ok, d->error.c_str()) != 0 || !lossBackward(d, inputs, n_inputs, loss))
     return d->api->zero_grad(d->model), -1;
-  ok = d->api->step(d->model) == 0 || fail(d, d->api->last_error(d->model));
+  ok = modelOk(d, d->api->step(d->model));
   return modelc_dist_agree(d, ok, d->error.c_str());
 }
 
 MODELC_DIST_EXPORT int32_t modelc_dist_save_state(modelc_dist *d, const char *path) {
-  if (!d)
-    return -1;
-  bool ok = d->rank != 0 || d->api->save_state(d->model, path) == 0 ||
-            fail(d, d->api->last_error(d->model));
-  return modelc_dist_agree(d, ok, d->error.c_str());
+  return saveOnRoot(d, [&] { return d->api->save_state(d->model, path); });
 }
 
 MODELC_DIST_EXPORT int32_t modelc_dist_save_optimizer_state(modelc_dist *d, const char *path) {
-  if (!d)
-    return -1;
-  bool ok = d->rank != 0 || d->api->save_optimizer_state(d->model, path) == 0 ||
-            fail(d, d->api->last_error(d->model));
-  return modelc_dist_agree(d, ok, d->error.c_str());
+  return saveOnRoot(d, [&] { return d->api->save_optimizer_state(d->model, path); });
 }
 
 MODELC_DIST_EXPORT int32_t modelc_dist_load_state(modelc_dist *d, const char *path,
                                                   int32_t strict) {
   if (!d)
     return -1;
-  bool ok = d->rank != 0 || d->api->load_state(d->model, path, strict) == 0 ||
-            fail(d, d->api->last_error(d->model));
+  bool ok = d->rank != 0 || modelOk(d, d->api->load_state(d->model, path, strict));
   if (modelc_dist_agree(d, ok, d->error.c_str()) != 0)
     return -1;
   return modelc_dist_broadcast_state(d);
@@ -479,9 +480,8 @@ MODELC_DIST_EXPORT int32_t modelc_dist_load_optimizer_state(modelc_dist *d, cons
   if (d->rank == 0) {
     void *data = nullptr;
     size_t size = 0;
-    ok = (d->api->load_optimizer_state(d->model, path) == 0 &&
-          d->api->save_optimizer_state_to_memory(d->model, &data, &size) == 0) ||
-         fail(d, d->api->last_error(d->model));
+    ok = modelOk(d, d->api->load_optimizer_state(d->model, path)) &&
+         modelOk(d, d->api->save_optimizer_state_to_memory(d->model, &data, &size));
     if (ok)
       bytes.assign(static_cast<unsigned char *>(data), static_cast<unsigned char *>(data) + size);
     d->api->free_buffer(data);
@@ -490,7 +490,6 @@ MODELC_DIST_EXPORT int32_t modelc_dist_load_optimizer_state(modelc_dist *d, cons
     return -1;
   ok = broadcastString(d, bytes) &&
        (d->rank == 0 ||
-        d->api->load_optimizer_state_from_memory(d->model, bytes.data(), bytes.size()) == 0 ||
-        fail(d, d->api->last_error(d->model)));
+        modelOk(d, d->api->load_optimizer_state_from_memory(d->model, bytes.data(), bytes.size())));
   return modelc_dist_agree(d, ok, d->error.c_str());
 }

@@ -22,14 +22,18 @@ struct Feature {
   bool present;
 };
 
-std::vector<Feature> hostFeatures() {
-  std::vector<Feature> features;
+/// CPUID's answers, asked once per process.
+const std::vector<Feature> &hostFeatures() {
+  static const std::vector<Feature> features = [] {
+    std::vector<Feature> list;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
 #define MODELC_CPU_FEATURE(name, level)                                        \
-  features.push_back({name, level, __builtin_cpu_supports(name) != 0});
+  list.push_back({name, level, __builtin_cpu_supports(name) != 0});
 #include "support/CpuFeatures.def"
 #endif
+    return list;
+  }();
   return features;
 }
 
@@ -51,7 +55,7 @@ bool cpuCanRun(const std::string &compiledFor, const std::vector<std::string> &r
       return false;
     }
   }
-  std::vector<Feature> host = hostFeatures();
+  const std::vector<Feature> &host = hostFeatures();
   std::string missing;
   for (const std::string &name : required) {
     bool present = false;

@@ -296,26 +296,24 @@ bool parseModelDesc(const char *json, ModelDesc &desc, std::string &error) {
   return true;
 }
 
-/// The first variant this CPU can run (CpuCheck.h, $MODELC_CPU included),
+/// The variant when this CPU can run it (CpuCheck.h, $MODELC_CPU included),
 /// else the base code: its CPU, checks and derived values become the
 /// description's.
 static void chooseVariant(ModelDesc &desc) {
   // (One variant beside the base is all the compiler makes; a description
   // that lists one without its code is ignored.)
-  if (!modelc_generated_forward_eval__variant1 || !modelc_generated_forward_train__variant1)
+  if (desc.variants.empty() || !modelc_generated_forward_eval__variant1 ||
+      !modelc_generated_forward_train__variant1)
     return;
-  for (size_t i = 0; i < desc.variants.size() && i < 1; ++i) {
-    VariantDesc &v = desc.variants[i];
-    std::string ignored;
-    if (!cpuCanRun(v.cpu, v.cpuFeatures, ignored))
-      continue;
-    desc.variant = i + 1;
-    std::swap(desc.cpu, v.cpu);
-    std::swap(desc.cpuFeatures, v.cpuFeatures);
-    std::swap(desc.derived, v.derived);
-    std::swap(desc.shapeChecks, v.shapeChecks);
+  VariantDesc &v = desc.variants.front();
+  std::string ignored;
+  if (!cpuCanRun(v.cpu, v.cpuFeatures, ignored))
     return;
-  }
+  desc.variant = 1;
+  std::swap(desc.cpu, v.cpu);
+  std::swap(desc.cpuFeatures, v.cpuFeatures);
+  std::swap(desc.derived, v.derived);
+  std::swap(desc.shapeChecks, v.shapeChecks);
 }
 
 const ModelDesc *linkedModelDesc(std::string &error) {
