@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools libfmt-dev
-          cmake ninja-build ccache g++ python3 openmpi-bin libopenmpi-dev)
+          cmake ninja-build ccache g++ python3 openmpi-bin libopenmpi-dev
+          g++-aarch64-linux-gnu qemu-user pkgconf)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -36,6 +36,26 @@ if config.modelc_sanitizers.upper() in ("ON", "1", "TRUE", "YES"):
 else:
     config.substitutions.append(("%sanitizer_cflags", ""))
 
+# C programs of the end-to-end tests that load a model library: compiled by
+# %cc_for_target and run by %run_on_target, the host's cc and nothing here;
+# the ARM64 run of test/e2e (modelc_target=aarch64) makes them the cross
+# compiler and qemu-aarch64.
+config.substitutions.append(("%cc_for_target", "cc"))
+config.substitutions.append(("%run_on_target", ""))
+
+# "aarch64-cross": the ARM64 runtime was cross-built and qemu-aarch64 runs
+# what it builds (cmake/CrossRuntime.cmake): %qemu_aarch64 runs an ARM64
+# program, %modelc_run_aarch64 is the ARM64 modelc-run under it, and
+# %cc_aarch64 the cross C compiler.
+if config.modelc_aarch64_run:
+    config.available_features.add("aarch64-cross")
+    config.substitutions.append(("%qemu_aarch64", config.modelc_aarch64_qemu))
+    # (%modelc_run_aarch64_bin first: the longer name must be replaced before
+    # the shorter one it starts with.)
+    config.substitutions.append(("%modelc_run_aarch64_bin", config.modelc_aarch64_run.split()[-1]))
+    config.substitutions.append(("%modelc_run_aarch64", config.modelc_aarch64_run))
+    config.substitutions.append(("%cc_aarch64", config.modelc_aarch64_cc))
+
 # "cuda-toolkit": ptxas and fatbinary are found where `modelc --target=cuda`
 # looks for them (findCudaToolkit in compiler/lowering/gpu/Cuda.cpp:
 # $CUDA_HOME, $CUDA_PATH, $CUDA_ROOT, ptxas on PATH, /usr/local/cuda).

@@ -83,6 +83,15 @@ cl::opt<std::string> cudaPath("cuda-path",
 // end-to-end tests.
 cl::opt<bool> cudaEmulate("cuda-emulate", cl::desc("Run the CUDA kernels as host loops (testing)"),
                           cl::Hidden, cl::cat(category));
+// The machine the library is for: this one's architecture (the default), or
+// ARM64 Linux, linked with Debian's cross toolchain and the runtime built
+// for it (README.md, "Cross-compiling for ARM64"). llc's and onnx-mlir's
+// flag name.
+cl::opt<std::string> mtriple(
+    "mtriple",
+    cl::desc("The target: x86_64-linux-gnu (the default: this machine's) or aarch64-linux-gnu "
+             "(ARM64 Linux: NEON, SVE where --cpu has it)"),
+    cl::value_desc("triple"), cl::cat(category));
 // The CPU the code is for: native (the machine modelc runs on), an x86-64
 // level, or any CPU LLVM knows. The library checks at create that the CPU
 // running it has the instruction sets this needs (docs/ABI.md). The default,
@@ -91,9 +100,9 @@ cl::opt<bool> cudaEmulate("cuda-emulate", cl::desc("Run the CUDA kernels as host
 cl::opt<std::string> cpuName(
     "cpu",
     cl::desc("The CPU to compile for: portable (the default: x86-64-v3 and x86-64-v4 code, "
-             "chosen at load from CPUID), native (this machine), x86-64-v2, x86-64-v3 (AVX2 "
-             "and FMA: every x86-64 server since 2013), x86-64-v4 (AVX-512), or an LLVM CPU "
-             "name (znver4, skylake-avx512, ...)"),
+             "chosen at load from CPUID; on ARM64, generic), native (this machine), x86-64-v2, "
+             "x86-64-v3 (AVX2 and FMA: every x86-64 server since 2013), x86-64-v4 (AVX-512), "
+             "or an LLVM CPU name (znver4, skylake-avx512, neoverse-v1, ...)"),
     cl::value_desc("name"), cl::init("portable"), cl::cat(category));
 cl::opt<std::string> cpuFeatures(
     "cpu-features",
@@ -262,7 +271,7 @@ bool checkPrefix(StringRef p) {
 /// `modelc a.o b.o --prefix=P -o model.so`: the objects of `modelc -c` (or
 /// any PIC objects with the generated entry points) linked with the runtime,
 /// by the very link step that `modelc model.mdl -o model.so` takes.
-int linkObjects() {
+int linkObjects(const llvm::Triple &triple) {
   if (prefix.empty()) {
     errs() << "modelc: error: linking objects needs --prefix=NAME: the model's name, "
               "which the objects do not say\n";
@@ -282,7 +291,7 @@ int linkObjects() {
   std::string error;
   if (failed(modelc::lowering::linkSharedLibrary(std::vector<std::string>(inputFiles.begin(),
                                                                           inputFiles.end()),
-                                                 outputFile, prefix, error))) {
+                                                 outputFile, prefix, triple, error))) {
     errs() << fmt::format("modelc: error: {}\n", error);
     return 1;
   }
@@ -317,12 +326,25 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  std::string tripleError;
+  FailureOr<llvm::Triple> triple = modelc::lowering::resolveTriple(mtriple, tripleError);
+  if (failed(triple)) {
+    errs() << fmt::format("modelc: error: {}\n", tripleError);
+    return 1;
+  }
+  if (triple->isAArch64() && target == "cuda") {
+    errs() << fmt::format("modelc: error: --target=cuda builds x86-64 libraries only, not for "
+                          "--mtriple={}\n",
+                          mtriple.getValue());
+    return 1;
+  }
+
   // Objects only: link them with the runtime (the second half of -c).
   bool onlyObjects = llvm::all_of(inputFiles, [](const std::string &f) {
     return StringRef(f).ends_with(".o");
   });
   if (onlyObjects)
-    return linkObjects();
+    return linkObjects(*triple);
   if (inputFiles.size() != 1) {
     errs() << fmt::format("modelc: error: expected one model file or only object files (.o), "
                           "got {}\n",
@@ -395,14 +417,16 @@ int main(int argc, char **argv) {
   std::string cpuError;
   // portable: the x86-64-v3 code, and the x86-64-v4 code as its variant
   // (not beside CUDA kernels: a --target=cuda library's CPU code is one).
-  bool portable = cpuName == "portable";
+  // ARM64's baseline, generic (ARMv8-A with NEON), is one variant.
+  bool portable = cpuName == "portable" && !triple->isAArch64();
+  StringRef cpuChoice = cpuName == "portable" ? (portable ? "x86-64-v3" : "generic")
+                                              : StringRef(cpuName.getValue());
   if (portable && !cpuFeatures.empty()) {
     errs() << "modelc: error: --cpu-features needs a single --cpu (not the default, "
               "portable): name one, e.g. --cpu=x86-64-v3\n";
     return 1;
   }
-  auto cpu = modelc::lowering::resolveCpuTarget(portable ? "x86-64-v3" : cpuName.getValue(),
-                                                cpuFeatures, cpuError);
+  auto cpu = modelc::lowering::resolveCpuTarget(*triple, cpuChoice, cpuFeatures, cpuError);
   if (failed(cpu)) {
     errs() << fmt::format("modelc: error: {}\n", cpuError);
     return 1;
@@ -410,7 +434,7 @@ int main(int argc, char **argv) {
   options.cpu = *cpu;
   std::optional<modelc::lowering::CpuTarget> variantCpu;
   if (portable && target == "cpu") {
-    auto v4 = modelc::lowering::resolveCpuTarget("x86-64-v4", "", cpuError);
+    auto v4 = modelc::lowering::resolveCpuTarget(*triple, "x86-64-v4", "", cpuError);
     if (failed(v4)) {
       errs() << fmt::format("modelc: error: {}\n", cpuError);
       return 1;
@@ -550,7 +574,7 @@ int main(int argc, char **argv) {
                       options.optLevel, bytes, objects.size()));
   // The objects go to temporary files for the linker, removed afterwards.
   std::vector<std::string> objectPaths;
-  auto removeObjects = llvm::make_scope_exit([&] {
+  llvm::scope_exit removeObjects([&] {
     for (const std::string &path : objectPaths)
       sys::fs::remove(path);
   });
@@ -565,7 +589,8 @@ int main(int argc, char **argv) {
     raw_fd_ostream os(fd, /*shouldClose=*/true);
     os.write(object.data(), object.size());
   }
-  if (failed(lowering::linkSharedLibrary(objectPaths, outputFile, options.prefix, error))) {
+  if (failed(lowering::linkSharedLibrary(objectPaths, outputFile, options.prefix, *triple,
+                                         error))) {
     errs() << fmt::format("modelc: error: {}\n", error);
     return 1;
   }

@@ -3,7 +3,8 @@
 // A model library is compiled for one CPU (modelc --cpu): run elsewhere, an
 // instruction the CPU lacks would kill the process with SIGILL at the first
 // forward. `create` checks the instruction sets the compiler recorded
-// against CPUID first and fails with their names instead.
+// against CPUID (x86-64) or the kernel's hardware capabilities (ARM64)
+// first and fails with their names instead.
 //
 //===----------------------------------------------------------------------===//
 #include "CpuCheck.h"
@@ -12,6 +13,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 namespace modelc::rt {
 namespace {
@@ -22,7 +26,7 @@ struct Feature {
   bool present;
 };
 
-/// CPUID's answers, asked once per process.
+/// CPUID's answers (the kernel's on ARM64), asked once per process.
 const std::vector<Feature> &hostFeatures() {
   static const std::vector<Feature> features = [] {
     std::vector<Feature> list;
@@ -30,6 +34,11 @@ const std::vector<Feature> &hostFeatures() {
   __builtin_cpu_init();
 #define MODELC_CPU_FEATURE(name, level)                                        \
   list.push_back({name, level, __builtin_cpu_supports(name) != 0});
+#include "support/CpuFeatures.def"
+#elif defined(__aarch64__) && defined(__linux__)
+    unsigned long hwcap[3] = {0, getauxval(AT_HWCAP), getauxval(AT_HWCAP2)};
+#define MODELC_AARCH64_FEATURE(name, word, bit)                                \
+  list.push_back({name, 0, (hwcap[word] >> (bit) & 1) != 0});
 #include "support/CpuFeatures.def"
 #endif
     return list;
@@ -67,11 +76,15 @@ bool cpuCanRun(const std::string &compiledFor, const std::vector<std::string> &r
   }
   if (missing.empty())
     return true;
+#if defined(__aarch64__)
+  const char *portable = "--cpu=generic";
+#else
+  const char *portable = "a portable --cpu (x86-64-v3, x86-64-v2)";
+#endif
   error = format("this library was compiled for %s and needs %s, which this CPU%s lacks; "
-                 "compile the model with --cpu=native on this machine, or with a portable "
-                 "--cpu (x86-64-v3, x86-64-v2)",
+                 "compile the model with --cpu=native on this machine, or with %s",
                  compiledFor.c_str(), missing.c_str(),
-                 forced && *forced ? format(" (MODELC_CPU=%s)", forced).c_str() : "");
+                 forced && *forced ? format(" (MODELC_CPU=%s)", forced).c_str() : "", portable);
   return false;
 }
 

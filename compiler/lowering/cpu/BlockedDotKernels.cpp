@@ -141,7 +141,8 @@ private:
   /// rows (Linear(100, ...)) the 12 separate reductions of a 4 x 3 block
   /// cost nearly a third of its time.
   SmallVector<Value> horizontalSums(ArrayRef<Value> vectors) {
-    assert((target.lanes == 8 || target.lanes == 16) && "the shuffles below pair up 8 lanes");
+    assert((target.lanes == 4 || target.lanes == 8 || target.lanes == 16) &&
+           "the shuffles below pair up 4 or 8 lanes");
     if (target.lanes == 16) {
       // Halves added first: 16 lanes to 8.
       SmallVector<Value> halves;
@@ -157,25 +158,34 @@ private:
     return pairwiseSums(vectors);
   }
 
-  /// horizontalSums of 8-lane vectors.
+  /// horizontalSums of 8-lane (AVX) or 4-lane (NEON) vectors.
   SmallVector<Value> pairwiseSums(ArrayRef<Value> vectors) {
-    // [a01, a23, b01, b23 | a45, a67, b45, b67] for lanes a0..a7, b0..b7.
+    int64_t lanes = cast<VectorType>(vectors.front().getType()).getNumElements();
+    // For each group of 4 lanes: [a01, a23, c01, c23] for lanes a0..a3,
+    // c0..c3 (8 lanes: [a01, a23, c01, c23 | a45, a67, c45, c67]).
     auto pairSums = [&](Value a, Value c) {
-      Value even =
-          vector::ShuffleOp::create(b, loc, a, c, ArrayRef<int64_t>{0, 2, 8, 10, 4, 6, 12, 14});
-      Value odd =
-          vector::ShuffleOp::create(b, loc, a, c, ArrayRef<int64_t>{1, 3, 9, 11, 5, 7, 13, 15});
-      return arith::AddFOp::create(b, loc, even, odd, fast).getResult();
+      SmallVector<int64_t> even, odd;
+      for (int64_t g = 0; g < lanes; g += 4)
+        for (int64_t at : {g, g + 2, lanes + g, lanes + g + 2}) {
+          even.push_back(at);
+          odd.push_back(at + 1);
+        }
+      Value e = vector::ShuffleOp::create(b, loc, a, c, even);
+      Value o = vector::ShuffleOp::create(b, loc, a, c, odd);
+      return arith::AddFOp::create(b, loc, e, o, fast).getResult();
     };
     SmallVector<Value> sums;
     size_t i = 0;
     for (; i + 4 <= vectors.size(); i += 4) {
-      // [sum0..3 of v0, v1, v2, v3 | sum4..7 of v0, v1, v2, v3].
-      Value quads = pairSums(pairSums(vectors[i], vectors[i + 1]),
-                             pairSums(vectors[i + 2], vectors[i + 3]));
-      Value low = vector::ShuffleOp::create(b, loc, quads, quads, ArrayRef<int64_t>{0, 1, 2, 3});
-      Value high = vector::ShuffleOp::create(b, loc, quads, quads, ArrayRef<int64_t>{4, 5, 6, 7});
-      Value four = arith::AddFOp::create(b, loc, low, high, fast);
+      // [sum0..3 of v0, v1, v2, v3 | sum4..7 of v0, v1, v2, v3] (4 lanes:
+      // the first half is the whole sums).
+      Value four = pairSums(pairSums(vectors[i], vectors[i + 1]),
+                            pairSums(vectors[i + 2], vectors[i + 3]));
+      if (lanes == 8) {
+        Value low = vector::ShuffleOp::create(b, loc, four, four, ArrayRef<int64_t>{0, 1, 2, 3});
+        Value high = vector::ShuffleOp::create(b, loc, four, four, ArrayRef<int64_t>{4, 5, 6, 7});
+        four = arith::AddFOp::create(b, loc, low, high, fast);
+      }
       for (int64_t lane = 0; lane < 4; ++lane)
         sums.push_back(vector::ExtractOp::create(b, loc, four, lane));
     }
@@ -613,9 +623,9 @@ void callPackedOrDot(OpBuilder &b, Location loc, ModuleOp module, DotContraction
 struct BlockedDotKernelsPass : impl::BlockedDotKernelsBase<BlockedDotKernelsPass> {
   void runOnOperation() override {
     const CpuTarget target = CpuTarget::of(getOperation());
-    // The kernels' code is written for 8 or 16 lanes (the dot kernel's lane
-    // sums pair up 8) and panels one outer-product block wide.
-    if ((target.lanes != 8 && target.lanes != 16) ||
+    // The kernels' code is written for 4, 8 or 16 lanes (the dot kernel's
+    // lane sums pair up 4 or 8) and panels one outer-product block wide.
+    if ((target.lanes != 4 && target.lanes != 8 && target.lanes != 16) ||
         target.packedPanelColumns != target.outerVectors * target.lanes) {
       getOperation().emitError("mdl-blocked-dot-kernels: no kernels for ")
           << target.lanes << " lanes and panels of " << target.packedPanelColumns << " columns";

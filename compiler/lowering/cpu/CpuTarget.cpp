@@ -46,9 +46,10 @@ constexpr Field kFields[] = {
 
 } // namespace
 
-CpuTarget CpuTarget::forMachine(llvm::StringRef cpu, llvm::StringRef features,
-                                int64_t vectorBits) {
+CpuTarget CpuTarget::forMachine(llvm::StringRef triple, llvm::StringRef cpu,
+                                llvm::StringRef features, int64_t vectorBits) {
   CpuTarget t;
+  t.triple = triple.str();
   t.cpu = cpu.str();
   t.features = features.str();
   t.vectorBits = vectorBits;
@@ -61,11 +62,23 @@ CpuTarget CpuTarget::forMachine(llvm::StringRef cpu, llvm::StringRef features,
     t.outerRows = 8;
     t.outerVectors = 2;
     t.packedPanelColumns = t.outerVectors * t.lanes;
+  } else if (t.isAArch64()) {
+    // ARM64 (NEON; SVE's fixed-width code is NEON too): 4 lanes and 32
+    // registers. The outer-product block is 8 rows by 2 vectors (16
+    // accumulators, 2 vectors of B; FMLA takes A's element by lane, so no
+    // broadcast register), panels of 8 columns; the dot kernel keeps its
+    // 4 x 3 block of accumulators.
+    t.lanes = 4;
+    t.outerRows = 8;
+    t.outerVectors = 2;
+    t.packedPanelColumns = t.outerVectors * t.lanes;
   }
   // Otherwise the AVX2 description (8 lanes, 16 registers); a machine
   // without AVX runs the same code in halves.
   return t;
 }
+
+bool CpuTarget::isAArch64() const { return llvm::StringRef(triple).starts_with("aarch64"); }
 
 CpuTarget CpuTarget::of(Operation *op) {
   auto module = llvm::isa<ModuleOp>(op) ? llvm::cast<ModuleOp>(op) : op->getParentOfType<ModuleOp>();
@@ -78,7 +91,8 @@ CpuTarget CpuTarget::of(Operation *op) {
 
 DictionaryAttr CpuTarget::toAttr(MLIRContext *ctx) const {
   Builder b(ctx);
-  SmallVector<NamedAttribute> entries = {b.getNamedAttr("cpu", b.getStringAttr(cpu)),
+  SmallVector<NamedAttribute> entries = {b.getNamedAttr("triple", b.getStringAttr(triple)),
+                                         b.getNamedAttr("cpu", b.getStringAttr(cpu)),
                                          b.getNamedAttr("features", b.getStringAttr(features))};
   for (const Field &f : kFields)
     entries.push_back(b.getNamedAttr(f.name, b.getI64IntegerAttr(this->*f.member)));
@@ -87,6 +101,12 @@ DictionaryAttr CpuTarget::toAttr(MLIRContext *ctx) const {
 
 std::optional<CpuTarget> CpuTarget::fromAttr(DictionaryAttr attr) {
   CpuTarget t;
+  if (Attribute a = attr.get("triple")) {
+    auto s = llvm::dyn_cast<StringAttr>(a);
+    if (!s)
+      return std::nullopt;
+    t.triple = s.str();
+  }
   if (Attribute a = attr.get("cpu")) {
     auto s = llvm::dyn_cast<StringAttr>(a);
     if (!s)

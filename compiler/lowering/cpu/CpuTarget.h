@@ -10,8 +10,9 @@
 // description every figure in bench/RESULTS.md was measured with
 // (bench/TUNING.md says how each value was chosen).
 //
-// AVX-512 (16 lanes, 32 registers) is a second entry of
-// `CpuTarget::forMachine`; the kernels read their sizes from here.
+// AVX-512 (16 lanes, 32 registers) and ARM64's NEON (4 lanes, 32
+// registers) are entries of `CpuTarget::forMachine`; the kernels read their
+// sizes from here.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,6 +31,9 @@ namespace modelc::lowering {
 
 struct CpuTarget {
   //===- The machine ------------------------------------------------------===//
+  /// LLVM's normalized target triple: x86_64-pc-linux-gnu (the host, the
+  /// default) or aarch64-unknown-linux-gnu (modelc --mtriple).
+  std::string triple;
   std::string cpu;      // LLVM's name of the processor: haswell, znver4, ...
   std::string features; // LLVM's subtarget features, "+avx2,+fma,..."
   /// The widest vector registers the generated code uses.
@@ -97,10 +101,14 @@ struct CpuTarget {
   int64_t winogradMinBatchedPixels = 4 * 4;
   int64_t winogradMaxBatchedPixels = 8 * 8;
 
-  /// The description for LLVM's processor `cpu` with `features` (as the
-  /// target machine gets them; empty: the CPU's own) and vector registers
-  /// of `vectorBits`.
-  static CpuTarget forMachine(llvm::StringRef cpu, llvm::StringRef features, int64_t vectorBits);
+  /// The description for LLVM's processor `cpu` of `triple` with
+  /// `features` (as the target machine gets them; empty: the CPU's own) and
+  /// vector registers of `vectorBits`.
+  static CpuTarget forMachine(llvm::StringRef triple, llvm::StringRef cpu,
+                              llvm::StringRef features, int64_t vectorBits);
+
+  /// Whether the code is for ARM64 (AArch64).
+  bool isAArch64() const;
 
   /// The description recorded on `op`'s module (mlir::mdl::kCpuTargetAttr), or the
   /// default one.

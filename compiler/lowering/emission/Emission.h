@@ -23,6 +23,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
+#include "llvm/TargetParser/Triple.h"
 
 #include <memory>
 #include <string>
@@ -37,12 +38,19 @@ struct CodegenOptions {
   CpuTarget cpu;       // what the object code is for (resolveCpuTarget)
 };
 
-/// The target description of the CPU LLVM calls `cpu` ("native" or
-/// "host": the machine modelc runs on, with the features it reports), with
-/// `extraFeatures` ("+avx512f,-avx512bw", as llc's -mattr) on top; an error
-/// names --cpu or --cpu-features when LLVM does not know them.
-mlir::FailureOr<CpuTarget> resolveCpuTarget(llvm::StringRef cpu, llvm::StringRef extraFeatures,
-                                            std::string &error);
+/// The target of --mtriple=`name`: the host's triple when empty or when it
+/// names the host's architecture; otherwise aarch64-linux-gnu (ARM64
+/// Linux), the one other target modelc has a runtime for. An error names
+/// --mtriple.
+mlir::FailureOr<llvm::Triple> resolveTriple(llvm::StringRef name, std::string &error);
+
+/// The target description of the CPU LLVM calls `cpu` for `triple`
+/// ("native" or "host": the machine modelc runs on, with the features it
+/// reports), with `extraFeatures` ("+avx512f,-avx512bw", as llc's -mattr)
+/// on top; an error names --cpu or --cpu-features when LLVM does not know
+/// them.
+mlir::FailureOr<CpuTarget> resolveCpuTarget(const llvm::Triple &triple, llvm::StringRef cpu,
+                                            llvm::StringRef extraFeatures, std::string &error);
 
 /// Checks that `bytes` is a well-formed safetensors state dict whose keys,
 /// shapes and dtypes are exactly the model's parameters and persistent
@@ -85,10 +93,16 @@ mlir::LogicalResult emitObjects(llvm::Module &module, const CodegenOptions &opti
                                 std::string &error);
 
 /// Links `objectPaths` with the runtime into the shared library `outputPath`
-/// (written whole or not at all), exporting the ABI under `prefix`.
+/// (written whole or not at all), exporting the ABI under `prefix`; for
+/// another architecture than the host's, with the cross driver and the
+/// runtime built for `triple`.
 mlir::LogicalResult linkSharedLibrary(llvm::ArrayRef<std::string> objectPaths,
                                       llvm::StringRef outputPath, llvm::StringRef prefix,
-                                      std::string &error);
+                                      const llvm::Triple &triple, std::string &error);
+
+/// Debian's multiarch name of `triple` (aarch64-linux-gnu): the cross
+/// tools' prefix and the runtime's subdirectory.
+std::string multiarchName(const llvm::Triple &triple);
 
 } // namespace modelc::lowering
 

@@ -1,7 +1,9 @@
 //===- Link.cpp - One self-contained model.so -----------------------------===//
 //
 // Links the generated object with the runtime archive through the system C++
-// compiler driver, as docs/ABI.md specifies. The runtime's generic ABI
+// compiler driver (Debian's cross driver, aarch64-linux-gnu-g++, for
+// --mtriple=aarch64-linux-gnu, with the runtime cross-built for it), as
+// docs/ABI.md specifies. The runtime's generic ABI
 // functions (modelc_rt_<fn>, listed in lib/modelc_runtime.symbols) are
 // exported under the model's prefix by linker aliases (--defsym), the version
 // script lib/modelc_runtime.map.in hides everything else, and libstdc++ and
@@ -18,6 +20,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
 
 #include <fmt/format.h>
 
@@ -25,8 +28,10 @@ using namespace mlir;
 
 namespace modelc::lowering {
 
-/// The directory holding libmodelc_runtime.a: `lib/` beside the `bin/` of
-/// this executable, or $MODELC_RUNTIME_DIR.
+/// The directory holding libmodelc_runtime.a for the host: `lib/` beside
+/// the `bin/` of this executable, or $MODELC_RUNTIME_DIR. A cross target's
+/// runtime is in its subdirectory named by Debian's multiarch triple
+/// (lib/aarch64-linux-gnu/).
 static std::string runtimeDirectory() {
   if (const char *dir = std::getenv("MODELC_RUNTIME_DIR"))
     return dir;
@@ -37,9 +42,39 @@ static std::string runtimeDirectory() {
   return std::string(dir);
 }
 
+std::string multiarchName(const llvm::Triple &triple) {
+  return fmt::format("{}-linux-gnu", triple.getArchName().str());
+}
+
+/// The C++ compiler driver that links for `triple`: `c++` for the host,
+/// Debian's cross driver (`aarch64-linux-gnu-g++`) otherwise.
+static FailureOr<std::string> linkerDriver(const llvm::Triple &triple, bool cross,
+                                           std::string &error) {
+  SmallVector<std::string> names;
+  if (cross)
+    names = {multiarchName(triple) + "-g++", multiarchName(triple) + "-c++"};
+  else
+    names = {"c++"};
+  for (const std::string &name : names)
+    if (auto path = llvm::sys::findProgramByName(name))
+      return *path;
+  error = cross ? fmt::format("cannot find the linker driver '{}' for --mtriple={} on PATH "
+                              "(Debian: apt-get install g++-{})",
+                              names.front(), multiarchName(triple),
+                              multiarchName(triple))
+                : "cannot find the system linker driver 'c++' on PATH";
+  return failure();
+}
+
 LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef outputPath,
-                                StringRef prefix, std::string &error) {
+                                StringRef prefix, const llvm::Triple &triple, std::string &error) {
+  bool cross = triple.getArch() != llvm::Triple(llvm::sys::getDefaultTargetTriple()).getArch();
   std::string dir = runtimeDirectory();
+  if (cross) {
+    llvm::SmallString<256> sub(dir);
+    llvm::sys::path::append(sub, multiarchName(triple));
+    dir = std::string(sub);
+  }
   auto inDir = [&](StringRef name) {
     llvm::SmallString<256> p(dir);
     llvm::sys::path::append(p, name);
@@ -49,16 +84,20 @@ LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef out
   auto symbols = llvm::MemoryBuffer::getFile(inDir("modelc_runtime.symbols"));
   auto mapTemplate = llvm::MemoryBuffer::getFile(inDir("modelc_runtime.map.in"));
   if (!llvm::sys::fs::exists(archive) || !symbols || !mapTemplate) {
-    error = fmt::format("cannot find the runtime (libmodelc_runtime.a, modelc_runtime.symbols, "
-                        "modelc_runtime.map.in) in '{}'; set MODELC_RUNTIME_DIR",
-                        dir);
+    error = cross ? fmt::format("cannot find the {} runtime (libmodelc_runtime.a, "
+                                "modelc_runtime.symbols, modelc_runtime.map.in) in '{}': "
+                                "modelc was built without it (README.md, \"Cross-compiling "
+                                "for ARM64\")",
+                                multiarchName(triple), dir)
+                  : fmt::format("cannot find the runtime (libmodelc_runtime.a, "
+                                "modelc_runtime.symbols, modelc_runtime.map.in) in '{}'; set "
+                                "MODELC_RUNTIME_DIR",
+                                dir);
     return failure();
   }
-  auto cxx = llvm::sys::findProgramByName("c++");
-  if (!cxx) {
-    error = "cannot find the system linker driver 'c++' on PATH";
+  auto cxx = linkerDriver(triple, cross, error);
+  if (failed(cxx))
     return failure();
-  }
 
   // The version script with the model's prefix.
   TempFiles temps;

@@ -42,22 +42,52 @@ static void disableLoopStrengthReduction() {
 
 static void initializeTargetsOnce() {
   static bool initialized = [] {
+    // The host's target and ARM64's (--mtriple=aarch64-linux-gnu).
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
+    LLVMInitializeAArch64TargetInfo();
+    LLVMInitializeAArch64Target();
+    LLVMInitializeAArch64TargetMC();
+    LLVMInitializeAArch64AsmPrinter();
     disableLoopStrengthReduction();
     return true;
   }();
   (void)initialized;
 }
 
-FailureOr<CpuTarget> resolveCpuTarget(StringRef cpu, StringRef extraFeatures,
-                                      std::string &error) {
+FailureOr<llvm::Triple> resolveTriple(StringRef name, std::string &error) {
+  llvm::Triple host(llvm::sys::getDefaultTargetTriple());
+  if (name.empty())
+    return host;
+  llvm::Triple triple(llvm::Triple::normalize(name));
+  bool known = triple.isOSLinux() && triple.getEnvironment() == llvm::Triple::GNU &&
+               (triple.getArch() == llvm::Triple::x86_64 ||
+                triple.getArch() == llvm::Triple::aarch64);
+  if (!known) {
+    error = "--mtriple=" + name.str() + ": modelc builds libraries for x86_64-linux-gnu and " +
+            "aarch64-linux-gnu (ARM64 Linux)";
+    return failure();
+  }
+  // The host's own spelling for the host (x86_64-pc-linux-gnu).
+  if (triple.getArch() == host.getArch() && triple.getOS() == host.getOS())
+    return host;
+  return triple;
+}
+
+FailureOr<CpuTarget> resolveCpuTarget(const llvm::Triple &triple, StringRef cpu,
+                                      StringRef extraFeatures, std::string &error) {
   initializeTargetsOnce();
-  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return failure();
+  bool host = triple.str() == llvm::sys::getDefaultTargetTriple();
   std::string name, features;
+  if ((cpu == "native" || cpu == "host") && !host) {
+    error = "--cpu=" + cpu.str() + " names this machine's CPU, which cannot run code for " +
+            triple.str() + ": name one (generic, or an LLVM CPU name such as neoverse-n1, "
+            "cortex-a76)";
+    return failure();
+  }
   if (cpu == "native" || cpu == "host") {
     // The host: its name and the features it reports (a CPU the LLVM
     // release does not know by name still gets its instruction sets).
@@ -79,8 +109,11 @@ FailureOr<CpuTarget> resolveCpuTarget(StringRef cpu, StringRef extraFeatures,
     info.reset();
   if (!info) {
     error = "--cpu=" + cpu.str() + ": '" + cpu.str() + "' is not a CPU LLVM knows for " +
-            triple.str() + " (native, x86-64-v2, x86-64-v3, x86-64-v4, or a name such as "
-            "haswell, znver4, skylake-avx512)";
+            triple.str() +
+            (triple.isAArch64() ? " (generic, or a name such as cortex-a76, neoverse-n1, "
+                                  "neoverse-v1)"
+                                : " (native, x86-64-v2, x86-64-v3, x86-64-v4, or a name such as "
+                                  "haswell, znver4, skylake-avx512)");
     return failure();
   }
   // --cpu-features: +name or -name, comma-separated, as llc's -mattr.
@@ -95,7 +128,9 @@ FailureOr<CpuTarget> resolveCpuTarget(StringRef cpu, StringRef extraFeatures,
           llvm::none_of(info->getAllProcessorFeatures(),
                         [&](const llvm::SubtargetFeatureKV &kv) { return bare == kv.Key; })) {
         error = "--cpu-features=" + extraFeatures.str() + ": '" + item.str() +
-                "' is not +name or -name of a feature LLVM knows (for example +avx512f, -avx512bw)";
+                "' is not +name or -name of a feature LLVM knows for " + triple.str() +
+                (triple.isAArch64() ? " (for example +sve, -dotprod)"
+                                    : " (for example +avx512f, -avx512bw)");
         return failure();
       }
       list.AddFeature(item);
@@ -103,12 +138,23 @@ FailureOr<CpuTarget> resolveCpuTarget(StringRef cpu, StringRef extraFeatures,
     features = list.getString();
     info.reset(target->createMCSubtargetInfo(triple, name, features));
   }
-  int64_t vectorBits = info->checkFeatures("+avx512f") ? 512 : info->checkFeatures("+avx") ? 256 : 128;
-  CpuTarget result = CpuTarget::forMachine(name, features, vectorBits);
+  // ARM64's kernels are NEON's 128 bits, SVE or not.
+  int64_t vectorBits = triple.isAArch64()                ? 128
+                       : info->checkFeatures("+avx512f") ? 512
+                       : info->checkFeatures("+avx")     ? 256
+                                                         : 128;
+  CpuTarget result = CpuTarget::forMachine(triple.str(), name, features, vectorBits);
+  if (triple.isAArch64()) {
+#define MODELC_AARCH64_FEATURE(feature, hwcap, bit)                            \
+  if (info->checkFeatures("+" feature))                                        \
+    result.requiredFeatures.push_back(feature);
+#include "../../../runtime/src/support/CpuFeatures.def"
+  } else {
 #define MODELC_CPU_FEATURE(feature, level)                                     \
   if (info->checkFeatures("+" feature))                                        \
     result.requiredFeatures.push_back(feature);
 #include "../../../runtime/src/support/CpuFeatures.def"
+  }
   return result;
 }
 
@@ -116,7 +162,7 @@ FailureOr<CpuTarget> resolveCpuTarget(StringRef cpu, StringRef extraFeatures,
 static std::unique_ptr<llvm::TargetMachine> targetMachine(const CpuTarget &cpu, unsigned optLevel,
                                                           std::string &error) {
   initializeTargetsOnce();
-  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  llvm::Triple triple(cpu.triple.empty() ? llvm::sys::getDefaultTargetTriple() : cpu.triple);
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return nullptr;
