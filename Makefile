@@ -3,9 +3,11 @@
 # example tests again in build-asan/ under ASan + UBSan (README.md);
 # MODELC_SANITIZERS=0 skips the second run.
 JOBS ?= 2
+# `make install PREFIX=P`: cmake --install build --prefix P (cmake/Install.cmake).
+PREFIX ?= /usr/local
 MODELC_SANITIZERS ?= 1
 export MODELC_SANITIZERS
-.PHONY: setup build test demo clean
+.PHONY: setup build test demo install clean
 
 setup:
 	@scripts/setup.sh
@@ -21,6 +23,9 @@ endif
 
 demo: build
 	@scripts/demo.sh
+
+install: build
+	cmake --install build --prefix $(PREFIX)
 
 clean:
 	rm -rf build build-asan

@@ -51,7 +51,7 @@
 using namespace llvm;
 
 namespace {
-enum class Emit { Lib, Mdl, Linalg, LLVM, Header };
+enum class Emit { Lib, Mdl, Linalg, LLVM, Header, Static };
 
 cl::OptionCategory category("modelc options");
 cl::list<std::string> inputFiles(cl::Positional, cl::desc("<model.mdl | objects.o...>"),
@@ -63,7 +63,11 @@ cl::opt<Emit> emit("emit", cl::desc("What to produce"), cl::init(Emit::Lib),
                               clEnumValN(Emit::Mdl, "mdl", "the program in the mdl dialect"),
                               clEnumValN(Emit::Linalg, "linalg", "after lowering to linalg"),
                               clEnumValN(Emit::LLVM, "llvm", "LLVM IR"),
-                              clEnumValN(Emit::Header, "header", "the C header")),
+                              clEnumValN(Emit::Header, "header", "the C header"),
+                              clEnumValN(Emit::Static, "static",
+                                         "one object with the model and the runtime, only "
+                                         "the prefixed ABI global: for static applications "
+                                         "(link with -lm -lpthread -ldl)")),
                    cl::cat(category));
 cl::opt<std::string> modelName("model", cl::desc("The model to compile when a file holds several"),
                                cl::value_desc("name"), cl::cat(category));
@@ -280,7 +284,9 @@ int linkObjects(const llvm::Triple &triple) {
   if (!checkPrefix(prefix))
     return 1;
   if (outputFile == "-") {
-    errs() << "modelc: error: a shared library needs an output file: use -o model.so\n";
+    errs() << (emit == Emit::Static
+                   ? "modelc: error: --emit=static needs an output file: use -o model.o\n"
+                   : "modelc: error: a shared library needs an output file: use -o model.so\n");
     return 1;
   }
   for (const std::string &object : inputFiles)
@@ -289,9 +295,11 @@ int linkObjects(const llvm::Triple &triple) {
       return 1;
     }
   std::string error;
-  if (failed(modelc::lowering::linkSharedLibrary(std::vector<std::string>(inputFiles.begin(),
-                                                                          inputFiles.end()),
-                                                 outputFile, prefix, triple, error))) {
+  std::vector<std::string> objects(inputFiles.begin(), inputFiles.end());
+  if (failed(emit == Emit::Static
+                 ? modelc::lowering::linkStaticObject(objects, outputFile, prefix, triple, error)
+                 : modelc::lowering::linkSharedLibrary(objects, outputFile, prefix, triple,
+                                                       error))) {
     errs() << fmt::format("modelc: error: {}\n", error);
     return 1;
   }
@@ -336,6 +344,12 @@ int main(int argc, char **argv) {
     errs() << fmt::format("modelc: error: --target=cuda builds x86-64 libraries only, not for "
                           "--mtriple={}\n",
                           mtriple.getValue());
+    return 1;
+  }
+
+  if (objectOnly && emit == Emit::Static) {
+    errs() << "modelc: error: -c and --emit=static are two kinds of object: -c the model's "
+              "code alone (linked later by modelc), --emit=static the model with the runtime\n";
     return 1;
   }
 
@@ -558,7 +572,9 @@ int main(int argc, char **argv) {
     return writeOutput(outputFile, StringRef(object.data(), object.size())) ? 0 : 1;
   }
   if (outputFile == "-") {
-    errs() << "modelc: error: a shared library needs an output file: use -o model.so\n";
+    errs() << (emit == Emit::Static
+                   ? "modelc: error: --emit=static needs an output file: use -o model.o\n"
+                   : "modelc: error: a shared library needs an output file: use -o model.so\n");
     return 1;
   }
   std::vector<SmallVector<char, 0>> objects;
@@ -589,8 +605,11 @@ int main(int argc, char **argv) {
     raw_fd_ostream os(fd, /*shouldClose=*/true);
     os.write(object.data(), object.size());
   }
-  if (failed(lowering::linkSharedLibrary(objectPaths, outputFile, options.prefix, *triple,
-                                         error))) {
+  if (failed(emit == Emit::Static
+                 ? lowering::linkStaticObject(objectPaths, outputFile, options.prefix, *triple,
+                                              error)
+                 : lowering::linkSharedLibrary(objectPaths, outputFile, options.prefix, *triple,
+                                               error))) {
     errs() << fmt::format("modelc: error: {}\n", error);
     return 1;
   }

@@ -9,6 +9,7 @@
 //   emitObject(s)      optimized at -O<n>, object code for the target CPU,
 //                      in process
 //   linkSharedLibrary  the objects and the runtime as one self-contained .so
+//   linkStaticObject   the same as one relocatable object (--emit=static)
 //   emitHeader         the C header of the model
 //   checkWeights       a --weights state dict checked against the model
 //
@@ -99,6 +100,15 @@ mlir::LogicalResult emitObjects(llvm::Module &module, const CodegenOptions &opti
 mlir::LogicalResult linkSharedLibrary(llvm::ArrayRef<std::string> objectPaths,
                                       llvm::StringRef outputPath, llvm::StringRef prefix,
                                       const llvm::Triple &triple, std::string &error);
+
+/// As linkSharedLibrary, into one relocatable object for a static
+/// application (modelc --emit=static): the objects, the whole runtime and
+/// the members of libstdc++ and libgcc they use, merged by `c++ -r`, with
+/// every symbol but the prefixed ABI made local (objcopy), so that it needs
+/// only libc, libm and threads and two models can share a program.
+mlir::LogicalResult linkStaticObject(llvm::ArrayRef<std::string> objectPaths,
+                                     llvm::StringRef outputPath, llvm::StringRef prefix,
+                                     const llvm::Triple &triple, std::string &error);
 
 /// Debian's multiarch name of `triple` (aarch64-linux-gnu): the cross
 /// tools' prefix and the runtime's subdirectory.

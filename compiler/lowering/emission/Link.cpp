@@ -19,6 +19,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
 
@@ -46,57 +47,112 @@ std::string multiarchName(const llvm::Triple &triple) {
   return fmt::format("{}-linux-gnu", triple.getArchName().str());
 }
 
-/// The C++ compiler driver that links for `triple`: `c++` for the host,
-/// Debian's cross driver (`aarch64-linux-gnu-g++`) otherwise.
-static FailureOr<std::string> linkerDriver(const llvm::Triple &triple, bool cross,
-                                           std::string &error) {
+/// A tool for `triple` on PATH: `host` for the host, Debian's cross tool
+/// (`aarch64-linux-gnu-<cross>`) otherwise.
+static FailureOr<std::string> findTool(const llvm::Triple &triple, bool cross, StringRef host,
+                                       ArrayRef<StringRef> crossNames, std::string &error) {
   SmallVector<std::string> names;
   if (cross)
-    names = {multiarchName(triple) + "-g++", multiarchName(triple) + "-c++"};
+    for (StringRef name : crossNames)
+      names.push_back(multiarchName(triple) + "-" + name.str());
   else
-    names = {"c++"};
+    names.push_back(host.str());
   for (const std::string &name : names)
     if (auto path = llvm::sys::findProgramByName(name))
       return *path;
-  error = cross ? fmt::format("cannot find the linker driver '{}' for --mtriple={} on PATH "
-                              "(Debian: apt-get install g++-{})",
-                              names.front(), multiarchName(triple),
-                              multiarchName(triple))
-                : "cannot find the system linker driver 'c++' on PATH";
+  error = cross ? fmt::format("cannot find '{}' for --mtriple={} on PATH (Debian: apt-get "
+                              "install g++-{})",
+                              names.front(), multiarchName(triple), multiarchName(triple))
+                : fmt::format("cannot find the system's '{}' on PATH", names.front());
   return failure();
+}
+
+namespace {
+/// What the link step needs for one target: the runtime's files (docs/ABI.md,
+/// "The link step") and the C++ driver.
+struct LinkInputs {
+  bool cross = false;
+  std::string dir;     // the runtime's directory
+  std::string archive; // libmodelc_runtime.a
+  std::unique_ptr<llvm::MemoryBuffer> symbols, mapTemplate;
+  std::string cxx;
+
+  LogicalResult find(const llvm::Triple &triple, std::string &error) {
+    cross = triple.getArch() != llvm::Triple(llvm::sys::getDefaultTargetTriple()).getArch();
+    dir = runtimeDirectory();
+    if (cross) {
+      llvm::SmallString<256> sub(dir);
+      llvm::sys::path::append(sub, multiarchName(triple));
+      dir = std::string(sub);
+    }
+    archive = inDir("libmodelc_runtime.a");
+    auto readSymbols = llvm::MemoryBuffer::getFile(inDir("modelc_runtime.symbols"));
+    auto readMap = llvm::MemoryBuffer::getFile(inDir("modelc_runtime.map.in"));
+    if (!llvm::sys::fs::exists(archive) || !readSymbols || !readMap) {
+      error = cross ? fmt::format("cannot find the {} runtime (libmodelc_runtime.a, "
+                                  "modelc_runtime.symbols, modelc_runtime.map.in) in '{}': "
+                                  "modelc was built without it (README.md, \"Cross-compiling "
+                                  "for ARM64\")",
+                                  multiarchName(triple), dir)
+                    : fmt::format("cannot find the runtime (libmodelc_runtime.a, "
+                                  "modelc_runtime.symbols, modelc_runtime.map.in) in '{}'; set "
+                                  "MODELC_RUNTIME_DIR",
+                                  dir);
+      return failure();
+    }
+    symbols = std::move(*readSymbols);
+    mapTemplate = std::move(*readMap);
+    auto driver = findTool(triple, cross, "c++", {"g++", "c++"}, error);
+    if (failed(driver))
+      return failure();
+    cxx = *driver;
+    return success();
+  }
+
+  std::string inDir(StringRef name) const {
+    llvm::SmallString<256> p(dir);
+    llvm::sys::path::append(p, name);
+    return std::string(p);
+  }
+
+  /// The ABI function names (create, destroy, ...).
+  SmallVector<std::string> functions() const {
+    SmallVector<StringRef> names;
+    symbols->getBuffer().split(names, '\n', -1, /*KeepEmpty=*/false);
+    SmallVector<std::string> result;
+    for (StringRef fn : names)
+      if (!fn.trim().empty())
+        result.push_back(fn.trim().str());
+    return result;
+  }
+
+  /// The linker's aliases that export the runtime's generic ABI under the
+  /// model's prefix: P_model_entry and P_<fn> for each ABI function.
+  std::vector<std::string> aliases(StringRef prefix) const {
+    std::vector<std::string> args = {
+        fmt::format("-Wl,--defsym={}_model_entry=modelc_model_entry", prefix.str())};
+    for (const std::string &fn : functions())
+      args.push_back(fmt::format("-Wl,--defsym={}_{}=modelc_rt_{}", prefix.str(), fn, fn));
+    return args;
+  }
+};
+} // namespace
+
+/// Renames the finished `partial` to `outputPath`, so that the output is
+/// whole or absent.
+static LogicalResult renameIntoPlace(StringRef partial, StringRef outputPath, std::string &error) {
+  if (std::error_code ec = llvm::sys::fs::rename(partial, outputPath)) {
+    llvm::sys::fs::remove(partial);
+    error = fmt::format("cannot write '{}': {}", outputPath.str(), ec.message());
+    return failure();
+  }
+  return success();
 }
 
 LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef outputPath,
                                 StringRef prefix, const llvm::Triple &triple, std::string &error) {
-  bool cross = triple.getArch() != llvm::Triple(llvm::sys::getDefaultTargetTriple()).getArch();
-  std::string dir = runtimeDirectory();
-  if (cross) {
-    llvm::SmallString<256> sub(dir);
-    llvm::sys::path::append(sub, multiarchName(triple));
-    dir = std::string(sub);
-  }
-  auto inDir = [&](StringRef name) {
-    llvm::SmallString<256> p(dir);
-    llvm::sys::path::append(p, name);
-    return std::string(p);
-  };
-  std::string archive = inDir("libmodelc_runtime.a");
-  auto symbols = llvm::MemoryBuffer::getFile(inDir("modelc_runtime.symbols"));
-  auto mapTemplate = llvm::MemoryBuffer::getFile(inDir("modelc_runtime.map.in"));
-  if (!llvm::sys::fs::exists(archive) || !symbols || !mapTemplate) {
-    error = cross ? fmt::format("cannot find the {} runtime (libmodelc_runtime.a, "
-                                "modelc_runtime.symbols, modelc_runtime.map.in) in '{}': "
-                                "modelc was built without it (README.md, \"Cross-compiling "
-                                "for ARM64\")",
-                                multiarchName(triple), dir)
-                  : fmt::format("cannot find the runtime (libmodelc_runtime.a, "
-                                "modelc_runtime.symbols, modelc_runtime.map.in) in '{}'; set "
-                                "MODELC_RUNTIME_DIR",
-                                dir);
-    return failure();
-  }
-  auto cxx = linkerDriver(triple, cross, error);
-  if (failed(cxx))
+  LinkInputs in;
+  if (failed(in.find(triple, error)))
     return failure();
 
   // The version script with the model's prefix.
@@ -114,7 +170,7 @@ LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef out
       error = fmt::format("cannot write the export list '{}': {}", script, ec.message());
       return failure();
     }
-    std::string map = (*mapTemplate)->getBuffer().str();
+    std::string map = in.mapTemplate->getBuffer().str();
     for (size_t at; (at = map.find("@PREFIX@")) != std::string::npos;)
       map.replace(at, 8, prefix.str());
     os << map;
@@ -125,7 +181,7 @@ LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef out
   partial += ".partial";
   std::vector<std::string> args = {"-shared", "-o", std::string(partial)};
   args.insert(args.end(), objectPaths.begin(), objectPaths.end());
-  args.insert(args.end(), {archive,
+  args.insert(args.end(), {in.archive,
       "-static-libstdc++", "-static-libgcc",
       // Programs linked against the library record its file name, not the
       // path it was linked from.
@@ -134,35 +190,97 @@ LogicalResult linkSharedLibrary(ArrayRef<std::string> objectPaths, StringRef out
       // shape check): pull all of it in.
       "-Wl,-u,modelc_model_entry",
       "-Wl,--exclude-libs,libstdc++.a:libsupc++.a:libgcc.a:libgcc_eh.a",
-      "-Wl,--version-script=" + script,
-      fmt::format("-Wl,--defsym={}_model_entry=modelc_model_entry", prefix.str())});
-  SmallVector<StringRef> names;
-  (*symbols)->getBuffer().split(names, '\n', -1, /*KeepEmpty=*/false);
-  for (StringRef fn : names)
-    args.push_back(fmt::format("-Wl,--defsym={}_{}=modelc_rt_{}", prefix.str(), fn.trim().str(),
-                               fn.trim().str()));
+      "-Wl,--version-script=" + script});
+  std::vector<std::string> aliases = in.aliases(prefix);
+  args.insert(args.end(), aliases.begin(), aliases.end());
   args.insert(args.end(), {"-Wl,-z,defs", "-Wl,-z,noexecstack", "-lm", "-lpthread"});
   // A runtime built with sanitizers needs their run-time libraries: its
   // modelc_runtime.ldflags lists the flags, one a line (absent or empty
   // otherwise).
-  if (auto ldflags = llvm::MemoryBuffer::getFile(inDir("modelc_runtime.ldflags"))) {
+  if (auto ldflags = llvm::MemoryBuffer::getFile(in.inDir("modelc_runtime.ldflags"))) {
     SmallVector<StringRef> flags;
     (*ldflags)->getBuffer().split(flags, '\n', -1, /*KeepEmpty=*/false);
     for (StringRef flag : flags)
       if (!flag.trim().empty())
         args.push_back(flag.trim().str());
   }
-  if (failed(runTool(*cxx, args, log,
+  if (failed(runTool(in.cxx, args, log,
                      fmt::format("linking '{}'", outputPath.str()), error))) {
     llvm::sys::fs::remove(partial);
     return failure();
   }
-  if (std::error_code ec = llvm::sys::fs::rename(partial, outputPath)) {
-    llvm::sys::fs::remove(partial);
-    error = fmt::format("cannot write '{}': {}", outputPath.str(), ec.message());
+  return renameIntoPlace(partial, outputPath, error);
+}
+
+LogicalResult linkStaticObject(ArrayRef<std::string> objectPaths, StringRef outputPath,
+                               StringRef prefix, const llvm::Triple &triple, std::string &error) {
+  LinkInputs in;
+  if (failed(in.find(triple, error)))
+    return failure();
+  // LLVM's objcopy, of this LLVM release: it reads every target's objects,
+  // and unlike GNU objcopy it also makes libstdc++'s STB_GNU_UNIQUE
+  // symbols local.
+  std::string objcopyName = fmt::format("llvm-objcopy-{}", LLVM_VERSION_MAJOR);
+  auto objcopy = llvm::sys::findProgramByName(objcopyName);
+  if (!objcopy)
+    objcopy = llvm::sys::findProgramByName("llvm-objcopy");
+  if (!objcopy) {
+    error = fmt::format("cannot find '{}' (or 'llvm-objcopy') on PATH, which --emit=static "
+                        "needs (Debian: apt-get install llvm-{})",
+                        objcopyName, LLVM_VERSION_MAJOR);
     return failure();
   }
-  return success();
+  TempFiles temps;
+  std::string merged = temps.make("modelc-static", "o");
+  std::string log = temps.make("modelc-link", "log");
+  if (merged.empty() || log.empty()) {
+    error = "cannot create the temporary files of the link step";
+    return failure();
+  }
+  // One relocatable object: the model's code, the whole runtime, and the
+  // members of the static C++ and GCC libraries they use, with the prefixed
+  // aliases. (The driver prints the archives' paths for its own target.)
+  auto libraryPath = [&](StringRef name) -> FailureOr<std::string> {
+    std::string out = temps.make("modelc-print-file-name", "txt");
+    if (out.empty() || failed(runTool(in.cxx, {"-print-file-name=" + name.str()}, out,
+                                      "asking the C++ driver for " + name.str(), error)))
+      return failure();
+    auto text = llvm::MemoryBuffer::getFile(out);
+    if (!text) {
+      error = "cannot read the C++ driver's answer for " + name.str();
+      return failure();
+    }
+    return (*text)->getBuffer().trim().str();
+  };
+  std::vector<std::string> args = {"-r", "-nostdlib", "-o", merged};
+  args.insert(args.end(), objectPaths.begin(), objectPaths.end());
+  args.insert(args.end(), {"-Wl,--whole-archive", in.archive, "-Wl,--no-whole-archive"});
+  for (StringRef lib : {"libstdc++.a", "libgcc_eh.a", "libgcc.a"}) {
+    auto path = libraryPath(lib);
+    if (failed(path))
+      return failure();
+    args.push_back(*path);
+  }
+  std::vector<std::string> aliases = in.aliases(prefix);
+  args.insert(args.end(), aliases.begin(), aliases.end());
+  if (failed(runTool(in.cxx, args, log, fmt::format("linking '{}'", outputPath.str()), error)))
+    return failure();
+  // Only the prefixed ABI stays global, as the shared library's version
+  // script has it: two models (and the application's own C++ library) can
+  // share a program.
+  llvm::SmallString<256> partial(outputPath);
+  partial += ".partial";
+  std::vector<std::string> keep = {
+      fmt::format("--keep-global-symbol={}_model_entry", prefix.str())};
+  for (const std::string &fn : in.functions())
+    keep.push_back(fmt::format("--keep-global-symbol={}_{}", prefix.str(), fn));
+  keep.insert(keep.end(), {merged, std::string(partial)});
+  if (failed(runTool(*objcopy, keep, log, fmt::format("writing '{}'", outputPath.str()),
+                     error))) {
+    llvm::sys::fs::remove(partial);
+    return failure();
+  }
+  return renameIntoPlace(partial, outputPath, error);
 }
 
 } // namespace modelc::lowering
