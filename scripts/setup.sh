@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 packages=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools libfmt-dev
           cmake ninja-build ccache g++ python3 openmpi-bin libopenmpi-dev
-          g++-aarch64-linux-gnu qemu-user pkgconf)
+          g++-aarch64-linux-gnu qemu-user pkgconf python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,6 +29,15 @@ if [ ! -f build/build.ninja ]; then
     -DMLIR_DIR="$(llvm-config-22 --prefix)/lib/cmake/mlir" \
     -DLLVM_EXTERNAL_LIT="$(command -v lit-22)" \
     ${MODELC_CMAKE_ARGS:-}
+fi
+
+# The Python package's tests (python/tests, run by test/Python) need numpy
+# and pytest (not torch: their references are committed fixtures): a virtual
+# environment in build/venv, made once and reused.
+if [ ! -x build/venv/bin/python ] || ! build/venv/bin/python -c "import numpy, pytest, setuptools" 2>/dev/null; then
+  echo "setup: making build/venv (numpy, pytest) for the Python package's tests"
+  python3 -m venv build/venv
+  build/venv/bin/python -m pip install -q --disable-pip-version-check numpy pytest setuptools wheel
 fi
 
 if [ "${MODELC_SANITIZERS:-1}" != 0 ] && [ ! -f build-asan/build.ninja ]; then

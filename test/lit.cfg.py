@@ -86,6 +86,13 @@ if config.modelc_have_mpi.upper() in ("ON", "1", "TRUE", "YES") and shutil.which
     config.substitutions.append(("%mpirun", "mpirun --allow-run-as-root --oversubscribe --bind-to none -np"))
     config.substitutions.append(("%mpicc", "mpicc"))
 
+# "python": build/venv (scripts/setup.sh) has numpy and pytest for the
+# Python package's tests (test/Python); %python is its interpreter.
+_venv_python = os.path.join(config.modelc_obj_root, "venv", "bin", "python")
+if os.access(_venv_python, os.X_OK):
+    config.available_features.add("python")
+    config.substitutions.append(("%python", _venv_python))
+
 # "cpu-avx512": this machine runs x86-64-v4 code (AVX-512 F, VL, BW, DQ,
 # CD), so that the AVX-512 kernels (modelc --cpu=x86-64-v4) can be run and
 # checked; elsewhere those tests are unsupported, never wrong.
