@@ -276,6 +276,141 @@ class _Context:
         self.names[fx_name] = local
 
 
+# A number of a module's text that may become a constructor argument: not
+# part of a name (conv1) or of a larger number.
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?(?:e-?\d+)?)(?![\w.])")
+# The positional arguments' names of the built-in modules, to name the
+# constructor arguments they become.
+_POSITIONAL = {
+    "Linear": ["in_features", "out_features"], "Conv2d": ["in_channels", "out_channels",
+                                                          "kernel_size"],
+    "BatchNorm1d": ["num_features"], "BatchNorm2d": ["num_features"],
+    "LayerNorm": ["normalized_shape"], "Embedding": ["num_embeddings", "embedding_dim"],
+    "MaxPool2d": ["kernel_size"], "AvgPool2d": ["kernel_size"],
+    "AdaptiveAvgPool2d": ["output_size"], "Softmax": [], "LogSoftmax": [],
+}
+
+
+class _Definitions:
+    """The `module` definitions of user classes. Each instance's body is
+    collected first; then the instances of a class whose bodies differ only
+    in numbers share one definition with those numbers as constructor
+    arguments (BasicBlock(in_channels: int, out_channels: int)), and bodies
+    that differ otherwise (a downsample member only some have) get
+    definitions of their own (BasicBlock, BasicBlock_2)."""
+
+    def __init__(self):
+        self.instances = []  # (token, class name, body with tokens of its children)
+
+    def add(self, cls, text):
+        token = f"\x00{len(self.instances)}\x00"
+        self.instances.append((token, cls, text))
+        return token
+
+    @staticmethod
+    def substitute(text, calls):
+        return re.sub("\x00\\d+\x00", lambda m: calls.get(m.group(0), m.group(0)), text)
+
+    def finalize(self):
+        """([(name, [(param, type)], text)] in dependency order, {token: call})."""
+        calls, out, params_of = {}, [], {}
+        taken = set()
+        pending = list(self.instances)
+        while pending:
+            by_class = collections.OrderedDict()
+            for token, cls, text in pending:
+                by_class.setdefault(cls, []).append((token, self.substitute(text, calls)))
+            ready = [cls for cls, insts in by_class.items()
+                     if not any("\x00" in t for _, t in insts)]
+            if not ready:
+                raise ExportError("module definitions that contain each other")
+            for cls in ready:
+                groups = collections.OrderedDict()
+                for token, text in by_class[cls]:
+                    groups.setdefault(_NUMBER.sub("#", text), []).append((token, text))
+                for members in groups.values():
+                    name, i = cls, 1
+                    while name in taken:
+                        i += 1
+                        name = f"{cls}_{i}"
+                    taken.add(name)
+                    params, text, args = self.parametrize(members, params_of)
+                    params_of[name] = [p for p, _ in params]
+                    out.append((name, params, text))
+                    for token, values in args.items():
+                        calls[token] = f"{name}({', '.join(values)})"
+            pending = [p for p in pending if p[1] not in ready]
+        return out, calls
+
+    @staticmethod
+    def parametrize(members, params_of):
+        """One definition for bodies that differ only in numbers."""
+        numbers = [[m.group(1) for m in _NUMBER.finditer(t)] for _, t in members]
+        first = members[0][1]
+        spans = [m.span(1) for m in _NUMBER.finditer(first)]
+        identifiers = set(re.findall(r"[A-Za-z_]\w*", first))
+        vectors = collections.OrderedDict()  # value vector -> parameter name
+        param_at = {}
+        for j in range(len(spans)):
+            vector = tuple(nums[j] for nums in numbers)
+            if len(set(vector)) == 1:
+                continue
+            if vector not in vectors:
+                base = _Definitions.context_name(first, spans[j][0], params_of)
+                name = base
+                if base != "k" and (name in vectors.values() or name in identifiers):
+                    # conv2_in_channels beside conv1's in_channels
+                    member = re.match(r"\s*(\w+)", first[first.rfind("\n", 0, spans[j][0]) + 1:])
+                    name = f"{member.group(1)}_{base}" if member else base
+                k = 1
+                while name in vectors.values() or name in identifiers:
+                    k += 1
+                    name = f"{base}{k}"
+                vectors[vector] = name
+            param_at[j] = vectors[vector]
+        text = first
+        for j in sorted(param_at, reverse=True):
+            a, b = spans[j]
+            text = text[:a] + param_at[j] + text[b:]
+        params = [(name, "float" if any(("." in v or "e" in v) for v in vector) else "int")
+                  for vector, name in vectors.items()]
+        firsts = {name: next(j for j in sorted(param_at) if param_at[j] == name)
+                  for name in vectors.values()}
+        args = {token: [numbers[i][firsts[name]] for name, _ in params]
+                for i, (token, _) in enumerate(members)}
+        return params, text, args
+
+    @staticmethod
+    def context_name(text, at, params_of):
+        """A name for the number at `at`: the argument it is of a member's
+        constructor (`conv1 = Conv2d(8, 16, 3, stride=2)`: in_channels,
+        out_channels, stride), else k (a number of forward: k, k2, ...)."""
+        line_start = text.rfind("\n", 0, at) + 1
+        line = text[line_start:text.find("\n", at) if "\n" in text[at:] else len(text)]
+        m = re.match(r"\s*\w+ = (\w+)\(", line)
+        if not m:
+            return "k"
+        ctor, depth, index, arg_start = m.group(1), 0, 0, m.end()
+        offset = at - line_start
+        for i in range(m.end(), offset):
+            c = line[i]
+            if c in "([":
+                depth += 1
+            elif c in ")]":
+                depth -= 1
+            elif c == "," and depth == 0:
+                index += 1
+                arg_start = i + 1
+        if depth != 0:
+            return "k"
+        arg = line[arg_start:offset].strip()
+        kw = re.match(r"(\w+)=$", arg)
+        if kw:
+            return kw.group(1)
+        names = _POSITIONAL.get(ctor) or params_of.get(ctor) or []
+        return names[index] if index < len(names) else "k"
+
+
 class _Emitter:
     """Writes the module definitions of one exported module tree."""
 
@@ -286,8 +421,7 @@ class _Emitter:
         self.input_names = input_names
         self.batch_dynamic = batch_dynamic
         self.examples = example_inputs
-        self.definitions = collections.OrderedDict()  # text -> name
-        self.def_names = collections.Counter()
+        self.definitions = _Definitions()
 
     # -- members -----------------------------------------------------------
     def member_decl(self, path, child_name, child):
@@ -304,7 +438,7 @@ class _Emitter:
         if type(child).__module__.startswith("torch.nn"):
             raise ExportError(f"{type(child).__name__} at '{child_path}' is a torch.nn module "
                               "that the .mdl language does not have")
-        return self.define(child_path, child) + "()"
+        return self.define(child_path, child)
 
     def state_decls(self, path, mod):
         lines = []
@@ -321,17 +455,11 @@ class _Emitter:
         return lines
 
     def define(self, path, mod):
-        """The `module` definition of the user module at `path`; returns its name."""
-        body = self.module_body(path, mod)
-        cls = type(mod).__name__
-        text_key = body
-        for existing_text, existing_name in self.definitions.items():
-            if existing_text == text_key and existing_name.split("_v")[0] == cls:
-                return existing_name
-        self.def_names[cls] += 1
-        name = cls if self.def_names[cls] == 1 else f"{cls}_v{self.def_names[cls]}"
-        self.definitions[text_key] = name
-        return name
+        """The call of the user module at `path`: a token that finalize()
+        replaces with `Name(args)` once every instance of its class is known
+        (its definition's constructor arguments are what the instances'
+        bodies differ in)."""
+        return self.definitions.add(type(mod).__name__, self.module_body(path, mod))
 
     def module_body(self, path, mod, typed_inputs=None):
         members = []
@@ -858,9 +986,11 @@ def export(module, example_inputs, path, state=None, dynamic_batch=True, input_n
     name = model_name or type(module).__name__
     parts = [f"# Exported from PyTorch ({type(module).__module__}.{type(module).__qualname__}) "
              "by modelc.export."]
-    for text, def_name in emitter.definitions.items():
-        parts.append(f"module {def_name}() {{\n" + _indent(text) + "\n}")
-    parts.append(f"model {name} {{\n" + _indent(body) + "\n}")
+    definitions, calls = emitter.definitions.finalize()
+    for def_name, params, text in definitions:
+        args = ", ".join(f"{p}: {t}" for p, t in params)
+        parts.append(f"module {def_name}({args}) {{\n" + _indent(text) + "\n}")
+    parts.append(f"model {name} {{\n" + _indent(_Definitions.substitute(body, calls)) + "\n}")
     text = "\n\n".join(parts) + "\n"
     with open(os.fspath(path), "w") as f:
         f.write(text)

@@ -55,3 +55,13 @@ def test_exported_model_matches_pytorch(mdl, tmp_path):
     for k in expected:
         np.testing.assert_allclose(got[k].astype(np.float64), expected[k].astype(np.float64),
                                    rtol=1e-4, atol=1e-5, err_msg=f"{name} state {k}")
+
+
+def test_instances_share_definitions_with_constructor_arguments():
+    # torchvision's BasicBlock: the blocks that differ only in widths share a
+    # definition with them as arguments; those with a downsample have their own.
+    text = (Path(__file__).parent / "exported" / "resnet_small.mdl").read_text()
+    assert "module BasicBlock(in_channels: int) {" in text
+    assert "module BasicBlock_2(in_channels: int, out_channels: int) {" in text
+    assert "  conv1 = Conv2d(in_channels, out_channels, 3, stride=2, padding=1, bias=false)" in text
+    assert "  layer2 = Sequential(BasicBlock_2(8, 16), BasicBlock(16))" in text
