@@ -150,6 +150,10 @@ Token Lexer::next() {
                      .Case("true", Tok::KwTrue)
                      .Case("false", Tok::KwFalse)
                      .Case("none", Tok::KwNone)
+                     // Python's spellings of the same three.
+                     .Case("True", Tok::KwTrue)
+                     .Case("False", Tok::KwFalse)
+                     .Case("None", Tok::KwNone)
                      .Default(Tok::Ident);
       return finish(kind, len);
     }
@@ -158,7 +162,7 @@ Token Lexer::next() {
       lastTokLine = tok.line;
       return tok;
     }
-    if (c == '"') {
+    if (c == '"' || c == '\'') {
       lexString(tok);
       lastTokLine = tok.line;
       return tok;
@@ -276,16 +280,19 @@ void Lexer::lexNumber(Token &tok) {
 
 void Lexer::lexString(Token &tok) {
   size_t start = pos;
+  // "..." or, as in Python, '...': the same string.
+  char quote = peekChar();
   advance(); // opening quote
   tok.kind = Tok::String;
   std::string value;
   for (;;) {
     if (atEnd() || peekChar() == '\n') {
-      error(tok.line, tok.col, "unterminated string literal; expected '\"'");
+      error(tok.line, tok.col,
+            std::string("unterminated string literal; expected '") + quote + "'");
       break;
     }
     char c = peekChar();
-    if (c == '"') {
+    if (c == quote) {
       advance();
       break;
     }
@@ -293,7 +300,7 @@ void Lexer::lexString(Token &tok) {
       unsigned escLine = line;
       unsigned escCol = static_cast<unsigned>(pos - lineStart + 1);
       char e = peekChar(1);
-      if (e == '"' || e == '\\') {
+      if (e == '"' || e == '\'' || e == '\\') {
         value.push_back(e);
         advance();
         advance();
@@ -318,7 +325,7 @@ void Lexer::lexString(Token &tok) {
       std::string shown = quoteChar(e); // 'q' or '\xNN'
       error(escLine, escCol,
             "unknown escape sequence '\\" + shown.substr(1, shown.size() - 2) +
-                "' in string; expected \\\", \\\\, \\n or \\t");
+                "' in string; expected \\\", \\', \\\\, \\n or \\t");
       advance();
       advance();
       continue;

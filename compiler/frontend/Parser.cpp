@@ -388,10 +388,9 @@ std::unique_ptr<ModuleDecl> Parser::parseModule() {
     } else {
       headerOk = parseCtorArgs(m->params, open);
     }
-  } else if (!isModel) {
-    expected("'(' after module name '" + m->name + "'");
-    headerOk = false;
   }
+  // `module R {` without parentheses: a module without constructor
+  // arguments, as `model` is written.
   if (!headerOk) {
     // Go on with the body if there is one, to report its errors too.
     while (!at(Tok::Eof) && !at(Tok::LBrace) && !at(Tok::KwModule) &&
@@ -1111,13 +1110,36 @@ Parsed Parser::parsePrimary() {
                 depth + 1);
   }
   case Tok::LParen: {
+    // (e) is e; Python's tuples, (a, b), (a,) and (), are lists.
     Token open = take();
+    if (at(Tok::RParen)) {
+      take();
+      return make(std::make_unique<ListExpr>(loc(open), std::vector<ExprPtr>{}), 1);
+    }
     Parsed e = parseExpr();
     if (!e)
       return {};
+    if (!at(Tok::Comma)) {
+      if (!expectClose(Tok::RParen, open))
+        return {};
+      return e;
+    }
+    std::vector<ExprPtr> elements;
+    unsigned depth = e.depth;
+    elements.push_back(std::move(e.expr));
+    while (at(Tok::Comma)) {
+      take();
+      if (at(Tok::RParen))
+        break;
+      Parsed next = parseExpr();
+      if (!next)
+        return {};
+      depth = std::max(depth, next.depth);
+      elements.push_back(std::move(next.expr));
+    }
     if (!expectClose(Tok::RParen, open))
       return {};
-    return e;
+    return make(std::make_unique<ListExpr>(loc(open), std::move(elements)), depth + 1);
   }
   default:
     expected("expression");
