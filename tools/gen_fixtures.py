@@ -456,6 +456,53 @@ class DynamicSpatial(nn.Module):  # dynamic_spatial.mdl
                 F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False))
 
 
+class InvertedResidual(nn.Module):  # mobilenet_small.mdl (torchvision's MobileNetV2 block)
+    def __init__(self, inp, oup, stride, expand_ratio):
+        super().__init__()
+        hidden = inp * expand_ratio
+        self.use_res_connect = stride == 1 and inp == oup
+        self.conv = nn.Sequential(
+            nn.Conv2d(inp, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, oup, 1, bias=False), nn.BatchNorm2d(oup))
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class SqueezeExcitation(nn.Module):  # mobilenet_small.mdl (MobileNetV3's, torchvision's names)
+    def __init__(self, channels, squeeze):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.activation = nn.ReLU()
+        self.scale_activation = nn.Hardsigmoid()
+
+    def forward(self, x):
+        s = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+        return s * x
+
+
+class MobileNetSmall(nn.Module):  # mobilenet_small.mdl
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8),
+                                  nn.Hardswish())
+        self.blocks = nn.Sequential(InvertedResidual(8, 8, 1, 2), InvertedResidual(8, 16, 2, 3),
+                                    InvertedResidual(16, 16, 1, 3))
+        self.se = SqueezeExcitation(16, 8)
+        self.head = nn.Sequential(nn.Conv2d(16, 32, 1, bias=False), nn.BatchNorm2d(32),
+                                  nn.Hardtanh(-2.0, 3.0))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = self.head(self.se(self.blocks(self.stem(x))))
+        return self.classifier(torch.flatten(self.pool(x), 1))
+
+
 # --------------------------------------------------------------------------
 # Inputs. Each returns an OrderedDict: forward argument name -> tensor.
 # --------------------------------------------------------------------------
@@ -493,6 +540,10 @@ MODELS = OrderedDict([
     ("deep", (Deep, lambda n: OrderedDict(x=_bn_like(n, 16)), 13, [1, 64])),
     # Odd and even sizes known only at run time (f32[N, 4, H, W]).
     ("dynamic_spatial", (DynamicSpatial, lambda n: OrderedDict(x=_bn_like(n, 4, 7, 10)), 2, [])),
+    # MobileNetV2's inverted residuals (depthwise convolutions, ReLU6), a
+    # MobileNetV3 squeeze-excitation (Hardsigmoid), Hardswish and Hardtanh.
+    ("mobilenet_small", (MobileNetSmall, lambda n: OrderedDict(x=torch.randn(n, 3, 32, 32)), 3,
+                         [1])),
 ])
 
 

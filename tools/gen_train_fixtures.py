@@ -239,6 +239,18 @@ class OpsAct(ParamModel):
         return l + m(F.gelu(x + self.p_gelu_tanh, approximate="tanh"), t)
 
 
+class OpsHard(ParamModel):  # ops_hard.mdl
+    PARAMS = shape_params(["p_relu6", "p_hardtanh", "p_hardtanh2", "p_hardsigmoid",
+                           "p_hardswish"], (4, 6))
+
+    def loss(self, x, t):
+        m = F.mse_loss
+        l = m(F.relu6(2 * (x + self.p_relu6)), t) + m(F.hardtanh(x + self.p_hardtanh), t)
+        l = l + m(F.hardtanh(x + self.p_hardtanh2, -2.0, 3.0), t)
+        l = l + m(F.hardsigmoid(x + self.p_hardsigmoid), t)
+        return l + m(F.hardswish(x + self.p_hardswish), t)
+
+
 class OpsMath(ParamModel):
     PARAMS = shape_params(["p_exp", "p_log", "p_sqrt", "p_rsqrt", "p_abs", "p_clamp", "p_clamp0",
                            "p_neg", "p_pow2", "p_pow3", "p_powhalf", "p_scalar"], (4, 6))
@@ -619,6 +631,10 @@ def ops_case(name, cls, init, batch, doc):
 ops_case("ops_act", OpsAct, init_ops_act,
          lambda g: {"x": grid(g, (4, 6), -2, 2), "t": randn(g, 4, 6, scale=0.5)},
          "relu, leaky_relu (default, 0.2), sigmoid, tanh, silu, gelu (erf, tanh); exact zeros for relu/leaky_relu")
+ops_case("ops_hard", OpsHard,
+         lambda m, g, x: set_params(m, {n: grid(g, s, -0.5, 0.5) for n, s in m.PARAMS}),
+         lambda g: {"x": grid(g, (4, 6), -4, 4), "t": randn(g, 4, 6, scale=0.5)},
+         "relu6, hardtanh (default, -2..3), hardsigmoid, hardswish: every region of each")
 ops_case("ops_math", OpsMath, init_ops_math,
          lambda g: {"x": grid(g, (4, 6), -1.5, 1.5), "xp": grid(g, (4, 6), 0.5, 2), "t": randn(g, 4, 6, scale=0.5)},
          "exp, log, sqrt, rsqrt, abs (exact zeros), clamp (values on the bounds), unary minus, pow 2/3/0.5, scalar * - /")

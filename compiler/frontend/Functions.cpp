@@ -558,6 +558,55 @@ static Value clamp(FunctionCall &c) {
       mdl::ClampOp::create(c.builder(), c.loc, x.type(), x.tensor, attr("min"), attr("max")));
 }
 
+/// The hard activations of torch.nn as PyTorch's CPU kernels compute them,
+/// from clamp and arithmetic (their gradients follow from those ops'):
+///   hardtanh(x, lo, hi) = clamp(x, lo, hi); relu6(x) = hardtanh(x, 0, 6)
+///   hardsigmoid(x) = clamp(x + 3, 0, 6) / 6
+///   hardswish(x) = x * clamp(x + 3, 0, 6) / 6
+static Value clampTo(FunctionCall &c, const Value &x, double lo, double hi) {
+  return Value::ofTensor(mdl::ClampOp::create(c.builder(), c.loc, x.type(), x.tensor,
+                                              c.builder().getF64FloatAttr(lo),
+                                              c.builder().getF64FloatAttr(hi)));
+}
+
+/// The input of a hard activation: a float tensor (an integer one in f32).
+static std::optional<Value> hardInput(FunctionCall &c) {
+  const Value &x = c.input();
+  if (!c.e.expectTensor(x, c.what, c.loc))
+    return std::nullopt;
+  if (!isa<FloatType>(x.type().getElementType()))
+    return Value::ofTensor(c.e.castTo(x.tensor, c.builder().getF32Type(), c.loc));
+  return x;
+}
+
+static Handler hardtanh(std::optional<std::pair<double, double>> fixed) {
+  return [fixed](FunctionCall &c) {
+    auto x = hardInput(c);
+    if (!x)
+      return Value::poison();
+    double lo = fixed ? fixed->first : c.a["min_val"].f;
+    double hi = fixed ? fixed->second : c.a["max_val"].f;
+    if (lo > hi) {
+      c.e.error(c.loc) << fmt::format("hardtanh: min_val ({}) must not exceed max_val ({})", lo,
+                                      hi);
+      return Value::poison();
+    }
+    return clampTo(c, *x, lo, hi);
+  };
+}
+
+static Handler hardSigmoidOrSwish(bool swish) {
+  return [swish](FunctionCall &c) {
+    auto x = hardInput(c);
+    if (!x)
+      return Value::poison();
+    Value gate = clampTo(c, c.e.binary(ast::BinaryOp::Add, *x, Value::real(3), c.loc), 0, 6);
+    if (swish)
+      gate = c.e.binary(ast::BinaryOp::Mul, *x, gate, c.loc);
+    return c.e.binary(ast::BinaryOp::Div, gate, Value::real(6), c.loc);
+  };
+}
+
 /// Makes a reduction's op from its result type, input, dims and keepdim.
 using BuildReduction =
     llvm::function_ref<mlir::Value(RankedTensorType, mlir::Value, DenseI64ArrayAttr, BoolAttr)>;
@@ -712,6 +761,11 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
        [](ArrayRef<Value> v) { return Value::real(std::pow(v[0].number(), v[1].number())); }},
       {"clamp", {input, {"min", ArgType::OptFloat, none}, {"max", ArgType::OptFloat, none}},
        clamp},
+      {"hardtanh", {input, {"min_val", ArgType::Float, F(-1)}, {"max_val", ArgType::Float, F(1)}},
+       hardtanh(std::nullopt)},
+      {"relu6", {input}, hardtanh(std::make_pair(0.0, 6.0))},
+      {"hardsigmoid", {input}, hardSigmoidOrSwish(/*swish=*/false)},
+      {"hardswish", {input}, hardSigmoidOrSwish(/*swish=*/true)},
       {"mean", reduction({{"keepdim", ArgType::Bool, B(false)}}),
        [](FunctionCall &c) {
          return reduce(c, IntReduce::Refuse, [&](auto type, auto t, auto dims, auto keep) {

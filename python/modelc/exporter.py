@@ -121,8 +121,12 @@ def _builtin_ctor(mod, path):
         if mod.padding_idx is not None or mod.max_norm is not None:
             fail("padding_idx and max_norm are not supported")
         args = [str(mod.num_embeddings), str(mod.embedding_dim)]
-    elif cls in (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Identity):
+    elif cls in (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Identity, nn.ReLU6, nn.Hardswish,
+                 nn.Hardsigmoid):
         args = []
+    elif cls is nn.Hardtanh:
+        args = _kwargs([("min_val", float(mod.min_val), -1.0),
+                        ("max_val", float(mod.max_val), 1.0)])
     elif cls is nn.GELU:
         args = _kwargs([("approximate", mod.approximate, "none")])
     elif cls is nn.LeakyReLU:
@@ -163,6 +167,8 @@ _BUILTIN_OPS = {
     "LogSoftmax": {"log_softmax", "_log_softmax"}, "Dropout": {"dropout", "dropout_"},
     "Flatten": {"flatten"}, "MaxPool2d": {"max_pool2d"}, "AvgPool2d": {"avg_pool2d"},
     "AdaptiveAvgPool2d": {"adaptive_avg_pool2d"}, "Identity": set(),
+    "ReLU6": {"hardtanh", "hardtanh_", "relu6"}, "Hardtanh": {"hardtanh", "hardtanh_"},
+    "Hardswish": {"hardswish", "hardswish_"}, "Hardsigmoid": {"hardsigmoid", "hardsigmoid_"},
 }
 
 
@@ -382,28 +388,33 @@ class _Definitions:
 
     @staticmethod
     def context_name(text, at, params_of):
-        """A name for the number at `at`: the argument it is of a member's
-        constructor (`conv1 = Conv2d(8, 16, 3, stride=2)`: in_channels,
-        out_channels, stride), else k (a number of forward: k, k2, ...)."""
+        """A name for the number at `at`: the argument it is of the innermost
+        constructor call around it (`conv1 = Conv2d(8, 16, 3, stride=2)`:
+        in_channels, out_channels, stride; inside Sequential(...) too), else
+        k (a number of forward: k, k2, ...)."""
         line_start = text.rfind("\n", 0, at) + 1
-        line = text[line_start:text.find("\n", at) if "\n" in text[at:] else len(text)]
-        m = re.match(r"\s*\w+ = (\w+)\(", line)
-        if not m:
+        if not re.match(r"\s*\w+ = \w+\(", text[line_start:]):
             return "k"
-        ctor, depth, index, arg_start = m.group(1), 0, 0, m.end()
-        offset = at - line_start
-        for i in range(m.end(), offset):
-            c = line[i]
-            if c in "([":
-                depth += 1
-            elif c in ")]":
-                depth -= 1
-            elif c == "," and depth == 0:
-                index += 1
-                arg_start = i + 1
-        if depth != 0:
+        # The calls open at `at`: [name, argument index, argument start].
+        stack = []
+        i = line_start
+        while i < at:
+            c = text[i]
+            if c == "(":
+                name = re.search(r"(\w+)$", text[line_start:i])
+                stack.append([name.group(1) if name else "", 0, i + 1])
+            elif c == "[":
+                stack.append(["[", 0, i + 1])
+            elif c in ")]" and stack:
+                stack.pop()
+            elif c == "," and stack:
+                stack[-1][1] += 1
+                stack[-1][2] = i + 1
+            i += 1
+        if not stack or stack[-1][0] in ("", "["):
             return "k"
-        arg = line[arg_start:offset].strip()
+        ctor, index, arg_start = stack[-1]
+        arg = text[arg_start:at].strip()
         kw = re.match(r"(\w+)=$", arg)
         if kw:
             return kw.group(1)
@@ -745,6 +756,13 @@ class _Emitter:
         elif op in ("relu", "sigmoid", "tanh", "silu", "exp", "log", "sqrt", "rsqrt", "abs",
                     "relu_", "sigmoid_", "tanh_", "silu_"):
             expr = f"{op.rstrip('_')}({v(args[0])})"
+        elif op in ("hardswish", "hardsigmoid", "relu6", "hardswish_", "hardsigmoid_"):
+            expr = f"{op.rstrip('_')}({v(args[0])})"
+        elif op in ("hardtanh", "hardtanh_"):
+            lo = float(args[1]) if len(args) > 1 else -1.0
+            hi = float(args[2]) if len(args) > 2 else 1.0
+            expr = f"relu6({v(args[0])})" if (lo, hi) == (0.0, 6.0) else \
+                f"hardtanh({v(args[0])}, {_lit(lo)}, {_lit(hi)})"
         elif op == "gelu":
             approx = kwargs.get("approximate", "none")
             expr = f"gelu({v(args[0])}" + ("" if approx == "none" else f", approximate={_lit(approx)}") + ")"
