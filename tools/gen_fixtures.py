@@ -485,6 +485,25 @@ class SqueezeExcitation(nn.Module):  # mobilenet_small.mdl (MobileNetV3's, torch
         return s * x
 
 
+class Activations(nn.Module):  # activations.mdl: the activation modules of issue 18
+    def __init__(self):
+        super().__init__()
+        self.relu6 = nn.ReLU6()
+        self.hardtanh = nn.Hardtanh(-2.0, 3.0)
+        self.hardsigmoid = nn.Hardsigmoid()
+        self.hardswish = nn.Hardswish()
+        self.elu = nn.ELU(alpha=0.5)
+        self.softplus = nn.Softplus(beta=2.0)
+        self.mish = nn.Mish()
+        self.prelu = nn.PReLU()
+        self.prelu4 = nn.PReLU(4, init=0.1)
+
+    def forward(self, x):
+        return (self.relu6(x * 3), self.hardtanh(x * 2), self.hardsigmoid(x * 2),
+                self.hardswish(x * 2), self.elu(x), self.softplus(x * 8), self.mish(x),
+                self.prelu(x), self.prelu4(x))
+
+
 class MobileNetSmall(nn.Module):  # mobilenet_small.mdl
     def __init__(self):
         super().__init__()
@@ -540,6 +559,7 @@ MODELS = OrderedDict([
     ("deep", (Deep, lambda n: OrderedDict(x=_bn_like(n, 16)), 13, [1, 64])),
     # Odd and even sizes known only at run time (f32[N, 4, H, W]).
     ("dynamic_spatial", (DynamicSpatial, lambda n: OrderedDict(x=_bn_like(n, 4, 7, 10)), 2, [])),
+    ("activations", (Activations, lambda n: OrderedDict(x=torch.randn(n, 4, 5) * 2), 3, [])),
     # MobileNetV2's inverted residuals (depthwise convolutions, ReLU6), a
     # MobileNetV3 squeeze-excitation (Hardsigmoid), Hardswish and Hardtanh.
     ("mobilenet_small", (MobileNetSmall, lambda n: OrderedDict(x=torch.randn(n, 3, 32, 32)), 3,

@@ -251,6 +251,19 @@ class OpsHard(ParamModel):  # ops_hard.mdl
         return l + m(F.hardswish(x + self.p_hardswish), t)
 
 
+class OpsSmooth(ParamModel):  # ops_smooth.mdl
+    PARAMS = shape_params(["p_elu", "p_elu2", "p_softplus", "p_softplus2", "p_mish", "p_prelu"],
+                          (4, 6)) + (("w1", (1,)), ("w6", (6,)))
+
+    def loss(self, x, t):
+        m = F.mse_loss
+        l = m(F.elu(x + self.p_elu), t) + m(F.elu(x + self.p_elu2, 0.5), t)
+        l = l + m(F.softplus(x + self.p_softplus), t)
+        l = l + m(F.softplus(x + self.p_softplus2, beta=2.0), t)
+        l = l + m(F.mish(x + self.p_mish), t)
+        return l + m(F.prelu(x + self.p_prelu, self.w1), t) + m(F.prelu(x, self.w6), t)
+
+
 class OpsMath(ParamModel):
     PARAMS = shape_params(["p_exp", "p_log", "p_sqrt", "p_rsqrt", "p_abs", "p_clamp", "p_clamp0",
                            "p_neg", "p_pow2", "p_pow3", "p_powhalf", "p_scalar"], (4, 6))
@@ -635,6 +648,10 @@ ops_case("ops_hard", OpsHard,
          lambda m, g, x: set_params(m, {n: grid(g, s, -0.5, 0.5) for n, s in m.PARAMS}),
          lambda g: {"x": grid(g, (4, 6), -4, 4), "t": randn(g, 4, 6, scale=0.5)},
          "relu6, hardtanh (default, -2..3), hardsigmoid, hardswish: every region of each")
+ops_case("ops_smooth", OpsSmooth,
+         lambda m, g, x: set_params(m, {n: grid(g, s, -0.5, 0.5) for n, s in m.PARAMS}),
+         lambda g: {"x": grid(g, (4, 6), -4, 4), "t": randn(g, 4, 6, scale=0.5)},
+         "elu (default, alpha 0.5), softplus (default, beta 2), mish, prelu (one weight, one per channel)")
 ops_case("ops_math", OpsMath, init_ops_math,
          lambda g: {"x": grid(g, (4, 6), -1.5, 1.5), "xp": grid(g, (4, 6), 0.5, 2), "t": randn(g, 4, 6, scale=0.5)},
          "exp, log, sqrt, rsqrt, abs (exact zeros), clamp (values on the bounds), unary minus, pow 2/3/0.5, scalar * - /")

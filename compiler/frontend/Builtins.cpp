@@ -351,6 +351,20 @@ static const std::vector<BuiltinModule> &builtinModules() {
        nullptr, "hardtanh"},
       {"Hardsigmoid", inplace, nullptr, "hardsigmoid"},
       {"Hardswish", inplace, nullptr, "hardswish"},
+      {"ELU", {{"alpha", ArgType::Float, F(1.0)}, {"inplace", ArgType::Bool, B(false)}}, nullptr,
+       "elu"},
+      {"Softplus", {{"beta", ArgType::Float, F(1.0)}, {"threshold", ArgType::Float, F(20.0)}},
+       nullptr, "softplus"},
+      {"Mish", inplace, nullptr, "mish"},
+      {"PReLU", {{"num_parameters", ArgType::Int, I(1)}, {"init", ArgType::Float, F(0.25)}},
+       [](ModuleInit &m) {
+         if (!m.positive("num_parameters"))
+           return failure();
+         m.addState("weight", StateRole::Parameter, {m.a["num_parameters"].i}, "full",
+                    {m.a["init"].f});
+         return success();
+       },
+       "prelu"},
       {"LeakyReLU",
        {{"negative_slope", ArgType::Float, F(0.01)}, {"inplace", ArgType::Bool, B(false)}},
        nullptr, "leaky_relu"},

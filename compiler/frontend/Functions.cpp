@@ -607,6 +607,101 @@ static Handler hardSigmoidOrSwish(bool swish) {
   };
 }
 
+/// Built-in function `fn` of `x`, its other parameters at their defaults.
+static Value callOn(FunctionCall &c, StringRef fn, const Value &x) {
+  return c.e.applyFunction(
+      fn, c.what, [&](const ParamSpec &p) { return p.name == "input" ? x : *p.def; }, c.loc);
+}
+
+/// The smooth activations of torch.nn from relu, exp, log, tanh and
+/// arithmetic, written so that no intermediate overflows and that the
+/// gradient at a kink of the pieces is PyTorch's. min(x, t) is x - relu(x -
+/// t): its gradient is 1 at t, as PyTorch's ELU and PReLU take x <= 0 (and
+/// softplus beta x <= threshold) to be the curved side (clamp's gradient is
+/// 0 on its bound).
+///   elu(x, a)         = relu(x) + a * (exp(min(x, 0)) - 1)
+///   softplus(x, beta) = (log(1 + exp(min(beta x, t))) + relu(beta x - t)) / beta
+///     for PyTorch's threshold t: beta x itself above it, as PyTorch
+///   mish(x)           = x * tanh(softplus(x))
+static Value minAt(FunctionCall &c, const Value &x, double t) {
+  Value over = t == 0 ? x : c.e.binary(ast::BinaryOp::Sub, x, Value::real(t), c.loc);
+  return c.e.binary(ast::BinaryOp::Sub, x, callOn(c, "relu", over), c.loc);
+}
+
+static Value elu(FunctionCall &c) {
+  auto x = hardInput(c);
+  if (!x)
+    return Value::poison();
+  Value below = callOn(c, "exp", minAt(c, *x, 0));
+  below = c.e.binary(ast::BinaryOp::Sub, below, Value::real(1), c.loc);
+  below = c.e.binary(ast::BinaryOp::Mul, Value::real(c.a["alpha"].f), below, c.loc);
+  return c.e.binary(ast::BinaryOp::Add, callOn(c, "relu", *x), below, c.loc);
+}
+
+static Value softplusOf(FunctionCall &c, const Value &x, double beta, double threshold) {
+  Value bx = beta == 1 ? x : c.e.binary(ast::BinaryOp::Mul, Value::real(beta), x, c.loc);
+  Value smooth = callOn(c, "exp", minAt(c, bx, threshold));
+  smooth = callOn(c, "log", c.e.binary(ast::BinaryOp::Add, Value::real(1), smooth, c.loc));
+  Value linear =
+      callOn(c, "relu", c.e.binary(ast::BinaryOp::Sub, bx, Value::real(threshold), c.loc));
+  Value sp = c.e.binary(ast::BinaryOp::Add, smooth, linear, c.loc);
+  return beta == 1 ? sp : c.e.binary(ast::BinaryOp::Div, sp, Value::real(beta), c.loc);
+}
+
+static Value softplus(FunctionCall &c) {
+  auto x = hardInput(c);
+  if (!x)
+    return Value::poison();
+  if (c.a["beta"].f <= 0) {
+    c.e.error(c.loc) << fmt::format("softplus: beta must be positive, but got {}",
+                                    c.a["beta"].f);
+    return Value::poison();
+  }
+  return softplusOf(c, *x, c.a["beta"].f, c.a["threshold"].f);
+}
+
+static Value mish(FunctionCall &c) {
+  auto x = hardInput(c);
+  if (!x)
+    return Value::poison();
+  return c.e.binary(ast::BinaryOp::Mul, *x, callOn(c, "tanh", softplusOf(c, *x, 1, 20)), c.loc);
+}
+
+/// prelu(x, w) = relu(x) + w * min(x, 0), as torch.nn.functional.prelu (and
+/// its gradient: w at 0): one weight for every element, or one per channel
+/// (dimension 1 of x).
+static Value prelu(FunctionCall &c) {
+  auto x = hardInput(c);
+  if (!x)
+    return Value::poison();
+  const Value &w = c.a["weight"];
+  if (!c.e.expectTensor(w, c.what, c.loc))
+    return Value::poison();
+  auto wType = w.type();
+  int64_t n = wType.getRank() == 0 ? 1 : wType.getNumElements();
+  auto xShape = x->type().getShape();
+  mlir::Value weight = w.tensor;
+  if (n > 1) {
+    if (xShape.size() < 2 || (xShape[1] != ShapedType::kDynamic && xShape[1] != n)) {
+      c.e.error(c.loc) << fmt::format("{}: {} weights need an input with {} channels "
+                                      "(dimension 1), but its shape is {}",
+                                      c.what.str(), n, n, formatShape(xShape));
+      return Value::poison();
+    }
+    // [C] as [C, 1, ..., 1]: one weight per channel, broadcast over the rest.
+    SmallVector<int64_t> dims(xShape.size() - 1, 1);
+    dims[0] = n;
+    weight = mdl::ReshapeOp::create(c.builder(), c.loc,
+                                    c.e.tensorOf(dims, wType.getElementType()), w.tensor,
+                                    c.builder().getDenseI64ArrayAttr(dims));
+  } else if (wType.getRank() != 0) {
+    weight = mdl::ReshapeOp::create(c.builder(), c.loc, c.e.tensorOf({}, wType.getElementType()),
+                                    w.tensor, c.builder().getDenseI64ArrayAttr({}));
+  }
+  Value below = c.e.binary(ast::BinaryOp::Mul, Value::ofTensor(weight), minAt(c, *x, 0), c.loc);
+  return c.e.binary(ast::BinaryOp::Add, callOn(c, "relu", *x), below, c.loc);
+}
+
 /// Makes a reduction's op from its result type, input, dims and keepdim.
 using BuildReduction =
     llvm::function_ref<mlir::Value(RankedTensorType, mlir::Value, DenseI64ArrayAttr, BoolAttr)>;
@@ -765,6 +860,11 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
        hardtanh(std::nullopt)},
       {"relu6", {input}, hardtanh(std::make_pair(0.0, 6.0))},
       {"hardsigmoid", {input}, hardSigmoidOrSwish(/*swish=*/false)},
+      {"elu", {input, {"alpha", ArgType::Float, F(1.0)}}, elu},
+      {"softplus", {input, {"beta", ArgType::Float, F(1.0)}, {"threshold", ArgType::Float, F(20.0)}},
+       softplus},
+      {"mish", {input}, mish},
+      {"prelu", {input, {"weight", ArgType::Tensor, req}}, prelu},
       {"hardswish", {input}, hardSigmoidOrSwish(/*swish=*/true)},
       {"mean", reduction({{"keepdim", ArgType::Bool, B(false)}}),
        [](FunctionCall &c) {

@@ -124,6 +124,14 @@ def _builtin_ctor(mod, path):
     elif cls in (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Identity, nn.ReLU6, nn.Hardswish,
                  nn.Hardsigmoid):
         args = []
+    elif cls is nn.Mish:
+        args = []
+    elif cls is nn.ELU:
+        args = _kwargs([("alpha", float(mod.alpha), 1.0)])
+    elif cls is nn.Softplus:
+        args = _kwargs([("beta", float(mod.beta), 1.0), ("threshold", float(mod.threshold), 20.0)])
+    elif cls is nn.PReLU:
+        args = _kwargs([("num_parameters", mod.num_parameters, 1)])
     elif cls is nn.Hardtanh:
         args = _kwargs([("min_val", float(mod.min_val), -1.0),
                         ("max_val", float(mod.max_val), 1.0)])
@@ -169,6 +177,8 @@ _BUILTIN_OPS = {
     "AdaptiveAvgPool2d": {"adaptive_avg_pool2d"}, "Identity": set(),
     "ReLU6": {"hardtanh", "hardtanh_", "relu6"}, "Hardtanh": {"hardtanh", "hardtanh_"},
     "Hardswish": {"hardswish", "hardswish_"}, "Hardsigmoid": {"hardsigmoid", "hardsigmoid_"},
+    "Mish": {"mish", "mish_"}, "ELU": {"elu", "elu_"}, "Softplus": {"softplus"},
+    "PReLU": {"prelu", "_prelu_kernel"},
 }
 
 
@@ -756,7 +766,20 @@ class _Emitter:
         elif op in ("relu", "sigmoid", "tanh", "silu", "exp", "log", "sqrt", "rsqrt", "abs",
                     "relu_", "sigmoid_", "tanh_", "silu_"):
             expr = f"{op.rstrip('_')}({v(args[0])})"
-        elif op in ("hardswish", "hardsigmoid", "relu6", "hardswish_", "hardsigmoid_"):
+        elif op in ("elu", "elu_"):
+            alpha = float(args[1]) if len(args) > 1 else 1.0
+            if (len(args) > 2 and args[2] != 1) or (len(args) > 3 and args[3] != 1):
+                raise ExportError(f"{where}: elu with scale or input_scale is not supported")
+            expr = f"elu({v(args[0])}" + ("" if alpha == 1.0 else f", {_lit(alpha)}") + ")"
+        elif op == "softplus":
+            beta = float(args[1]) if len(args) > 1 else 1.0
+            threshold = float(args[2]) if len(args) > 2 else 20.0
+            expr = f"softplus({v(args[0])}" + ("" if beta == 1.0 else f", beta={_lit(beta)}") + \
+                ("" if threshold == 20.0 else f", threshold={_lit(threshold)}") + ")"
+        elif op in ("prelu", "_prelu_kernel"):
+            expr = f"prelu({v(args[0])}, {v(args[1])})"
+        elif op in ("hardswish", "hardsigmoid", "relu6", "hardswish_", "hardsigmoid_", "mish",
+                    "mish_"):
             expr = f"{op.rstrip('_')}({v(args[0])})"
         elif op in ("hardtanh", "hardtanh_"):
             lo = float(args[1]) if len(args) > 1 else -1.0
