@@ -504,6 +504,24 @@ class Activations(nn.Module):  # activations.mdl: the activation modules of issu
                 self.prelu(x), self.prelu4(x))
 
 
+class AudioNet(nn.Module):  # audio.mdl: a Conv1d audio classifier
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(1, 8, 9, stride=2, padding=4)
+        self.bn1 = nn.BatchNorm1d(8)
+        self.pool1 = nn.MaxPool1d(2)
+        self.conv2 = nn.Conv1d(8, 16, 3, padding=2, dilation=2, groups=2)
+        self.avg = nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False)
+        self.gap = nn.AdaptiveAvgPool1d(1)
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = self.pool1(torch.relu(self.bn1(self.conv1(x))))
+        x = self.avg(torch.relu(self.conv2(x)))
+        pooled = F.avg_pool1d(x, 2) + F.max_pool1d(x, 3, stride=2, padding=1)
+        return self.fc(torch.flatten(self.gap(x), 1)), F.adaptive_avg_pool1d(pooled, 2)
+
+
 class MobileNetSmall(nn.Module):  # mobilenet_small.mdl
     def __init__(self):
         super().__init__()
@@ -559,6 +577,7 @@ MODELS = OrderedDict([
     ("deep", (Deep, lambda n: OrderedDict(x=_bn_like(n, 16)), 13, [1, 64])),
     # Odd and even sizes known only at run time (f32[N, 4, H, W]).
     ("dynamic_spatial", (DynamicSpatial, lambda n: OrderedDict(x=_bn_like(n, 4, 7, 10)), 2, [])),
+    ("audio", (AudioNet, lambda n: OrderedDict(x=torch.randn(n, 1, 64)), 3, [1])),
     ("activations", (Activations, lambda n: OrderedDict(x=torch.randn(n, 4, 5) * 2), 3, [])),
     # MobileNetV2's inverted residuals (depthwise convolutions, ReLU6), a
     # MobileNetV3 squeeze-excitation (Hardsigmoid), Hardswish and Hardtanh.

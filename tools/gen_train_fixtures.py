@@ -384,6 +384,17 @@ class OpsConv(ParamModel):
         return l + F.mse_loss(F.conv2d(z, self.w2, padding=2, dilation=2), t2)
 
 
+class OpsConv1d(ParamModel):  # ops_conv1d.mdl
+    PARAMS = (("p", (2, 4, 11)), ("w", (4, 2, 3)), ("b", (4,)), ("w2", (2, 4, 3)))
+
+    def loss(self, x, t, t2, t3):
+        z = x + self.p
+        l = F.mse_loss(F.conv1d(z, self.w, self.b, stride=2, padding=1, groups=2), t)
+        y = F.conv1d(z, self.w2, padding=2, dilation=2)
+        l = l + F.mse_loss(F.max_pool1d(y, 3, stride=2, padding=1) + F.avg_pool1d(y, 3, 2, 1), t2)
+        return l + F.mse_loss(F.adaptive_avg_pool1d(z, 3), t3)
+
+
 class OpsNorm(ParamModel):
     PARAMS = (("p_bn", (3, 3, 4, 4)), ("p_bn1", (5, 4)), ("p_ln", (5, 4)), ("p_ln0", (5, 4)),
               ("g", (4,)), ("beta", (4,)))
@@ -699,6 +710,10 @@ ops_case("ops_pool", OpsPool, init_ops_pool,
 ops_case("ops_conv", OpsConv, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 4, 7, 7), "t": randn(g, 2, 4, 4, 4), "t2": randn(g, 2, 2, 7, 7)},
          "conv2d: input, weight, bias gradients; stride 2 padding 1 groups 2; dilation 2 without bias")
+ops_case("ops_conv1d", OpsConv1d, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 2, 4, 11), "t": randn(g, 2, 4, 6), "t2": randn(g, 2, 2, 6),
+                    "t3": randn(g, 2, 4, 3)},
+         "conv1d (stride 2, padding 1, groups 2; dilation 2 without bias), max_pool1d, avg_pool1d, adaptive_avg_pool1d: input, weight, bias gradients")
 ops_case("ops_norm", OpsNorm, init_ops_norm,
          lambda g: {"img": randn(g, 3, 3, 4, 4), "x": randn(g, 5, 4), "ti": randn(g, 3, 3, 4, 4), "t": randn(g, 5, 4)},
          "BatchNorm2d/1d in training mode (through batch statistics; running statistics), LayerNorm module, layer_norm with/without affine")

@@ -83,46 +83,57 @@ static LogicalResult initLinear(ModuleInit &m) {
   return success();
 }
 
-static LogicalResult initConv2d(ModuleInit &m) {
+/// Conv1d and Conv2d (`rank` spatial dimensions): torch.nn's checks; the
+/// weight is [out, in / groups, kernel...].
+static LogicalResult initConv(ModuleInit &m, size_t rank) {
   llvm::StringMap<Value> &a = m.a;
   Location loc = m.inst.loc;
+  std::string name = m.inst.typeName;
   if (!m.positive("in_channels") || !m.positive("out_channels") || !m.positive("groups"))
     return failure();
   int64_t in = a["in_channels"].i, out = a["out_channels"].i, groups = a["groups"].i;
-  auto kernel = m.e.toInts(a["kernel_size"], 2, "kernel_size", loc);
-  auto stride = m.e.toInts(a["stride"], 2, "stride", loc);
-  auto padding = m.e.toInts(a["padding"], 2, "padding", loc);
-  auto dilation = m.e.toInts(a["dilation"], 2, "dilation", loc);
+  auto kernel = m.e.toInts(a["kernel_size"], rank, "kernel_size", loc);
+  auto stride = m.e.toInts(a["stride"], rank, "stride", loc);
+  auto padding = m.e.toInts(a["padding"], rank, "padding", loc);
+  auto dilation = m.e.toInts(a["dilation"], rank, "dilation", loc);
   if (!kernel || !stride || !padding || !dilation)
     return failure();
   if (in % groups || out % groups) {
     m.e.error(loc) << fmt::format(
-        "Conv2d: in_channels ({}) and out_channels ({}) must be divisible by groups ({})", in,
+        "{}: in_channels ({}) and out_channels ({}) must be divisible by groups ({})", name, in,
         out, groups);
     return failure();
   }
   for (int64_t v : llvm::concat<int64_t>(*kernel, *stride, *dilation)) {
     if (v <= 0) {
-      m.e.error(loc) << "Conv2d: kernel_size, stride and dilation must be positive";
+      m.e.error(loc) << name << ": kernel_size, stride and dilation must be positive";
       return failure();
     }
   }
   for (int64_t v : *padding) {
     if (v < 0) {
-      m.e.error(loc) << "Conv2d: padding must be non-negative";
+      m.e.error(loc) << name << ": padding must be non-negative";
       return failure();
     }
   }
-  // Normalize the arguments so that forward reads them as pairs.
-  auto pair = [](ArrayRef<int64_t> v) {
-    return Value::list({Value::integer(v[0]), Value::integer(v[1])});
+  // Normalize the arguments so that forward reads them as lists of `rank`.
+  auto list = [](ArrayRef<int64_t> v) {
+    std::vector<Value> items;
+    for (int64_t i : v)
+      items.push_back(Value::integer(i));
+    return Value::list(std::move(items));
   };
-  a["kernel_size"] = pair(*kernel);
-  a["stride"] = pair(*stride);
-  a["padding"] = pair(*padding);
-  a["dilation"] = pair(*dilation);
-  double fanIn = double(in / groups) * double((*kernel)[0] * (*kernel)[1]);
-  addWeightAndBias(m, {out, in / groups, (*kernel)[0], (*kernel)[1]}, fanIn);
+  a["kernel_size"] = list(*kernel);
+  a["stride"] = list(*stride);
+  a["padding"] = list(*padding);
+  a["dilation"] = list(*dilation);
+  double fanIn = double(in / groups);
+  SmallVector<int64_t> weight = {out, in / groups};
+  for (int64_t k : *kernel) {
+    fanIn *= double(k);
+    weight.push_back(k);
+  }
+  addWeightAndBias(m, weight, fanIn);
   return success();
 }
 
@@ -167,10 +178,10 @@ static LogicalResult initEmbedding(ModuleInit &m) {
   return success();
 }
 
-static LogicalResult initAvgPool2d(ModuleInit &m) {
+static LogicalResult initAvgPool(ModuleInit &m) {
   if (!m.a["ceil_mode"].b)
     return success();
-  m.e.error(m.inst.loc) << "AvgPool2d: ceil_mode=true is not supported yet";
+  m.e.error(m.inst.loc) << m.inst.typeName << ": ceil_mode=true is not supported yet";
   return failure();
 }
 
@@ -323,7 +334,13 @@ static const std::vector<BuiltinModule> &builtinModules() {
         {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::IntOrInts, I(1)},
         {"padding", ArgType::IntOrInts, I(0)}, {"dilation", ArgType::IntOrInts, I(1)},
         {"groups", ArgType::Int, I(1)}, {"bias", ArgType::Bool, B(true)}},
-       initConv2d, "conv2d"},
+       [](ModuleInit &m) { return initConv(m, 2); }, "conv2d"},
+      {"Conv1d",
+       {{"in_channels", ArgType::Int, req}, {"out_channels", ArgType::Int, req},
+        {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::IntOrInts, I(1)},
+        {"padding", ArgType::IntOrInts, I(0)}, {"dilation", ArgType::IntOrInts, I(1)},
+        {"groups", ArgType::Int, I(1)}, {"bias", ArgType::Bool, B(true)}},
+       [](ModuleInit &m) { return initConv(m, 1); }, "conv1d"},
       {"BatchNorm1d", batchNormArgs, initBatchNorm, {},
        [](Elaborator &e, Instance &inst, const Value &x, Location loc) {
          return batchNorm(/*is2d=*/false, e, inst, x, loc);
@@ -384,7 +401,18 @@ static const std::vector<BuiltinModule> &builtinModules() {
        {{"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
         {"padding", ArgType::IntOrInts, I(0)}, {"ceil_mode", ArgType::Bool, B(false)},
         {"count_include_pad", ArgType::Bool, B(true)}},
-       initAvgPool2d, "avg_pool2d"},
+       initAvgPool, "avg_pool2d"},
+      {"MaxPool1d",
+       {{"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
+        {"padding", ArgType::IntOrInts, I(0)}},
+       nullptr, "max_pool1d"},
+      {"AvgPool1d",
+       {{"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
+        {"padding", ArgType::IntOrInts, I(0)}, {"ceil_mode", ArgType::Bool, B(false)},
+        {"count_include_pad", ArgType::Bool, B(true)}},
+       initAvgPool, "avg_pool1d"},
+      {"AdaptiveAvgPool1d", {{"output_size", ArgType::IntOrInts, req}}, nullptr,
+       "adaptive_avg_pool1d"},
       {"AdaptiveAvgPool2d", {{"output_size", ArgType::IntOrInts, req}}, nullptr,
        "adaptive_avg_pool2d"},
   };

@@ -493,16 +493,104 @@ static Value conv2d(FunctionCall &c) {
                         *dilation, c.a["groups"].i, c.what, c.loc);
 }
 
-static Value reshape(FunctionCall &c) {
-  const Value &x = c.input();
-  auto dims = c.ints("shape", 0);
+/// `x` reshaped to `dims` (one of them may be -1).
+static Value reshapeTo(FunctionCall &c, const Value &x, ArrayRef<int64_t> dims) {
   std::string why;
-  auto s = shape::reshape(x.type().getShape(), *dims, why);
+  auto s = shape::reshape(x.type().getShape(), dims, why);
   if (failed(s))
     return c.fail(why);
   return Value::ofTensor(mdl::ReshapeOp::create(c.builder(), c.loc,
                                                 c.e.tensorOf(*s, x.type().getElementType()),
-                                                x.tensor, c.builder().getDenseI64ArrayAttr(*dims)));
+                                                x.tensor, c.builder().getDenseI64ArrayAttr(dims)));
+}
+
+static Value reshape(FunctionCall &c) { return reshapeTo(c, c.input(), *c.ints("shape", 0)); }
+
+/// The 1-D convolutions and poolings run as the 2-D ones on a height of 1:
+/// [N, C, L] as [N, C, 1, L], the kernel [O, C/g, K] as [O, C/g, 1, K]
+/// (views: no data moves), and the result back to [N, O, L'].
+/// `shape` with one dimension inserted at `at` (a size of -1 where the
+/// shape is known only at run time; at most one such size).
+static std::optional<SmallVector<int64_t>> withUnitDim(FunctionCall &c, const Value &x,
+                                                       size_t at, bool drop) {
+  SmallVector<int64_t> dims(x.type().getShape());
+  if (drop)
+    dims.erase(dims.begin() + at);
+  else
+    dims.insert(dims.begin() + at, 1);
+  if (llvm::count(dims, ShapedType::kDynamic) > 1) {
+    c.e.error(c.loc) << fmt::format("{}: an input {} with more than one size known only at run "
+                                    "time is not supported; give all but one a size",
+                                    c.what.str(), formatShape(x.type().getShape()));
+    return std::nullopt;
+  }
+  for (int64_t &d : dims)
+    if (ShapedType::isDynamic(d))
+      d = -1;
+  return dims;
+}
+
+static std::optional<Value> as2d(FunctionCall &c, const Value &x) {
+  if (!c.e.expectTensor(x, c.what, c.loc))
+    return std::nullopt;
+  if (x.type().getRank() != 3) {
+    c.e.error(c.loc) << fmt::format("{} expects a 3-D input [N, C, L], but its input has shape {}",
+                                    c.what.str(), formatShape(x.type().getShape()));
+    return std::nullopt;
+  }
+  auto dims = withUnitDim(c, x, 2, /*drop=*/false);
+  if (!dims)
+    return std::nullopt;
+  return reshapeTo(c, x, *dims);
+}
+
+static Value as1d(FunctionCall &c, const Value &y) {
+  if (y.isPoison())
+    return y;
+  auto dims = withUnitDim(c, y, 2, /*drop=*/true);
+  return dims ? reshapeTo(c, y, *dims) : Value::poison();
+}
+
+static Value conv1d(FunctionCall &c) {
+  auto stride = c.ints("stride", 1), padding = c.ints("padding", 1),
+       dilation = c.ints("dilation", 1);
+  auto x = as2d(c, c.input());
+  if (!stride || !padding || !dilation || !x)
+    return Value::poison();
+  Value w = c.a["weight"];
+  if (w.type().getRank() != 3) {
+    c.e.error(c.loc) << fmt::format("{} expects a 3-D weight [out, in / groups, kernel], but it "
+                                    "has shape {}",
+                                    c.what.str(), formatShape(w.type().getShape()));
+    return Value::poison();
+  }
+  auto ws = w.type().getShape();
+  Value w2 = reshapeTo(c, w, {ws[0], ws[1], 1, ws[2]});
+  return as1d(c, c.e.emitConv2d(*x, w2.tensor, c.optTensor("bias"), {1, (*stride)[0]},
+                                {0, (*padding)[0]}, {1, (*dilation)[0]}, c.a["groups"].i, c.what,
+                                c.loc));
+}
+
+static Handler pool1d(bool isMax) {
+  return [isMax](FunctionCall &c) {
+    auto kernel = c.ints("kernel_size", 1);
+    auto stride = c.a["stride"].isNone() ? kernel : c.ints("stride", 1);
+    auto padding = c.ints("padding", 1);
+    auto x = as2d(c, c.input());
+    if (!kernel || !stride || !padding || !x)
+      return Value::poison();
+    bool countIncludePad = isMax || c.a["count_include_pad"].b;
+    return as1d(c, c.e.emitPool(isMax, *x, {1, (*kernel)[0]}, {1, (*stride)[0]},
+                                {0, (*padding)[0]}, countIncludePad, c.what, c.loc));
+  };
+}
+
+static Value adaptiveAvgPool1d(FunctionCall &c) {
+  auto out = c.ints("output_size", 1);
+  auto x = as2d(c, c.input());
+  if (!out || !x)
+    return Value::poison();
+  return as1d(c, c.e.emitAdaptiveAvgPool(*x, {1, (*out)[0]}, c.what, c.loc));
 }
 
 /// permute and transpose: both reorder the input's dimensions by `dims`.
@@ -833,6 +921,21 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
        {input, {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
         {"padding", ArgType::IntOrInts, I(0)}, {"count_include_pad", ArgType::Bool, B(true)}},
        pool2d(/*isMax=*/false)},
+      {"conv1d",
+       {input, {"weight", ArgType::Tensor, req}, {"bias", ArgType::OptTensor, none},
+        {"stride", ArgType::IntOrInts, I(1)}, {"padding", ArgType::IntOrInts, I(0)},
+        {"dilation", ArgType::IntOrInts, I(1)}, {"groups", ArgType::Int, I(1)}},
+       conv1d},
+      {"max_pool1d",
+       {input, {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
+        {"padding", ArgType::IntOrInts, I(0)}},
+       pool1d(/*isMax=*/true)},
+      {"avg_pool1d",
+       {input, {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
+        {"padding", ArgType::IntOrInts, I(0)}, {"count_include_pad", ArgType::Bool, B(true)}},
+       pool1d(/*isMax=*/false)},
+      {"adaptive_avg_pool1d", {input, {"output_size", ArgType::IntOrInts, req}},
+       adaptiveAvgPool1d},
       {"adaptive_avg_pool2d", {input, {"output_size", ArgType::IntOrInts, req}},
        [](FunctionCall &c) {
          auto out = c.ints("output_size", 2);

@@ -96,7 +96,7 @@ def _builtin_ctor(mod, path):
     if cls is nn.Linear:
         args = [str(mod.in_features), str(mod.out_features)]
         args += _kwargs([("bias", mod.bias is not None, True)])
-    elif cls is nn.Conv2d:
+    elif cls in (nn.Conv1d, nn.Conv2d):
         if mod.padding_mode != "zeros":
             fail(f"padding_mode='{mod.padding_mode}' is not supported (only zeros)")
         if isinstance(mod.padding, str):
@@ -145,21 +145,22 @@ def _builtin_ctor(mod, path):
         args = _kwargs([("p", float(mod.p), 0.5)])
     elif cls is nn.Flatten:
         args = _kwargs([("start_dim", mod.start_dim, 1), ("end_dim", mod.end_dim, -1)])
-    elif cls in (nn.MaxPool2d, nn.AvgPool2d):
+    elif cls in (nn.MaxPool2d, nn.AvgPool2d, nn.MaxPool1d, nn.AvgPool1d):
+        is_max = cls in (nn.MaxPool2d, nn.MaxPool1d)
         if getattr(mod, "ceil_mode", False):
             fail("ceil_mode=True is not supported")
-        if cls is nn.MaxPool2d and _pair(mod.dilation) != 1:
+        if is_max and _pair(mod.dilation) != 1:
             fail("dilation is not supported")
-        if cls is nn.MaxPool2d and mod.return_indices:
+        if is_max and mod.return_indices:
             fail("return_indices=True is not supported")
         if cls is nn.AvgPool2d and mod.divisor_override:
             fail("divisor_override is not supported")
         kernel = _pair(mod.kernel_size)
         args = [_lit(kernel)]
         args += _kwargs([("stride", _pair(mod.stride), kernel), ("padding", _pair(mod.padding), 0)])
-        if cls is nn.AvgPool2d:
+        if not is_max:
             args += _kwargs([("count_include_pad", mod.count_include_pad, True)])
-    elif cls is nn.AdaptiveAvgPool2d:
+    elif cls in (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d):
         args = [_lit(_pair(mod.output_size))]
     else:
         return None
@@ -175,6 +176,8 @@ _BUILTIN_OPS = {
     "LogSoftmax": {"log_softmax", "_log_softmax"}, "Dropout": {"dropout", "dropout_"},
     "Flatten": {"flatten"}, "MaxPool2d": {"max_pool2d"}, "AvgPool2d": {"avg_pool2d"},
     "AdaptiveAvgPool2d": {"adaptive_avg_pool2d"}, "Identity": set(),
+    "Conv1d": {"conv1d"}, "MaxPool1d": {"max_pool1d"}, "AvgPool1d": {"avg_pool1d"},
+    "AdaptiveAvgPool1d": {"adaptive_avg_pool1d"},
     "ReLU6": {"hardtanh", "hardtanh_", "relu6"}, "Hardtanh": {"hardtanh", "hardtanh_"},
     "Hardswish": {"hardswish", "hardswish_"}, "Hardsigmoid": {"hardsigmoid", "hardsigmoid_"},
     "Mish": {"mish", "mish_"}, "ELU": {"elu", "elu_"}, "Softplus": {"softplus"},
@@ -302,7 +305,9 @@ _POSITIONAL = {
                                                           "kernel_size"],
     "BatchNorm1d": ["num_features"], "BatchNorm2d": ["num_features"],
     "LayerNorm": ["normalized_shape"], "Embedding": ["num_embeddings", "embedding_dim"],
-    "MaxPool2d": ["kernel_size"], "AvgPool2d": ["kernel_size"],
+    "Conv1d": ["in_channels", "out_channels", "kernel_size"],
+    "MaxPool2d": ["kernel_size"], "AvgPool2d": ["kernel_size"], "MaxPool1d": ["kernel_size"],
+    "AvgPool1d": ["kernel_size"], "AdaptiveAvgPool1d": ["output_size"],
     "AdaptiveAvgPool2d": ["output_size"], "Softmax": [], "LogSoftmax": [],
 }
 
@@ -794,12 +799,12 @@ class _Emitter:
             expr = f"leaky_relu({v(args[0])}, {_lit(float(slope))})"
         elif op in ("softmax", "log_softmax", "_softmax", "_log_softmax"):
             expr = f"{op.lstrip('_')}({v(args[0])}, dim={args[1]})"
-        elif op == "conv2d":
+        elif op in ("conv2d", "conv1d"):
             stride, padding, dilation, groups = (list(args[3:]) + [1, 0, 1, 1][len(args) - 3:])[:4] \
                 if len(args) > 3 else (1, 0, 1, 1)
             if isinstance(padding, str):
                 raise ExportError(f"{where}: conv2d with padding='{padding}' is not supported")
-            text = f"conv2d({v(args[0])}, {v(args[1])}"
+            text = f"{op}({v(args[0])}, {v(args[1])}"
             if len(args) > 2 and args[2] is not None:
                 text += f", {v(args[2])}"
             for k, val, default in (("stride", _pair(stride), 1), ("padding", _pair(padding), 0),
@@ -889,16 +894,16 @@ class _Emitter:
         elif op == "cat":
             dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
             expr = f"cat([{', '.join(v(a) for a in args[0])}], {dim})"
-        elif op in ("max_pool2d", "avg_pool2d"):
+        elif op in ("max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d"):
             kernel = _pair(args[1])
             stride = _pair(args[2]) if len(args) > 2 and args[2] else kernel
             padding = _pair(args[3]) if len(args) > 3 else 0
             rest = args[4:]
-            if op == "max_pool2d" and (rest[:1] not in ([], [1], [[1, 1]]) or
+            if op.startswith("max") and (rest[:1] not in ([], [1], [[1]], [[1, 1]]) or
                                        (len(rest) > 1 and rest[1])):
                 raise ExportError(f"{where}: max_pool2d with dilation or ceil_mode is not supported")
             include_pad = True
-            if op == "avg_pool2d":
+            if op.startswith("avg"):
                 if (len(rest) > 0 and rest[0]) or (len(rest) > 2 and rest[2] is not None):
                     raise ExportError(f"{where}: avg_pool2d with ceil_mode or divisor_override "
                                       "is not supported")
@@ -906,8 +911,8 @@ class _Emitter:
             expr = f"{op}({v(args[0])}, {_lit(kernel)}, stride={_lit(stride)}, " \
                    f"padding={_lit(padding)}" + \
                    ("" if include_pad else ", count_include_pad=false") + ")"
-        elif op == "adaptive_avg_pool2d":
-            expr = f"adaptive_avg_pool2d({v(args[0])}, {_lit(_pair(args[1]))})"
+        elif op in ("adaptive_avg_pool2d", "adaptive_avg_pool1d"):
+            expr = f"{op}({v(args[0])}, {_lit(_pair(args[1]))})"
         elif op in ("dropout", "dropout_"):
             p_drop = args[1] if len(args) > 1 else kwargs.get("p", 0.5)
             train = args[2] if len(args) > 2 else kwargs.get("train", True)
