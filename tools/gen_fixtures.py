@@ -522,6 +522,22 @@ class AudioNet(nn.Module):  # audio.mdl: a Conv1d audio classifier
         return self.fc(torch.flatten(self.gap(x), 1)), F.adaptive_avg_pool1d(pooled, 2)
 
 
+class Norms(nn.Module):  # norms.mdl: GroupNorm and InstanceNorm
+    def __init__(self):
+        super().__init__()
+        self.gn = nn.GroupNorm(2, 8)
+        self.gn_plain = nn.GroupNorm(4, 8, eps=1e-3, affine=False)
+        self.inorm = nn.InstanceNorm2d(8)
+        self.inorm_tracked = nn.InstanceNorm2d(8, affine=True, track_running_stats=True,
+                                               momentum=0.2)
+        self.inorm1d = nn.InstanceNorm1d(4, affine=True, track_running_stats=True)
+
+    def forward(self, img, seq):
+        a = self.gn(img) + self.gn_plain(img) * 0.5
+        b = self.inorm(img) + self.inorm_tracked(img)
+        return a, b, self.inorm1d(seq), F.group_norm(seq, 2)
+
+
 class MobileNetSmall(nn.Module):  # mobilenet_small.mdl
     def __init__(self):
         super().__init__()
@@ -577,6 +593,8 @@ MODELS = OrderedDict([
     ("deep", (Deep, lambda n: OrderedDict(x=_bn_like(n, 16)), 13, [1, 64])),
     # Odd and even sizes known only at run time (f32[N, 4, H, W]).
     ("dynamic_spatial", (DynamicSpatial, lambda n: OrderedDict(x=_bn_like(n, 4, 7, 10)), 2, [])),
+    ("norms", (Norms, lambda n: OrderedDict(img=_bn_like(n, 8, 5, 6), seq=_bn_like(n, 4, 9)), 3,
+               [])),
     ("audio", (AudioNet, lambda n: OrderedDict(x=torch.randn(n, 1, 64)), 3, [1])),
     ("activations", (Activations, lambda n: OrderedDict(x=torch.randn(n, 4, 5) * 2), 3, [])),
     # MobileNetV2's inverted residuals (depthwise convolutions, ReLU6), a

@@ -100,7 +100,9 @@ def uniform(g, shape, lo, hi):
 def randomize_norms(model, g, nbt=5):
     """BatchNorm/LayerNorm entries off their defaults, as tools/gen_fixtures.py does."""
     for m in model.modules():
-        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) or (
+                isinstance(m, (nn.InstanceNorm1d, nn.InstanceNorm2d)) and m.affine and
+                m.track_running_stats):
             c = m.num_features
             with torch.no_grad():
                 m.weight.copy_(uniform(g, (c,), 0.5, 1.5))
@@ -413,6 +415,22 @@ class OpsNorm(ParamModel):
         return l + m(F.layer_norm(x + self.p_ln0, [4]), t)
 
 
+class OpsGroupNorm(ParamModel):  # ops_group_norm.mdl
+    PARAMS = (("p", (2, 8, 3, 4)), ("p1", (3, 4, 5)), ("g", (8,)), ("beta", (8,)))
+
+    def __init__(self):
+        super().__init__()
+        self.gn = nn.GroupNorm(4, 8)
+        self.inorm = nn.InstanceNorm2d(8, affine=True, track_running_stats=True)
+        self.inorm1d = nn.InstanceNorm1d(4)
+
+    def loss(self, img, seq, ti, ts):
+        m = F.mse_loss
+        z = img + self.p
+        l = m(F.group_norm(z, 2, self.g, self.beta), ti) + m(self.gn(z), ti)
+        return l + m(self.inorm(z), ti) + m(self.inorm1d(seq + self.p1), ts)
+
+
 class OpsEmbedding(ParamModel):
     PARAMS = (("table", (7, 3)),)
 
@@ -584,6 +602,14 @@ def init_ops_norm(m, g, x):
     randomize_norms(m, g)
 
 
+def init_ops_group_norm(m, g, x):
+    params_default(m, g)
+    with torch.no_grad():
+        m.g.copy_(uniform(g, (8,), 0.5, 1.5))
+        m.beta.copy_(randn(g, 8, scale=0.1))
+    randomize_norms(m, g)
+
+
 def init_ops_embedding(m, g, x):
     params_default(m, g, 1.0)
 
@@ -714,6 +740,10 @@ ops_case("ops_conv1d", OpsConv1d, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 4, 11), "t": randn(g, 2, 4, 6), "t2": randn(g, 2, 2, 6),
                     "t3": randn(g, 2, 4, 3)},
          "conv1d (stride 2, padding 1, groups 2; dilation 2 without bias), max_pool1d, avg_pool1d, adaptive_avg_pool1d: input, weight, bias gradients")
+ops_case("ops_group_norm", OpsGroupNorm, init_ops_group_norm,
+         lambda g: {"img": randn(g, 2, 8, 3, 4), "seq": randn(g, 3, 4, 5),
+                    "ti": randn(g, 2, 8, 3, 4), "ts": randn(g, 3, 4, 5)},
+         "group_norm with weight and bias, GroupNorm, InstanceNorm2d (affine, running statistics), InstanceNorm1d: input and affine gradients")
 ops_case("ops_norm", OpsNorm, init_ops_norm,
          lambda g: {"img": randn(g, 3, 3, 4, 4), "x": randn(g, 5, 4), "ti": randn(g, 3, 3, 4, 4), "t": randn(g, 5, 4)},
          "BatchNorm2d/1d in training mode (through batch statistics; running statistics), LayerNorm module, layer_norm with/without affine")

@@ -154,6 +154,130 @@ static LogicalResult initBatchNorm(ModuleInit &m) {
   return success();
 }
 
+/// InstanceNorm1d and InstanceNorm2d (`spatial` dimensions after N and C),
+/// as torch.nn: each (sample, channel) normalized by its own mean and biased
+/// variance; with track_running_stats, training mode also moves the running
+/// statistics towards the batch's average of them (unbiased variance), as
+/// PyTorch's batch_norm over [1, N * C, ...] with the statistics repeated N
+/// times does, and evaluation mode uses them. Unlike BatchNorm it does not
+/// count num_batches_tracked (PyTorch leaves it at 0).
+static Value instanceNorm(size_t spatial, Elaborator &e, Instance &inst, const Value &x,
+                          Location loc) {
+  llvm::StringMap<Value> &a = inst.args;
+  int64_t c = a["num_features"].i;
+  ArrayRef<int64_t> shape = x.type().getShape();
+  if (shape.size() != spatial + 2) {
+    e.error(loc) << fmt::format("{} expects a {} input, but got {}", inst.typeName,
+                                spatial == 1 ? "3-D [N, C, L]" : "4-D [N, C, H, W]",
+                                x.describe());
+    return Value::poison();
+  }
+  if (!ShapedType::isDynamic(shape[1]) && shape[1] != c) {
+    e.error(loc) << fmt::format("{} expects {} channels, but its input has {}", inst.typeName,
+                                c, shape[1]);
+    return Value::poison();
+  }
+  auto call = [&](StringRef fn, std::initializer_list<std::pair<StringRef, Value>> args) {
+    return e.applyFunction(
+        fn, inst.typeName,
+        [&](const ParamSpec &p) {
+          for (const auto &[name, v] : args)
+            if (p.name == name)
+              return v;
+          return *p.def;
+        },
+        loc);
+  };
+  auto ints = [](ArrayRef<int64_t> v) {
+    std::vector<Value> items;
+    for (int64_t i : v)
+      items.push_back(Value::integer(i));
+    return Value::list(std::move(items));
+  };
+  auto read = [&](StringRef name) -> Value {
+    const StateEntry *st = inst.findState(name);
+    return st ? e.readState(inst, *st, loc) : Value::none();
+  };
+  // [C] as [C, 1, ...]: per channel, broadcast over the spatial dimensions.
+  SmallVector<int64_t> channelDims(spatial + 1, 1);
+  channelDims[0] = c;
+  auto perChannel = [&](const Value &v) {
+    return call("reshape", {{"input", v}, {"shape", ints(channelDims)}});
+  };
+  Value in = Value::ofTensor(e.castTo(x.tensor, e.builder.getF32Type(), loc));
+  SmallVector<int64_t> spatialDims;
+  for (size_t d = 0; d < spatial; ++d)
+    spatialDims.push_back(2 + d);
+  Value eps = Value::real(a["eps"].f);
+  bool track = a["track_running_stats"].b;
+  Value y;
+  if (e.training || !track) {
+    Value mean = call("mean", {{"input", in}, {"dims", ints(spatialDims)},
+                               {"keepdim", Value::boolean(true)}});
+    Value var = call("var", {{"input", in}, {"dims", ints(spatialDims)},
+                             {"unbiased", Value::boolean(false)},
+                             {"keepdim", Value::boolean(true)}});
+    Value invStd = call("rsqrt", {{"input", e.binary(ast::BinaryOp::Add, var, eps, loc)}});
+    y = e.binary(ast::BinaryOp::Mul, e.binary(ast::BinaryOp::Sub, in, mean, loc), invStd, loc);
+    if (e.training && track) {
+      double m = a["momentum"].f;
+      auto update = [&](StringRef name, Value stat) {
+        const StateEntry *st = inst.findState(name);
+        // The batch's average of the per-sample statistics, [N, C] -> [C].
+        Value avg = call("mean", {{"input", stat}, {"dims", ints({0})}});
+        Value next = e.binary(ast::BinaryOp::Add,
+                              e.binary(ast::BinaryOp::Mul, Value::real(1 - m), read(name), loc),
+                              e.binary(ast::BinaryOp::Mul, Value::real(m), avg, loc), loc);
+        if (next.isPoison())
+          return;
+        mlir::mdl::WriteOp::create(e.builder, loc, next.tensor,
+                                   FlatSymbolRefAttr::get(e.ctx, st->fullName));
+        e.stateValues[st->fullName] = next.tensor;
+      };
+      update("running_mean", call("mean", {{"input", in}, {"dims", ints(spatialDims)}}));
+      update("running_var", call("var", {{"input", in}, {"dims", ints(spatialDims)},
+                                         {"unbiased", Value::boolean(true)}}));
+    }
+  } else {
+    Value invStd = call("rsqrt", {{"input", e.binary(ast::BinaryOp::Add, read("running_var"),
+                                                     eps, loc)}});
+    y = e.binary(ast::BinaryOp::Mul,
+                 e.binary(ast::BinaryOp::Sub, in, perChannel(read("running_mean")), loc),
+                 perChannel(invStd), loc);
+  }
+  if (a["affine"].b) {
+    y = e.binary(ast::BinaryOp::Mul, y, perChannel(read("weight")), loc);
+    y = e.binary(ast::BinaryOp::Add, y, perChannel(read("bias")), loc);
+  }
+  return y;
+}
+
+static LogicalResult initInstanceNorm(ModuleInit &m) {
+  if (m.a["track_running_stats"].b && m.a["momentum"].isNone()) {
+    m.e.error(m.inst.loc) << m.inst.typeName
+                          << ": momentum=None (a cumulative average) is not supported";
+    return failure();
+  }
+  return initBatchNorm(m);
+}
+
+static LogicalResult initGroupNorm(ModuleInit &m) {
+  if (!m.positive("num_groups") || !m.positive("num_channels"))
+    return failure();
+  int64_t c = m.a["num_channels"].i;
+  if (c % m.a["num_groups"].i) {
+    m.e.error(m.inst.loc) << fmt::format("GroupNorm: num_channels ({}) must be divisible by "
+                                         "num_groups ({})",
+                                         c, m.a["num_groups"].i);
+    return failure();
+  }
+  if (m.a["affine"].b) {
+    m.addState("weight", StateRole::Parameter, {c}, "full", {1.0});
+    m.addState("bias", StateRole::Parameter, {c}, "full", {0.0});
+  }
+  return success();
+}
+
 static LogicalResult initLayerNorm(ModuleInit &m) {
   auto shape = m.e.toInts(m.a["normalized_shape"], 0, "normalized_shape", m.inst.loc);
   if (!shape)
@@ -323,6 +447,13 @@ static const std::vector<BuiltinModule> &builtinModules() {
                              {"momentum", ArgType::OptFloat, F(0.1)},
                              {"affine", ArgType::Bool, B(true)},
                              {"track_running_stats", ArgType::Bool, B(true)}};
+  // torch.nn's InstanceNorm defaults: no affine parameters, no running
+  // statistics.
+  Signature instanceNormArgs = {{"num_features", ArgType::Int, req},
+                                {"eps", ArgType::Float, F(1e-5)},
+                                {"momentum", ArgType::OptFloat, F(0.1)},
+                                {"affine", ArgType::Bool, B(false)},
+                                {"track_running_stats", ArgType::Bool, B(false)}};
   Signature inplace = {{"inplace", ArgType::Bool, B(false)}};
   static const std::vector<BuiltinModule> table = {
       {"Linear",
@@ -349,6 +480,18 @@ static const std::vector<BuiltinModule> &builtinModules() {
        [](Elaborator &e, Instance &inst, const Value &x, Location loc) {
          return batchNorm(/*is2d=*/true, e, inst, x, loc);
        }},
+      {"InstanceNorm1d", instanceNormArgs, initInstanceNorm, {},
+       [](Elaborator &e, Instance &inst, const Value &x, Location loc) {
+         return instanceNorm(1, e, inst, x, loc);
+       }},
+      {"InstanceNorm2d", instanceNormArgs, initInstanceNorm, {},
+       [](Elaborator &e, Instance &inst, const Value &x, Location loc) {
+         return instanceNorm(2, e, inst, x, loc);
+       }},
+      {"GroupNorm",
+       {{"num_groups", ArgType::Int, req}, {"num_channels", ArgType::Int, req},
+        {"eps", ArgType::Float, F(1e-5)}, {"affine", ArgType::Bool, B(true)}},
+       initGroupNorm, "group_norm"},
       {"LayerNorm",
        {{"normalized_shape", ArgType::IntOrInts, req}, {"eps", ArgType::Float, F(1e-5)},
         {"elementwise_affine", ArgType::Bool, B(true)}, {"bias", ArgType::Bool, B(true)}},

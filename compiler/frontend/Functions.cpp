@@ -551,6 +551,64 @@ static Value as1d(FunctionCall &c, const Value &y) {
   return dims ? reshapeTo(c, y, *dims) : Value::poison();
 }
 
+/// `v` ([C]) as [C, 1, ..., 1] for an input of `rank`: per channel
+/// (dimension 1), broadcast over the rest.
+static Value perChannel(FunctionCall &c, const Value &v, size_t rank) {
+  SmallVector<int64_t> dims(rank - 1, 1);
+  dims[0] = v.type().getDimSize(0);
+  return reshapeTo(c, v, dims);
+}
+
+/// group_norm(x, G, weight, bias, eps): x [N, C, *] as [N, G, C/G * rest],
+/// normalized over its last dimension by layer_norm (the same statistics:
+/// biased variance), back to x's shape, then the per-channel affine.
+static Value groupNorm(FunctionCall &c) {
+  const Value &x = c.input();
+  if (!c.e.expectTensor(x, c.what, c.loc))
+    return Value::poison();
+  ArrayRef<int64_t> shape = x.type().getShape();
+  int64_t groups = c.a["num_groups"].i;
+  if (shape.size() < 2 || ShapedType::isDynamic(shape[1]) ||
+      llvm::any_of(shape.drop_front(2), ShapedType::isDynamic)) {
+    c.e.error(c.loc) << fmt::format("{} expects an input [N, C, ...] whose sizes past N are "
+                                    "known, but got {}",
+                                    c.what.str(), x.describe());
+    return Value::poison();
+  }
+  if (groups <= 0 || shape[1] % groups) {
+    c.e.error(c.loc) << fmt::format("{}: {} channels cannot be split into {} groups",
+                                    c.what.str(), shape[1], groups);
+    return Value::poison();
+  }
+  int64_t perGroup = shape[1] / groups;
+  for (int64_t d : shape.drop_front(2))
+    perGroup *= d;
+  SmallVector<int64_t> back(shape);
+  back[0] = -1;
+  Value in = Value::ofTensor(c.floatInput());
+  Value grouped = reshapeTo(c, in, {-1, groups, perGroup});
+  if (grouped.isPoison())
+    return grouped;
+  Value y = c.e.emitLayerNorm(grouped, {perGroup}, mlir::Value(), mlir::Value(), c.a["eps"].f,
+                              c.what, c.loc);
+  if (y.isPoison())
+    return y;
+  y = reshapeTo(c, y, back);
+  for (StringRef name : {"weight", "bias"}) {
+    if (c.a[name].isNone())
+      continue;
+    const Value &v = c.a[name];
+    if (v.type().getRank() != 1 || v.type().getDimSize(0) != shape[1]) {
+      c.e.error(c.loc) << fmt::format("{}: {} must have shape [{}], but got {}", c.what.str(),
+                                      name.str(), shape[1], v.describe());
+      return Value::poison();
+    }
+    y = c.e.binary(name == "weight" ? ast::BinaryOp::Mul : ast::BinaryOp::Add, y,
+                   perChannel(c, v, shape.size()), c.loc);
+  }
+  return y;
+}
+
 static Value conv1d(FunctionCall &c) {
   auto stride = c.ints("stride", 1), padding = c.ints("padding", 1),
        dilation = c.ints("dilation", 1);
@@ -921,6 +979,10 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
        {input, {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
         {"padding", ArgType::IntOrInts, I(0)}, {"count_include_pad", ArgType::Bool, B(true)}},
        pool2d(/*isMax=*/false)},
+      {"group_norm",
+       {input, {"num_groups", ArgType::Int, req}, {"weight", ArgType::OptTensor, none},
+        {"bias", ArgType::OptTensor, none}, {"eps", ArgType::Float, F(1e-5)}},
+       groupNorm},
       {"conv1d",
        {input, {"weight", ArgType::Tensor, req}, {"bias", ArgType::OptTensor, none},
         {"stride", ArgType::IntOrInts, I(1)}, {"padding", ArgType::IntOrInts, I(0)},

@@ -110,6 +110,16 @@ def _builtin_ctor(mod, path):
         args += _kwargs([("eps", float(mod.eps), 1e-5), ("momentum", mod.momentum, 0.1),
                          ("affine", mod.affine, True),
                          ("track_running_stats", mod.track_running_stats, True)])
+    elif cls is nn.GroupNorm:
+        args = [str(mod.num_groups), str(mod.num_channels)]
+        args += _kwargs([("eps", float(mod.eps), 1e-5), ("affine", mod.affine, True)])
+    elif cls in (nn.InstanceNorm1d, nn.InstanceNorm2d):
+        if mod.track_running_stats and mod.momentum is None:
+            fail("momentum=None is not supported")
+        args = [str(mod.num_features)]
+        args += _kwargs([("eps", float(mod.eps), 1e-5), ("momentum", mod.momentum, 0.1),
+                         ("affine", mod.affine, False),
+                         ("track_running_stats", mod.track_running_stats, False)])
     elif cls is nn.LayerNorm:
         shape = list(mod.normalized_shape)
         if mod.bias is None and mod.elementwise_affine:
@@ -176,6 +186,8 @@ _BUILTIN_OPS = {
     "LogSoftmax": {"log_softmax", "_log_softmax"}, "Dropout": {"dropout", "dropout_"},
     "Flatten": {"flatten"}, "MaxPool2d": {"max_pool2d"}, "AvgPool2d": {"avg_pool2d"},
     "AdaptiveAvgPool2d": {"adaptive_avg_pool2d"}, "Identity": set(),
+    "GroupNorm": {"group_norm"}, "InstanceNorm1d": {"instance_norm"},
+    "InstanceNorm2d": {"instance_norm"},
     "Conv1d": {"conv1d"}, "MaxPool1d": {"max_pool1d"}, "AvgPool1d": {"avg_pool1d"},
     "AdaptiveAvgPool1d": {"adaptive_avg_pool1d"},
     "ReLU6": {"hardtanh", "hardtanh_", "relu6"}, "Hardtanh": {"hardtanh", "hardtanh_"},
@@ -304,6 +316,8 @@ _POSITIONAL = {
     "Linear": ["in_features", "out_features"], "Conv2d": ["in_channels", "out_channels",
                                                           "kernel_size"],
     "BatchNorm1d": ["num_features"], "BatchNorm2d": ["num_features"],
+    "InstanceNorm1d": ["num_features"], "InstanceNorm2d": ["num_features"],
+    "GroupNorm": ["num_groups", "num_channels"],
     "LayerNorm": ["normalized_shape"], "Embedding": ["num_embeddings", "embedding_dim"],
     "Conv1d": ["in_channels", "out_channels", "kernel_size"],
     "MaxPool2d": ["kernel_size"], "AvgPool2d": ["kernel_size"], "MaxPool1d": ["kernel_size"],
@@ -873,6 +887,16 @@ class _Emitter:
             if len(args) > 2 and args[2] != -1:
                 raise ExportError(f"{where}: embedding with padding_idx is not supported")
             expr = f"embedding({v(args[1])}, {v(args[0])})"
+        elif op == "group_norm":
+            text = f"group_norm({v(args[0])}, {args[1]}"
+            if len(args) > 2 and args[2] is not None:
+                text += f", weight={v(args[2])}"
+            if len(args) > 3 and args[3] is not None:
+                text += f", bias={v(args[3])}"
+            eps = args[4] if len(args) > 4 else 1e-5
+            if eps != 1e-5:
+                text += f", eps={_lit(float(eps))}"
+            expr = text + ")"
         elif op == "layer_norm":
             shape = list(args[1])
             text = f"layer_norm({v(args[0])}, {_lit(shape)}"

@@ -22,7 +22,7 @@ def test_every_e2e_model_is_exported():
     # every model of tools/gen_fixtures.py (long_sums has its own generator)
     assert {"tiny", "mymodel", "bn2d_seed", "bn1d", "bn_momentum", "nested", "running_average",
             "builtins_modules", "builtins_functions", "resnet_small", "winograd",
-            "winograd_small", "packed_linear", "deep", "dynamic_spatial", "mobilenet_small", "activations", "audio"} <= names
+            "winograd_small", "packed_linear", "deep", "dynamic_spatial", "mobilenet_small", "activations", "audio", "norms"} <= names
 
 
 def _compare(got, ref_file, what):
