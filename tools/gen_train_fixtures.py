@@ -595,18 +595,13 @@ def init_ops_pool(m, g, x):
 
 
 def init_ops_norm(m, g, x):
+    """Parameters by default, the affine g and beta of `functional` norms
+    (their size: m.g's) and the modules' state off their defaults."""
     params_default(m, g)
+    n = m.g.shape[0]
     with torch.no_grad():
-        m.g.copy_(uniform(g, (4,), 0.5, 1.5))
-        m.beta.copy_(randn(g, 4, scale=0.1))
-    randomize_norms(m, g)
-
-
-def init_ops_group_norm(m, g, x):
-    params_default(m, g)
-    with torch.no_grad():
-        m.g.copy_(uniform(g, (8,), 0.5, 1.5))
-        m.beta.copy_(randn(g, 8, scale=0.1))
+        m.g.copy_(uniform(g, (n,), 0.5, 1.5))
+        m.beta.copy_(randn(g, n, scale=0.1))
     randomize_norms(m, g)
 
 
@@ -740,7 +735,7 @@ ops_case("ops_conv1d", OpsConv1d, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 4, 11), "t": randn(g, 2, 4, 6), "t2": randn(g, 2, 2, 6),
                     "t3": randn(g, 2, 4, 3)},
          "conv1d (stride 2, padding 1, groups 2; dilation 2 without bias), max_pool1d, avg_pool1d, adaptive_avg_pool1d: input, weight, bias gradients")
-ops_case("ops_group_norm", OpsGroupNorm, init_ops_group_norm,
+ops_case("ops_group_norm", OpsGroupNorm, init_ops_norm,
          lambda g: {"img": randn(g, 2, 8, 3, 4), "seq": randn(g, 3, 4, 5),
                     "ti": randn(g, 2, 8, 3, 4), "ts": randn(g, 3, 4, 5)},
          "group_norm with weight and bias, GroupNorm, InstanceNorm2d (affine, running statistics), InstanceNorm1d: input and affine gradients")

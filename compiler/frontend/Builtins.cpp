@@ -154,6 +154,24 @@ static LogicalResult initBatchNorm(ModuleInit &m) {
   return success();
 }
 
+/// The checks of a normalization's input: its rank (`rankOk`, `expected`
+/// says which) and its `c` channels (dimension 1).
+static bool checkNormInput(Elaborator &e, Instance &inst, const Value &x, bool rankOk,
+                           StringRef expected, int64_t c, Location loc) {
+  if (!rankOk) {
+    e.error(loc) << fmt::format("{} expects a {} input, but got {}", inst.typeName,
+                                expected.str(), x.describe());
+    return false;
+  }
+  int64_t channels = x.type().getDimSize(1);
+  if (!ShapedType::isDynamic(channels) && channels != c) {
+    e.error(loc) << fmt::format("{} expects {} channels, but its input has {}", inst.typeName,
+                                c, channels);
+    return false;
+  }
+  return true;
+}
+
 /// InstanceNorm1d and InstanceNorm2d (`spatial` dimensions after N and C),
 /// as torch.nn: each (sample, channel) normalized by its own mean and biased
 /// variance; with track_running_stats, training mode also moves the running
@@ -165,18 +183,9 @@ static Value instanceNorm(size_t spatial, Elaborator &e, Instance &inst, const V
                           Location loc) {
   llvm::StringMap<Value> &a = inst.args;
   int64_t c = a["num_features"].i;
-  ArrayRef<int64_t> shape = x.type().getShape();
-  if (shape.size() != spatial + 2) {
-    e.error(loc) << fmt::format("{} expects a {} input, but got {}", inst.typeName,
-                                spatial == 1 ? "3-D [N, C, L]" : "4-D [N, C, H, W]",
-                                x.describe());
+  if (!checkNormInput(e, inst, x, x.type().getRank() == int64_t(spatial + 2),
+                      spatial == 1 ? "3-D [N, C, L]" : "4-D [N, C, H, W]", c, loc))
     return Value::poison();
-  }
-  if (!ShapedType::isDynamic(shape[1]) && shape[1] != c) {
-    e.error(loc) << fmt::format("{} expects {} channels, but its input has {}", inst.typeName,
-                                c, shape[1]);
-    return Value::poison();
-  }
   auto call = [&](StringRef fn, std::initializer_list<std::pair<StringRef, Value>> args) {
     return e.applyFunction(
         fn, inst.typeName,
@@ -357,17 +366,9 @@ static Value batchNorm(bool is2d, Elaborator &e, Instance &inst, const Value &x,
   int64_t c = a["num_features"].i;
   ArrayRef<int64_t> shape = x.type().getShape();
   bool rankOk = is2d ? shape.size() == 4 : (shape.size() == 2 || shape.size() == 3);
-  if (!rankOk) {
-    e.error(loc) << fmt::format("{} expects a {} input, but got {}", inst.typeName,
-                                is2d ? "4-D [N, C, H, W]" : "2-D [N, C] or 3-D [N, C, L]",
-                                x.describe());
+  if (!checkNormInput(e, inst, x, rankOk,
+                      is2d ? "4-D [N, C, H, W]" : "2-D [N, C] or 3-D [N, C, L]", c, loc))
     return Value::poison();
-  }
-  if (!ShapedType::isDynamic(shape[1]) && shape[1] != c) {
-    e.error(loc) << fmt::format("{} expects {} channels, but its input has {}", inst.typeName,
-                                c, shape[1]);
-    return Value::poison();
-  }
   OpBuilder &b = e.builder;
   mlir::Value in = e.castTo(x.tensor, b.getF32Type(), loc);
   auto read = [&](StringRef name) -> mlir::Value {

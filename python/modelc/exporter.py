@@ -887,23 +887,14 @@ class _Emitter:
             if len(args) > 2 and args[2] != -1:
                 raise ExportError(f"{where}: embedding with padding_idx is not supported")
             expr = f"embedding({v(args[1])}, {v(args[0])})"
-        elif op == "group_norm":
-            text = f"group_norm({v(args[0])}, {args[1]}"
-            if len(args) > 2 and args[2] is not None:
-                text += f", weight={v(args[2])}"
-            if len(args) > 3 and args[3] is not None:
-                text += f", bias={v(args[3])}"
-            eps = args[4] if len(args) > 4 else 1e-5
-            if eps != 1e-5:
-                text += f", eps={_lit(float(eps))}"
-            expr = text + ")"
-        elif op == "layer_norm":
-            shape = list(args[1])
-            text = f"layer_norm({v(args[0])}, {_lit(shape)}"
-            if len(args) > 2 and args[2] is not None:
-                text += f", weight={v(args[2])}"
-            if len(args) > 3 and args[3] is not None:
-                text += f", bias={v(args[3])}"
+        elif op in ("group_norm", "layer_norm"):
+            # group_norm(x, groups, ...), layer_norm(x, shape, ...): then
+            # weight, bias and eps, as keywords where given.
+            second = args[1] if op == "group_norm" else _lit(list(args[1]))
+            text = f"{op}({v(args[0])}, {second}"
+            for k, i in (("weight", 2), ("bias", 3)):
+                if len(args) > i and args[i] is not None:
+                    text += f", {k}={v(args[i])}"
             eps = args[4] if len(args) > 4 else 1e-5
             if eps != 1e-5:
                 text += f", eps={_lit(float(eps))}"
