@@ -431,6 +431,21 @@ class OpsGroupNorm(ParamModel):  # ops_group_norm.mdl
         return l + m(self.inorm(z), ti) + m(self.inorm1d(seq + self.p1), ts)
 
 
+class OpsSlice(ParamModel):  # ops_slice.mdl
+    PARAMS = (("p", (3, 7, 4)),)
+
+    def loss(self, x, t):
+        m = F.mse_loss
+        z = x + self.p
+        a, b, c = torch.chunk(z, 3, dim=1)          # 3, 3, 1
+        u, v = torch.split(z, [5, 2], dim=1)
+        rows = torch.unbind(z, dim=2)
+        l = m(a * b, t[:, :3]) + m(torch.narrow(z, 1, -4, 2).sum(dim=[1]), t[:, 0])
+        l = l + m(c.sum(dim=[1]) + z.select(1, -1), t[:, 1]) + m(u.mean(dim=[1]) * v[:, 1], t[:, 2])
+        l = l + m(rows[0] * rows[3], t.sum(dim=[2]))
+        return l + m(torch.split(z, 3, dim=1)[2].squeeze(1), t[:, 4])
+
+
 class OpsEmbedding(ParamModel):
     PARAMS = (("table", (7, 3)),)
 
@@ -739,6 +754,9 @@ ops_case("ops_group_norm", OpsGroupNorm, init_ops_norm,
          lambda g: {"img": randn(g, 2, 8, 3, 4), "seq": randn(g, 3, 4, 5),
                     "ti": randn(g, 2, 8, 3, 4), "ts": randn(g, 3, 4, 5)},
          "group_norm with weight and bias, GroupNorm, InstanceNorm2d (affine, running statistics), InstanceNorm1d: input and affine gradients")
+ops_case("ops_slice", OpsSlice, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 3, 7, 4), "t": randn(g, 3, 7, 4)},
+         "narrow (negative start), select (negative index), chunk (uneven), split (size, sections), unbind: gradients of slices")
 ops_case("ops_norm", OpsNorm, init_ops_norm,
          lambda g: {"img": randn(g, 3, 3, 4, 4), "x": randn(g, 5, 4), "ti": randn(g, 3, 3, 4, 4), "t": randn(g, 5, 4)},
          "BatchNorm2d/1d in training mode (through batch statistics; running statistics), LayerNorm module, layer_norm with/without affine")

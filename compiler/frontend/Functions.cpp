@@ -551,6 +551,158 @@ static Value as1d(FunctionCall &c, const Value &y) {
   return dims ? reshapeTo(c, y, *dims) : Value::poison();
 }
 
+//===- Slicing: narrow, select, chunk, split, unbind ------------------------===//
+// All of them are slices along one dimension (mdl.slice, a view when the
+// layout allows), with PyTorch's negative indices; the dimension sliced must
+// have a size known at compile time.
+
+/// The dimension `dim` of x (negative from the end) with its size, or an
+/// error naming the function.
+static std::optional<std::pair<int64_t, int64_t>> sliceDim(FunctionCall &c, const Value &x,
+                                                           int64_t dim) {
+  if (!c.e.expectTensor(x, c.what, c.loc))
+    return std::nullopt;
+  int64_t rank = x.type().getRank();
+  if (dim < -rank || dim >= rank || rank == 0) {
+    c.e.error(c.loc) << fmt::format("{}: dimension {} is out of range for {}", c.what.str(), dim,
+                                    x.describe());
+    return std::nullopt;
+  }
+  if (dim < 0)
+    dim += rank;
+  int64_t size = x.type().getDimSize(dim);
+  if (ShapedType::isDynamic(size)) {
+    c.e.error(c.loc) << fmt::format("{}: dimension {} of {} has a size known only at run time; "
+                                    "only dimensions of known size can be sliced",
+                                    c.what.str(), dim, x.describe());
+    return std::nullopt;
+  }
+  return std::make_pair(dim, size);
+}
+
+/// x.narrow(dim, start, length), all checked.
+static Value narrowOf(FunctionCall &c, const Value &x, int64_t dim, int64_t size, int64_t start,
+                      int64_t length) {
+  if (start < 0 || length < 0 || start + length > size) {
+    c.e.error(c.loc) << fmt::format("{}: [{}, {}) is out of range for dimension {} of size {}",
+                                    c.what.str(), start, start + length, dim, size);
+    return Value::poison();
+  }
+  if (start == 0 && length == size)
+    return x;
+  SmallVector<int64_t> shape(x.type().getShape());
+  shape[dim] = length;
+  return Value::ofTensor(mdl::SliceOp::create(c.builder(), c.loc,
+                                              c.e.tensorOf(shape, x.type().getElementType()),
+                                              x.tensor, dim, start));
+}
+
+static Value narrow(FunctionCall &c) {
+  auto d = sliceDim(c, c.input(), c.a["dim"].i);
+  if (!d)
+    return Value::poison();
+  int64_t start = c.a["start"].i;
+  if (start < 0)
+    start += d->second;
+  return narrowOf(c, c.input(), d->first, d->second, start, c.a["length"].i);
+}
+
+/// x.select(dim, index): the slice of length 1, without that dimension.
+static Value selectOf(FunctionCall &c, const Value &x, int64_t dim, int64_t size, int64_t index) {
+  if (index < -size || index >= size) {
+    c.e.error(c.loc) << fmt::format("{}: index {} is out of range for dimension {} of size {}",
+                                    c.what.str(), index, dim, size);
+    return Value::poison();
+  }
+  Value one = narrowOf(c, x, dim, size, index < 0 ? index + size : index, 1);
+  if (one.isPoison())
+    return one;
+  auto dims = withUnitDim(c, one, dim, /*drop=*/true);
+  return dims ? reshapeTo(c, one, *dims) : Value::poison();
+}
+
+static Value select(FunctionCall &c) {
+  auto d = sliceDim(c, c.input(), c.a["dim"].i);
+  return d ? selectOf(c, c.input(), d->first, d->second, c.a["index"].i) : Value::poison();
+}
+
+/// Slices of `sizes` one after the other along `dim`, as a list.
+static Value pieces(FunctionCall &c, const Value &x, int64_t dim, int64_t size,
+                    ArrayRef<int64_t> sizes) {
+  std::vector<Value> out;
+  int64_t start = 0;
+  for (int64_t n : sizes) {
+    out.push_back(narrowOf(c, x, dim, size, start, n));
+    if (out.back().isPoison())
+      return Value::poison();
+    start += n;
+  }
+  return Value::list(std::move(out));
+}
+
+static Value chunk(FunctionCall &c) {
+  auto d = sliceDim(c, c.input(), c.a["dim"].i);
+  int64_t chunks = c.a["chunks"].i;
+  if (!d)
+    return Value::poison();
+  if (chunks <= 0) {
+    c.e.error(c.loc) << fmt::format("{}: chunks must be positive, but got {}", c.what.str(),
+                                    chunks);
+    return Value::poison();
+  }
+  // PyTorch's: pieces of ceil(size / chunks), the last one smaller (and
+  // fewer pieces than asked when they run out).
+  int64_t each = std::max<int64_t>(1, (d->second + chunks - 1) / chunks);
+  SmallVector<int64_t> sizes;
+  for (int64_t left = d->second; left > 0; left -= each)
+    sizes.push_back(std::min(each, left));
+  return pieces(c, c.input(), d->first, d->second, sizes);
+}
+
+static Value split(FunctionCall &c) {
+  auto d = sliceDim(c, c.input(), c.a["dim"].i);
+  if (!d)
+    return Value::poison();
+  const Value &by = c.a["split_size_or_sections"];
+  SmallVector<int64_t> sizes;
+  if (by.kind == Value::Kind::Int) {
+    if (by.i <= 0) {
+      c.e.error(c.loc) << fmt::format("{}: split_size must be positive, but got {}",
+                                      c.what.str(), by.i);
+      return Value::poison();
+    }
+    for (int64_t left = d->second; left > 0; left -= by.i)
+      sizes.push_back(std::min(by.i, left));
+  } else {
+    auto list = c.ints("split_size_or_sections", 0);
+    if (!list)
+      return Value::poison();
+    int64_t total = 0;
+    for (int64_t n : *list)
+      total += n;
+    if (total != d->second || llvm::any_of(*list, [](int64_t n) { return n < 0; })) {
+      c.e.error(c.loc) << fmt::format("{}: sections {} do not add up to dimension {} of size {}",
+                                      c.what.str(), formatShape(*list), d->first, d->second);
+      return Value::poison();
+    }
+    sizes = *list;
+  }
+  return pieces(c, c.input(), d->first, d->second, sizes);
+}
+
+static Value unbind(FunctionCall &c) {
+  auto d = sliceDim(c, c.input(), c.a["dim"].i);
+  if (!d)
+    return Value::poison();
+  std::vector<Value> out;
+  for (int64_t i = 0; i < d->second; ++i) {
+    out.push_back(selectOf(c, c.input(), d->first, d->second, i));
+    if (out.back().isPoison())
+      return Value::poison();
+  }
+  return Value::list(std::move(out));
+}
+
 /// `v` ([C]) as [C, 1, ..., 1] for an input of `rank`: per channel
 /// (dimension 1), broadcast over the rest.
 static Value perChannel(FunctionCall &c, const Value &v, size_t rank) {
@@ -979,6 +1131,15 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
        {input, {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
         {"padding", ArgType::IntOrInts, I(0)}, {"count_include_pad", ArgType::Bool, B(true)}},
        pool2d(/*isMax=*/false)},
+      {"narrow", {input, {"dim", ArgType::Int, req}, {"start", ArgType::Int, req},
+                  {"length", ArgType::Int, req}},
+       narrow},
+      {"select", {input, {"dim", ArgType::Int, req}, {"index", ArgType::Int, req}}, select},
+      {"chunk", {input, {"chunks", ArgType::Int, req}, {"dim", ArgType::Int, I(0)}}, chunk},
+      {"split", {input, {"split_size_or_sections", ArgType::IntOrInts, req},
+                 {"dim", ArgType::Int, I(0)}},
+       split},
+      {"unbind", {input, {"dim", ArgType::Int, I(0)}}, unbind},
       {"group_norm",
        {input, {"num_groups", ArgType::Int, req}, {"weight", ArgType::OptTensor, none},
         {"bias", ArgType::OptTensor, none}, {"eps", ArgType::Float, F(1e-5)}},

@@ -486,6 +486,33 @@ LogicalResult Differentiator::differentiate(Operation *op, ArrayRef<Value> rg) {
     }
     return success();
   }
+  if (auto slice = dyn_cast<mdl::SliceOp>(op)) {
+    // narrow's gradient: grad where the slice was, zeros around it (the
+    // zeros shaped by slices of x itself), along the one dimension.
+    Value in = slice.getInput();
+    int64_t dim = slice.getDim(), start = slice.getStart();
+    int64_t total = typeOf(in).getDimSize(dim), length = typeOf(y).getDimSize(dim);
+    if (ShapedType::isDynamic(total) || ShapedType::isDynamic(length))
+      return noGradient(op, " along a size known only at run time");
+    auto zeros = [&](int64_t from, int64_t size) {
+      SmallVector<int64_t> shape(typeOf(in).getShape());
+      shape[dim] = size;
+      Value part = mdl::SliceOp::create(
+          g.b, g.loc, RankedTensorType::get(shape, typeOf(in).getElementType()), in, dim, from);
+      return g.full(part, 0.0);
+    };
+    SmallVector<Value> parts;
+    if (start > 0)
+      parts.push_back(zeros(0, start));
+    parts.push_back(grad);
+    if (start + length < total)
+      parts.push_back(zeros(start + length, total - start - length));
+    accumulate(in, parts.size() == 1 ? grad
+                                     : mdl::CatOp::create(g.b, g.loc, typeOf(in), parts,
+                                                          g.b.getI64IntegerAttr(dim))
+                                           .getResult());
+    return success();
+  }
   if (auto pool = dyn_cast<mdl::AvgPool2dOp>(op)) {
     for (int64_t d : {2, 3})
       if (typeOf(x).isDynamicDim(d))
