@@ -446,6 +446,18 @@ class OpsSlice(ParamModel):  # ops_slice.mdl
         return l + m(torch.split(z, 3, dim=1)[2].squeeze(1), t[:, 4])
 
 
+class OpsIndex(ParamModel):  # ops_index.mdl
+    PARAMS = (("p", (3, 7, 5)),)
+
+    def loss(self, x, t):
+        m = F.mse_loss
+        z = x + self.p
+        l = m(z[:, 0] * z[:, -1], t[:, 0]) + m(z[..., 1:3], t[..., 3:5])
+        l = l + m(z[:, ::2], t[:, ::2])
+        l = l + m(z[:, 1:6:2, ::4], t[:, :3, :2]) + m(z[1, -2:, 2], t[0, 0, :2])
+        return l + m(z[:, -3:-1, -1:], t[:, 5:, :1])
+
+
 class OpsEmbedding(ParamModel):
     PARAMS = (("table", (7, 3)),)
 
@@ -757,6 +769,9 @@ ops_case("ops_group_norm", OpsGroupNorm, init_ops_norm,
 ops_case("ops_slice", OpsSlice, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 3, 7, 4), "t": randn(g, 3, 7, 4)},
          "narrow (negative start), select (negative index), chunk (uneven), split (size, sections), unbind: gradients of slices")
+ops_case("ops_index", OpsIndex, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 3, 7, 5), "t": randn(g, 3, 7, 5)},
+         "x[i], x[:, -1], x[..., a:b], negative bounds, steps (x[:, ::2], x[:, 1:6:2, ::4]): values and gradients")
 ops_case("ops_norm", OpsNorm, init_ops_norm,
          lambda g: {"img": randn(g, 3, 3, 4, 4), "x": randn(g, 5, 4), "ti": randn(g, 3, 3, 4, 4), "t": randn(g, 5, 4)},
          "BatchNorm2d/1d in training mode (through batch statistics; running statistics), LayerNorm module, layer_norm with/without affine")

@@ -41,6 +41,7 @@ public:
     Unary,  // -x, not x
     Binary, // a + b, a == b, a and b, a @ b
     Call,   // f(a, key=b)
+    Index,  // x[:, 0], x[..., a:b]
   };
 
   Expr(Kind kind, mlir::Location loc) : kind(kind), loc(loc) {}
@@ -148,6 +149,25 @@ public:
   std::string callee; // a submodule, a built-in module or a built-in function
   std::vector<Argument> args;
   static bool classof(const Expr *e) { return e->getKind() == Kind::Call; }
+};
+
+/// One item of `x[...]`: an index (`0`, `-1`), a slice (`a:b`, `:`, `::s`)
+/// or `...`.
+struct IndexItem {
+  enum class Kind { Index, Slice, Ellipsis };
+  Kind kind;
+  mlir::Location loc;
+  ExprPtr index;             // Index
+  ExprPtr start, stop, step; // Slice: each may be null
+};
+
+class IndexExpr : public Expr {
+public:
+  IndexExpr(mlir::Location loc, ExprPtr base, std::vector<IndexItem> items)
+      : Expr(Kind::Index, loc), base(std::move(base)), items(std::move(items)) {}
+  ExprPtr base;
+  std::vector<IndexItem> items;
+  static bool classof(const Expr *e) { return e->getKind() == Kind::Index; }
 };
 
 //===----------------------------------------------------------------------===//

@@ -277,6 +277,9 @@ public:
   Value emitEmbedding(const Value &indices, mlir::Value w, llvm::StringRef what,
                       mlir::Location loc);
   Value emitDropout(const Value &x, double p, bool active, mlir::Location loc);
+  /// `x[items]`: Python's indexing of a tensor by compile-time indices and
+  /// slices (select and narrow along each dimension).
+  Value emitIndex(const Value &x, const ast::IndexExpr &index, Env &env);
   /// The loss function `name` (cross_entropy, mse_loss, ...; Losses.cpp)
   /// with its arguments bound.
   Value emitLoss(llvm::StringRef name, llvm::StringMap<Value> &args, llvm::StringRef what,

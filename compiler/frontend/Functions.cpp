@@ -703,6 +703,147 @@ static Value unbind(FunctionCall &c) {
   return Value::list(std::move(out));
 }
 
+Value Elaborator::emitIndex(const Value &x, const ast::IndexExpr &ix, Env &env) {
+  mlir::Location loc = ix.getLoc();
+  int64_t rank = x.type().getRank();
+  int64_t explicitDims = 0, ellipses = 0;
+  for (const ast::IndexItem &item : ix.items)
+    (item.kind == ast::IndexItem::Kind::Ellipsis ? ellipses : explicitDims) += 1;
+  if (ellipses > 1) {
+    error(loc) << "an index can only have a single ellipsis ('...')";
+    return Value::poison();
+  }
+  if (explicitDims > rank) {
+    error(loc) << fmt::format("too many indices ({}) for {}", explicitDims, x.describe());
+    return Value::poison();
+  }
+  // A compile-time int (or none) of an index or a slice bound.
+  auto intOf = [&](const ast::ExprPtr &e, StringRef what) -> std::optional<Value> {
+    if (!e)
+      return Value::none();
+    Value v = evaluate(*e, env);
+    if (v.isPoison())
+      return std::nullopt;
+    if (v.kind != Value::Kind::Int) {
+      error(e->getLoc()) << fmt::format("{} must be an integer known at compile time, but got {}",
+                                        what.str(), v.describe());
+      return std::nullopt;
+    }
+    return v;
+  };
+  auto apply = [&](StringRef fn, std::initializer_list<std::pair<StringRef, Value>> args,
+                   mlir::Location at) {
+    return applyFunction(
+        fn, "indexing",
+        [&](const ParamSpec &p) {
+          for (const auto &[name, v] : args)
+            if (p.name == name)
+              return v;
+          return *p.def;
+        },
+        at);
+  };
+  Value cur = x;
+  int64_t dim = 0;
+  for (const ast::IndexItem &item : ix.items) {
+    if (cur.isPoison())
+      return cur;
+    switch (item.kind) {
+    case ast::IndexItem::Kind::Ellipsis:
+      dim += rank - explicitDims;
+      break;
+    case ast::IndexItem::Kind::Index: {
+      auto index = intOf(item.index, "an index");
+      if (!index)
+        return Value::poison();
+      // The dimension goes away: the next item indexes the one after it.
+      cur = apply("select", {{"input", cur}, {"dim", Value::integer(dim)}, {"index", *index}},
+                  item.loc);
+      break;
+    }
+    case ast::IndexItem::Kind::Slice: {
+      auto start = intOf(item.start, "a slice's start");
+      auto stop = intOf(item.stop, "a slice's stop");
+      auto step = intOf(item.step, "a slice's step");
+      if (!start || !stop || !step)
+        return Value::poison();
+      int64_t stride = step->isNone() ? 1 : step->i;
+      if (stride <= 0) {
+        error(item.loc) << fmt::format("a slice's step must be positive, but got {}", stride);
+        return Value::poison();
+      }
+      if (start->isNone() && stop->isNone() && stride == 1) { // ':' keeps the dimension
+        ++dim;
+        break;
+      }
+      int64_t size = cur.type().getDimSize(dim);
+      if (ShapedType::isDynamic(size)) {
+        error(item.loc) << fmt::format("indexing: dimension {} of {} has a size known only at "
+                                       "run time; only dimensions of known size can be sliced",
+                                       dim, cur.describe());
+        return Value::poison();
+      }
+      // Python's bounds: negative from the end, then clamped to the size.
+      auto bound = [&](const Value &v, int64_t dflt) {
+        int64_t b = v.isNone() ? dflt : v.i;
+        if (b < 0)
+          b += size;
+        return std::clamp<int64_t>(b, 0, size);
+      };
+      int64_t from = bound(*start, 0), to = bound(*stop, size);
+      int64_t length = std::max<int64_t>(0, to - from);
+      auto narrowTo = [&](const Value &v, int64_t at, int64_t n) {
+        return apply("narrow",
+                     {{"input", v}, {"dim", Value::integer(dim)}, {"start", Value::integer(at)},
+                      {"length", Value::integer(n)}},
+                     item.loc);
+      };
+      if (stride == 1) {
+        cur = narrowTo(cur, from, length);
+        ++dim;
+        break;
+      }
+      // A step s: the n = ceil(length / s) elements are the first of each
+      // group of s, [.., n, s, ..] taken at 0 along s; when the last group
+      // is short, that element is cut out alone and appended.
+      int64_t n = (length + stride - 1) / stride;
+      int64_t whole = std::min(n, (size - from) / stride);
+      std::vector<Value> parts;
+      if (whole > 0) {
+        Value groups = narrowTo(cur, from, whole * stride);
+        SmallVector<int64_t> shape(groups.type().getShape());
+        shape[dim] = whole;
+        shape.insert(shape.begin() + dim + 1, stride);
+        if (llvm::count(shape, ShapedType::kDynamic) > 1) {
+          error(item.loc) << fmt::format("indexing with a step: {} has more than one size known "
+                                         "only at run time",
+                                         cur.describe());
+          return Value::poison();
+        }
+        std::vector<Value> dims;
+        for (int64_t d : shape)
+          dims.push_back(Value::integer(ShapedType::isDynamic(d) ? -1 : d));
+        Value split = apply("reshape", {{"input", groups}, {"shape", Value::list(dims)}},
+                            item.loc);
+        parts.push_back(apply("select",
+                              {{"input", split}, {"dim", Value::integer(dim + 1)},
+                               {"index", Value::integer(0)}},
+                              item.loc));
+      }
+      if (whole < n)
+        parts.push_back(narrowTo(cur, from + whole * stride, 1));
+      cur = parts.size() == 1 ? parts.front()
+                              : apply("cat", {{"tensors", Value::list(parts)},
+                                              {"dim", Value::integer(dim)}},
+                                      item.loc);
+      ++dim;
+      break;
+    }
+    }
+  }
+  return cur;
+}
+
 /// `v` ([C]) as [C, 1, ..., 1] for an input of `rank`: per channel
 /// (dimension 1), broadcast over the rest.
 static Value perChannel(FunctionCall &c, const Value &v, size_t rank) {

@@ -45,6 +45,7 @@ llvm::StringRef modelc::spell(Tok kind) {
   case Tok::Colon: return ":";
   case Tok::Assign: return "=";
   case Tok::Dot: return ".";
+  case Tok::Ellipsis: return "...";
   case Tok::Arrow: return "->";
   case Tok::LArrow: return "<-";
   case Tok::Plus: return "+";
@@ -178,7 +179,10 @@ Token Lexer::next() {
     case '}': return finish(Tok::RBrace, 1);
     case ',': return finish(Tok::Comma, 1);
     case ':': return finish(Tok::Colon, 1);
-    case '.': return finish(Tok::Dot, 1);
+    case '.':
+      if (n == '.' && peekChar(2) == '.')
+        return finish(Tok::Ellipsis, 3);
+      return finish(Tok::Dot, 1);
     case '+': return finish(Tok::Plus, 1);
     case '*': return finish(Tok::Star, 1);
     case '/': return finish(Tok::Slash, 1);

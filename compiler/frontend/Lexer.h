@@ -52,6 +52,7 @@ enum class Tok {
   Colon,    // :
   Assign,   // =
   Dot,      // .
+  Ellipsis, // ...
   Arrow,    // ->
   LArrow,   // <-
   Plus,     // +

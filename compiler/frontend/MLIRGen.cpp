@@ -285,6 +285,15 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
       return rhs;
     return binary(b.op, lhs, rhs, expr.getLoc());
   }
+  case K::Index: {
+    const auto &ix = llvm::cast<ast::IndexExpr>(expr);
+    Value base = evaluate(*ix.base, env);
+    if (base.isPoison())
+      return base;
+    if (!expectTensor(base, "indexing", expr.getLoc()))
+      return Value::poison();
+    return emitIndex(base, ix, env);
+  }
   case K::Call: {
     const auto &call = llvm::cast<ast::CallExpr>(expr);
     if (env.self && env.inForward()) {

@@ -1008,17 +1008,74 @@ Parsed Parser::parseUnaryExpr() {
 // postfix := primary | IDENT '(' callArgs ')' | 'forward' '(' callArgs ')'
 // (the model's forward, called from its loss)
 Parsed Parser::parsePostfix() {
-  if (!(at(Tok::Ident) || at(Tok::KwForward)) || !tok(1).is(Tok::LParen))
-    return parsePrimary();
-  Token callee = take();
-  Token open = take();
-  std::vector<Argument> args;
-  unsigned depth = 0;
-  if (!parseCallArgs(args, open, depth))
-    return {};
-  return make(std::make_unique<CallExpr>(loc(callee), callee.text.str(),
-                                         std::move(args)),
-              depth + 1);
+  Parsed e;
+  if (!(at(Tok::Ident) || at(Tok::KwForward)) || !tok(1).is(Tok::LParen)) {
+    e = parsePrimary();
+  } else {
+    Token callee = take();
+    Token open = take();
+    std::vector<Argument> args;
+    unsigned depth = 0;
+    if (!parseCallArgs(args, open, depth))
+      return {};
+    e = make(std::make_unique<CallExpr>(loc(callee), callee.text.str(), std::move(args)),
+             depth + 1);
+  }
+  // Indexing, as Python's: x[0], x[:, -1], x[..., a:b], x[a:b:s].
+  while (e && at(Tok::LBracket)) {
+    Token open = take();
+    std::vector<IndexItem> items;
+    unsigned depth = e.depth;
+    auto optionalExpr = [&](ExprPtr &out) {
+      if (at(Tok::Colon) || at(Tok::Comma) || at(Tok::RBracket))
+        return true;
+      Parsed v = parseExpr();
+      if (!v)
+        return false;
+      depth = std::max(depth, v.depth);
+      out = std::move(v.expr);
+      return true;
+    };
+    while (!at(Tok::RBracket)) {
+      IndexItem item{IndexItem::Kind::Index, loc(cur()), nullptr, nullptr, nullptr, nullptr};
+      if (at(Tok::Ellipsis)) {
+        take();
+        item.kind = IndexItem::Kind::Ellipsis;
+      } else {
+        if (!optionalExpr(item.start))
+          return {};
+        if (at(Tok::Colon)) {
+          take();
+          item.kind = IndexItem::Kind::Slice;
+          if (!optionalExpr(item.stop))
+            return {};
+          if (at(Tok::Colon)) {
+            take();
+            if (!optionalExpr(item.step))
+              return {};
+          }
+        } else if (item.start) {
+          item.index = std::move(item.start);
+        } else {
+          expected("an index, a slice (a:b) or '...'");
+          return {};
+        }
+      }
+      items.push_back(std::move(item));
+      if (!at(Tok::Comma))
+        break;
+      take();
+    }
+    if (!expectClose(Tok::RBracket, open))
+      return {};
+    if (items.empty()) {
+      report(loc(open), "an index is needed between '[' and ']'");
+      return {};
+    }
+    e = make(std::make_unique<IndexExpr>(loc(open), std::move(e.expr), std::move(items)),
+             depth + 1);
+  }
+  return e;
 }
 
 // callArgs := [callArg (',' callArg)* [',']] ')'      (called after the '(')

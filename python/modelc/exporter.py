@@ -579,7 +579,9 @@ class _Emitter:
         depth = 0 if path == "" else path.count(".") + 1
         runs = []
         for n in g.nodes:
-            st = g.stack(n)
+            # (torch.export may record a path that is no module, such as
+            # _empty_nn_module_stack_from_metadata_hook for x.shape: skipped)
+            st = [e for e in g.stack(n) if e[1] in self.mods]
             if path != "":
                 # this call's node: an entry of this call of `path`
                 if not any(p == path and k == key for k, p, _ in st):
@@ -846,6 +848,52 @@ class _Emitter:
                 raise ExportError(f"{where}: aten.{op} with more than one size known only at "
                                   "run time")
             expr = f"reshape({v(args[0])}, [{', '.join(dims)}])"
+        elif op in ("slice", "select"):
+            # x[..., a:b:s] and x[..., i], written as Python indexing.
+            rank = len(args[0].meta["val"].shape) if "val" in args[0].meta else None
+            dim = args[1] if len(args) > 1 else 0
+            if dim < 0:
+                if rank is None:
+                    raise ExportError(f"{where}: aten.{op} of a negative dimension of unknown rank")
+                dim += rank
+            if op == "select":
+                item = str(args[2])
+            else:
+                start = args[2] if len(args) > 2 else None
+                end = args[3] if len(args) > 3 else None
+                step = args[4] if len(args) > 4 else 1
+                if any(hasattr(b, "op") for b in (start, end, step)):
+                    raise ExportError(f"{where}: a slice with bounds known only at run time")
+                item = ("" if start in (None, 0) else str(start)) + ":" + \
+                    ("" if end is None or end >= 2 ** 62 else str(end)) + \
+                    ("" if step == 1 else f":{step}")
+                if item == ":":
+                    ctx.hold(n.name, v(args[0]))
+                    return None
+            expr = f"{v(args[0])}[{', '.join([':'] * dim + [item])}]"
+        elif op in ("chunk", "split", "split_with_sizes", "unbind"):
+            # Several results: `a, b = chunk(x, 2, dim=1)`; the getitem nodes
+            # that follow take them by position.
+            count = len(n.meta["val"])
+            dim = args[2] if len(args) > 2 else kwargs.get("dim", 0)
+            if op == "unbind":
+                dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+                text = f"unbind({v(args[0])}, dim={dim})"
+            elif op == "chunk":
+                text = f"chunk({v(args[0])}, {args[1]}, dim={dim})"
+            else:
+                text = f"split({v(args[0])}, {_lit(args[1])}, dim={dim})"
+            outs = [ctx.namer.fresh("out") for _ in range(count)]
+            for i, local in enumerate(outs):
+                ctx.hold(f"{n.name}[{i}]", local)
+            return f"{', '.join(outs)} = {text}"
+        elif op == "getitem":
+            key = f"{args[0].name}[{args[1]}]"
+            if key not in names:
+                raise ExportError(f"{where}: an element of '{args[0].name}' that could not be "
+                                  "expressed")
+            ctx.hold(n.name, names[key])
+            return None
         elif op == "permute":
             expr = f"permute({v(args[0])}, {_lit(list(args[1]))})"
         elif op == "transpose":

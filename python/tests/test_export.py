@@ -133,6 +133,36 @@ def test_round_trip_batch_of_one_example(tmp_path):
         modelc.export(nn.Sequential(nn.Linear(5, 3)), (torch.randn(2, 5),), tmp_path / "s.mdl")
 
 
+class SelfAttention(nn.Module):
+    """A transformer block's attention written by hand: q, k, v from one
+    projection split by chunk, scaled dot products, softmax, indexing."""
+
+    def __init__(self, d=8, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.norm(x)).chunk(3, dim=-1)
+        q = q.reshape(b, t, self.heads, d // self.heads).transpose(1, 2)
+        k = k.reshape(b, t, self.heads, d // self.heads).transpose(1, 2)
+        v = v.reshape(b, t, self.heads, d // self.heads).transpose(1, 2)
+        a = torch.softmax(q @ k.transpose(-2, -1) * (d // self.heads) ** -0.5, dim=-1)
+        h = x + self.proj((a @ v).transpose(1, 2).reshape(b, t, d))
+        h = h + self.mlp(h)
+        return h[:, 0], h[..., ::2]
+
+
+def test_round_trip_attention_with_chunk_and_indexing(tmp_path):
+    torch.manual_seed(1)
+    text = _round_trip(SelfAttention(), (torch.randn(3, 5, 8),), tmp_path)
+    assert "= chunk(" in text and "[:, 0]" in text and "[:, :, ::2]" in text
+
+
 def test_refuses_what_mdl_cannot_say(tmp_path):
     class Slicing(nn.Module):
         def __init__(self):
