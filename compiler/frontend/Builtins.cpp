@@ -187,15 +187,7 @@ static Value instanceNorm(size_t spatial, Elaborator &e, Instance &inst, const V
                       spatial == 1 ? "3-D [N, C, L]" : "4-D [N, C, H, W]", c, loc))
     return Value::poison();
   auto call = [&](StringRef fn, std::initializer_list<std::pair<StringRef, Value>> args) {
-    return e.applyFunction(
-        fn, inst.typeName,
-        [&](const ParamSpec &p) {
-          for (const auto &[name, v] : args)
-            if (p.name == name)
-              return v;
-          return *p.def;
-        },
-        loc);
+    return e.applyFunction(fn, inst.typeName, args, loc);
   };
   auto ints = [](ArrayRef<int64_t> v) {
     std::vector<Value> items;

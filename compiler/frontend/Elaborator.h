@@ -254,6 +254,11 @@ public:
   Value applyFunction(llvm::StringRef fn, llvm::StringRef what,
                       llvm::function_ref<Value(const ParamSpec &)> argument,
                       mlir::Location loc);
+  /// applyFunction with the arguments `args` by name, the rest at their
+  /// defaults.
+  Value applyFunction(llvm::StringRef fn, llvm::StringRef what,
+                      llvm::ArrayRef<std::pair<llvm::StringRef, Value>> args,
+                      mlir::Location loc);
   /// Compile-time arithmetic on numbers and the elementwise ops on tensors.
   Value binary(ast::BinaryOp op, const Value &lhs, const Value &rhs, mlir::Location loc);
   // Emitters of the functions whose diagnostics name the callee: `what` is

@@ -732,17 +732,7 @@ Value Elaborator::emitIndex(const Value &x, const ast::IndexExpr &ix, Env &env) 
     return v;
   };
   auto apply = [&](StringRef fn, std::initializer_list<std::pair<StringRef, Value>> args,
-                   mlir::Location at) {
-    return applyFunction(
-        fn, "indexing",
-        [&](const ParamSpec &p) {
-          for (const auto &[name, v] : args)
-            if (p.name == name)
-              return v;
-          return *p.def;
-        },
-        at);
-  };
+                   mlir::Location at) { return applyFunction(fn, "indexing", args, at); };
   Value cur = x;
   int64_t dim = 0;
   for (const ast::IndexItem &item : ix.items) {
@@ -1048,8 +1038,7 @@ static Handler hardSigmoidOrSwish(bool swish) {
 
 /// Built-in function `fn` of `x`, its other parameters at their defaults.
 static Value callOn(FunctionCall &c, StringRef fn, const Value &x) {
-  return c.e.applyFunction(
-      fn, c.what, [&](const ParamSpec &p) { return p.name == "input" ? x : *p.def; }, c.loc);
+  return c.e.applyFunction(fn, c.what, {{"input", x}}, c.loc);
 }
 
 /// The smooth activations of torch.nn from relu, exp, log, tanh and
@@ -1462,6 +1451,20 @@ Value Elaborator::applyFunction(StringRef fn, StringRef what,
     args[p.name] = argument(p);
   FunctionCall c{*this, what, args, loc};
   return f->emit(c);
+}
+
+Value Elaborator::applyFunction(StringRef fn, StringRef what,
+                                ArrayRef<std::pair<StringRef, Value>> args, Location loc) {
+  return applyFunction(
+      fn, what,
+      [&](const ParamSpec &p) {
+        for (const auto &[name, v] : args)
+          if (p.name == name)
+            return v;
+        assert(p.def && "a required argument of a built-in function not given");
+        return *p.def;
+      },
+      loc);
 }
 
 } // namespace modelc
