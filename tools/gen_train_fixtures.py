@@ -458,6 +458,25 @@ class OpsIndex(ParamModel):  # ops_index.mdl
         return l + m(z[:, -3:-1, -1:], t[:, 5:, :1])
 
 
+class OpsAttention(ParamModel):  # ops_attention.mdl
+    PARAMS = (("p_q", (2, 2, 5, 4)), ("p_k", (2, 2, 6, 4)), ("p_v", (2, 2, 6, 3)))
+
+    def loss(self, q, k, v, bias, keep, t, t5):
+        m, sdpa = F.mse_loss, F.scaled_dot_product_attention
+        q, k, v = q + self.p_q, k + self.p_k, v + self.p_v
+        l = m(sdpa(q, k, v), t) + m(sdpa(q, k, v, attn_mask=bias), t)
+        l = l + m(sdpa(q, k, v, attn_mask=keep, scale=0.3), t)
+        return l + m(sdpa(q, k[:, :, :5], v[:, :, :5], is_causal=True), t5)
+
+
+def attention_inputs(g):
+    keep = torch.rand(5, 6, generator=g) > 0.4
+    keep[:, 0] = True  # every query attends to something
+    return {"q": randn(g, 2, 2, 5, 4), "k": randn(g, 2, 2, 6, 4), "v": randn(g, 2, 2, 6, 3),
+            "bias": randn(g, 5, 6), "keep": keep, "t": randn(g, 2, 2, 5, 3),
+            "t5": randn(g, 2, 2, 5, 3)}
+
+
 class OpsEmbedding(ParamModel):
     PARAMS = (("table", (7, 3)),)
 
@@ -772,6 +791,8 @@ ops_case("ops_slice", OpsSlice, lambda m, g, x: params_default(m, g),
 ops_case("ops_index", OpsIndex, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 3, 7, 5), "t": randn(g, 3, 7, 5)},
          "x[i], x[:, -1], x[..., a:b], negative bounds, steps (x[:, ::2], x[:, 1:6:2, ::4]): values and gradients")
+ops_case("ops_attention", OpsAttention, lambda m, g, x: params_default(m, g), attention_inputs,
+         "scaled_dot_product_attention: plain, a float mask, a bool mask with a scale, is_causal: values and gradients")
 ops_case("ops_norm", OpsNorm, init_ops_norm,
          lambda g: {"img": randn(g, 3, 3, 4, 4), "x": randn(g, 5, 4), "ti": randn(g, 3, 3, 4, 4), "t": randn(g, 5, 4)},
          "BatchNorm2d/1d in training mode (through batch statistics; running statistics), LayerNorm module, layer_norm with/without affine")

@@ -310,6 +310,9 @@ public:
 
   // ---- Tensor helpers (MLIRGen.cpp) ---------------------------------------
   mlir::Value scalar(double v, mlir::Type elementType, mlir::Location loc);
+  /// An f32 tensor constant of `shape` holding `values` (row-major).
+  mlir::Value denseF32(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> values,
+                       mlir::Location loc);
   mlir::Value castTo(mlir::Value v, mlir::Type elementType, mlir::Location loc);
   /// The tensor form of a value: numbers become rank-0 tensors of `like`'s
   /// element type (or f32/i64 when there is none).

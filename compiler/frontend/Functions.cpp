@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 namespace shape = mlir::mdl::shape;
@@ -834,6 +835,79 @@ Value Elaborator::emitIndex(const Value &x, const ast::IndexExpr &ix, Env &env) 
   return cur;
 }
 
+/// scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal,
+/// scale), as PyTorch's reference (math) implementation: softmax(q k^T *
+/// scale + bias) v, the bias from attn_mask (added when float; where a bool
+/// mask is false, a large negative number that softmax makes an exact 0) and
+/// from is_causal (-inf above the diagonal, as PyTorch's tril). The scores
+/// are materialized: memory grows as L * S.
+static Value attention(FunctionCall &c) {
+  const Value &q = c.a["query"], &k = c.a["key"], &v = c.a["value"];
+  for (const Value *t : {&q, &k, &v})
+    if (!c.e.expectTensor(*t, c.what, c.loc))
+      return Value::poison();
+  ArrayRef<int64_t> qs = q.type().getShape(), ks = k.type().getShape();
+  if (qs.size() < 2 || ks.size() < 2 || v.type().getRank() < 2) {
+    c.e.error(c.loc) << fmt::format("{} expects query, key and value of at least 2 dimensions "
+                                    "[..., L, E], but got {}, {} and {}",
+                                    c.what.str(), q.describe(), k.describe(), v.describe());
+    return Value::poison();
+  }
+  double scale;
+  if (c.a["scale"].isNone()) {
+    if (ShapedType::isDynamic(qs.back())) {
+      c.e.error(c.loc) << fmt::format("{}: the default scale needs the query's last size",
+                                      c.what.str());
+      return Value::poison();
+    }
+    scale = 1.0 / std::sqrt(double(qs.back()));
+  } else {
+    scale = c.a["scale"].f;
+  }
+  Value kt = c.e.applyFunction("transpose", c.what,
+                               {{"input", k}, {"dim0", Value::integer(-2)},
+                                {"dim1", Value::integer(-1)}},
+                               c.loc);
+  Value scores = c.e.binary(ast::BinaryOp::MatMul, q, kt, c.loc);
+  scores = c.e.binary(ast::BinaryOp::Mul, scores, Value::real(scale), c.loc);
+  if (scores.isPoison())
+    return scores;
+  if (c.a["is_causal"].b) {
+    int64_t l = qs[qs.size() - 2], s = ks[ks.size() - 2];
+    if (ShapedType::isDynamic(l) || ShapedType::isDynamic(s)) {
+      c.e.error(c.loc) << fmt::format("{}: is_causal needs the query's and key's lengths known at "
+                                      "compile time",
+                                      c.what.str());
+      return Value::poison();
+    }
+    std::vector<float> bias(size_t(l * s), 0.0f);
+    for (int64_t i = 0; i < l; ++i)
+      for (int64_t j = i + 1; j < s; ++j)
+        bias[size_t(i * s + j)] = -std::numeric_limits<float>::infinity();
+    scores = c.e.binary(ast::BinaryOp::Add, scores,
+                        Value::ofTensor(c.e.denseF32({l, s}, bias, c.loc)), c.loc);
+  }
+  if (!c.a["attn_mask"].isNone()) {
+    const Value &mask = c.a["attn_mask"];
+    Value bias = mask;
+    if (mask.type().getElementType().isInteger(1)) {
+      // true: attend (0), false: -3e38, which no score can lift.
+      Value m = Value::ofTensor(c.e.castTo(mask.tensor, c.builder().getF32Type(), c.loc));
+      bias = c.e.binary(ast::BinaryOp::Mul,
+                        c.e.binary(ast::BinaryOp::Sub, m, Value::real(1), c.loc),
+                        Value::real(3.0e38), c.loc);
+    }
+    scores = c.e.binary(ast::BinaryOp::Add, scores, bias, c.loc);
+  }
+  if (scores.isPoison())
+    return scores;
+  Value weights = c.e.emitSoftmax(scores, -1, /*isLog=*/false, c.what, c.loc);
+  double p = c.a["dropout_p"].f;
+  if (p > 0 && c.e.training)
+    weights = c.e.emitDropout(weights, p, /*active=*/true, c.loc);
+  return c.e.binary(ast::BinaryOp::MatMul, weights, v, c.loc);
+}
+
 /// `v` ([C]) as [C, 1, ..., 1] for an input of `rank`: per channel
 /// (dimension 1), broadcast over the rest.
 static Value perChannel(FunctionCall &c, const Value &v, size_t rank) {
@@ -1261,6 +1335,12 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
        {input, {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
         {"padding", ArgType::IntOrInts, I(0)}, {"count_include_pad", ArgType::Bool, B(true)}},
        pool2d(/*isMax=*/false)},
+      {"scaled_dot_product_attention",
+       {{"query", ArgType::Tensor, req}, {"key", ArgType::Tensor, req},
+        {"value", ArgType::Tensor, req}, {"attn_mask", ArgType::OptTensor, none},
+        {"dropout_p", ArgType::Float, F(0.0)}, {"is_causal", ArgType::Bool, B(false)},
+        {"scale", ArgType::OptFloat, none}},
+       attention},
       {"narrow", {input, {"dim", ArgType::Int, req}, {"start", ArgType::Int, req},
                   {"length", ArgType::Int, req}},
        narrow},

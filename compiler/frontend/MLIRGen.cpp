@@ -36,6 +36,11 @@ mlir::Value Elaborator::scalar(double v, Type elementType, Location loc) {
   return arith::ConstantOp::create(builder, loc, type, DenseElementsAttr::get(type, attr));
 }
 
+mlir::Value Elaborator::denseF32(ArrayRef<int64_t> shape, ArrayRef<float> values, Location loc) {
+  auto type = RankedTensorType::get(shape, builder.getF32Type());
+  return arith::ConstantOp::create(builder, loc, type, DenseElementsAttr::get(type, values));
+}
+
 mlir::Value Elaborator::castTo(mlir::Value v, Type elementType, Location loc) {
   auto type = llvm::cast<RankedTensorType>(v.getType());
   if (type.getElementType() == elementType)
