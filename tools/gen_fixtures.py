@@ -538,6 +538,29 @@ class Norms(nn.Module):  # norms.mdl: GroupNorm and InstanceNorm
         return a, b, self.inorm1d(seq), F.group_norm(seq, 2)
 
 
+class Attention(nn.Module):  # attention.mdl: MultiheadAttention as torch.nn's
+    def __init__(self):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.cross = nn.MultiheadAttention(8, 4, bias=False)
+
+    def forward(self, x, memory, pad, bias):
+        y, w = self.self_attn(x, x, x, key_padding_mask=pad)
+        z, w2 = self.cross(y.transpose(0, 1), memory, memory, attn_mask=bias,
+                           average_attn_weights=False)
+        c, _ = self.self_attn(x, x, x, is_causal=True,
+                              attn_mask=nn.Transformer.generate_square_subsequent_mask(5),
+                              need_weights=False)
+        return y, w, z, w2, c
+
+
+def _attention_inputs(n):
+    pad = torch.rand(n, 5) > 0.7
+    pad[:, 0] = False  # every sequence has a position to attend
+    return OrderedDict(x=torch.randn(n, 5, 8), memory=torch.randn(6, n, 8), pad=pad,
+                       bias=torch.randn(5, 6))
+
+
 class MobileNetSmall(nn.Module):  # mobilenet_small.mdl
     def __init__(self):
         super().__init__()
@@ -595,6 +618,7 @@ MODELS = OrderedDict([
     ("dynamic_spatial", (DynamicSpatial, lambda n: OrderedDict(x=_bn_like(n, 4, 7, 10)), 2, [])),
     ("norms", (Norms, lambda n: OrderedDict(img=_bn_like(n, 8, 5, 6), seq=_bn_like(n, 4, 9)), 3,
                [])),
+    ("attention", (Attention, _attention_inputs, 3, [])),
     ("audio", (AudioNet, lambda n: OrderedDict(x=torch.randn(n, 1, 64)), 3, [1])),
     ("activations", (Activations, lambda n: OrderedDict(x=torch.randn(n, 4, 5) * 2), 3, [])),
     # MobileNetV2's inverted residuals (depthwise convolutions, ReLU6), a

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 
@@ -50,6 +51,9 @@ struct ModuleInit {
 using InitHandler = std::function<LogicalResult(ModuleInit &)>;
 /// A forward that is not one built-in function (BatchNorm's statistics).
 using ForwardHandler = std::function<Value(Elaborator &, Instance &, const Value &, Location)>;
+/// A forward of several inputs (MultiheadAttention's query, key, value, ...).
+using MultiForwardHandler =
+    std::function<Value(Elaborator &, Instance &, ArrayRef<Value>, Location)>;
 
 struct BuiltinModule {
   StringRef name;
@@ -62,6 +66,8 @@ struct BuiltinModule {
   StringRef function;
   /// Set instead of `function` where the forward is not one function.
   ForwardHandler forward;
+  /// Set instead of both where forward takes several inputs (by position).
+  MultiForwardHandler multiForward = nullptr;
 };
 
 } // namespace
@@ -260,6 +266,174 @@ static LogicalResult initInstanceNorm(ModuleInit &m) {
     return failure();
   }
   return initBatchNorm(m);
+}
+
+static LogicalResult initMultiheadAttention(ModuleInit &m) {
+  if (!m.positive("embed_dim") || !m.positive("num_heads"))
+    return failure();
+  int64_t e = m.a["embed_dim"].i, h = m.a["num_heads"].i;
+  if (e % h) {
+    m.e.error(m.inst.loc) << fmt::format("MultiheadAttention: embed_dim ({}) must be divisible "
+                                         "by num_heads ({})",
+                                         e, h);
+    return failure();
+  }
+  for (StringRef flag : {"add_bias_kv", "add_zero_attn"})
+    if (m.a[flag].b) {
+      m.e.error(m.inst.loc) << "MultiheadAttention: " << flag << "=true is not supported";
+      return failure();
+    }
+  for (StringRef dim : {"kdim", "vdim"})
+    if (!m.a[dim].isNone() && m.a[dim].i != e) {
+      m.e.error(m.inst.loc) << "MultiheadAttention: " << dim
+                            << " other than embed_dim is not supported";
+      return failure();
+    }
+  // torch.nn's: in_proj_weight xavier_uniform, biases 0, out_proj a Linear.
+  double bound = std::sqrt(6.0 / double(e + 3 * e));
+  m.addState("in_proj_weight", StateRole::Parameter, {3 * e, e}, "uniform", {-bound, bound});
+  if (m.a["bias"].b)
+    m.addState("in_proj_bias", StateRole::Parameter, {3 * e}, "full", {0.0});
+  double outBound = 1.0 / std::sqrt(double(e));
+  m.addState("out_proj.weight", StateRole::Parameter, {e, e}, "uniform", {-outBound, outBound});
+  if (m.a["bias"].b)
+    m.addState("out_proj.bias", StateRole::Parameter, {e}, "full", {0.0});
+  return success();
+}
+
+/// MultiheadAttention's forward(query, key, value, key_padding_mask=none,
+/// need_weights=true, attn_mask=none, average_attn_weights=true,
+/// is_causal=false), as torch.nn.functional.multi_head_attention_forward:
+/// the three projections (slices of in_proj_weight), heads as a dimension,
+/// softmax(q kᵀ / sqrt(d) + masks) v, out_proj. Both masks say true where a
+/// position must NOT be attended (torch.nn's convention) or are added as
+/// floats. Returns (output, weights), the weights averaged over the heads or
+/// not, or none without need_weights.
+static Value multiheadAttention(Elaborator &e, Instance &inst, ArrayRef<Value> in,
+                                Location loc) {
+  llvm::StringMap<Value> &a = inst.args;
+  StringRef what = inst.typeName;
+  if (in.size() < 3 || in.size() > 8) {
+    e.error(loc) << fmt::format("MultiheadAttention takes query, key, value and up to 5 more "
+                                "inputs (key_padding_mask, need_weights, attn_mask, "
+                                "average_attn_weights, is_causal), but {} were given",
+                                in.size());
+    return Value::poison();
+  }
+  auto input = [&](size_t i, Value dflt) { return i < in.size() ? in[i] : dflt; };
+  Value query = in[0], key = in[1], value = in[2];
+  Value keyPadding = input(3, Value::none()), attnMask = input(5, Value::none());
+  Value needWeights = input(4, Value::boolean(true));
+  Value average = input(6, Value::boolean(true)), causal = input(7, Value::boolean(false));
+  for (const Value *t : {&query, &key, &value})
+    if (!e.expectTensor(*t, what, loc))
+      return Value::poison();
+  int64_t embed = a["embed_dim"].i, heads = a["num_heads"].i, dh = embed / heads;
+  bool batchFirst = a["batch_first"].b;
+  auto call = [&](StringRef fn, std::initializer_list<std::pair<StringRef, Value>> args) {
+    return e.applyFunction(fn, what, args, loc);
+  };
+  auto ints = [](std::initializer_list<int64_t> v) {
+    std::vector<Value> items;
+    for (int64_t i : v)
+      items.push_back(Value::integer(i));
+    return Value::list(std::move(items));
+  };
+  auto read = [&](StringRef name) {
+    const StateEntry *st = inst.findState(name);
+    return st ? e.readState(inst, *st, loc) : Value::none();
+  };
+  // [L, N, E] (or [N, L, E] with batch_first) as [N, L, E].
+  for (Value *t : {&query, &key, &value}) {
+    if (t->type().getRank() != 3 || t->type().getDimSize(2) != embed) {
+      e.error(loc) << fmt::format("MultiheadAttention expects 3-D inputs {} with {} features, "
+                                  "but got {}",
+                                  batchFirst ? "[N, L, E]" : "[L, N, E]", embed, t->describe());
+      return Value::poison();
+    }
+    if (!batchFirst)
+      *t = call("transpose", {{"input", *t}, {"dim0", Value::integer(0)},
+                              {"dim1", Value::integer(1)}});
+  }
+  Value w = read("in_proj_weight"), b = read("in_proj_bias");
+  // The projection of `x` by rows [i E, (i+1) E) of in_proj, as heads
+  // [N, H, len, D].
+  auto project = [&](const Value &x, int64_t i) {
+    Value wi = call("narrow", {{"input", w}, {"dim", Value::integer(0)},
+                               {"start", Value::integer(i * embed)},
+                               {"length", Value::integer(embed)}});
+    Value bi = b.isNone() ? b
+                          : call("narrow", {{"input", b}, {"dim", Value::integer(0)},
+                                            {"start", Value::integer(i * embed)},
+                                            {"length", Value::integer(embed)}});
+    Value y = call("linear", {{"input", x}, {"weight", wi}, {"bias", bi}});
+    int64_t len = x.type().getDimSize(1);
+    if (ShapedType::isDynamic(len)) {
+      e.error(loc) << "MultiheadAttention needs sequence lengths known at compile time";
+      return Value::poison();
+    }
+    y = call("reshape", {{"input", y}, {"shape", ints({-1, len, heads, dh})}});
+    return call("transpose", {{"input", y}, {"dim0", Value::integer(1)},
+                              {"dim1", Value::integer(2)}});
+  };
+  Value q = project(query, 0), k = project(key, 1), v = project(value, 2);
+  if (q.isPoison() || k.isPoison() || v.isPoison())
+    return Value::poison();
+  int64_t l = q.type().getDimSize(2), s = k.type().getDimSize(2);
+  Value kt = call("transpose", {{"input", k}, {"dim0", Value::integer(-2)},
+                                {"dim1", Value::integer(-1)}});
+  Value scores = e.binary(ast::BinaryOp::Mul, e.binary(ast::BinaryOp::MatMul, q, kt, loc),
+                          Value::real(1.0 / std::sqrt(double(dh))), loc);
+  // A mask as an additive bias: true (not attended) -3e38, floats as given.
+  auto asBias = [&](const Value &mask) {
+    if (!mask.type().getElementType().isInteger(1))
+      return mask;
+    Value f = Value::ofTensor(e.castTo(mask.tensor, e.builder.getF32Type(), loc));
+    return e.binary(ast::BinaryOp::Mul, f, Value::real(-3.0e38), loc);
+  };
+  if (!attnMask.isNone()) {
+    if (!e.expectTensor(attnMask, what, loc))
+      return Value::poison();
+    Value bias = asBias(attnMask);
+    if (attnMask.type().getRank() == 3) // [N * H, L, S]
+      bias = call("reshape", {{"input", bias}, {"shape", ints({-1, heads, l, s})}});
+    scores = e.binary(ast::BinaryOp::Add, scores, bias, loc);
+  }
+  if (!keyPadding.isNone()) {
+    if (!e.expectTensor(keyPadding, what, loc))
+      return Value::poison();
+    Value bias = call("reshape", {{"input", asBias(keyPadding)}, {"shape", ints({-1, 1, 1, s})}});
+    scores = e.binary(ast::BinaryOp::Add, scores, bias, loc);
+  }
+  if (causal.kind == Value::Kind::Bool && causal.b) {
+    std::vector<float> bias(size_t(l * s), 0.0f);
+    for (int64_t i = 0; i < l; ++i)
+      for (int64_t j = i + 1; j < s; ++j)
+        bias[size_t(i * s + j)] = -std::numeric_limits<float>::infinity();
+    scores = e.binary(ast::BinaryOp::Add, scores,
+                      Value::ofTensor(e.denseF32({l, s}, bias, loc)), loc);
+  }
+  if (scores.isPoison())
+    return scores;
+  Value weights = e.emitSoftmax(scores, -1, /*isLog=*/false, what, loc);
+  Value attended = weights;
+  if (a["dropout"].f > 0 && e.training)
+    attended = e.emitDropout(weights, a["dropout"].f, /*active=*/true, loc);
+  Value out = e.binary(ast::BinaryOp::MatMul, attended, v, loc);
+  out = call("transpose", {{"input", out}, {"dim0", Value::integer(1)},
+                           {"dim1", Value::integer(2)}});
+  out = call("reshape", {{"input", out}, {"shape", ints({-1, l, embed})}});
+  out = call("linear", {{"input", out}, {"weight", read("out_proj.weight")},
+                        {"bias", read("out_proj.bias")}});
+  if (!batchFirst)
+    out = call("transpose", {{"input", out}, {"dim0", Value::integer(0)},
+                             {"dim1", Value::integer(1)}});
+  Value returned = Value::none();
+  if (needWeights.kind != Value::Kind::Bool || needWeights.b)
+    returned = (average.kind == Value::Kind::Bool && !average.b)
+                   ? weights
+                   : call("mean", {{"input", weights}, {"dims", ints({1})}});
+  return Value::list({out, returned});
 }
 
 static LogicalResult initGroupNorm(ModuleInit &m) {
@@ -481,6 +655,13 @@ static const std::vector<BuiltinModule> &builtinModules() {
        [](Elaborator &e, Instance &inst, const Value &x, Location loc) {
          return instanceNorm(2, e, inst, x, loc);
        }},
+      {"MultiheadAttention",
+       {{"embed_dim", ArgType::Int, req}, {"num_heads", ArgType::Int, req},
+        {"dropout", ArgType::Float, F(0.0)}, {"bias", ArgType::Bool, B(true)},
+        {"add_bias_kv", ArgType::Bool, B(false)}, {"add_zero_attn", ArgType::Bool, B(false)},
+        {"kdim", ArgType::OptInt, none}, {"vdim", ArgType::OptInt, none},
+        {"batch_first", ArgType::Bool, B(false)}},
+       initMultiheadAttention, {}, nullptr, multiheadAttention},
       {"GroupNorm",
        {{"num_groups", ArgType::Int, req}, {"num_channels", ArgType::Int, req},
         {"eps", ArgType::Float, F(1e-5)}, {"affine", ArgType::Bool, B(true)}},
@@ -578,6 +759,13 @@ LogicalResult Elaborator::instantiateBuiltin(Instance &inst, ArrayRef<ArgValue> 
 
 Value Elaborator::callBuiltinModule(Instance &inst, ArrayRef<Value> inputs, Location loc) {
   StringRef kind = inst.typeName;
+  const BuiltinModule &builtin = *findModule(kind);
+  if (builtin.multiForward) {
+    for (const Value &v : inputs)
+      if (v.isPoison())
+        return v;
+    return builtin.multiForward(*this, inst, inputs, loc);
+  }
   if (inputs.size() != 1) {
     error(loc) << fmt::format("{} takes one input, but {} were given", kind.str(),
                               inputs.size());
