@@ -561,6 +561,34 @@ def _attention_inputs(n):
                        bias=torch.randn(5, 6))
 
 
+class TinyViT(nn.Module):  # vit_tiny.mdl: a ViT of TransformerEncoderLayers
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 16, 4, stride=4)
+        self.cls = nn.Parameter(torch.zeros(1, 1, 16))
+        self.pos = nn.Parameter(torch.zeros(1, 5, 16))
+        self.block0 = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, activation="gelu",
+                                                 batch_first=True, norm_first=True)
+        self.block1 = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, activation="gelu",
+                                                 batch_first=True, norm_first=True)
+        self.post = nn.TransformerEncoderLayer(16, 2, 24, dropout=0.0, layer_norm_eps=1e-6)
+        self.norm = nn.LayerNorm(16)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, img, pad):
+        x = self.patch(img).flatten(2).transpose(1, 2)        # [N, 4, 16]
+        x = torch.cat([torch.zeros_like(x[:, :1]) + self.cls, x], dim=1) + self.pos
+        x = self.block1(self.block0(x))
+        y = self.post(x.transpose(0, 1), src_key_padding_mask=pad)
+        return self.head(self.norm(x[:, 0])), y
+
+
+def _vit_inputs(n):
+    pad = torch.rand(n, 5) > 0.7
+    pad[:, 0] = False
+    return OrderedDict(img=torch.randn(n, 3, 8, 8), pad=pad)
+
+
 class MobileNetSmall(nn.Module):  # mobilenet_small.mdl
     def __init__(self):
         super().__init__()
@@ -619,6 +647,7 @@ MODELS = OrderedDict([
     ("norms", (Norms, lambda n: OrderedDict(img=_bn_like(n, 8, 5, 6), seq=_bn_like(n, 4, 9)), 3,
                [])),
     ("attention", (Attention, _attention_inputs, 3, [])),
+    ("vit_tiny", (TinyViT, _vit_inputs, 3, [])),
     ("audio", (AudioNet, lambda n: OrderedDict(x=torch.randn(n, 1, 64)), 3, [1])),
     ("activations", (Activations, lambda n: OrderedDict(x=torch.randn(n, 4, 5) * 2), 3, [])),
     # MobileNetV2's inverted residuals (depthwise convolutions, ReLU6), a

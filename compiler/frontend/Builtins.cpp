@@ -268,6 +268,21 @@ static LogicalResult initInstanceNorm(ModuleInit &m) {
   return initBatchNorm(m);
 }
 
+/// MultiheadAttention's state under `prefix`, as torch.nn's: in_proj_weight
+/// xavier_uniform, the biases 0, out_proj a Linear.
+static void addAttentionState(ModuleInit &m, const std::string &prefix, int64_t e, bool bias) {
+  double bound = std::sqrt(6.0 / double(e + 3 * e));
+  m.addState(prefix + "in_proj_weight", StateRole::Parameter, {3 * e, e}, "uniform",
+             {-bound, bound});
+  if (bias)
+    m.addState(prefix + "in_proj_bias", StateRole::Parameter, {3 * e}, "full", {0.0});
+  double outBound = 1.0 / std::sqrt(double(e));
+  m.addState(prefix + "out_proj.weight", StateRole::Parameter, {e, e}, "uniform",
+             {-outBound, outBound});
+  if (bias)
+    m.addState(prefix + "out_proj.bias", StateRole::Parameter, {e}, "full", {0.0});
+}
+
 static LogicalResult initMultiheadAttention(ModuleInit &m) {
   if (!m.positive("embed_dim") || !m.positive("num_heads"))
     return failure();
@@ -289,15 +304,7 @@ static LogicalResult initMultiheadAttention(ModuleInit &m) {
                             << " other than embed_dim is not supported";
       return failure();
     }
-  // torch.nn's: in_proj_weight xavier_uniform, biases 0, out_proj a Linear.
-  double bound = std::sqrt(6.0 / double(e + 3 * e));
-  m.addState("in_proj_weight", StateRole::Parameter, {3 * e, e}, "uniform", {-bound, bound});
-  if (m.a["bias"].b)
-    m.addState("in_proj_bias", StateRole::Parameter, {3 * e}, "full", {0.0});
-  double outBound = 1.0 / std::sqrt(double(e));
-  m.addState("out_proj.weight", StateRole::Parameter, {e, e}, "uniform", {-outBound, outBound});
-  if (m.a["bias"].b)
-    m.addState("out_proj.bias", StateRole::Parameter, {e}, "full", {0.0});
+  addAttentionState(m, "", e, m.a["bias"].b);
   return success();
 }
 
@@ -309,9 +316,26 @@ static LogicalResult initMultiheadAttention(ModuleInit &m) {
 /// position must NOT be attended (torch.nn's convention) or are added as
 /// floats. Returns (output, weights), the weights averaged over the heads or
 /// not, or none without need_weights.
+struct AttentionConfig {
+  int64_t embed, heads;
+  double dropout;
+  bool batchFirst;
+  std::string prefix; // of the state: "" or "self_attn."
+};
+
+static Value attention(Elaborator &e, Instance &inst, const AttentionConfig &cfg,
+                       ArrayRef<Value> in, Location loc);
+
 static Value multiheadAttention(Elaborator &e, Instance &inst, ArrayRef<Value> in,
                                 Location loc) {
   llvm::StringMap<Value> &a = inst.args;
+  return attention(e, inst,
+                   {a["embed_dim"].i, a["num_heads"].i, a["dropout"].f, a["batch_first"].b, ""},
+                   in, loc);
+}
+
+static Value attention(Elaborator &e, Instance &inst, const AttentionConfig &cfg,
+                       ArrayRef<Value> in, Location loc) {
   StringRef what = inst.typeName;
   if (in.size() < 3 || in.size() > 8) {
     e.error(loc) << fmt::format("MultiheadAttention takes query, key, value and up to 5 more "
@@ -328,8 +352,8 @@ static Value multiheadAttention(Elaborator &e, Instance &inst, ArrayRef<Value> i
   for (const Value *t : {&query, &key, &value})
     if (!e.expectTensor(*t, what, loc))
       return Value::poison();
-  int64_t embed = a["embed_dim"].i, heads = a["num_heads"].i, dh = embed / heads;
-  bool batchFirst = a["batch_first"].b;
+  int64_t embed = cfg.embed, heads = cfg.heads, dh = embed / heads;
+  bool batchFirst = cfg.batchFirst;
   auto call = [&](StringRef fn, std::initializer_list<std::pair<StringRef, Value>> args) {
     return e.applyFunction(fn, what, args, loc);
   };
@@ -340,7 +364,7 @@ static Value multiheadAttention(Elaborator &e, Instance &inst, ArrayRef<Value> i
     return Value::list(std::move(items));
   };
   auto read = [&](StringRef name) {
-    const StateEntry *st = inst.findState(name);
+    const StateEntry *st = inst.findState(cfg.prefix + name.str());
     return st ? e.readState(inst, *st, loc) : Value::none();
   };
   // [L, N, E] (or [N, L, E] with batch_first) as [N, L, E].
@@ -417,8 +441,8 @@ static Value multiheadAttention(Elaborator &e, Instance &inst, ArrayRef<Value> i
     return scores;
   Value weights = e.emitSoftmax(scores, -1, /*isLog=*/false, what, loc);
   Value attended = weights;
-  if (a["dropout"].f > 0 && e.training)
-    attended = e.emitDropout(weights, a["dropout"].f, /*active=*/true, loc);
+  if (cfg.dropout > 0 && e.training)
+    attended = e.emitDropout(weights, cfg.dropout, /*active=*/true, loc);
   Value out = e.binary(ast::BinaryOp::MatMul, attended, v, loc);
   out = call("transpose", {{"input", out}, {"dim0", Value::integer(1)},
                            {"dim1", Value::integer(2)}});
@@ -434,6 +458,106 @@ static Value multiheadAttention(Elaborator &e, Instance &inst, ArrayRef<Value> i
                    ? weights
                    : call("mean", {{"input", weights}, {"dims", ints({1})}});
   return Value::list({out, returned});
+}
+
+static LogicalResult initEncoderLayer(ModuleInit &m) {
+  if (!m.positive("d_model") || !m.positive("nhead") || !m.positive("dim_feedforward"))
+    return failure();
+  int64_t d = m.a["d_model"].i, h = m.a["nhead"].i, ff = m.a["dim_feedforward"].i;
+  if (d % h) {
+    m.e.error(m.inst.loc) << fmt::format("TransformerEncoderLayer: d_model ({}) must be "
+                                         "divisible by nhead ({})",
+                                         d, h);
+    return failure();
+  }
+  StringRef act = m.a["activation"].s;
+  if (act != "relu" && act != "gelu") {
+    m.e.error(m.inst.loc) << fmt::format("TransformerEncoderLayer: activation must be \"relu\" "
+                                         "or \"gelu\", not \"{}\"",
+                                         act.str());
+    return failure();
+  }
+  bool bias = m.a["bias"].b;
+  // torch.nn's children, in its order: self_attn, linear1, linear2, norm1, norm2.
+  addAttentionState(m, "self_attn.", d, bias);
+  auto linear = [&](StringRef name, int64_t out, int64_t in) {
+    double bound = 1.0 / std::sqrt(double(in));
+    m.addState((name + ".weight").str(), StateRole::Parameter, {out, in}, "uniform",
+               {-bound, bound});
+    if (bias)
+      m.addState((name + ".bias").str(), StateRole::Parameter, {out}, "uniform",
+                 {-bound, bound});
+  };
+  linear("linear1", ff, d);
+  linear("linear2", d, ff);
+  for (StringRef norm : {"norm1", "norm2"}) {
+    m.addState((norm + ".weight").str(), StateRole::Parameter, {d}, "full", {1.0});
+    if (bias)
+      m.addState((norm + ".bias").str(), StateRole::Parameter, {d}, "full", {0.0});
+  }
+  return success();
+}
+
+/// TransformerEncoderLayer's forward(src, src_mask=none,
+/// src_key_padding_mask=none, is_causal=false), as torch.nn's:
+///   post-norm: x = norm1(x + sa(x)); x = norm2(x + ff(x))
+///   norm_first: x = x + sa(norm1(x)); x = x + ff(norm2(x))
+/// sa the self-attention (dropout1 after it), ff linear2(dropout(act(linear1))) (dropout2
+/// after it).
+static Value encoderLayer(Elaborator &e, Instance &inst, ArrayRef<Value> in, Location loc) {
+  llvm::StringMap<Value> &a = inst.args;
+  if (in.empty() || in.size() > 4) {
+    e.error(loc) << fmt::format("TransformerEncoderLayer takes src and up to 3 more inputs "
+                                "(src_mask, src_key_padding_mask, is_causal), but {} were given",
+                                in.size());
+    return Value::poison();
+  }
+  auto input = [&](size_t i, Value dflt) { return i < in.size() ? in[i] : dflt; };
+  Value x = in[0];
+  if (!e.expectTensor(x, inst.typeName, loc))
+    return Value::poison();
+  int64_t d = a["d_model"].i;
+  double p = a["dropout"].f;
+  auto read = [&](const std::string &name) {
+    const StateEntry *st = inst.findState(name);
+    return st ? e.readState(inst, *st, loc) : Value::none();
+  };
+  auto call = [&](StringRef fn, std::initializer_list<std::pair<StringRef, Value>> args) {
+    return e.applyFunction(fn, inst.typeName, args, loc);
+  };
+  auto dropout = [&](const Value &v) { return e.emitDropout(v, p, e.training && p > 0, loc); };
+  auto norm = [&](const std::string &name, const Value &v) {
+    return call("layer_norm", {{"input", v},
+                               {"normalized_shape", Value::list({Value::integer(d)})},
+                               {"weight", read(name + ".weight")},
+                               {"bias", read(name + ".bias")},
+                               {"eps", Value::real(a["layer_norm_eps"].f)}});
+  };
+  auto linear = [&](const std::string &name, const Value &v) {
+    return call("linear", {{"input", v}, {"weight", read(name + ".weight")},
+                           {"bias", read(name + ".bias")}});
+  };
+  auto selfAttention = [&](const Value &v) {
+    Value r = attention(e, inst, {d, a["nhead"].i, p, a["batch_first"].b, "self_attn."},
+                        {v, v, v, input(2, Value::none()), Value::boolean(false),
+                         input(1, Value::none()), Value::boolean(true),
+                         input(3, Value::boolean(false))},
+                        loc);
+    return r.isPoison() ? r : dropout(r.elems.front());
+  };
+  auto feedForward = [&](const Value &v) {
+    Value h = call(a["activation"].s, {{"input", linear("linear1", v)}});
+    return dropout(linear("linear2", dropout(h)));
+  };
+  auto add = [&](const Value &l, const Value &r) {
+    return e.binary(ast::BinaryOp::Add, l, r, loc);
+  };
+  if (a["norm_first"].b) {
+    x = add(x, selfAttention(norm("norm1", x)));
+    return add(x, feedForward(norm("norm2", x)));
+  }
+  x = norm("norm1", add(x, selfAttention(x)));
+  return norm("norm2", add(x, feedForward(x)));
 }
 
 static LogicalResult initGroupNorm(ModuleInit &m) {
@@ -662,6 +786,13 @@ static const std::vector<BuiltinModule> &builtinModules() {
         {"kdim", ArgType::OptInt, none}, {"vdim", ArgType::OptInt, none},
         {"batch_first", ArgType::Bool, B(false)}},
        initMultiheadAttention, {}, nullptr, multiheadAttention},
+      {"TransformerEncoderLayer",
+       {{"d_model", ArgType::Int, req}, {"nhead", ArgType::Int, req},
+        {"dim_feedforward", ArgType::Int, I(2048)}, {"dropout", ArgType::Float, F(0.1)},
+        {"activation", ArgType::Str, Value::str("relu")},
+        {"layer_norm_eps", ArgType::Float, F(1e-5)}, {"batch_first", ArgType::Bool, B(false)},
+        {"norm_first", ArgType::Bool, B(false)}, {"bias", ArgType::Bool, B(true)}},
+       initEncoderLayer, {}, nullptr, encoderLayer},
       {"GroupNorm",
        {{"num_groups", ArgType::Int, req}, {"num_channels", ArgType::Int, req},
         {"eps", ArgType::Float, F(1e-5)}, {"affine", ArgType::Bool, B(true)}},
