@@ -110,6 +110,21 @@ def _builtin_ctor(mod, path):
         args += _kwargs([("eps", float(mod.eps), 1e-5), ("momentum", mod.momentum, 0.1),
                          ("affine", mod.affine, True),
                          ("track_running_stats", mod.track_running_stats, True)])
+    elif cls is nn.TransformerEncoderLayer:
+        act = mod.activation
+        act_name = act if isinstance(act, str) else getattr(act, "__name__", type(act).__name__)
+        act_name = {"ReLU": "relu", "GELU": "gelu"}.get(act_name, act_name)
+        if act_name not in ("relu", "gelu"):
+            fail(f"activation {act_name} is not supported (relu or gelu)")
+        attn = mod.self_attn
+        args = [str(attn.embed_dim), str(attn.num_heads)]
+        args += _kwargs([("dim_feedforward", mod.linear1.out_features, 2048),
+                         ("dropout", float(mod.dropout.p), 0.1),
+                         ("activation", act_name, "relu"),
+                         ("layer_norm_eps", float(mod.norm1.eps), 1e-5),
+                         ("batch_first", attn.batch_first, False),
+                         ("norm_first", mod.norm_first, False),
+                         ("bias", mod.linear1.bias is not None, True)])
     elif cls is nn.GroupNorm:
         args = [str(mod.num_groups), str(mod.num_channels)]
         args += _kwargs([("eps", float(mod.eps), 1e-5), ("affine", mod.affine, True)])
@@ -176,6 +191,9 @@ def _builtin_ctor(mod, path):
         return None
     return f"{name}({', '.join(args)})"
 
+
+# Built-in modules whose call is many ops (written as one call of them).
+_COMPOSITE_BUILTINS = {"TransformerEncoderLayer"}
 
 # What one call of each built-in module is in the graph: its aten ops.
 _BUILTIN_OPS = {
@@ -707,7 +725,17 @@ class _Emitter:
                     operands.append(a)
         results = [n for n in ns if n.name not in g.alias and
                    (any(u not in run_set for u in n.users) or n in outs)]
-        if cls in _BUILTIN_OPS:
+        if cls in _COMPOSITE_BUILTINS:
+            # Many ops inside; called with its one input (no masks). Sizes of
+            # other values it reads (x.shape) are its own business.
+            kept = [a for a, o in zip(args, operands) if _is_tensor(o)]
+            operands = [o for o in operands if _is_tensor(o)]
+            args = kept
+            results = [r for r in results if _is_tensor(r)]
+            if len(args) != 1 or len(results) != 1:
+                raise ExportError(f"{cls} at '{child_path}': called with {len(args)} inputs; "
+                                  "modelc.export writes it called with src alone")
+        elif cls in _BUILTIN_OPS:
             # (BatchNorm's num_batches_tracked += 1 is the built-in's own.)
             ops = [_op_name(n) for n in ns if _op_name(n) != "sym_size" and not (
                 _op_name(n).endswith("_") and n.args and hasattr(n.args[0], "op") and
@@ -1015,6 +1043,12 @@ class _Emitter:
         return f"{local} = {expr}"
 
 
+def _is_tensor(node):
+    """Whether the graph value is a tensor (not a size: x.shape's, N * L)."""
+    import torch
+    return isinstance(node.meta.get("val"), torch.Tensor)
+
+
 def _paren(text):
     return f"({text})" if re.search(r"[ ]", text) and not text.startswith("(") else text
 
@@ -1055,8 +1089,13 @@ def export(module, example_inputs, path, state=None, dynamic_batch=True, input_n
                                if x.dim() > 0 and x.shape[0] == 1 else x for x in example_inputs)
         batch = torch.export.Dim("N", min=1)
         dynamic = tuple({0: batch} if x.dim() > 0 else None for x in example_inputs)
-    # Modules the language does not have are refused before tracing, by name.
+    # Modules the language does not have are refused before tracing, by name
+    # (the insides of a composite built-in are its own).
+    composite = [p for p, m in module.named_modules()
+                 if type(m).__name__ in _COMPOSITE_BUILTINS]
     for sub_path, sub in module.named_modules():
+        if any(sub_path.startswith(c + ".") for c in composite):
+            continue
         if type(sub).__module__.startswith("torch.nn") and \
                 type(sub) is not torch.nn.Sequential and \
                 _builtin_ctor(sub, sub_path or "the model") is None:

@@ -219,3 +219,25 @@ def test_command_line(tmp_path):
                          env={**__import__("os").environ,
                               "PYTHONPATH": str(Path(modelc.__file__).parents[1])})
     assert bad.returncode != 0 and "cannot import 'no_such_module:X'" in bad.stderr
+
+
+class Encoder(nn.Module):
+    """torch.nn's TransformerEncoderLayer as a member (written as the
+    built-in), pre- and post-norm."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(6, 16)
+        self.pre = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, activation="gelu",
+                                              batch_first=True, norm_first=True)
+        self.postnorm = nn.TransformerEncoderLayer(16, 2, 24, dropout=0.0, batch_first=True)
+
+    def forward(self, x):
+        return self.postnorm(self.pre(self.embed(x)))
+
+
+def test_round_trip_transformer_encoder_layer(tmp_path):
+    torch.manual_seed(2)
+    text = _round_trip(Encoder(), (torch.randn(3, 5, 6),), tmp_path)
+    assert ("pre = TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.0, "
+            "activation=\"gelu\", batch_first=true, norm_first=true)") in text
