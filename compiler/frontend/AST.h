@@ -119,6 +119,7 @@ public:
 
 enum class BinaryOp {
   Add, Sub, Mul, Div, MatMul,
+  FloorDiv, Mod, Pow, // //, %, ** (Python's)
   Eq, Ne, Lt, Le, Gt, Ge,
   And, Or,
 };

@@ -72,6 +72,26 @@ static std::optional<Value> foldNumbers(ast::BinaryOp op, const Value &l, const 
   case B::Sub: return ints ? Value::integer(int64_t(a) - int64_t(b)) : Value::real(a - b);
   case B::Mul: return ints ? Value::integer(int64_t(a) * int64_t(b)) : Value::real(a * b);
   case B::Div: return Value::real(a / b); // true division, as Python's `/`
+  case B::FloorDiv: // Python's: floor, and the remainder takes the divisor's sign
+    if (ints) {
+      int64_t x = int64_t(a), y = int64_t(b), q = x / y;
+      return Value::integer(q - ((x % y != 0) && ((x < 0) != (y < 0))));
+    }
+    return Value::real(std::floor(a / b));
+  case B::Mod:
+    if (ints) {
+      int64_t x = int64_t(a), y = int64_t(b), m = x % y;
+      return Value::integer(m != 0 && ((m < 0) != (y < 0)) ? m + y : m);
+    }
+    return Value::real(a - std::floor(a / b) * b);
+  case B::Pow:
+    if (ints && b >= 0) {
+      int64_t result = 1;
+      for (int64_t i = 0; i < int64_t(b); ++i)
+        result *= int64_t(a);
+      return Value::integer(result);
+    }
+    return Value::real(std::pow(a, b));
   case B::Eq: return Value::boolean(a == b);
   case B::Ne: return Value::boolean(a != b);
   case B::Lt: return Value::boolean(a < b);
@@ -87,7 +107,8 @@ Value Elaborator::binary(ast::BinaryOp op, const Value &lhs, const Value &rhs, L
   if (lhs.isPoison() || rhs.isPoison())
     return Value::poison();
   if (!lhs.isTensor() && !rhs.isTensor()) {
-    if (op == B::Div && rhs.isNumber() && rhs.number() == 0) {
+    if ((op == B::Div || op == B::FloorDiv || op == B::Mod) && rhs.isNumber() &&
+        rhs.number() == 0) {
       error(loc) << "division by zero in a compile-time expression";
       return Value::poison();
     }
@@ -95,6 +116,15 @@ Value Elaborator::binary(ast::BinaryOp op, const Value &lhs, const Value &rhs, L
       return *v;
     error(loc) << fmt::format("'{}' cannot combine {} and {}", ast::spell(op).str(),
                               lhs.describe(), rhs.describe());
+    return Value::poison();
+  }
+  // x ** p of a tensor is pow(x, p).
+  if (op == B::Pow)
+    return applyFunction("pow", "**", {{"input", lhs}, {"exponent", rhs}}, loc);
+  if (op == B::FloorDiv || op == B::Mod) {
+    error(loc) << fmt::format("'{}' of tensors is not supported yet; it works on compile-time "
+                              "numbers",
+                              ast::spell(op).str());
     return Value::poison();
   }
   // `bias != none`: whether an optional member exists is known at compile time.

@@ -46,6 +46,9 @@ llvm::StringRef modelc::spell(Tok kind) {
   case Tok::Assign: return "=";
   case Tok::Dot: return ".";
   case Tok::Ellipsis: return "...";
+  case Tok::SlashSlash: return "//";
+  case Tok::Percent: return "%";
+  case Tok::StarStar: return "**";
   case Tok::Arrow: return "->";
   case Tok::LArrow: return "<-";
   case Tok::Plus: return "+";
@@ -184,8 +187,15 @@ Token Lexer::next() {
         return finish(Tok::Ellipsis, 3);
       return finish(Tok::Dot, 1);
     case '+': return finish(Tok::Plus, 1);
-    case '*': return finish(Tok::Star, 1);
-    case '/': return finish(Tok::Slash, 1);
+    case '*':
+      if (n == '*')
+        return finish(Tok::StarStar, 2);
+      return finish(Tok::Star, 1);
+    case '/':
+      if (n == '/')
+        return finish(Tok::SlashSlash, 2);
+      return finish(Tok::Slash, 1);
+    case '%': return finish(Tok::Percent, 1);
     case '@': return finish(Tok::At, 1);
     case '-':
       if (n == '>')

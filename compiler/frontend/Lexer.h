@@ -53,6 +53,9 @@ enum class Tok {
   Assign,   // =
   Dot,      // .
   Ellipsis, // ...
+  SlashSlash, // //
+  Percent,  // %
+  StarStar, // **
   Arrow,    // ->
   LArrow,   // <-
   Plus,     // +

@@ -37,6 +37,9 @@ llvm::StringRef modelc::ast::spell(BinaryOp op) {
   case BinaryOp::Mul: return "*";
   case BinaryOp::Div: return "/";
   case BinaryOp::MatMul: return "@";
+  case BinaryOp::FloorDiv: return "//";
+  case BinaryOp::Mod: return "%";
+  case BinaryOp::Pow: return "**";
   case BinaryOp::Eq: return "==";
   case BinaryOp::Ne: return "!=";
   case BinaryOp::Lt: return "<";
@@ -311,6 +314,7 @@ private:
   Parsed parseAddExpr();
   Parsed parseMulExpr();
   Parsed parseUnaryExpr();
+  Parsed parsePowExpr();
   Parsed parsePostfix();
   Parsed parsePrimary();
   bool parseCallArgs(std::vector<Argument> &args, const Token &open,
@@ -972,26 +976,42 @@ Parsed Parser::parseAddExpr() {
   return lhs;
 }
 
-// mulExpr := unaryExpr (('*'|'/'|'@') unaryExpr)*
+// mulExpr := unaryExpr (('*'|'/'|'//'|'%'|'@') unaryExpr)*
 Parsed Parser::parseMulExpr() {
   Parsed lhs = parseUnaryExpr();
-  while (lhs && (at(Tok::Star) || at(Tok::Slash) || at(Tok::At))) {
+  while (lhs && (at(Tok::Star) || at(Tok::Slash) || at(Tok::SlashSlash) || at(Tok::Percent) ||
+                 at(Tok::At))) {
     Token op = take();
     Parsed rhs = parseUnaryExpr();
     if (!rhs)
       return {};
-    BinaryOp kind = op.is(Tok::Star)    ? BinaryOp::Mul
-                    : op.is(Tok::Slash) ? BinaryOp::Div
-                                        : BinaryOp::MatMul;
+    BinaryOp kind = op.is(Tok::Star)         ? BinaryOp::Mul
+                    : op.is(Tok::Slash)      ? BinaryOp::Div
+                    : op.is(Tok::SlashSlash) ? BinaryOp::FloorDiv
+                    : op.is(Tok::Percent)    ? BinaryOp::Mod
+                                             : BinaryOp::MatMul;
     lhs = makeBinary(op, kind, std::move(lhs), std::move(rhs));
   }
   return lhs;
 }
 
-// unaryExpr := '-' unaryExpr | postfix
+// powExpr := postfix ['**' unaryExpr]   (right-associative, tighter than a
+// unary minus on its left, as Python's: -2 ** 2 is -4)
+Parsed Parser::parsePowExpr() {
+  Parsed base = parsePostfix();
+  if (!base || !at(Tok::StarStar))
+    return base;
+  Token op = take();
+  Parsed exponent = parseUnaryExpr();
+  if (!exponent)
+    return {};
+  return makeBinary(op, BinaryOp::Pow, std::move(base), std::move(exponent));
+}
+
+// unaryExpr := '-' unaryExpr | powExpr
 Parsed Parser::parseUnaryExpr() {
   if (!at(Tok::Minus))
-    return parsePostfix();
+    return parsePowExpr();
   NestGuard guard(exprNesting);
   if (!checkNesting(exprNesting, "expression"))
     return {};
