@@ -477,6 +477,16 @@ def attention_inputs(g):
             "t5": randn(g, 2, 2, 5, 3)}
 
 
+class OpsViews(ParamModel):  # ops_views.mdl
+    PARAMS = (("p", (2, 8, 3, 1)),)
+
+    def loss(self, x, t, t2):
+        m = F.mse_loss
+        z = x + self.p
+        l = m(z.squeeze(3).unsqueeze(1).view(2, 24), t) + m(z.squeeze().reshape(2, z.size(2), 8), t2)
+        return l + m(F.pixel_shuffle(z.view(2, 8, 3, 1), 2).sum(dim=[1, 3]), t[:, :6])
+
+
 class OpsEmbedding(ParamModel):
     PARAMS = (("table", (7, 3)),)
 
@@ -793,6 +803,9 @@ ops_case("ops_index", OpsIndex, lambda m, g, x: params_default(m, g),
          "x[i], x[:, -1], x[..., a:b], negative bounds, steps (x[:, ::2], x[:, 1:6:2, ::4]): values and gradients")
 ops_case("ops_attention", OpsAttention, lambda m, g, x: params_default(m, g), attention_inputs,
          "scaled_dot_product_attention: plain, a float mask, a bool mask with a scale, is_causal: values and gradients")
+ops_case("ops_views", OpsViews, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 2, 8, 3, 1), "t": randn(g, 2, 24), "t2": randn(g, 2, 3, 8)},
+         "squeeze (all, one dim), unsqueeze, view, size, pixel_shuffle: values and gradients")
 ops_case("ops_norm", OpsNorm, init_ops_norm,
          lambda g: {"img": randn(g, 3, 3, 4, 4), "x": randn(g, 5, 4), "ti": randn(g, 3, 3, 4, 4), "t": randn(g, 5, 4)},
          "BatchNorm2d/1d in training mode (through batch statistics; running statistics), LayerNorm module, layer_norm with/without affine")

@@ -793,6 +793,7 @@ static const std::vector<BuiltinModule> &builtinModules() {
         {"layer_norm_eps", ArgType::Float, F(1e-5)}, {"batch_first", ArgType::Bool, B(false)},
         {"norm_first", ArgType::Bool, B(false)}, {"bias", ArgType::Bool, B(true)}},
        initEncoderLayer, {}, nullptr, encoderLayer},
+      {"PixelShuffle", {{"upscale_factor", ArgType::Int, req}}, nullptr, "pixel_shuffle"},
       {"GroupNorm",
        {{"num_groups", ArgType::Int, req}, {"num_channels", ArgType::Int, req},
         {"eps", ArgType::Float, F(1e-5)}, {"affine", ArgType::Bool, B(true)}},

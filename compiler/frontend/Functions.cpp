@@ -582,6 +582,102 @@ static Value as1d(FunctionCall &c, const Value &y) {
   return dims ? reshapeTo(c, y, *dims) : Value::poison();
 }
 
+//===- Shapes: unsqueeze, squeeze, size, pixel_shuffle -----------------------===//
+
+/// `dim` of a tensor of `rank` (negative from the end), or an error.
+static std::optional<int64_t> normalizedDim(FunctionCall &c, int64_t dim, int64_t rank) {
+  if (dim < -rank || dim >= rank) {
+    c.e.error(c.loc) << fmt::format("{}: dimension {} is out of range for rank {}", c.what.str(),
+                                    dim, rank);
+    return std::nullopt;
+  }
+  return dim < 0 ? dim + rank : dim;
+}
+
+static Value unsqueeze(FunctionCall &c) {
+  const Value &x = c.input();
+  if (!c.e.expectTensor(x, c.what, c.loc))
+    return Value::poison();
+  auto d = normalizedDim(c, c.a["dim"].i, x.type().getRank() + 1);
+  if (!d)
+    return Value::poison();
+  auto dims = withUnitDim(c, x, *d, /*drop=*/false);
+  return dims ? reshapeTo(c, x, *dims) : Value::poison();
+}
+
+/// squeeze(x): every dimension of size 1 goes; squeeze(x, d): d if its size is 1.
+static Value squeeze(FunctionCall &c) {
+  const Value &x = c.input();
+  if (!c.e.expectTensor(x, c.what, c.loc))
+    return Value::poison();
+  ArrayRef<int64_t> shape = x.type().getShape();
+  SmallVector<int64_t> keep;
+  std::optional<int64_t> only;
+  if (!c.a["dim"].isNone()) {
+    only = normalizedDim(c, c.a["dim"].i, x.type().getRank());
+    if (!only)
+      return Value::poison();
+  }
+  for (auto [i, size] : llvm::enumerate(shape))
+    if (size != 1 || (only && int64_t(i) != *only))
+      keep.push_back(size);
+  if (keep.size() == shape.size())
+    return x;
+  if (llvm::count(keep, ShapedType::kDynamic) > 1) {
+    c.e.error(c.loc) << fmt::format("{}: {} has more than one size known only at run time",
+                                    c.what.str(), x.describe());
+    return Value::poison();
+  }
+  for (int64_t &s : keep)
+    if (ShapedType::isDynamic(s))
+      s = -1;
+  return reshapeTo(c, x, keep);
+}
+
+/// size(x, d): a size known at compile time, as an int.
+static Value sizeOf(FunctionCall &c) {
+  const Value &x = c.input();
+  if (!c.e.expectTensor(x, c.what, c.loc))
+    return Value::poison();
+  auto d = normalizedDim(c, c.a["dim"].i, x.type().getRank());
+  if (!d)
+    return Value::poison();
+  int64_t size = x.type().getDimSize(*d);
+  if (ShapedType::isDynamic(size)) {
+    c.e.error(c.loc) << fmt::format("{}: dimension {} of {} is known only at run time; sizes "
+                                    "known at compile time only",
+                                    c.what.str(), *d, x.describe());
+    return Value::poison();
+  }
+  return Value::integer(size);
+}
+
+/// pixel_shuffle(x, r): [N, C r², H, W] -> [N, C, H r, W r], as a reshape to
+/// [N, C, r, r, H, W], a permutation to [N, C, H, r, W, r] and a reshape.
+static Value pixelShuffle(FunctionCall &c) {
+  const Value &x = c.input();
+  int64_t r = c.a["upscale_factor"].i;
+  if (!c.e.expectTensor(x, c.what, c.loc))
+    return Value::poison();
+  ArrayRef<int64_t> s = x.type().getShape();
+  if (s.size() != 4 || r <= 0 || llvm::any_of(s.drop_front(), ShapedType::isDynamic) ||
+      s[1] % (r * r)) {
+    c.e.error(c.loc) << fmt::format("{} expects [N, C * {}², H, W] with known C, H and W, but "
+                                    "got {}",
+                                    c.what.str(), r, x.describe());
+    return Value::poison();
+  }
+  int64_t ch = s[1] / (r * r);
+  Value y = reshapeTo(c, x, {-1, ch, r, r, s[2], s[3]});
+  if (y.isPoison())
+    return y;
+  y = Value::ofTensor(mdl::PermuteOp::create(
+      c.builder(), c.loc,
+      c.e.tensorOf({y.type().getDimSize(0), ch, s[2], r, s[3], r}, x.type().getElementType()),
+      y.tensor, c.builder().getDenseI64ArrayAttr({0, 1, 4, 2, 5, 3})));
+  return reshapeTo(c, y, {-1, ch, s[2] * r, s[3] * r});
+}
+
 //===- Slicing: narrow, select, chunk, split, unbind ------------------------===//
 // All of them are slices along one dimension (mdl.slice, a view when the
 // layout allows), with PyTorch's negative indices; the dimension sliced must
@@ -1371,6 +1467,11 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
         {"dropout_p", ArgType::Float, F(0.0)}, {"is_causal", ArgType::Bool, B(false)},
         {"scale", ArgType::OptFloat, none}},
        attention},
+      {"unsqueeze", {input, {"dim", ArgType::Int, req}}, unsqueeze},
+      {"squeeze", {input, {"dim", ArgType::OptInt, none}}, squeeze},
+      {"view", {input, {"shape", ArgType::Ints, req}}, reshape},
+      {"size", {input, {"dim", ArgType::Int, req}}, sizeOf},
+      {"pixel_shuffle", {input, {"upscale_factor", ArgType::Int, req}}, pixelShuffle},
       {"narrow", {input, {"dim", ArgType::Int, req}, {"start", ArgType::Int, req},
                   {"length", ArgType::Int, req}},
        narrow},

@@ -149,6 +149,8 @@ def _builtin_ctor(mod, path):
     elif cls in (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Identity, nn.ReLU6, nn.Hardswish,
                  nn.Hardsigmoid):
         args = []
+    elif cls is nn.PixelShuffle:
+        args = [str(mod.upscale_factor)]
     elif cls is nn.Mish:
         args = []
     elif cls is nn.ELU:
@@ -211,7 +213,7 @@ _BUILTIN_OPS = {
     "ReLU6": {"hardtanh", "hardtanh_", "relu6"}, "Hardtanh": {"hardtanh", "hardtanh_"},
     "Hardswish": {"hardswish", "hardswish_"}, "Hardsigmoid": {"hardsigmoid", "hardsigmoid_"},
     "Mish": {"mish", "mish_"}, "ELU": {"elu", "elu_"}, "Softplus": {"softplus"},
-    "PReLU": {"prelu", "_prelu_kernel"},
+    "PReLU": {"prelu", "_prelu_kernel"}, "PixelShuffle": {"pixel_shuffle"},
 }
 
 
@@ -922,6 +924,17 @@ class _Emitter:
                                   "expressed")
             ctx.hold(n.name, names[key])
             return None
+        elif op == "unsqueeze":
+            expr = f"unsqueeze({v(args[0])}, {args[1]})"
+        elif op == "squeeze":
+            dims = args[1] if len(args) > 1 else None
+            if isinstance(dims, (list, tuple)):
+                if len(dims) != 1:
+                    raise ExportError(f"{where}: squeeze of several dimensions is not supported")
+                dims = dims[0]
+            expr = f"squeeze({v(args[0])}" + ("" if dims is None else f", {dims}") + ")"
+        elif op == "pixel_shuffle":
+            expr = f"pixel_shuffle({v(args[0])}, {args[1]})"
         elif op == "permute":
             expr = f"permute({v(args[0])}, {_lit(list(args[1]))})"
         elif op == "transpose":

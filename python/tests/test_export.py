@@ -241,3 +241,22 @@ def test_round_trip_transformer_encoder_layer(tmp_path):
     text = _round_trip(Encoder(), (torch.randn(3, 5, 6),), tmp_path)
     assert ("pre = TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.0, "
             "activation=\"gelu\", batch_first=true, norm_first=true)") in text
+
+
+class Upscale(nn.Module):
+    """Views and PixelShuffle, as a super-resolution head writes them."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x):
+        y = self.shuffle(self.conv(x))
+        return y.mean(dim=[1]).unsqueeze(1), y[:, :1].squeeze(1)
+
+
+def test_round_trip_views_and_pixel_shuffle(tmp_path):
+    torch.manual_seed(3)
+    text = _round_trip(Upscale(), (torch.randn(2, 3, 4, 5),), tmp_path)
+    assert "shuffle = PixelShuffle(2)" in text and "unsqueeze(" in text and "squeeze(" in text
