@@ -487,6 +487,20 @@ class OpsViews(ParamModel):  # ops_views.mdl
         return l + m(F.pixel_shuffle(z.view(2, 8, 3, 1), 2).sum(dim=[1, 3]), t[:, :6])
 
 
+class OpsUpsample(ParamModel):  # ops_upsample.mdl
+    PARAMS = (("p", (2, 3, 2, 3)),)
+
+    def __init__(self):
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=2)
+
+    def loss(self, x, t, t2):
+        m = F.mse_loss
+        z = x + self.p
+        l = m(self.up(z), t) + m(F.interpolate(z, size=(6, 3), mode="nearest"), t2)
+        return l + m(F.interpolate(z * z, scale_factor=(3, 1)), t2)
+
+
 class OpsEmbedding(ParamModel):
     PARAMS = (("table", (7, 3)),)
 
@@ -806,6 +820,9 @@ ops_case("ops_attention", OpsAttention, lambda m, g, x: params_default(m, g), at
 ops_case("ops_views", OpsViews, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 8, 3, 1), "t": randn(g, 2, 24), "t2": randn(g, 2, 3, 8)},
          "squeeze (all, one dim), unsqueeze, view, size, pixel_shuffle: values and gradients")
+ops_case("ops_upsample", OpsUpsample, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 2, 3, 2, 3), "t": randn(g, 2, 3, 4, 6), "t2": randn(g, 2, 3, 6, 3)},
+         "Upsample and interpolate, nearest: scale_factor (one, per dimension), size; values and gradients")
 ops_case("ops_norm", OpsNorm, init_ops_norm,
          lambda g: {"img": randn(g, 3, 3, 4, 4), "x": randn(g, 5, 4), "ti": randn(g, 3, 3, 4, 4), "t": randn(g, 5, 4)},
          "BatchNorm2d/1d in training mode (through batch statistics; running statistics), LayerNorm module, layer_norm with/without affine")

@@ -678,6 +678,66 @@ static Value pixelShuffle(FunctionCall &c) {
   return reshapeTo(c, y, {-1, ch, s[2] * r, s[3] * r});
 }
 
+/// interpolate(x, size, scale_factor, mode="nearest"): nearest-neighbour
+/// upsampling of [N, C, H, W] by whole factors, as [N, C, H, 1, W, 1] plus
+/// zeros of [1, 1, 1, sh, 1, sw] (a broadcast: each value repeated), reshaped
+/// to [N, C, H sh, W sw]. Its gradient sums each block, as PyTorch's.
+static Value interpolate(FunctionCall &c) {
+  const Value &x = c.input();
+  if (!c.e.expectTensor(x, c.what, c.loc))
+    return Value::poison();
+  if (c.a["mode"].s != "nearest") {
+    c.e.error(c.loc) << fmt::format("{}: mode \"{}\" is not supported yet (nearest)",
+                                    c.what.str(), c.a["mode"].s);
+    return Value::poison();
+  }
+  ArrayRef<int64_t> s = x.type().getShape();
+  if (s.size() != 4 || ShapedType::isDynamic(s[1]) || ShapedType::isDynamic(s[2]) ||
+      ShapedType::isDynamic(s[3])) {
+    c.e.error(c.loc) << fmt::format("{} expects [N, C, H, W] with known C, H and W, but got {}",
+                                    c.what.str(), x.describe());
+    return Value::poison();
+  }
+  SmallVector<int64_t> factors;
+  if (!c.a["size"].isNone()) {
+    auto size = c.ints("size", 2);
+    if (!size)
+      return Value::poison();
+    for (int d = 0; d < 2; ++d) {
+      if ((*size)[d] <= 0 || (*size)[d] % s[2 + d]) {
+        c.e.error(c.loc) << fmt::format("{}: size {} is not a whole multiple of the input's {}",
+                                        c.what.str(), formatShape(*size),
+                                        formatShape(s.drop_front(2)));
+        return Value::poison();
+      }
+      factors.push_back((*size)[d] / s[2 + d]);
+    }
+  } else if (!c.a["scale_factor"].isNone()) {
+    const Value &f = c.a["scale_factor"];
+    std::vector<Value> items = f.kind == Value::Kind::List ? f.elems : std::vector<Value>{f, f};
+    for (const Value &v : items) {
+      double factor = v.isNumber() ? v.number() : 0;
+      if (factor < 1 || factor != std::floor(factor)) {
+        c.e.error(c.loc) << fmt::format("{}: scale_factor must be whole numbers of at least 1",
+                                        c.what.str());
+        return Value::poison();
+      }
+      factors.push_back(int64_t(factor));
+    }
+  } else {
+    c.e.error(c.loc) << fmt::format("{} needs size or scale_factor", c.what.str());
+    return Value::poison();
+  }
+  Value y = reshapeTo(c, Value::ofTensor(c.floatInput()), {-1, s[1], s[2], 1, s[3], 1});
+  if (y.isPoison())
+    return y;
+  int64_t blocks = factors[0] * factors[1];
+  Value zeros = Value::ofTensor(c.e.denseF32({1, 1, 1, factors[0], 1, factors[1]},
+                                             std::vector<float>(size_t(blocks), 0.0f), c.loc));
+  y = c.e.binary(ast::BinaryOp::Add, y, zeros, c.loc);
+  return reshapeTo(c, y, {-1, s[1], s[2] * factors[0], s[3] * factors[1]});
+}
+
 //===- Slicing: narrow, select, chunk, split, unbind ------------------------===//
 // All of them are slices along one dimension (mdl.slice, a view when the
 // layout allows), with PyTorch's negative indices; the dimension sliced must
@@ -1467,6 +1527,10 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
         {"dropout_p", ArgType::Float, F(0.0)}, {"is_causal", ArgType::Bool, B(false)},
         {"scale", ArgType::OptFloat, none}},
        attention},
+      {"interpolate",
+       {input, {"size", ArgType::OptIntOrInts, none}, {"scale_factor", ArgType::Any, none},
+        {"mode", ArgType::Str, Value::str("nearest")}},
+       interpolate},
       {"unsqueeze", {input, {"dim", ArgType::Int, req}}, unsqueeze},
       {"squeeze", {input, {"dim", ArgType::OptInt, none}}, squeeze},
       {"view", {input, {"shape", ArgType::Ints, req}}, reshape},

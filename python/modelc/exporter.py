@@ -149,6 +149,15 @@ def _builtin_ctor(mod, path):
     elif cls in (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Identity, nn.ReLU6, nn.Hardswish,
                  nn.Hardsigmoid):
         args = []
+    elif cls is nn.Upsample:
+        if mod.mode != "nearest":
+            fail(f"mode '{mod.mode}' is not supported (nearest)")
+        args = []
+        if mod.size is not None:
+            args.append(f"size={_lit(mod.size)}")
+        else:
+            sf = mod.scale_factor
+            args.append(f"scale_factor={_lit(list(sf) if isinstance(sf, tuple) else sf)}")
     elif cls is nn.PixelShuffle:
         args = [str(mod.upscale_factor)]
     elif cls is nn.Mish:
@@ -214,6 +223,7 @@ _BUILTIN_OPS = {
     "Hardswish": {"hardswish", "hardswish_"}, "Hardsigmoid": {"hardsigmoid", "hardsigmoid_"},
     "Mish": {"mish", "mish_"}, "ELU": {"elu", "elu_"}, "Softplus": {"softplus"},
     "PReLU": {"prelu", "_prelu_kernel"}, "PixelShuffle": {"pixel_shuffle"},
+    "Upsample": {"upsample_nearest2d", "interpolate"},
 }
 
 
@@ -933,6 +943,15 @@ class _Emitter:
                     raise ExportError(f"{where}: squeeze of several dimensions is not supported")
                 dims = dims[0]
             expr = f"squeeze({v(args[0])}" + ("" if dims is None else f", {dims}") + ")"
+        elif op == "upsample_nearest2d":
+            size = args[1] if len(args) > 1 else None
+            scales = args[2] if len(args) > 2 else kwargs.get("scale_factors")
+            if scales is not None:
+                expr = f"interpolate({v(args[0])}, scale_factor={_lit([float(f) for f in scales])})"
+            elif size is not None and not any(hasattr(d, "op") for d in size):
+                expr = f"interpolate({v(args[0])}, size={_lit(list(size))})"
+            else:
+                raise ExportError(f"{where}: upsampling to a size known only at run time")
         elif op == "pixel_shuffle":
             expr = f"pixel_shuffle({v(args[0])}, {args[1]})"
         elif op == "permute":

@@ -260,3 +260,22 @@ def test_round_trip_views_and_pixel_shuffle(tmp_path):
     torch.manual_seed(3)
     text = _round_trip(Upscale(), (torch.randn(2, 3, 4, 5),), tmp_path)
     assert "shuffle = PixelShuffle(2)" in text and "unsqueeze(" in text and "squeeze(" in text
+
+
+class Decoder(nn.Module):
+    """Nearest upsampling as a module and as a function (a U-Net's decoder step)."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=2)
+        self.conv = nn.Conv2d(4, 2, 3, padding=1)
+
+    def forward(self, x, skip):
+        y = torch.cat([self.up(x), skip], dim=1)
+        return self.conv(y), nn.functional.interpolate(x, size=(6, 9))
+
+
+def test_round_trip_upsampling(tmp_path):
+    torch.manual_seed(4)
+    text = _round_trip(Decoder(), (torch.randn(2, 2, 3, 3), torch.randn(2, 2, 6, 6)), tmp_path)
+    assert "up = Upsample(scale_factor=2.0)" in text and "interpolate(" in text
