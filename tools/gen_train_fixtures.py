@@ -498,7 +498,8 @@ class OpsUpsample(ParamModel):  # ops_upsample.mdl
         m = F.mse_loss
         z = x + self.p
         l = m(self.up(z), t) + m(F.interpolate(z, size=(6, 3), mode="nearest"), t2)
-        return l + m(F.interpolate(z * z, scale_factor=(3, 1)), t2)
+        l = l + m(F.interpolate(z * z, scale_factor=(3, 1)), t2)
+        return l + m(F.adaptive_max_pool2d(self.up(z), (2, 3)), t[:, :, :2, :3])
 
 
 class OpsEmbedding(ParamModel):
@@ -822,7 +823,7 @@ ops_case("ops_views", OpsViews, lambda m, g, x: params_default(m, g),
          "squeeze (all, one dim), unsqueeze, view, size, pixel_shuffle: values and gradients")
 ops_case("ops_upsample", OpsUpsample, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 3, 2, 3), "t": randn(g, 2, 3, 4, 6), "t2": randn(g, 2, 3, 6, 3)},
-         "Upsample and interpolate, nearest: scale_factor (one, per dimension), size; values and gradients")
+         "Upsample and interpolate, nearest: scale_factor (one, per dimension), size; adaptive_max_pool2d; values and gradients")
 ops_case("ops_norm", OpsNorm, init_ops_norm,
          lambda g: {"img": randn(g, 3, 3, 4, 4), "x": randn(g, 5, 4), "ti": randn(g, 3, 3, 4, 4), "t": randn(g, 5, 4)},
          "BatchNorm2d/1d in training mode (through batch statistics; running statistics), LayerNorm module, layer_norm with/without affine")

@@ -794,6 +794,8 @@ static const std::vector<BuiltinModule> &builtinModules() {
         {"norm_first", ArgType::Bool, B(false)}, {"bias", ArgType::Bool, B(true)}},
        initEncoderLayer, {}, nullptr, encoderLayer},
       {"PixelShuffle", {{"upscale_factor", ArgType::Int, req}}, nullptr, "pixel_shuffle"},
+      {"AdaptiveMaxPool2d", {{"output_size", ArgType::IntOrInts, req}}, nullptr,
+       "adaptive_max_pool2d"},
       {"Upsample",
        {{"size", ArgType::OptIntOrInts, none}, {"scale_factor", ArgType::Any, none},
         {"mode", ArgType::Str, Value::str("nearest")}},

@@ -1569,6 +1569,28 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
          auto out = c.ints("output_size", 2);
          return out ? c.e.emitAdaptiveAvgPool(c.input(), *out, c.what, c.loc) : Value::poison();
        }},
+      // PyTorch's adaptive windows of a size that the output divides are
+      // max_pool2d's with kernel = stride = size / output; others are refused.
+      {"adaptive_max_pool2d", {input, {"output_size", ArgType::IntOrInts, req}},
+       [](FunctionCall &c) {
+         auto out = c.ints("output_size", 2);
+         const Value &x = c.input();
+         if (!out || !c.e.expectTensor(x, c.what, c.loc))
+           return Value::poison();
+         ArrayRef<int64_t> s = x.type().getShape();
+         SmallVector<int64_t> kernel;
+         for (int d = 0; d < 2; ++d) {
+           int64_t size = s.size() == 4 ? s[2 + d] : ShapedType::kDynamic;
+           if (ShapedType::isDynamic(size) || (*out)[d] <= 0 || size % (*out)[d]) {
+             c.e.error(c.loc) << fmt::format("{}: an input [N, C, H, W] whose H and W the output "
+                                             "size {} divides is supported, not {}",
+                                             c.what.str(), formatShape(*out), x.describe());
+             return Value::poison();
+           }
+           kernel.push_back(size / (*out)[d]);
+         }
+         return c.e.emitPool(/*isMax=*/true, x, kernel, kernel, {0, 0}, true, c.what, c.loc);
+       }},
       {"flatten", {input, {"start_dim", ArgType::Int, I(0)}, {"end_dim", ArgType::Int, I(-1)}},
        [](FunctionCall &c) {
          return c.e.emitFlatten(c.input(), c.a["start_dim"].i, c.a["end_dim"].i, c.what, c.loc);

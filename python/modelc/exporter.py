@@ -196,7 +196,9 @@ def _builtin_ctor(mod, path):
         args += _kwargs([("stride", _pair(mod.stride), kernel), ("padding", _pair(mod.padding), 0)])
         if not is_max:
             args += _kwargs([("count_include_pad", mod.count_include_pad, True)])
-    elif cls in (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d):
+    elif cls in (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool2d):
+        if cls is nn.AdaptiveMaxPool2d and mod.return_indices:
+            fail("return_indices=True is not supported")
         args = [_lit(_pair(mod.output_size))]
     else:
         return None
@@ -224,6 +226,7 @@ _BUILTIN_OPS = {
     "Mish": {"mish", "mish_"}, "ELU": {"elu", "elu_"}, "Softplus": {"softplus"},
     "PReLU": {"prelu", "_prelu_kernel"}, "PixelShuffle": {"pixel_shuffle"},
     "Upsample": {"upsample_nearest2d", "interpolate"},
+    "AdaptiveMaxPool2d": {"adaptive_max_pool2d"},
 }
 
 
@@ -749,7 +752,7 @@ class _Emitter:
                                   "modelc.export writes it called with src alone")
         elif cls in _BUILTIN_OPS:
             # (BatchNorm's num_batches_tracked += 1 is the built-in's own.)
-            ops = [_op_name(n) for n in ns if _op_name(n) != "sym_size" and not (
+            ops = [_op_name(n) for n in ns if _op_name(n) not in ("sym_size", "getitem") and not (
                 _op_name(n).endswith("_") and n.args and hasattr(n.args[0], "op") and
                 n.args[0].name in g.state)]
             if len(ops) != 1 or ops[0] not in _BUILTIN_OPS[cls]:
@@ -1036,6 +1039,11 @@ class _Emitter:
                    ("" if include_pad else ", count_include_pad=false") + ")"
         elif op in ("adaptive_avg_pool2d", "adaptive_avg_pool1d"):
             expr = f"{op}({v(args[0])}, {_lit(_pair(args[1]))})"
+        elif op == "adaptive_max_pool2d":  # (values, indices): the values
+            expr = f"adaptive_max_pool2d({v(args[0])}, {_lit(_pair(args[1]))})"
+            outs = [ctx.namer.fresh("out")]
+            ctx.hold(f"{n.name}[0]", outs[0])
+            return f"{outs[0]} = {expr}"
         elif op in ("dropout", "dropout_"):
             p_drop = args[1] if len(args) > 1 else kwargs.get("p", 0.5)
             train = args[2] if len(args) > 2 else kwargs.get("train", True)

@@ -279,3 +279,25 @@ def test_round_trip_upsampling(tmp_path):
     torch.manual_seed(4)
     text = _round_trip(Decoder(), (torch.randn(2, 2, 3, 3), torch.randn(2, 2, 6, 6)), tmp_path)
     assert "up = Upsample(scale_factor=2.0)" in text and "interpolate(" in text
+
+
+class VGGHead(nn.Module):
+    """A VGG written with AdaptiveAvgPool2d((2, 2)), and AdaptiveMaxPool2d."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.avgpool = nn.AdaptiveAvgPool2d((2, 2))
+        self.maxpool = nn.AdaptiveMaxPool2d((2, 2))
+        self.classifier = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Dropout(0.0),
+                                        nn.Linear(8, 3))
+
+    def forward(self, x):
+        f = self.features(x)
+        return self.classifier(torch.flatten(self.avgpool(f) + self.maxpool(f), 1))
+
+
+def test_round_trip_vgg_adaptive_pools(tmp_path):
+    torch.manual_seed(5)
+    text = _round_trip(VGGHead(), (torch.randn(2, 3, 8, 8),), tmp_path)
+    assert "avgpool = AdaptiveAvgPool2d(2)" in text and "maxpool = AdaptiveMaxPool2d(2)" in text
