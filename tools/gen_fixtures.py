@@ -589,6 +589,26 @@ def _vit_inputs(n):
     return OrderedDict(img=torch.randn(n, 3, 8, 8), pad=pad)
 
 
+class Recurrent(nn.Module):  # recurrent.mdl: LSTM and GRU as torch.nn's
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 6, num_layers=2, batch_first=True)
+        self.bilstm = nn.LSTM(4, 3, bidirectional=True)
+        self.gru = nn.GRU(4, 5, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x, h0, c0):
+        y, (h, c) = self.lstm(x, (h0, c0))
+        b, (hb, cb) = self.bilstm(x.transpose(0, 1))
+        g, hg = self.gru(x)
+        return self.head(y[:, -1]), h, c, b, hb, cb, g, hg
+
+
+def _recurrent_inputs(n):
+    return OrderedDict(x=torch.randn(n, 5, 4), h0=torch.randn(2, n, 6) * 0.5,
+                       c0=torch.randn(2, n, 6) * 0.5)
+
+
 class MobileNetSmall(nn.Module):  # mobilenet_small.mdl
     def __init__(self):
         super().__init__()
@@ -648,6 +668,7 @@ MODELS = OrderedDict([
                [])),
     ("attention", (Attention, _attention_inputs, 3, [])),
     ("vit_tiny", (TinyViT, _vit_inputs, 3, [])),
+    ("recurrent", (Recurrent, _recurrent_inputs, 3, [])),
     ("audio", (AudioNet, lambda n: OrderedDict(x=torch.randn(n, 1, 64)), 3, [1])),
     ("activations", (Activations, lambda n: OrderedDict(x=torch.randn(n, 4, 5) * 2), 3, [])),
     # MobileNetV2's inverted residuals (depthwise convolutions, ReLU6), a

@@ -502,6 +502,18 @@ class OpsUpsample(ParamModel):  # ops_upsample.mdl
         return l + m(F.adaptive_max_pool2d(self.up(z), (2, 3)), t[:, :, :2, :3])
 
 
+class OpsRecurrent(ParamModel):  # ops_recurrent.mdl
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 4, batch_first=True, bidirectional=True)
+        self.gru = nn.GRU(3, 2, num_layers=2)
+
+    def loss(self, x, t, t2):
+        y, (h, c) = self.lstm(x)
+        g, hg = self.gru(x.transpose(0, 1))
+        return F.mse_loss(y, t) + F.mse_loss(c, h) + F.mse_loss(g.transpose(0, 1), t2) + hg.sum()
+
+
 class OpsEmbedding(ParamModel):
     PARAMS = (("table", (7, 3)),)
 
@@ -824,6 +836,9 @@ ops_case("ops_views", OpsViews, lambda m, g, x: params_default(m, g),
 ops_case("ops_upsample", OpsUpsample, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 3, 2, 3), "t": randn(g, 2, 3, 4, 6), "t2": randn(g, 2, 3, 6, 3)},
          "Upsample and interpolate, nearest: scale_factor (one, per dimension), size; adaptive_max_pool2d; values and gradients")
+ops_case("ops_recurrent", OpsRecurrent, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 2, 4, 3), "t": randn(g, 2, 4, 8), "t2": randn(g, 2, 4, 2)},
+         "LSTM (bidirectional, batch_first) and GRU (2 layers): the gradients of every weight and bias")
 ops_case("ops_norm", OpsNorm, init_ops_norm,
          lambda g: {"img": randn(g, 3, 3, 4, 4), "x": randn(g, 5, 4), "ti": randn(g, 3, 3, 4, 4), "t": randn(g, 5, 4)},
          "BatchNorm2d/1d in training mode (through batch statistics; running statistics), LayerNorm module, layer_norm with/without affine")

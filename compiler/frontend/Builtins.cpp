@@ -560,6 +560,187 @@ static Value encoderLayer(Elaborator &e, Instance &inst, ArrayRef<Value> in, Loc
   return norm("norm2", add(x, feedForward(x)));
 }
 
+/// LSTM and GRU: torch.nn's state, weight_ih_l{k}[_reverse] [G H, in],
+/// weight_hh_l{k}[_reverse] [G H, H] and the two biases [G H], G = 4 (LSTM)
+/// or 3 (GRU) gates, all U(-1/sqrt(H), 1/sqrt(H)).
+static LogicalResult initRecurrent(ModuleInit &m, int64_t gates) {
+  if (!m.positive("input_size") || !m.positive("hidden_size") || !m.positive("num_layers"))
+    return failure();
+  if (m.a["proj_size"].i != 0 || m.a["dropout"].f != 0) {
+    m.e.error(m.inst.loc) << m.inst.typeName
+                          << ": proj_size and dropout between layers are not supported";
+    return failure();
+  }
+  int64_t in = m.a["input_size"].i, h = m.a["hidden_size"].i;
+  int64_t dirs = m.a["bidirectional"].b ? 2 : 1;
+  double bound = 1.0 / std::sqrt(double(h));
+  for (int64_t layer = 0; layer < m.a["num_layers"].i; ++layer) {
+    for (int64_t dir = 0; dir < dirs; ++dir) {
+      std::string suffix = fmt::format("_l{}{}", layer, dir ? "_reverse" : "");
+      int64_t layerIn = layer == 0 ? in : h * dirs;
+      m.addState("weight_ih" + suffix, StateRole::Parameter, {gates * h, layerIn}, "uniform",
+                 {-bound, bound});
+      m.addState("weight_hh" + suffix, StateRole::Parameter, {gates * h, h}, "uniform",
+                 {-bound, bound});
+      if (m.a["bias"].b) {
+        m.addState("bias_ih" + suffix, StateRole::Parameter, {gates * h}, "uniform",
+                   {-bound, bound});
+        m.addState("bias_hh" + suffix, StateRole::Parameter, {gates * h}, "uniform",
+                   {-bound, bound});
+      }
+    }
+  }
+  return success();
+}
+
+/// LSTM's and GRU's forward(input, hx=none), as torch.nn's, unrolled over the
+/// time steps (their number must be known at compile time):
+///   LSTM: i, f, g, o = chunk(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh, 4)
+///         c = σ(f) c + σ(i) tanh(g);  h = σ(o) tanh(c)
+///   GRU:  r, z, n from x W_ihᵀ + b_ih and h W_hhᵀ + b_hh (3 chunks each)
+///         n = tanh(x_n + σ(r) (h_n));  h = (1 - σ(z)) n + σ(z) h
+/// layer by layer, both directions when bidirectional (the second runs from
+/// the last step); returns (output, (h_n, c_n)) for LSTM, (output, h_n) for
+/// GRU, with hx (h_0, c_0) or zeros as the first state.
+static Value recurrent(bool lstm, Elaborator &e, Instance &inst, ArrayRef<Value> in,
+                       Location loc) {
+  llvm::StringMap<Value> &a = inst.args;
+  StringRef what = inst.typeName;
+  if (in.empty() || in.size() > 2) {
+    e.error(loc) << fmt::format("{} takes input and an optional initial state, but {} inputs "
+                                "were given",
+                                what.str(), in.size());
+    return Value::poison();
+  }
+  Value x = in[0];
+  if (!e.expectTensor(x, what, loc))
+    return Value::poison();
+  int64_t layers = a["num_layers"].i;
+  int64_t dirs = a["bidirectional"].b ? 2 : 1, gates = lstm ? 4 : 3;
+  bool batchFirst = a["batch_first"].b;
+  auto call = [&](StringRef fn, std::initializer_list<std::pair<StringRef, Value>> args) {
+    return e.applyFunction(fn, what, args, loc);
+  };
+  auto read = [&](const std::string &name) {
+    const StateEntry *st = inst.findState(name);
+    return st ? e.readState(inst, *st, loc) : Value::none();
+  };
+  auto bin = [&](ast::BinaryOp op, const Value &l, const Value &r) {
+    return e.binary(op, l, r, loc);
+  };
+  if (x.type().getRank() != 3 || x.type().getDimSize(2) != a["input_size"].i) {
+    e.error(loc) << fmt::format("{} expects a 3-D input {} with {} features, but got {}",
+                                what.str(), batchFirst ? "[N, T, in]" : "[T, N, in]",
+                                a["input_size"].i, x.describe());
+    return Value::poison();
+  }
+  int64_t timeDim = batchFirst ? 1 : 0, steps = x.type().getDimSize(timeDim);
+  if (ShapedType::isDynamic(steps)) {
+    e.error(loc) << fmt::format("{}: the number of time steps must be known at compile time, "
+                                "but the input is {}",
+                                what.str(), x.describe());
+    return Value::poison();
+  }
+  // The initial states, [layers * dirs, N, H] each, or zeros.
+  Value h0 = Value::none(), c0 = Value::none();
+  if (in.size() == 2 && !in[1].isNone()) {
+    if (lstm) {
+      if (in[1].kind != Value::Kind::List || in[1].elems.size() != 2) {
+        e.error(loc) << "LSTM's initial state is a pair (h_0, c_0)";
+        return Value::poison();
+      }
+      h0 = in[1].elems[0];
+      c0 = in[1].elems[1];
+    } else {
+      h0 = in[1];
+    }
+  }
+  // The steps of the input, each [N, in].
+  std::vector<Value> seq;
+  for (int64_t t = 0; t < steps; ++t)
+    seq.push_back(call("select", {{"input", x}, {"dim", Value::integer(timeDim)},
+                                  {"index", Value::integer(t)}}));
+  auto initial = [&](const Value &all, int64_t index, const Value &like) {
+    if (!all.isNone())
+      return call("select", {{"input", all}, {"dim", Value::integer(0)},
+                             {"index", Value::integer(index)}});
+    // zeros [N, H]: from the first step's projection, which has that shape.
+    return call("zeros_like", {{"input", like}});
+  };
+  std::vector<Value> lastH, lastC;
+  for (int64_t layer = 0; layer < layers; ++layer) {
+    std::vector<std::vector<Value>> outputs(static_cast<size_t>(dirs));
+    for (int64_t dir = 0; dir < dirs; ++dir) {
+      std::string suffix = fmt::format("_l{}{}", layer, dir ? "_reverse" : "");
+      Value wih = read("weight_ih" + suffix), whh = read("weight_hh" + suffix);
+      Value bih = read("bias_ih" + suffix), bhh = read("bias_hh" + suffix);
+      auto gatesOf = [&](const Value &v, const Value &w, const Value &b) {
+        return call("chunk", {{"input", call("linear", {{"input", v}, {"weight", w},
+                                                        {"bias", b}})},
+                              {"chunks", Value::integer(gates)}, {"dim", Value::integer(1)}});
+      };
+      Value h, c;
+      std::vector<Value> hs(static_cast<size_t>(steps));
+      for (int64_t k = 0; k < steps; ++k) {
+        int64_t t = dir ? steps - 1 - k : k;
+        Value gx = gatesOf(seq[size_t(t)], wih, bih);
+        if (gx.isPoison())
+          return gx;
+        if (k == 0) {
+          h = initial(h0, layer * dirs + dir, gx.elems[0]);
+          if (lstm)
+            c = initial(c0, layer * dirs + dir, gx.elems[0]);
+        }
+        Value gh = gatesOf(h, whh, bhh);
+        if (gh.isPoison())
+          return gh;
+        auto gate = [&](int i) { return bin(ast::BinaryOp::Add, gx.elems[i], gh.elems[i]); };
+        auto sigmoid = [&](const Value &v) { return call("sigmoid", {{"input", v}}); };
+        auto tanh = [&](const Value &v) { return call("tanh", {{"input", v}}); };
+        if (lstm) {
+          Value ig = sigmoid(gate(0)), fg = sigmoid(gate(1)), gg = tanh(gate(2));
+          Value og = sigmoid(gate(3));
+          c = bin(ast::BinaryOp::Add, bin(ast::BinaryOp::Mul, fg, c),
+                  bin(ast::BinaryOp::Mul, ig, gg));
+          h = bin(ast::BinaryOp::Mul, og, tanh(c));
+        } else {
+          Value r = sigmoid(gate(0)), z = sigmoid(gate(1));
+          Value n = tanh(bin(ast::BinaryOp::Add, gx.elems[2],
+                             bin(ast::BinaryOp::Mul, r, gh.elems[2])));
+          h = bin(ast::BinaryOp::Add,
+                  bin(ast::BinaryOp::Mul, bin(ast::BinaryOp::Sub, Value::real(1), z), n),
+                  bin(ast::BinaryOp::Mul, z, h));
+        }
+        if (h.isPoison())
+          return h;
+        hs[size_t(t)] = h;
+      }
+      outputs[size_t(dir)] = hs;
+      lastH.push_back(h);
+      if (lstm)
+        lastC.push_back(c);
+    }
+    // The next layer's input: both directions side by side at each step.
+    for (int64_t t = 0; t < steps; ++t)
+      seq[size_t(t)] = dirs == 1 ? outputs[0][size_t(t)]
+                                 : call("cat", {{"tensors", Value::list({outputs[0][size_t(t)],
+                                                                        outputs[1][size_t(t)]})},
+                                                {"dim", Value::integer(1)}});
+  }
+  // output: the last layer's steps stacked along time; h_n, c_n: [layers * dirs, N, H].
+  auto stack = [&](const std::vector<Value> &items, int64_t dim) {
+    std::vector<Value> parts;
+    for (const Value &v : items)
+      parts.push_back(call("unsqueeze", {{"input", v}, {"dim", Value::integer(dim)}}));
+    return call("cat", {{"tensors", Value::list(parts)}, {"dim", Value::integer(dim)}});
+  };
+  Value output = stack(seq, timeDim);
+  Value hn = stack(lastH, 0);
+  if (!lstm)
+    return Value::list({output, hn});
+  return Value::list({output, Value::list({hn, stack(lastC, 0)})});
+}
+
 static LogicalResult initGroupNorm(ModuleInit &m) {
   if (!m.positive("num_groups") || !m.positive("num_channels"))
     return failure();
@@ -746,6 +927,14 @@ static const std::vector<BuiltinModule> &builtinModules() {
                                 {"affine", ArgType::Bool, B(false)},
                                 {"track_running_stats", ArgType::Bool, B(false)}};
   Signature inplace = {{"inplace", ArgType::Bool, B(false)}};
+  Signature recurrentArgs = {{"input_size", ArgType::Int, req},
+                             {"hidden_size", ArgType::Int, req},
+                             {"num_layers", ArgType::Int, I(1)},
+                             {"bias", ArgType::Bool, B(true)},
+                             {"batch_first", ArgType::Bool, B(false)},
+                             {"dropout", ArgType::Float, F(0.0)},
+                             {"bidirectional", ArgType::Bool, B(false)},
+                             {"proj_size", ArgType::Int, I(0)}};
   static const std::vector<BuiltinModule> table = {
       {"Linear",
        {{"in_features", ArgType::Int, req}, {"out_features", ArgType::Int, req},
@@ -800,6 +989,14 @@ static const std::vector<BuiltinModule> &builtinModules() {
        {{"size", ArgType::OptIntOrInts, none}, {"scale_factor", ArgType::Any, none},
         {"mode", ArgType::Str, Value::str("nearest")}},
        nullptr, "interpolate"},
+      {"LSTM", recurrentArgs, [](ModuleInit &m) { return initRecurrent(m, 4); }, {}, nullptr,
+       [](Elaborator &e, Instance &inst, ArrayRef<Value> in, Location loc) {
+         return recurrent(/*lstm=*/true, e, inst, in, loc);
+       }},
+      {"GRU", recurrentArgs, [](ModuleInit &m) { return initRecurrent(m, 3); }, {}, nullptr,
+       [](Elaborator &e, Instance &inst, ArrayRef<Value> in, Location loc) {
+         return recurrent(/*lstm=*/false, e, inst, in, loc);
+       }},
       {"GroupNorm",
        {{"num_groups", ArgType::Int, req}, {"num_channels", ArgType::Int, req},
         {"eps", ArgType::Float, F(1e-5)}, {"affine", ArgType::Bool, B(true)}},
