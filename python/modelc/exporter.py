@@ -110,6 +110,13 @@ def _builtin_ctor(mod, path):
         args += _kwargs([("eps", float(mod.eps), 1e-5), ("momentum", mod.momentum, 0.1),
                          ("affine", mod.affine, True),
                          ("track_running_stats", mod.track_running_stats, True)])
+    elif cls in (nn.LSTM, nn.GRU):
+        if getattr(mod, "proj_size", 0) or mod.dropout:
+            fail("proj_size and dropout between layers are not supported")
+        args = [str(mod.input_size), str(mod.hidden_size)]
+        args += _kwargs([("num_layers", mod.num_layers, 1), ("bias", mod.bias, True),
+                         ("batch_first", mod.batch_first, False),
+                         ("bidirectional", mod.bidirectional, False)])
     elif cls is nn.TransformerEncoderLayer:
         act = mod.activation
         act_name = act if isinstance(act, str) else getattr(act, "__name__", type(act).__name__)
@@ -206,7 +213,7 @@ def _builtin_ctor(mod, path):
 
 
 # Built-in modules whose call is many ops (written as one call of them).
-_COMPOSITE_BUILTINS = {"TransformerEncoderLayer"}
+_COMPOSITE_BUILTINS = {"TransformerEncoderLayer", "LSTM", "GRU"}
 
 # What one call of each built-in module is in the graph: its aten ops.
 _BUILTIN_OPS = {
@@ -702,7 +709,8 @@ class _Emitter:
                 if stmt:
                     body.append(stmt)
                 continue
-            body.append(self.call_statement(g, call, ns, ctx, outs, index - 1))
+            stmt = self.call_statement(g, call, ns, ctx, outs, index - 1)
+            body.extend(stmt if isinstance(stmt, list) else [stmt])
         # forward's head: the root's inputs typed.
         if path == "":
             typed = []
@@ -740,6 +748,8 @@ class _Emitter:
                     operands.append(a)
         results = [n for n in ns if n.name not in g.alias and
                    (any(u not in run_set for u in n.users) or n in outs)]
+        if cls in ("LSTM", "GRU"):
+            return self.recurrent_call(g, cls, child_name, child_path, ns, args, operands, ctx)
         if cls in _COMPOSITE_BUILTINS:
             # Many ops inside; called with its one input (no masks). Sizes of
             # other values it reads (x.shape) are its own business.
@@ -768,6 +778,29 @@ class _Emitter:
         if not out_names:
             return f"{child_name}({arg_text})"
         return f"{', '.join(out_names)} = {child_name}({arg_text})"
+
+    @staticmethod
+    def recurrent_call(g, cls, child_name, child_path, ns, args, operands, ctx):
+        """`y, state = lstm(x)` and `h, c = state` (GRU: `y, h = gru(x)`): the
+        graph's getitems of the recurrent op's flat (output, h_n[, c_n])
+        take those names."""
+        tensors = [a for a, o in zip(args, operands) if _is_tensor(o)]
+        if len(tensors) != 1:
+            raise ExportError(f"{cls} at '{child_path}': called with {len(tensors)} inputs; "
+                              "modelc.export writes it called with its input alone")
+        x = ctx.names[tensors[0]]
+        main = [n for n in ns if _op_name(n) in ("lstm", "gru")]
+        if len(main) != 1:
+            raise ExportError(f"{cls} at '{child_path}': its call is not one aten.{cls.lower()}")
+        count = 3 if cls == "LSTM" else 2
+        names = [ctx.namer.fresh("out") for _ in range(count)]
+        for n in ns:
+            if _op_name(n) == "getitem" and n.args[0] is main[0]:
+                ctx.hold(n.name, names[n.args[1]])
+        if cls == "GRU":
+            return f"{names[0]}, {names[1]} = {child_name}({x})"
+        state = ctx.namer.fresh("state")
+        return [f"{names[0]}, {state} = {child_name}({x})", f"{names[1]}, {names[2]} = {state}"]
 
     @staticmethod
     def bind(node, ctx, operands, end):

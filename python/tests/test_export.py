@@ -301,3 +301,25 @@ def test_round_trip_vgg_adaptive_pools(tmp_path):
     torch.manual_seed(5)
     text = _round_trip(VGGHead(), (torch.randn(2, 3, 8, 8),), tmp_path)
     assert "avgpool = AdaptiveAvgPool2d(2)" in text and "maxpool = AdaptiveMaxPool2d(2)" in text
+
+
+class Tagger(nn.Module):
+    """A bidirectional LSTM and a 2-layer GRU, as a sequence tagger writes them."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 3, batch_first=True, bidirectional=True)
+        self.gru = nn.GRU(6, 5, num_layers=2, batch_first=True)
+        self.out = nn.Linear(5, 2)
+
+    def forward(self, x):
+        y, (h, c) = self.lstm(x)
+        z, hz = self.gru(y)
+        return self.out(z), h + c, hz
+
+
+def test_round_trip_recurrent(tmp_path):
+    torch.manual_seed(6)
+    text = _round_trip(Tagger(), (torch.randn(2, 5, 4),), tmp_path)
+    assert "lstm = LSTM(4, 3, batch_first=true, bidirectional=true)" in text
+    assert "gru = GRU(6, 5, num_layers=2, batch_first=true)" in text
