@@ -181,17 +181,17 @@ def test_refuses_what_mdl_cannot_say(tmp_path):
         modelc.export(Slicing(), (torch.randn(2, 4),), tmp_path / "x.mdl")
     assert not (tmp_path / "x.mdl").exists()
 
-    class Recurrent(nn.Module):
+    class Transposed(nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = nn.GRU(4, 4)
+            self.up = nn.ConvTranspose2d(4, 2, 2, stride=2)
 
         def forward(self, x):
-            return self.rnn(x)[0]
+            return self.up(x)
 
-    with pytest.raises(ExportError, match=r"GRU at 'rnn' is a torch.nn module that the .mdl "
-                                          r"language does not have"):
-        modelc.export(Recurrent(), (torch.randn(3, 2, 4),), tmp_path / "y.mdl")
+    with pytest.raises(ExportError, match=r"ConvTranspose2d at 'up' is a torch.nn module that "
+                                          r"the .mdl language does not have"):
+        modelc.export(Transposed(), (torch.randn(3, 4, 5, 5),), tmp_path / "y.mdl")
     with pytest.raises(ExportError, match=r"padding_mode='reflect'"):
         modelc.export(nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect"),
                       (torch.randn(2, 1, 5, 5),), tmp_path / "z.mdl")
