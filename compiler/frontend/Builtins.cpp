@@ -123,16 +123,10 @@ static LogicalResult initConv(ModuleInit &m, size_t rank) {
     }
   }
   // Normalize the arguments so that forward reads them as lists of `rank`.
-  auto list = [](ArrayRef<int64_t> v) {
-    std::vector<Value> items;
-    for (int64_t i : v)
-      items.push_back(Value::integer(i));
-    return Value::list(std::move(items));
-  };
-  a["kernel_size"] = list(*kernel);
-  a["stride"] = list(*stride);
-  a["padding"] = list(*padding);
-  a["dilation"] = list(*dilation);
+  a["kernel_size"] = Value::ints(*kernel);
+  a["stride"] = Value::ints(*stride);
+  a["padding"] = Value::ints(*padding);
+  a["dilation"] = Value::ints(*dilation);
   double fanIn = double(in / groups);
   SmallVector<int64_t> weight = {out, in / groups};
   for (int64_t k : *kernel) {
@@ -195,12 +189,6 @@ static Value instanceNorm(size_t spatial, Elaborator &e, Instance &inst, const V
   auto call = [&](StringRef fn, std::initializer_list<std::pair<StringRef, Value>> args) {
     return e.applyFunction(fn, inst.typeName, args, loc);
   };
-  auto ints = [](ArrayRef<int64_t> v) {
-    std::vector<Value> items;
-    for (int64_t i : v)
-      items.push_back(Value::integer(i));
-    return Value::list(std::move(items));
-  };
   auto read = [&](StringRef name) -> Value {
     const StateEntry *st = inst.findState(name);
     return st ? e.readState(inst, *st, loc) : Value::none();
@@ -209,7 +197,7 @@ static Value instanceNorm(size_t spatial, Elaborator &e, Instance &inst, const V
   SmallVector<int64_t> channelDims(spatial + 1, 1);
   channelDims[0] = c;
   auto perChannel = [&](const Value &v) {
-    return call("reshape", {{"input", v}, {"shape", ints(channelDims)}});
+    return call("reshape", {{"input", v}, {"shape", Value::ints(channelDims)}});
   };
   Value in = Value::ofTensor(e.castTo(x.tensor, e.builder.getF32Type(), loc));
   SmallVector<int64_t> spatialDims;
@@ -219,9 +207,9 @@ static Value instanceNorm(size_t spatial, Elaborator &e, Instance &inst, const V
   bool track = a["track_running_stats"].b;
   Value y;
   if (e.training || !track) {
-    Value mean = call("mean", {{"input", in}, {"dims", ints(spatialDims)},
+    Value mean = call("mean", {{"input", in}, {"dims", Value::ints(spatialDims)},
                                {"keepdim", Value::boolean(true)}});
-    Value var = call("var", {{"input", in}, {"dims", ints(spatialDims)},
+    Value var = call("var", {{"input", in}, {"dims", Value::ints(spatialDims)},
                              {"unbiased", Value::boolean(false)},
                              {"keepdim", Value::boolean(true)}});
     Value invStd = call("rsqrt", {{"input", e.binary(ast::BinaryOp::Add, var, eps, loc)}});
@@ -231,7 +219,7 @@ static Value instanceNorm(size_t spatial, Elaborator &e, Instance &inst, const V
       auto update = [&](StringRef name, Value stat) {
         const StateEntry *st = inst.findState(name);
         // The batch's average of the per-sample statistics, [N, C] -> [C].
-        Value avg = call("mean", {{"input", stat}, {"dims", ints({0})}});
+        Value avg = call("mean", {{"input", stat}, {"dims", Value::ints({0})}});
         Value next = e.binary(ast::BinaryOp::Add,
                               e.binary(ast::BinaryOp::Mul, Value::real(1 - m), read(name), loc),
                               e.binary(ast::BinaryOp::Mul, Value::real(m), avg, loc), loc);
@@ -241,8 +229,8 @@ static Value instanceNorm(size_t spatial, Elaborator &e, Instance &inst, const V
                                    FlatSymbolRefAttr::get(e.ctx, st->fullName));
         e.stateValues[st->fullName] = next.tensor;
       };
-      update("running_mean", call("mean", {{"input", in}, {"dims", ints(spatialDims)}}));
-      update("running_var", call("var", {{"input", in}, {"dims", ints(spatialDims)},
+      update("running_mean", call("mean", {{"input", in}, {"dims", Value::ints(spatialDims)}}));
+      update("running_var", call("var", {{"input", in}, {"dims", Value::ints(spatialDims)},
                                          {"unbiased", Value::boolean(true)}}));
     }
   } else {
@@ -357,12 +345,6 @@ static Value attention(Elaborator &e, Instance &inst, const AttentionConfig &cfg
   auto call = [&](StringRef fn, std::initializer_list<std::pair<StringRef, Value>> args) {
     return e.applyFunction(fn, what, args, loc);
   };
-  auto ints = [](std::initializer_list<int64_t> v) {
-    std::vector<Value> items;
-    for (int64_t i : v)
-      items.push_back(Value::integer(i));
-    return Value::list(std::move(items));
-  };
   auto read = [&](StringRef name) {
     const StateEntry *st = inst.findState(cfg.prefix + name.str());
     return st ? e.readState(inst, *st, loc) : Value::none();
@@ -396,7 +378,7 @@ static Value attention(Elaborator &e, Instance &inst, const AttentionConfig &cfg
       e.error(loc) << "MultiheadAttention needs sequence lengths known at compile time";
       return Value::poison();
     }
-    y = call("reshape", {{"input", y}, {"shape", ints({-1, len, heads, dh})}});
+    y = call("reshape", {{"input", y}, {"shape", Value::ints({-1, len, heads, dh})}});
     return call("transpose", {{"input", y}, {"dim0", Value::integer(1)},
                               {"dim1", Value::integer(2)}});
   };
@@ -420,22 +402,18 @@ static Value attention(Elaborator &e, Instance &inst, const AttentionConfig &cfg
       return Value::poison();
     Value bias = asBias(attnMask);
     if (attnMask.type().getRank() == 3) // [N * H, L, S]
-      bias = call("reshape", {{"input", bias}, {"shape", ints({-1, heads, l, s})}});
+      bias = call("reshape", {{"input", bias}, {"shape", Value::ints({-1, heads, l, s})}});
     scores = e.binary(ast::BinaryOp::Add, scores, bias, loc);
   }
   if (!keyPadding.isNone()) {
     if (!e.expectTensor(keyPadding, what, loc))
       return Value::poison();
-    Value bias = call("reshape", {{"input", asBias(keyPadding)}, {"shape", ints({-1, 1, 1, s})}});
+    Value bias = call("reshape",
+                      {{"input", asBias(keyPadding)}, {"shape", Value::ints({-1, 1, 1, s})}});
     scores = e.binary(ast::BinaryOp::Add, scores, bias, loc);
   }
   if (causal.kind == Value::Kind::Bool && causal.b) {
-    std::vector<float> bias(size_t(l * s), 0.0f);
-    for (int64_t i = 0; i < l; ++i)
-      for (int64_t j = i + 1; j < s; ++j)
-        bias[size_t(i * s + j)] = -std::numeric_limits<float>::infinity();
-    scores = e.binary(ast::BinaryOp::Add, scores,
-                      Value::ofTensor(e.denseF32({l, s}, bias, loc)), loc);
+    scores = e.binary(ast::BinaryOp::Add, scores, Value::ofTensor(e.causalBias(l, s, loc)), loc);
   }
   if (scores.isPoison())
     return scores;
@@ -446,7 +424,7 @@ static Value attention(Elaborator &e, Instance &inst, const AttentionConfig &cfg
   Value out = e.binary(ast::BinaryOp::MatMul, attended, v, loc);
   out = call("transpose", {{"input", out}, {"dim0", Value::integer(1)},
                            {"dim1", Value::integer(2)}});
-  out = call("reshape", {{"input", out}, {"shape", ints({-1, l, embed})}});
+  out = call("reshape", {{"input", out}, {"shape", Value::ints({-1, l, embed})}});
   out = call("linear", {{"input", out}, {"weight", read("out_proj.weight")},
                         {"bias", read("out_proj.bias")}});
   if (!batchFirst)
@@ -456,7 +434,7 @@ static Value attention(Elaborator &e, Instance &inst, const AttentionConfig &cfg
   if (needWeights.kind != Value::Kind::Bool || needWeights.b)
     returned = (average.kind == Value::Kind::Bool && !average.b)
                    ? weights
-                   : call("mean", {{"input", weights}, {"dims", ints({1})}});
+                   : call("mean", {{"input", weights}, {"dims", Value::ints({1})}});
   return Value::list({out, returned});
 }
 
@@ -762,10 +740,7 @@ static LogicalResult initLayerNorm(ModuleInit &m) {
   auto shape = m.e.toInts(m.a["normalized_shape"], 0, "normalized_shape", m.inst.loc);
   if (!shape)
     return failure();
-  std::vector<Value> dims;
-  for (int64_t d : *shape)
-    dims.push_back(Value::integer(d));
-  m.a["normalized_shape"] = Value::list(std::move(dims));
+  m.a["normalized_shape"] = Value::ints(*shape);
   if (m.a["elementwise_affine"].b) {
     m.addState("weight", StateRole::Parameter, *shape, "full", {1.0});
     if (m.a["bias"].b)

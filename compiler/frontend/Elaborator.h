@@ -61,6 +61,13 @@ struct Value {
   static Value real(double v) { Value r = make(Kind::Float); r.f = v; return r; }
   static Value str(std::string v) { Value r = make(Kind::Str); r.s = std::move(v); return r; }
   static Value list(std::vector<Value> v) { Value r = make(Kind::List); r.elems = std::move(v); return r; }
+  /// A list of ints (shapes, dims), as the built-ins take them.
+  static Value ints(llvm::ArrayRef<int64_t> v) {
+    std::vector<Value> items;
+    for (int64_t i : v)
+      items.push_back(integer(i));
+    return list(std::move(items));
+  }
   static Value ofTensor(mlir::Value v) { Value r = make(Kind::Tensor); r.tensor = v; return r; }
   static Value ofDType(mlir::Type t) { Value r = make(Kind::DType); r.dtype = t; return r; }
 
@@ -313,6 +320,9 @@ public:
   /// An f32 tensor constant of `shape` holding `values` (row-major).
   mlir::Value denseF32(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> values,
                        mlir::Location loc);
+  /// The causal attention bias [l, s]: 0 on and below the diagonal, -inf
+  /// above it, as PyTorch's tril mask.
+  mlir::Value causalBias(int64_t l, int64_t s, mlir::Location loc);
   mlir::Value castTo(mlir::Value v, mlir::Type elementType, mlir::Location loc);
   /// The tensor form of a value: numbers become rank-0 tensors of `like`'s
   /// element type (or f32/i64 when there is none).

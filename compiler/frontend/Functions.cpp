@@ -997,10 +997,10 @@ Value Elaborator::emitIndex(const Value &x, const ast::IndexExpr &ix, Env &env) 
                                          cur.describe());
           return Value::poison();
         }
-        std::vector<Value> dims;
-        for (int64_t d : shape)
-          dims.push_back(Value::integer(ShapedType::isDynamic(d) ? -1 : d));
-        Value split = apply("reshape", {{"input", groups}, {"shape", Value::list(dims)}},
+        for (int64_t &d : shape)
+          if (ShapedType::isDynamic(d))
+            d = -1;
+        Value split = apply("reshape", {{"input", groups}, {"shape", Value::ints(shape)}},
                             item.loc);
         parts.push_back(apply("select",
                               {{"input", split}, {"dim", Value::integer(dim + 1)},
@@ -1066,12 +1066,8 @@ static Value attention(FunctionCall &c) {
                                       c.what.str());
       return Value::poison();
     }
-    std::vector<float> bias(size_t(l * s), 0.0f);
-    for (int64_t i = 0; i < l; ++i)
-      for (int64_t j = i + 1; j < s; ++j)
-        bias[size_t(i * s + j)] = -std::numeric_limits<float>::infinity();
     scores = c.e.binary(ast::BinaryOp::Add, scores,
-                        Value::ofTensor(c.e.denseF32({l, s}, bias, c.loc)), c.loc);
+                        Value::ofTensor(c.e.causalBias(l, s, c.loc)), c.loc);
   }
   if (!c.a["attn_mask"].isNone()) {
     const Value &mask = c.a["attn_mask"];

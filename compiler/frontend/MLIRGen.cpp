@@ -41,6 +41,14 @@ mlir::Value Elaborator::denseF32(ArrayRef<int64_t> shape, ArrayRef<float> values
   return arith::ConstantOp::create(builder, loc, type, DenseElementsAttr::get(type, values));
 }
 
+mlir::Value Elaborator::causalBias(int64_t l, int64_t s, Location loc) {
+  std::vector<float> bias(size_t(l * s), 0.0f);
+  for (int64_t i = 0; i < l; ++i)
+    for (int64_t j = i + 1; j < s; ++j)
+      bias[size_t(i * s + j)] = -std::numeric_limits<float>::infinity();
+  return denseF32({l, s}, bias, loc);
+}
+
 mlir::Value Elaborator::castTo(mlir::Value v, Type elementType, Location loc) {
   auto type = llvm::cast<RankedTensorType>(v.getType());
   if (type.getElementType() == elementType)

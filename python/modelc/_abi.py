@@ -14,6 +14,7 @@ DTYPES = {0: "F32", 1: "F64", 2: "F16", 3: "BF16", 4: "I32", 5: "I64", 6: "BOOL"
 DTYPE_CODES = {v: k for k, v in DTYPES.items()}
 NUMPY_DTYPES = {"F32": "float32", "F64": "float64", "F16": "float16", "I32": "int32",
                 "I64": "int64", "BOOL": "bool"}
+NAME_OF_NUMPY = {v: k for k, v in NUMPY_DTYPES.items()}
 # modelc_state_kind
 PARAMETER, BUFFER, NONPERSISTENT_BUFFER = 0, 1, 2
 

@@ -5,9 +5,10 @@ import struct
 
 import numpy as np
 
-_TO_NAME = {np.dtype("float32"): "F32", np.dtype("float64"): "F64", np.dtype("float16"): "F16",
-            np.dtype("int32"): "I32", np.dtype("int64"): "I64", np.dtype("bool"): "BOOL"}
-_FROM_NAME = {v: k for k, v in _TO_NAME.items()}
+from ._abi import NUMPY_DTYPES
+
+_FROM_NAME = {name: np.dtype(numpy) for name, numpy in NUMPY_DTYPES.items()}
+_TO_NAME = {dtype: name for name, dtype in _FROM_NAME.items()}
 
 
 def dumps(tensors):

@@ -338,7 +338,6 @@ class _Context:
         self.holders = collections.defaultdict(set)
         self.last_use = {}
         self.state_locals = set()
-        self.sym_sizes = {}
 
     def hold(self, fx_name, local, replace=False):
         if replace:
@@ -541,7 +540,7 @@ class _Emitter:
         bodies differ in)."""
         return self.definitions.add(type(mod).__name__, self.module_body(path, mod))
 
-    def module_body(self, path, mod, typed_inputs=None):
+    def module_body(self, path, mod):
         members = []
         for child_name, child in mod.named_children():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", child_name):
@@ -561,7 +560,7 @@ class _Emitter:
                 continue
             texts = set()
             for key in keys:
-                head, body = self.forward_text(g, path, mod, typed_inputs, key)
+                head, body = self.forward_text(g, path, mod, key)
                 texts.add((head, tuple(body)))
             if len(texts) > 1:
                 raise ExportError(f"'{path}' ({type(mod).__name__}) does different things in "
@@ -639,7 +638,7 @@ class _Emitter:
                     runs.append((call, [n]))
         return runs
 
-    def forward_text(self, g, path, mod, typed_inputs, key=None):
+    def forward_text(self, g, path, mod, key=None):
         """(`forward(...)` head, body lines) of the call `key` of module
         `path` in graph `g`."""
         runs = self.scope_runs(g, path, key)
@@ -824,7 +823,7 @@ class _Emitter:
         """One node of this module's own, as `name = expression` (None when
         it needs no statement of its own)."""
         op = _op_name(n)
-        names, sym_sizes = ctx.names, ctx.sym_sizes
+        names = ctx.names
         where = f"'{path}'" if path else "the model's forward"
         args = list(n.args)
         kwargs = dict(n.kwargs)
@@ -832,8 +831,9 @@ class _Emitter:
         def v(a):
             if hasattr(a, "op"):
                 a = g.resolve(a)
-                if a.name in sym_sizes:
-                    return sym_sizes[a.name]
+                if not _is_tensor(a):
+                    # (a size of x.shape: only reshape's own -1 can say it)
+                    raise ExportError(f"{where}: a size known only at run time used as a value")
                 if a.name not in names:
                     raise ExportError(f"{where}: a value of '{a.name}' comes from an operation "
                                       "that could not be expressed")
@@ -841,8 +841,7 @@ class _Emitter:
             return _lit(a)
 
         operands = [a for a in g.args(n) if a.name in names]
-        if op == "sym_size":
-            sym_sizes[n.name] = None  # only usable as -1 in a reshape
+        if op == "sym_size":  # read by reshape's sizes (as -1), nowhere else
             return None
         expr = None
         binops = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@"}

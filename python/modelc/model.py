@@ -114,9 +114,7 @@ class Model:
             a = _as_numpy(values[spec.name], f"{what}: argument '{spec.name}'")
             if not a.flags.c_contiguous:
                 a = np.ascontiguousarray(a)
-            code = _abi.DTYPE_CODES.get({"float32": "F32", "float64": "F64", "float16": "F16",
-                                         "int32": "I32", "int64": "I64",
-                                         "bool": "BOOL"}.get(a.dtype.name, ""), -1)
+            code = _abi.DTYPE_CODES.get(_abi.NAME_OF_NUMPY.get(a.dtype.name, ""), -1)
             if code < 0:
                 raise Error(f"{what}: argument '{spec.name}' has dtype {a.dtype}, expected "
                             f"{spec.dtype}")
