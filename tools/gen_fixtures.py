@@ -609,6 +609,97 @@ def _recurrent_inputs(n):
                        c0=torch.randn(2, n, 6) * 0.5)
 
 
+class CausalSelfAttention(nn.Module):  # gpt.mdl, as nanoGPT's model.py
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.n_head, self.n_embd = n_head, n_embd
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(torch.tril(torch.ones(T, T)) == 0, float("-inf"))
+        att = F.softmax(att, dim=-1)
+        y = att @ v
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.c_proj(y)
+
+
+class GPTMLP(nn.Module):
+    def __init__(self, n_embd):
+        super().__init__()
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+        self.gelu = nn.GELU(approximate="tanh")
+        self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+    def forward(self, x):
+        return self.c_proj(self.gelu(self.c_fc(x)))
+
+
+class GPTBlock(nn.Module):
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head)
+        self.ln_2 = nn.LayerNorm(n_embd)
+        self.mlp = GPTMLP(n_embd)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):  # gpt.mdl
+    def __init__(self):
+        super().__init__()
+        self.wte = nn.Embedding(20, 16)
+        self.wpe = nn.Embedding(8, 16)
+        self.h = nn.ModuleList([GPTBlock(16, 2) for _ in range(2)])
+        self.ln_f = nn.LayerNorm(16)
+        self.lm_head = nn.Linear(16, 20, bias=False)
+
+    def forward(self, idx):
+        b, t = idx.size()
+        pos = torch.arange(0, t, dtype=torch.long)
+        x = self.wte(idx) + self.wpe(pos)
+        for block in self.h:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+
+class TensorOps(nn.Module):  # tensor_ops.mdl
+    def __init__(self):
+        super().__init__()
+        self.heads = nn.ModuleList([nn.Linear(4, 3), nn.Linear(4, 3), nn.Linear(4, 2)])
+        self.scale = nn.Parameter(torch.ones(4))
+
+    def forward(self, x, mask):
+        # x: [N, 4], mask: bool [N, 4]
+        n = x.size(0)
+        y = torch.where(x > 0, x, 0.1 * x)
+        y = y.masked_fill(mask, -1.5) + torch.where(mask, 1.0, self.scale)
+        e = y.unsqueeze(1).expand(n, 3, 4)                    # [N, 3, 4]
+        r = y.repeat(2, 1)                                    # [2N, 4]
+        s = torch.triu(torch.ones(4, 4), diagonal=1) + torch.tril(x.T @ x, -1)
+        a = torch.arange(1.0, 3.0, 0.5) * x                   # [N, 4]
+        outs = [h(y) for h in self.heads]
+        acc = torch.zeros(1, 3)
+        for i, h in enumerate(self.heads):
+            if i < 2:
+                acc = acc + h(x) * (i + 1)
+        for _ in range(min(2, 5)):
+            y = y * 0.5
+        cmp = torch.cat([(x >= 0.5).float(), (x != x).float(), (mask == False).float(),
+                         (x.T.T < a).long().float()], dim=1)
+        return (y, e, r, s, a, torch.cat(outs, dim=1), acc, cmp, torch.full((2, 3), 7.0),
+                torch.zeros(1) + len(self.heads))
+
+
 class MobileNetSmall(nn.Module):  # mobilenet_small.mdl
     def __init__(self):
         super().__init__()
@@ -673,6 +764,9 @@ MODELS = OrderedDict([
     ("activations", (Activations, lambda n: OrderedDict(x=torch.randn(n, 4, 5) * 2), 3, [])),
     # MobileNetV2's inverted residuals (depthwise convolutions, ReLU6), a
     # MobileNetV3 squeeze-excitation (Hardsigmoid), Hardswish and Hardtanh.
+    ("gpt", (GPT, lambda n: OrderedDict(idx=torch.randint(0, 20, (n, 8))), 3, [1])),
+    ("tensor_ops", (TensorOps, lambda n: OrderedDict(x=torch.randn(n, 4), mask=torch.rand(n, 4) > 0.5),
+                    3, [])),
     ("mobilenet_small", (MobileNetSmall, lambda n: OrderedDict(x=torch.randn(n, 3, 32, 32)), 3,
                          [1])),
 ])

@@ -502,6 +502,21 @@ class OpsUpsample(ParamModel):  # ops_upsample.mdl
         return l + m(F.adaptive_max_pool2d(self.up(z), (2, 3)), t[:, :, :2, :3])
 
 
+class OpsWhere(ParamModel):  # ops_where.mdl
+    PARAMS = (("p", (3, 4)), ("q", (4,)), ("r", (2, 1, 4)))
+
+    def loss(self, x, mask, t, t3):
+        m = F.mse_loss
+        z = x + self.p
+        # where with two parameters broadcast against each other, and with a
+        # number; masked_fill; the comparisons only choose.
+        l = m(torch.where(z > 0, z, self.q), t) + m(torch.where(mask, 2.0, z * z), t)
+        l = l + m(z.masked_fill(mask, -1.0) * self.q, t)
+        l = l + m(self.r.expand(2, 3, 4) * z, t3) + m(self.q.repeat(3, 1) * z, t)
+        sq = z[:, :3]
+        return l + m(torch.tril(sq @ sq.T, -1) + torch.triu(sq.T @ sq, 1), t[:, :3])
+
+
 class OpsRecurrent(ParamModel):  # ops_recurrent.mdl
     def __init__(self):
         super().__init__()
@@ -836,6 +851,10 @@ ops_case("ops_views", OpsViews, lambda m, g, x: params_default(m, g),
 ops_case("ops_upsample", OpsUpsample, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 3, 2, 3), "t": randn(g, 2, 3, 4, 6), "t2": randn(g, 2, 3, 6, 3)},
          "Upsample and interpolate, nearest: scale_factor (one, per dimension), size; adaptive_max_pool2d; values and gradients")
+ops_case("ops_where", OpsWhere, lambda m, g, x: set_params(m, {n: grid(g, s, -1, 1) for n, s in m.PARAMS}),
+         lambda g: {"x": randn(g, 3, 4), "mask": torch.rand(3, 4, generator=g) > 0.5, "t": randn(g, 3, 4),
+                    "t3": randn(g, 2, 3, 4)},
+         "where (tensor and number branches, broadcast), masked_fill, expand, repeat, tril, triu: values and gradients")
 ops_case("ops_recurrent", OpsRecurrent, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 4, 3), "t": randn(g, 2, 4, 8), "t2": randn(g, 2, 4, 2)},
          "LSTM (bidirectional, batch_first) and GRU (2 layers): the gradients of every weight and bias")

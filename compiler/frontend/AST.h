@@ -42,6 +42,7 @@ public:
     Binary, // a + b, a == b, a and b, a @ b
     Call,   // f(a, key=b)
     Index,  // x[:, 0], x[..., a:b]
+    Comprehension, // [Block(d) for i in range(n)]
   };
 
   Expr(Kind kind, mlir::Location loc) : kind(kind), loc(loc) {}
@@ -149,6 +150,9 @@ public:
       : Expr(Kind::Call, loc), callee(std::move(callee)), args(std::move(args)) {}
   std::string callee; // a submodule, a built-in module or a built-in function
   std::vector<Argument> args;
+  /// `x.view(2, -1)`: a method of the tensor in args[0]; `x.shape` (an
+  /// attribute) has no parentheses.
+  enum class Form { Call, Method, Attribute } form = Form::Call;
   static bool classof(const Expr *e) { return e->getKind() == Kind::Call; }
 };
 
@@ -169,6 +173,20 @@ public:
   ExprPtr base;
   std::vector<IndexItem> items;
   static bool classof(const Expr *e) { return e->getKind() == Kind::Index; }
+};
+
+/// `[element for a, b in iterable]`: a list built at compile time, as
+/// Python's; the names are bound for `element` only.
+class ComprehensionExpr : public Expr {
+public:
+  ComprehensionExpr(mlir::Location loc, ExprPtr element, std::vector<std::string> targets,
+                    ExprPtr iterable)
+      : Expr(Kind::Comprehension, loc), element(std::move(element)),
+        targets(std::move(targets)), iterable(std::move(iterable)) {}
+  ExprPtr element;
+  std::vector<std::string> targets;
+  ExprPtr iterable;
+  static bool classof(const Expr *e) { return e->getKind() == Kind::Comprehension; }
 };
 
 //===----------------------------------------------------------------------===//
@@ -194,7 +212,7 @@ using Block = std::vector<StmtPtr>;
 
 class Stmt {
 public:
-  enum class Kind { Assign, Write, Return, If };
+  enum class Kind { Assign, Write, Return, If, For };
   Stmt(Kind kind, mlir::Location loc) : kind(kind), loc(loc) {}
   virtual ~Stmt() = default;
   Kind getKind() const { return kind; }
@@ -246,6 +264,22 @@ public:
   ExprPtr cond;
   Block thenBlock, elseBlock;
   static bool classof(const Stmt *s) { return s->getKind() == Kind::If; }
+};
+
+/// `for a, b in iterable { ... }`: unrolled at compile time over a list, a
+/// `range(...)` or a ModuleList; the names stay bound after the loop, as in
+/// Python.
+class ForStmt : public Stmt {
+public:
+  ForStmt(mlir::Location loc, std::vector<std::string> targets,
+          std::vector<mlir::Location> targetLocs, ExprPtr iterable, Block body)
+      : Stmt(Kind::For, loc), targets(std::move(targets)), targetLocs(std::move(targetLocs)),
+        iterable(std::move(iterable)), body(std::move(body)) {}
+  std::vector<std::string> targets;
+  std::vector<mlir::Location> targetLocs;
+  ExprPtr iterable;
+  Block body;
+  static bool classof(const Stmt *s) { return s->getKind() == Kind::For; }
 };
 
 //===----------------------------------------------------------------------===//

@@ -54,6 +54,8 @@ std::string Value::describe() const {
   case Kind::Str: return "a string";
   case Kind::List: return "a list";
   case Kind::DType: return "a dtype";
+  case Kind::Module: return "a module";
+  case Kind::Size: return fmt::format("the run-time size '{}'", s);
   case Kind::Tensor:
     return fmt::format("a tensor of shape {} and dtype {}", formatShape(type().getShape()),
                        formatDType(type().getElementType()));
@@ -123,6 +125,7 @@ static StringRef describeArgType(ArgType t) {
   case ArgType::OptIntOrInts: return "none, an int or a list of ints";
   case ArgType::OptInts: return "none or a list of ints";
   case ArgType::Ints: return "a list of ints";
+  case ArgType::Shape: return "a shape: ints, at most one of them known only at run time";
   case ArgType::DType: return "a dtype";
   }
   return "a value";
@@ -162,6 +165,21 @@ static bool conform(Value &v, ArgType t) {
   case ArgType::OptIntOrInts: return v.isNone() || v.kind == K::Int || isIntList(v);
   case ArgType::OptInts: return v.isNone() || v.kind == K::Int || isIntList(v);
   case ArgType::Ints: return v.kind == K::Int || isIntList(v);
+  case ArgType::Shape: {
+    // A run-time size becomes -1, the size reshape infers and expand keeps.
+    if (v.kind == K::Int)
+      return true;
+    if (v.kind != K::List ||
+        llvm::count_if(v.elems, [](const Value &e) { return e.kind == K::Size; }) > 1 ||
+        !llvm::all_of(v.elems, [](const Value &e) {
+          return e.kind == K::Int || e.kind == K::Size;
+        }))
+      return false;
+    for (Value &e : v.elems)
+      if (e.kind == K::Size)
+        e = Value::integer(-1);
+    return true;
+  }
   case ArgType::DType: return v.kind == K::DType || v.kind == K::Str;
   }
   return false;
@@ -188,6 +206,11 @@ std::optional<llvm::StringMap<Value>> Elaborator::bind(const Signature &sig,
       for (const ParamSpec &p : sig)
         if (p.name == a.keyword)
           spec = &p;
+      // PyTorch's reductions call it `dim` and take one or several.
+      if (!spec && a.keyword == "dim")
+        for (const ParamSpec &p : sig)
+          if (p.name == "dims")
+            spec = &p;
       if (!spec) {
         std::vector<StringRef> names;
         for (const ParamSpec &p : sig)
@@ -295,6 +318,10 @@ FailureOr<RankedTensorType> Elaborator::resolveType(const ast::TensorTypeExpr &t
       ok = false;
       continue;
     }
+    if (v.kind == Value::Kind::Size && allowDynamic) {
+      dims.push_back(ShapedType::kDynamic);
+      continue;
+    }
     // A whole float is a size (pow(2, 10)) only where int64 holds it: the
     // conversion of any other is undefined behaviour. -2^63 and 2^63 are
     // exact as doubles, so the bounds are too.
@@ -315,6 +342,21 @@ FailureOr<RankedTensorType> Elaborator::resolveType(const ast::TensorTypeExpr &t
   if (!ok)
     return failure();
   return RankedTensorType::get(dims, *elt);
+}
+
+void Elaborator::bindDimNames(const ast::TensorTypeExpr &type, RankedTensorType actual,
+                              Env &env) {
+  if (!env.locals || actual.getRank() != int64_t(type.dims.size()))
+    return;
+  for (auto [d, dim] : llvm::enumerate(type.dims)) {
+    auto *name = llvm::dyn_cast<ast::NameExpr>(dim.get());
+    if (!name || (env.self && env.self->args.count(name->name)) ||
+        env.locals->count(name->name))
+      continue;
+    (*env.locals)[name->name] = actual.isDynamicDim(d)
+                                    ? Value::runtimeSize(name->name)
+                                    : Value::integer(actual.getDimSize(d));
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -679,6 +721,12 @@ std::unique_ptr<Instance> Elaborator::instantiate(const ast::CallExpr &call, std
       return nullptr;
     return inst;
   }
+  if (callee == kModuleList) {
+    auto inst = std::make_unique<Instance>(kModuleList.str(), path, call.getLoc());
+    if (failed(instantiateModuleList(*inst, call, env, depth)))
+      return nullptr;
+    return inst;
+  }
   if (isBuiltinModule(callee)) {
     auto inst = std::make_unique<Instance>(callee.str(), path, call.getLoc());
     auto args = evaluateArgs(call.args, env);
@@ -698,7 +746,7 @@ std::unique_ptr<Instance> Elaborator::instantiate(const ast::CallExpr &call, std
     return instantiateUser(*decl, &call, std::move(path), env, depth);
   }
 
-  std::vector<StringRef> names = {kSequential};
+  std::vector<StringRef> names = {kSequential, kModuleList};
   llvm::append_range(names, builtinModuleNames());
   for (auto &kv : modules)
     names.push_back(kv.getKey());
@@ -727,6 +775,7 @@ Elaborator::Elaborator(const ast::File &file, MLIRContext *ctx, const ElaborateL
   nameBytes.max = limits.nameBytes;
   ops.max = limits.ops;
   moduleCalls.max = limits.moduleCalls;
+  iterations.max = limits.moduleCalls;
   static_assert(ElaborateLimits{}.constantElements == mdl::kMaxConstantElements &&
                     ElaborateLimits{}.modelConstantElements == mdl::kMaxModelConstantElements,
                 "the frontend's defaults are the dialect's limits");

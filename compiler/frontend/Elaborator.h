@@ -34,6 +34,8 @@ class ModelOp;
 
 namespace modelc {
 
+struct Instance;
+
 //===----------------------------------------------------------------------===//
 // Values of the interpreter
 //===----------------------------------------------------------------------===//
@@ -44,7 +46,10 @@ namespace modelc {
 /// reported an error: every use of it stays silent, so one mistake gives one
 /// diagnostic.
 struct Value {
-  enum class Kind { Poison, None, Bool, Int, Float, Str, List, Tensor, DType };
+  /// `Size` is a size known only at run time (the batch size N of
+  /// `x: f32[N, 8]`), named by `s` in messages: reshape and expand take one,
+  /// and + - * // of it with ints give another.
+  enum class Kind { Poison, None, Bool, Int, Float, Str, List, Tensor, DType, Module, Size };
   Kind kind = Kind::None;
   bool b = false;
   int64_t i = 0;
@@ -53,6 +58,8 @@ struct Value {
   std::vector<Value> elems; // List elements, or several results of a call
   mlir::Value tensor;
   mlir::Type dtype;
+  /// A submodule, as a `for` over a ModuleList binds it: it can be called.
+  Instance *module = nullptr;
 
   static Value poison() { return make(Kind::Poison); }
   static Value none() { return make(Kind::None); }
@@ -70,6 +77,8 @@ struct Value {
   }
   static Value ofTensor(mlir::Value v) { Value r = make(Kind::Tensor); r.tensor = v; return r; }
   static Value ofDType(mlir::Type t) { Value r = make(Kind::DType); r.dtype = t; return r; }
+  static Value ofModule(Instance *m) { Value r = make(Kind::Module); r.module = m; return r; }
+  static Value runtimeSize(std::string what) { Value r = make(Kind::Size); r.s = std::move(what); return r; }
 
   bool isPoison() const { return kind == Kind::Poison; }
   bool isNone() const { return kind == Kind::None; }
@@ -118,6 +127,9 @@ struct StateEntry {
 /// The container module: it takes modules, not values, as its arguments, so it
 /// is part of the language rather than a row of the built-in modules' table.
 inline constexpr llvm::StringLiteral kSequential = "Sequential";
+/// torch.nn.ModuleList: children named 0, 1, ... as Sequential's, but not
+/// callable; forward iterates over it with `for`.
+inline constexpr llvm::StringLiteral kModuleList = "ModuleList";
 
 /// One instantiated module: a user module, a built-in one or a Sequential.
 struct Instance {
@@ -165,6 +177,7 @@ enum class ArgType {
   OptIntOrInts,   // none, 3 or [3, 3]
   OptInts,        // none or [0, 2] (or a single int)
   Ints,           // [2, -1] (or a single int)
+  Shape,          // [N, 4, -1]: Ints where one size may be known at run time only
   DType,          // f64 or "f64"
 };
 
@@ -206,6 +219,9 @@ struct ArgValue {
 struct Env {
   Instance *self = nullptr;
   llvm::StringMap<Value> *locals = nullptr; // null outside forward
+  /// The names a comprehension binds, looked up first; they shadow the rest
+  /// for the comprehension's element only.
+  const llvm::StringMap<Value> *bound = nullptr;
   bool inForward() const { return locals != nullptr; }
 };
 
@@ -237,6 +253,10 @@ public:
 
   mlir::FailureOr<mlir::RankedTensorType> resolveType(const ast::TensorTypeExpr &type,
                                                       Env &env, bool allowDynamic);
+  /// Binds the dimension names of a forward argument's declared `type` that
+  /// are not constructor arguments (`B, T, C` of `x: f32[B, T, C]`) to the
+  /// sizes of `actual`: ints, or run-time sizes.
+  void bindDimNames(const ast::TensorTypeExpr &type, mlir::RankedTensorType actual, Env &env);
   mlir::FailureOr<mlir::Type> parseDType(llvm::StringRef name, mlir::Location loc);
   /// Converts a list or a single int to `arity` ints (`3` -> `[3, 3]`).
   std::optional<llvm::SmallVector<int64_t>> toInts(const Value &v, size_t arity,
@@ -255,6 +275,12 @@ public:
   /// The names of the built-in functions, in the table's order.
   static llvm::SmallVector<llvm::StringRef> builtinFunctionNames();
   Value callFunction(const ast::CallExpr &call, Env &env);
+  /// The built-in function `name` with evaluated arguments.
+  Value callFunctionWith(llvm::StringRef name, llvm::ArrayRef<ArgValue> args, Env &env,
+                         mlir::Location loc);
+  /// `x.name(args)` and `x.name`: the function of that name with x first,
+  /// and PyTorch's methods and attributes that have none (float(), shape).
+  Value callMethod(const ast::CallExpr &call, Env &env);
   /// Calls built-in function `fn` with `argument(p)` for each parameter `p` of
   /// its signature; how a built-in module's forward calls its function.
   /// `what` names the callee in diagnostics ("Softmax").
@@ -300,6 +326,25 @@ public:
   // ---- MLIRGen.cpp: tracing forward ---------------------------------------
   Value evaluate(const ast::Expr &expr, Env &env);
   Value callModule(Instance &inst, llvm::ArrayRef<Value> inputs, mlir::Location loc);
+
+  // ---- Loops.cpp: compile-time iteration ----------------------------------
+  /// Python's range, len, enumerate and zip, computed at compile time; null
+  /// when `call` is none of them.
+  std::optional<Value> callIterationBuiltin(const ast::CallExpr &call, Env &env);
+  static bool isIterationBuiltin(llvm::StringRef name);
+  /// The items a `for` or a comprehension iterates over: a list's elements,
+  /// or a ModuleList's or Sequential's modules. Reports and fails otherwise.
+  mlir::FailureOr<std::vector<Value>> iterate(const Value &iterable, mlir::Location loc);
+  /// Binds one item to the names of a `for` (one name, or a list unpacked).
+  mlir::LogicalResult bindTargets(llvm::ArrayRef<std::string> targets, const Value &item,
+                                  llvm::StringMap<Value> &into, mlir::Location loc);
+  Value evaluateComprehension(const ast::ComprehensionExpr &c, Env &env);
+  /// `l[i]` and `l[a:b:s]` of a compile-time list, as Python's (x.shape[1:]).
+  Value indexList(const Value &list, const ast::IndexExpr &index, Env &env);
+  /// The modules of a ModuleList's argument: a list of module calls or a
+  /// comprehension of one, instantiated as children 0, 1, ...
+  mlir::LogicalResult instantiateModuleList(Instance &list, const ast::CallExpr &call, Env &env,
+                                            int depth);
   /// Evaluates `call`'s arguments (by position only; `what` names the
   /// callee in the message otherwise) and calls `inst`'s forward with them.
   Value callWithInputs(Instance &inst, const ast::CallExpr &call, Env &env,
@@ -317,6 +362,8 @@ public:
 
   // ---- Tensor helpers (MLIRGen.cpp) ---------------------------------------
   mlir::Value scalar(double v, mlir::Type elementType, mlir::Location loc);
+  /// A constant of `type` with every element `v`.
+  mlir::Value splat(double v, mlir::RankedTensorType type, mlir::Location loc);
   /// An f32 tensor constant of `shape` holding `values` (row-major).
   mlir::Value denseF32(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> values,
                        mlir::Location loc);
@@ -378,9 +425,13 @@ public:
   /// Per traced function: a module called twice by each caller, zero ops
   /// apiece, is as much work as a large tree.
   Limit moduleCalls{"forward makes more than {} module calls, a limit of modelc", 0};
+  /// Loops and comprehensions: an empty body adds no op, so count the turns.
+  Limit iterations{"loops and comprehensions run more than {} times in all, a limit of modelc",
+                   0};
   bool limitReached() const {
     return instances.reported || states.reported || nameBytes.reported ||
-           constantElements.reported || ops.reported || moduleCalls.reported;
+           constantElements.reported || ops.reported || moduleCalls.reported ||
+           iterations.reported;
   }
 
   struct OpCounter : mlir::OpBuilder::Listener {

@@ -11,8 +11,13 @@
 
 #include "frontend/Elaborator.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "llvm/ADT/StringSwitch.h"
+
 #include "mdl/IR/MdlOps.h"
 #include "mdl/IR/ShapeInference.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
 
 #include "llvm/Support/CheckedArithmetic.h"
 
@@ -106,6 +111,22 @@ Value Elaborator::binary(ast::BinaryOp op, const Value &lhs, const Value &rhs, L
   using B = ast::BinaryOp;
   if (lhs.isPoison() || rhs.isPoison())
     return Value::poison();
+  if (lhs.kind == Value::Kind::Size || rhs.kind == Value::Kind::Size) {
+    // A run-time size stays one through + - * // with ints: what reshape
+    // and expand take it for (-1) does not depend on its value.
+    bool sizeOrInt = (lhs.kind == Value::Kind::Size || lhs.kind == Value::Kind::Int) &&
+                     (rhs.kind == Value::Kind::Size || rhs.kind == Value::Kind::Int);
+    if (sizeOrInt && (op == B::Add || op == B::Sub || op == B::Mul || op == B::FloorDiv)) {
+      auto text = [](const Value &v) { return v.kind == Value::Kind::Int ? std::to_string(v.i) : v.s; };
+      return Value::runtimeSize(
+          fmt::format("{} {} {}", text(lhs), ast::spell(op).str(), text(rhs)));
+    }
+    error(loc) << fmt::format("'{}' cannot combine {} and {}: a size known only at run time "
+                              "can be added, subtracted, multiplied and floor-divided by ints, "
+                              "and passed to reshape, view and expand",
+                              ast::spell(op).str(), lhs.describe(), rhs.describe());
+    return Value::poison();
+  }
   if (!lhs.isTensor() && !rhs.isTensor()) {
     if ((op == B::Div || op == B::FloorDiv || op == B::Mod) && rhs.isNumber() &&
         rhs.number() == 0) {
@@ -131,13 +152,12 @@ Value Elaborator::binary(ast::BinaryOp op, const Value &lhs, const Value &rhs, L
   if ((op == B::Eq || op == B::Ne) && (lhs.isNone() || rhs.isNone()))
     return Value::boolean((lhs.isNone() && rhs.isNone()) == (op == B::Eq));
   bool arithmetic = op == B::Add || op == B::Sub || op == B::Mul || op == B::Div;
-  if ((!arithmetic && op != B::MatMul) || (!lhs.isTensor() && !lhs.isNumber()) ||
-      (!rhs.isTensor() && !rhs.isNumber())) {
-    error(loc) << fmt::format("'{}' cannot combine {} and {}{}", ast::spell(op).str(),
-                              lhs.describe(), rhs.describe(),
-                              arithmetic || op == B::MatMul
-                                  ? ""
-                                  : "; comparisons work on compile-time values only");
+  bool comparison = op == B::Eq || op == B::Ne || op == B::Lt || op == B::Le ||
+                    op == B::Gt || op == B::Ge;
+  if ((!arithmetic && !comparison && op != B::MatMul) ||
+      (!lhs.isTensor() && !lhs.isNumber()) || (!rhs.isTensor() && !rhs.isNumber())) {
+    error(loc) << fmt::format("'{}' cannot combine {} and {}", ast::spell(op).str(),
+                              lhs.describe(), rhs.describe());
     return Value::poison();
   }
 
@@ -165,6 +185,13 @@ Value Elaborator::binary(ast::BinaryOp op, const Value &lhs, const Value &rhs, L
                               ast::spell(op).str(), shape::format(ta.getShape()),
                               shape::format(tb.getShape()), why);
     return Value::poison();
+  }
+  if (comparison) {
+    // Compared in the promoted type; the result is bool, as in PyTorch.
+    StringRef predicate = op == B::Eq ? "eq" : op == B::Ne ? "ne" : op == B::Lt ? "lt"
+                        : op == B::Le ? "le" : op == B::Gt ? "gt" : "ge";
+    return Value::ofTensor(mdl::CompareOp::create(builder, loc, tensorOf(*s, builder.getI1Type()),
+                                                  a, b, builder.getStringAttr(predicate)));
   }
   auto type = tensorOf(*s, elt);
   switch (op) {
@@ -537,6 +564,89 @@ static Value reshapeTo(FunctionCall &c, const Value &x, ArrayRef<int64_t> dims) 
 
 static Value reshape(FunctionCall &c) { return reshapeTo(c, c.input(), *c.ints("shape", 0)); }
 
+/// x broadcast to `shape`: where(true, x, x) over a constant true of the
+/// target's static sizes (1 where a size is -1 or run-time), which works for
+/// every dtype and is differentiated as a sum over the broadcast dims.
+static Value broadcastTo(FunctionCall &c, const Value &x, ArrayRef<int64_t> shape) {
+  SmallVector<int64_t> maskShape;
+  for (int64_t d : shape)
+    maskShape.push_back(d < 0 || ShapedType::isDynamic(d) ? 1 : d);
+  int64_t n = 1;
+  for (int64_t d : maskShape)
+    n = d > 0 && n > c.e.maxConstantElements / d ? c.e.maxConstantElements + 1 : n * d;
+  if (n > c.e.maxConstantElements)
+    return c.fail("the expanded shape is larger than modelc supports");
+  auto maskType = c.e.tensorOf(maskShape, c.builder().getI1Type());
+  mlir::Value mask = arith::ConstantOp::create(
+      c.builder(), c.loc, maskType, DenseElementsAttr::get(maskType, llvm::ArrayRef<bool>{true}));
+  std::string why;
+  auto s = shape::broadcast(maskShape, x.type().getShape(), why);
+  if (failed(s))
+    return c.fail(why);
+  return Value::ofTensor(mdl::WhereOp::create(c.builder(), c.loc,
+                                              c.e.tensorOf(*s, x.type().getElementType()), mask,
+                                              x.tensor, x.tensor));
+}
+
+/// x.expand(sizes): size-1 dims stretched, -1 (or a run-time size) kept; new
+/// leading dims may be added, as PyTorch's.
+static Value expand(FunctionCall &c) {
+  const Value &x = c.input();
+  SmallVector<int64_t> want = *c.ints("size", 0);
+  auto xs = x.type().getShape();
+  if (want.size() < xs.size())
+    return c.fail(fmt::format("the number of sizes ({}) must be at least the input's rank ({})",
+                              want.size(), xs.size()));
+  size_t lead = want.size() - xs.size();
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (want[i] == -1) {
+      if (i < lead)
+        return c.fail("-1 is not allowed for a new leading dimension");
+      continue;
+    }
+    if (want[i] < 0)
+      return c.fail(fmt::format("size {} is negative", want[i]));
+    if (i >= lead) {
+      int64_t have = xs[i - lead];
+      if (have != 1 && have != want[i] && !ShapedType::isDynamic(have))
+        return c.fail(fmt::format("the size {} of dimension {} cannot be expanded to {}; only "
+                                  "sizes of 1 can",
+                                  have, i - lead, want[i]));
+    }
+  }
+  return broadcastTo(c, x, want);
+}
+
+/// x.repeat(counts): tiles as [r0·s0, r1·s1, ...] by viewing x as
+/// [1, s0, 1, s1, ...], expanding the 1s to the counts and viewing the
+/// result flat.
+static Value repeat(FunctionCall &c) {
+  const Value &x = c.input();
+  SmallVector<int64_t> reps = *c.ints("repeats", 0);
+  auto xs = x.type().getShape();
+  if (reps.size() < xs.size())
+    return c.fail(fmt::format("the number of repeats ({}) must be at least the input's rank ({})",
+                              reps.size(), xs.size()));
+  if (llvm::any_of(reps, [](int64_t r) { return r < 0; }))
+    return c.fail("repeats must not be negative");
+  SmallVector<int64_t> sizes(reps.size() - xs.size(), 1);
+  sizes.append(xs.begin(), xs.end());
+  if (llvm::count(sizes, ShapedType::kDynamic) > 1)
+    return c.fail("an input with more than one size known only at run time is not supported");
+  SmallVector<int64_t> interleaved, expanded, flat;
+  for (auto [r, s] : llvm::zip(reps, sizes)) {
+    int64_t dim = ShapedType::isDynamic(s) ? -1 : s;
+    interleaved.append({1, dim});
+    expanded.append({r, dim});
+    flat.push_back(dim < 0 ? -1 : r * dim);
+  }
+  Value v = reshapeTo(c, x, interleaved);
+  if (v.isPoison())
+    return v;
+  v = broadcastTo(c, v, expanded);
+  return v.isPoison() ? v : reshapeTo(c, v, flat);
+}
+
 /// The 1-D convolutions and poolings run as the 2-D ones on a height of 1:
 /// [N, C, L] as [N, C, 1, L], the kernel [O, C/g, K] as [O, C/g, 1, K]
 /// (views: no data moves), and the result back to [N, O, L'].
@@ -643,12 +753,8 @@ static Value sizeOf(FunctionCall &c) {
   if (!d)
     return Value::poison();
   int64_t size = x.type().getDimSize(*d);
-  if (ShapedType::isDynamic(size)) {
-    c.e.error(c.loc) << fmt::format("{}: dimension {} of {} is known only at run time; sizes "
-                                    "known at compile time only",
-                                    c.what.str(), *d, x.describe());
-    return Value::poison();
-  }
+  if (ShapedType::isDynamic(size))
+    return Value::runtimeSize(fmt::format("size({})", *d));
   return Value::integer(size);
 }
 
@@ -1463,6 +1569,156 @@ static Handler loss(StringRef name) {
   return [name](FunctionCall &c) { return c.e.emitLoss(name, c.a, c.what, c.loc); };
 }
 
+/// torch.where(condition, input, other): `input` and `other`, tensors or
+/// numbers, promote as the binary ops' operands do.
+static Value whereOf(FunctionCall &c, const Value &cond, const Value &x, const Value &y) {
+  if (!c.e.expectTensor(cond, c.what, c.loc))
+    return Value::poison();
+  if (!cond.type().getElementType().isInteger(1))
+    return c.fail(fmt::format("the condition must be a bool tensor, such as x > 0, but got {}",
+                              cond.describe()));
+  MLIRContext *ctx = c.e.ctx;
+  Type elt = x.isTensor() && y.isTensor()
+                 ? promote(x.type().getElementType(), y.type().getElementType(), ctx)
+             : x.isTensor() ? promoteWithNumber(x.type().getElementType(), y, ctx)
+             : y.isTensor() ? promoteWithNumber(y.type().getElementType(), x, ctx)
+             : x.kind == Value::Kind::Float || y.kind == Value::Kind::Float
+                 ? Type(Float32Type::get(ctx))
+                 : Type(IntegerType::get(ctx, 64));
+  mlir::Value a = c.e.asTensor(x, elt, c.loc), b = c.e.asTensor(y, elt, c.loc);
+  std::string why;
+  auto s = shape::broadcast(llvm::cast<RankedTensorType>(a.getType()).getShape(),
+                            llvm::cast<RankedTensorType>(b.getType()).getShape(), why);
+  if (succeeded(s))
+    s = shape::broadcast(cond.type().getShape(), *s, why);
+  if (failed(s))
+    return c.fail(why);
+  return Value::ofTensor(
+      mdl::WhereOp::create(c.builder(), c.loc, c.e.tensorOf(*s, elt), cond.tensor, a, b));
+}
+
+/// x.masked_fill(mask, value): where(mask, value, x) in x's dtype and shape.
+static Value maskedFill(FunctionCall &c) {
+  const Value &x = c.input(), &value = c.a["value"];
+  if (value.isTensor() && value.type().getRank() != 0)
+    return c.fail("the fill value must be a number or a 0-d tensor");
+  Value v = value.isTensor()
+                ? Value::ofTensor(c.e.castTo(value.tensor, x.type().getElementType(), c.loc))
+                : Value::ofTensor(c.e.asTensor(value, x.type().getElementType(), c.loc));
+  Value r = whereOf(c, c.a["mask"], v, x);
+  if (!r.isPoison() && !shape::compatible(r.type().getShape(), x.type().getShape()))
+    return c.fail(fmt::format("the mask of shape {} does not broadcast to the input's shape {}",
+                              formatShape(c.a["mask"].type().getShape()),
+                              formatShape(x.type().getShape())));
+  return r;
+}
+
+/// torch.arange(start, end, step): a constant, i64 when every bound is an
+/// int and f32 otherwise, as PyTorch's default dtypes.
+static Value arange(FunctionCall &c) {
+  Value start = c.a["start"], end = c.a["end"], step = c.a["step"];
+  if (end.isNone())
+    std::swap(start, end), start = Value::integer(0);
+  for (const Value *v : {&start, &end, &step})
+    if (!v->isNumber() || v->kind == Value::Kind::Bool)
+      return c.fail(fmt::format("start, end and step must be numbers known at compile time, "
+                                "but got {}",
+                                v->describe()));
+  double a = start.number(), b = end.number(), h = step.number();
+  if (h == 0 || !std::isfinite(a) || !std::isfinite(b) || !std::isfinite(h))
+    return c.fail("step must be nonzero and the bounds finite");
+  double n = std::ceil((b - a) / h);
+  if (n < 0)
+    return c.fail(fmt::format("the range from {} to {} by {} is empty the wrong way round",
+                              a, b, h));
+  if (n > double(c.e.maxConstantElements))
+    return c.fail(fmt::format("{} elements are more than modelc's limit of {} for a constant",
+                              n, c.e.maxConstantElements));
+  bool ints = start.kind == Value::Kind::Int && end.kind == Value::Kind::Int &&
+              step.kind == Value::Kind::Int;
+  Type elt = ints ? Type(c.builder().getI64Type()) : Type(c.builder().getF32Type());
+  if (const Value &dt = c.a["dtype"]; !dt.isNone()) {
+    FailureOr<Type> t = dt.kind == Value::Kind::Str ? c.e.parseDType(dt.s, c.loc)
+                                                     : FailureOr<Type>(dt.dtype);
+    if (failed(t))
+      return Value::poison();
+    elt = *t;
+  }
+  auto count = int64_t(n);
+  auto type = c.e.tensorOf({count}, elt);
+  DenseElementsAttr attr;
+  if (llvm::isa<FloatType>(elt)) {
+    std::vector<APFloat> values;
+    for (int64_t i = 0; i < count; ++i) {
+      APFloat f(a + double(i) * h);
+      bool lost;
+      f.convert(llvm::cast<FloatType>(elt).getFloatSemantics(), APFloat::rmNearestTiesToEven,
+                &lost);
+      values.push_back(f);
+    }
+    attr = DenseElementsAttr::get(type, values);
+  } else {
+    unsigned width = elt.getIntOrFloatBitWidth();
+    std::vector<APInt> values;
+    for (int64_t i = 0; i < count; ++i)
+      values.push_back(APInt(width, uint64_t(int64_t(a) + i * int64_t(h)), /*isSigned=*/true));
+    attr = DenseElementsAttr::get(type, values);
+  }
+  return Value::ofTensor(arith::ConstantOp::create(c.builder(), c.loc, type, attr));
+}
+
+/// zeros, ones and full: a splat constant of a shape known at compile time.
+static Handler factory(std::optional<double> value) {
+  return [value](FunctionCall &c) {
+    SmallVector<int64_t> shape = *c.ints("size", 0);
+    double v = value ? *value : c.a["fill_value"].number();
+    Type elt = c.builder().getF32Type();
+    if (!value && c.a["fill_value"].kind != Value::Kind::Float)
+      elt = c.a["fill_value"].kind == Value::Kind::Bool ? Type(c.builder().getI1Type())
+                                                          : Type(c.builder().getI64Type());
+    if (const Value &dt = c.a["dtype"]; !dt.isNone()) {
+      FailureOr<Type> t = dt.kind == Value::Kind::Str ? c.e.parseDType(dt.s, c.loc)
+                                                       : FailureOr<Type>(dt.dtype);
+      if (failed(t))
+        return Value::poison();
+      elt = *t;
+    }
+    if (llvm::any_of(shape, [](int64_t d) { return d < 0; }))
+      return c.fail(fmt::format("sizes must not be negative, but got {}", formatShape(shape)));
+    int64_t n = 1;
+    for (int64_t d : shape)
+      if (auto m = llvm::checkedMul(n, d); !m || (n = *m) > c.e.maxConstantElements)
+        return c.fail(fmt::format("{} elements are more than modelc's limit of {} for a "
+                                  "constant",
+                                  formatShape(shape), c.e.maxConstantElements));
+    return Value::ofTensor(c.e.splat(v, c.e.tensorOf(shape, elt), c.loc));
+  };
+}
+
+/// tril and triu: x with the elements above (tril) or below (triu) diagonal
+/// `diagonal` of its last two dimensions zeroed, by a constant bool mask.
+static Handler triangle(bool lower) {
+  return [lower](FunctionCall &c) {
+    const Value &x = c.input();
+    auto s = x.type().getShape();
+    if (s.size() < 2 || ShapedType::isDynamic(s[s.size() - 2]) || ShapedType::isDynamic(s.back()))
+      return c.fail(fmt::format("expects a tensor whose last two sizes are known at compile "
+                                "time, but got {}",
+                                x.describe()));
+    int64_t rows = s[s.size() - 2], cols = s.back(), k = c.a["diagonal"].i;
+    if (rows * cols > c.e.maxConstantElements)
+      return c.fail("the matrix is larger than modelc's limit for a constant mask");
+    auto type = c.e.tensorOf({rows, cols}, c.builder().getI1Type());
+    llvm::SmallVector<bool> keep;
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j)
+        keep.push_back(lower ? j - i <= k : j - i >= k);
+    mlir::Value mask = arith::ConstantOp::create(c.builder(), c.loc, type,
+                                                 DenseElementsAttr::get(type, llvm::ArrayRef<bool>(keep)));
+    return whereOf(c, Value::ofTensor(mask), x, Value::integer(0));
+  };
+}
+
 static const std::vector<BuiltinFunction> &builtinFunctions() {
   auto I = [](int64_t v) { return std::optional<Value>(Value::integer(v)); };
   auto F = [](double v) { return std::optional<Value>(Value::real(v)); };
@@ -1529,7 +1785,7 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
        interpolate},
       {"unsqueeze", {input, {"dim", ArgType::Int, req}}, unsqueeze},
       {"squeeze", {input, {"dim", ArgType::OptInt, none}}, squeeze},
-      {"view", {input, {"shape", ArgType::Ints, req}}, reshape},
+      {"view", {input, {"shape", ArgType::Shape, req}}, reshape},
       {"size", {input, {"dim", ArgType::Int, req}}, sizeOf},
       {"pixel_shuffle", {input, {"upscale_factor", ArgType::Int, req}}, pixelShuffle},
       {"narrow", {input, {"dim", ArgType::Int, req}, {"start", ArgType::Int, req},
@@ -1591,7 +1847,9 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
        [](FunctionCall &c) {
          return c.e.emitFlatten(c.input(), c.a["start_dim"].i, c.a["end_dim"].i, c.what, c.loc);
        }},
-      {"reshape", {input, {"shape", ArgType::Ints, req}}, reshape},
+      {"reshape", {input, {"shape", ArgType::Shape, req}}, reshape},
+      {"expand", {input, {"size", ArgType::Shape, req}}, expand},
+      {"repeat", {input, {"repeats", ArgType::Ints, req}}, repeat},
       {"permute", {input, {"dims", ArgType::Ints, req}},
        [](FunctionCall &c) { return permuteDims(c, *c.ints("dims", 0)); }},
       {"transpose", {input, {"dim0", ArgType::Int, req}, {"dim1", ArgType::Int, req}}, transpose},
@@ -1696,6 +1954,26 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
         {"reduction", ArgType::Str, Value::str("mean")},
         {"pos_weight", ArgType::OptTensor, none}},
        loss("binary_cross_entropy_with_logits")},
+      {"where",
+       {{"condition", ArgType::Tensor, req}, {"input", ArgType::TensorOrNumber, req},
+        {"other", ArgType::TensorOrNumber, req}},
+       [](FunctionCall &c) { return whereOf(c, c.a["condition"], c.input(), c.a["other"]); }},
+      {"masked_fill",
+       {input, {"mask", ArgType::Tensor, req}, {"value", ArgType::TensorOrNumber, req}},
+       maskedFill},
+      {"arange",
+       {{"start", ArgType::Any, req}, {"end", ArgType::Any, none}, {"step", ArgType::Any, I(1)},
+        {"dtype", ArgType::DType, none}},
+       arange},
+      {"tril", {input, {"diagonal", ArgType::Int, I(0)}}, triangle(/*lower=*/true)},
+      {"triu", {input, {"diagonal", ArgType::Int, I(0)}}, triangle(/*lower=*/false)},
+      {"zeros", {{"size", ArgType::Ints, req}, {"dtype", ArgType::DType, none}},
+       factory(0.0)},
+      {"ones", {{"size", ArgType::Ints, req}, {"dtype", ArgType::DType, none}}, factory(1.0)},
+      {"full",
+       {{"size", ArgType::Ints, req}, {"fill_value", ArgType::Any, req},
+        {"dtype", ArgType::DType, none}},
+       factory(std::nullopt)},
       {"zeros_like", {input}, fullLike(0.0)},
       {"ones_like", {input}, fullLike(1.0)},
   };
@@ -1712,26 +1990,148 @@ SmallVector<StringRef> Elaborator::builtinFunctionNames() {
   return builtinNames(builtinFunctions());
 }
 
+/// PyTorch's methods and factories take sizes as separate arguments too:
+/// x.view(2, -1) and zeros(2, 3) are x.view([2, -1]) and zeros([2, 3]). Packs
+/// the positional arguments from `first` on into one list, unless there is
+/// one and it is a list already.
+static void packSizes(std::vector<ArgValue> &args, size_t first) {
+  size_t positional = first;
+  while (positional < args.size() && args[positional].keyword.empty())
+    ++positional;
+  if (positional <= first)
+    return;
+  const Value &one = args[first].value;
+  if (positional == first + 1 && one.kind != Value::Kind::Int && one.kind != Value::Kind::Size)
+    return;
+  std::vector<Value> items;
+  for (size_t i = first; i < positional; ++i)
+    items.push_back(args[i].value);
+  ArgValue packed{"", args[first].loc, Value::list(std::move(items))};
+  args.erase(args.begin() + first, args.begin() + positional);
+  args.insert(args.begin() + first, std::move(packed));
+}
+
 Value Elaborator::callFunction(const ast::CallExpr &call, Env &env) {
-  const BuiltinFunction *f = findFunction(call.callee);
-  assert(f && "callFunction is called for built-in functions only");
-  Location loc = call.getLoc();
   auto args = evaluateArgs(call.args, env);
   if (!args)
     return Value::poison();
+  if (llvm::is_contained({"zeros", "ones"}, call.callee))
+    packSizes(*args, 0);
+  return callFunctionWith(call.callee, *args, env, call.getLoc());
+}
+
+Value Elaborator::callFunctionWith(StringRef name, ArrayRef<ArgValue> args, Env &env,
+                                   Location loc) {
+  const BuiltinFunction *f = findFunction(name);
+  assert(f && "callFunctionWith is called for built-in functions only");
   auto isNumber = [](const ArgValue &a) { return a.value.isNumber(); };
-  if (f->fold && args->size() == f->signature.size() && llvm::all_of(*args, isNumber))
-    return f->fold(llvm::map_to_vector(*args, [](const ArgValue &a) { return a.value; }));
+  if (f->fold && args.size() == f->signature.size() && llvm::all_of(args, isNumber))
+    return f->fold(llvm::map_to_vector(args, [](const ArgValue &a) { return a.value; }));
   if (!env.inForward()) {
     error(loc) << fmt::format("'{}' works on tensors and can be called only inside forward",
                               f->name.str());
     return Value::poison();
   }
-  auto bound = bind(f->signature, *args, fmt::format("'{}'", f->name.str()), loc);
+  auto bound = bind(f->signature, args, fmt::format("'{}'", f->name.str()), loc);
   if (!bound)
     return Value::poison();
   FunctionCall c{*this, f->name, *bound, loc};
   return f->emit(c);
+}
+
+/// The methods whose name is not the function's: x.float() is cast(x, f32).
+static std::optional<StringRef> castMethod(StringRef name) {
+  return llvm::StringSwitch<std::optional<StringRef>>(name)
+      .Case("float", StringRef("f32"))
+      .Case("double", StringRef("f64"))
+      .Case("half", StringRef("f16"))
+      .Case("bfloat16", StringRef("bf16"))
+      .Case("long", StringRef("i64"))
+      .Case("int", StringRef("i32"))
+      .Case("bool", StringRef("bool"))
+      .Default(std::nullopt);
+}
+
+Value Elaborator::callMethod(const ast::CallExpr &call, Env &env) {
+  Location loc = call.getLoc();
+  auto evaluated = evaluateArgs(call.args, env);
+  if (!evaluated)
+    return Value::poison();
+  std::vector<ArgValue> args = std::move(*evaluated);
+  const Value &self = args.front().value;
+  StringRef name = call.callee;
+  bool attribute = call.form == ast::CallExpr::Form::Attribute;
+  std::string what = fmt::format("'.{}{}'", name.str(), attribute ? "" : "()");
+  if (!expectTensor(self, what, loc))
+    return Value::poison();
+  RankedTensorType type = self.type();
+  auto shapeValue = [&] {
+    std::vector<Value> sizes;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      sizes.push_back(type.isDynamicDim(d) ? Value::runtimeSize(fmt::format("shape[{}]", d))
+                                           : Value::integer(type.getDimSize(d)));
+    return Value::list(std::move(sizes));
+  };
+  if (attribute) {
+    if (name == "shape")
+      return shapeValue();
+    if (name == "ndim")
+      return Value::integer(type.getRank());
+    if (name == "dtype")
+      return Value::ofDType(type.getElementType());
+    if (name == "T" || name == "mT") {
+      if (name == "mT" && type.getRank() < 2) {
+        error(loc) << fmt::format("'.mT' needs at least 2 dimensions, but got {}",
+                                  self.describe());
+        return Value::poison();
+      }
+      // .T reverses every dimension; .mT swaps the last two.
+      SmallVector<int64_t> perm = llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
+      if (name == "T")
+        std::reverse(perm.begin(), perm.end());
+      else
+        std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
+      return applyFunction("permute", what, {{"input", self}, {"dims", Value::ints(perm)}},
+                           loc);
+    }
+    error(loc) << fmt::format("tensors have no attribute '{}' in modelc; the attributes are "
+                              "shape, ndim, dtype, T and mT",
+                              name.str());
+    return Value::poison();
+  }
+  auto noArguments = [&]() {
+    if (args.size() == 1)
+      return true;
+    error(args[1].loc) << fmt::format("{} takes no arguments", what);
+    return false;
+  };
+  if (name == "size" && args.size() == 1)
+    return shapeValue();
+  if (name == "dim")
+    return noArguments() ? Value::integer(type.getRank()) : Value::poison();
+  if (name == "contiguous" || name == "clone")
+    return noArguments() ? self : Value::poison();
+  if (std::optional<StringRef> dtype = castMethod(name)) {
+    if (!noArguments())
+      return Value::poison();
+    FailureOr<Type> t = parseDType(*dtype, loc);
+    return Value::ofTensor(castTo(self.tensor, *t, loc));
+  }
+  if (name == "type_as") {
+    if (args.size() != 2 || !expectTensor(args[1].value, what, args[1].loc))
+      return Value::poison();
+    return Value::ofTensor(castTo(self.tensor, args[1].value.type().getElementType(), loc));
+  }
+  // x.view(2, -1) as view(x, [2, -1]).
+  if (llvm::is_contained({"view", "reshape", "expand", "permute", "repeat"}, name))
+    packSizes(args, 1);
+  if (!isBuiltinFunction(name)) {
+    auto diag = error(loc) << fmt::format("tensors have no method '{}' in modelc", name.str());
+    if (auto best = closestMatch(name, builtinFunctionNames()))
+      diag << fmt::format("; did you mean '{}'?", *best);
+    return Value::poison();
+  }
+  return callFunctionWith(name, args, env, loc);
 }
 
 Value Elaborator::applyFunction(StringRef fn, StringRef what,

@@ -29,6 +29,8 @@ llvm::StringRef modelc::spell(Tok kind) {
   case Tok::KwReturn: return "return";
   case Tok::KwIf: return "if";
   case Tok::KwElse: return "else";
+  case Tok::KwFor: return "for";
+  case Tok::KwIn: return "in";
   case Tok::KwAnd: return "and";
   case Tok::KwOr: return "or";
   case Tok::KwNot: return "not";
@@ -148,6 +150,8 @@ Token Lexer::next() {
                      .Case("return", Tok::KwReturn)
                      .Case("if", Tok::KwIf)
                      .Case("else", Tok::KwElse)
+                     .Case("for", Tok::KwFor)
+                     .Case("in", Tok::KwIn)
                      .Case("and", Tok::KwAnd)
                      .Case("or", Tok::KwOr)
                      .Case("not", Tok::KwNot)

@@ -35,6 +35,8 @@ enum class Tok {
   KwReturn,
   KwIf,
   KwElse,
+  KwFor,
+  KwIn,
   KwAnd,
   KwOr,
   KwNot,

@@ -27,7 +27,11 @@ namespace modelc {
 //===----------------------------------------------------------------------===//
 
 mlir::Value Elaborator::scalar(double v, Type elementType, Location loc) {
-  auto type = RankedTensorType::get({}, elementType);
+  return splat(v, RankedTensorType::get({}, elementType), loc);
+}
+
+mlir::Value Elaborator::splat(double v, RankedTensorType type, Location loc) {
+  Type elementType = type.getElementType();
   TypedAttr attr;
   if (auto ft = llvm::dyn_cast<FloatType>(elementType))
     attr = FloatAttr::get(ft, v);
@@ -194,6 +198,11 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
   }
   case K::Name: {
     const std::string &name = llvm::cast<ast::NameExpr>(expr).name;
+    if (env.bound) {
+      auto it = env.bound->find(name);
+      if (it != env.bound->end())
+        return it->second;
+    }
     if (env.locals) {
       auto it = env.locals->find(name);
       if (it != env.locals->end())
@@ -206,7 +215,10 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
         return Value::poison();
       if (const StateEntry *s = env.self->findState(name))
         return readState(*env.self, *s, expr.getLoc());
-      if (env.self->findChild(name)) {
+      if (Instance *child = env.self->findChild(name)) {
+        // A ModuleList (or Sequential) is a value that `for` iterates over.
+        if (child->typeName == kModuleList || child->typeName == kSequential)
+          return Value::ofModule(child);
         error(expr.getLoc()) << fmt::format("'{}' is a module; call it, as in {}(x)", name,
                                             name);
         return Value::poison();
@@ -220,6 +232,10 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
       if (it != env.self->args.end())
         return it->second;
     }
+    // Python's float('inf'), as the bare names PyTorch code imports.
+    if (name == "inf" || name == "nan")
+      return Value::real(name == "inf" ? std::numeric_limits<double>::infinity()
+                                       : std::numeric_limits<double>::quiet_NaN());
     if (name == "training") {
       if (env.inForward())
         return Value::boolean(training);
@@ -298,17 +314,41 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
       return rhs;
     return binary(b.op, lhs, rhs, expr.getLoc());
   }
+  case K::Comprehension:
+    return evaluateComprehension(llvm::cast<ast::ComprehensionExpr>(expr), env);
   case K::Index: {
     const auto &ix = llvm::cast<ast::IndexExpr>(expr);
     Value base = evaluate(*ix.base, env);
     if (base.isPoison())
       return base;
+    if (base.kind == Value::Kind::List)
+      return indexList(base, ix, env);
     if (!expectTensor(base, "indexing", expr.getLoc()))
       return Value::poison();
     return emitIndex(base, ix, env);
   }
   case K::Call: {
     const auto &call = llvm::cast<ast::CallExpr>(expr);
+    if (call.form != ast::CallExpr::Form::Call)
+      return callMethod(call, env);
+    // A name a `for` bound to a module (`for blk in blocks { x = blk(x) }`).
+    for (const llvm::StringMap<Value> *scope : {env.bound, (const llvm::StringMap<Value> *)env.locals}) {
+      if (!scope)
+        continue;
+      auto it = scope->find(call.callee);
+      if (it == scope->end())
+        continue;
+      if (it->second.kind == Value::Kind::Module)
+        return callWithInputs(*it->second.module, call, env,
+                              fmt::format("module '{}'", call.callee));
+      if (it->second.isPoison())
+        return Value::poison();
+      error(call.getLoc()) << fmt::format("'{}' is {}, not a module or a function",
+                                          call.callee, it->second.describe());
+      return Value::poison();
+    }
+    if (std::optional<Value> v = callIterationBuiltin(call, env))
+      return *v;
     if (env.self && env.inForward()) {
       if (env.self->broken.contains(call.callee))
         return Value::poison();
@@ -331,6 +371,7 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
     if (isBuiltinFunction(call.callee))
       return callFunction(call, env);
     if (isBuiltinModule(call.callee) || call.callee == kSequential ||
+        call.callee == kModuleList ||
         modules.count(call.callee)) {
       error(call.getLoc()) << fmt::format(
           "'{}' is a module: declare it as a member (name = {}(...)) and call the member",
@@ -435,6 +476,29 @@ static LogicalResult runStmt(Elaborator &e, const ast::Stmt &stmt, Env &env, Flo
     }
     return runBlock(e, c.b ? i.thenBlock : i.elseBlock, env, flow);
   }
+  case ast::Stmt::Kind::For: {
+    const auto &f = llvm::cast<ast::ForStmt>(stmt);
+    FailureOr<std::vector<Value>> items =
+        e.iterate(e.evaluate(*f.iterable, env), f.iterable->getLoc());
+    if (failed(items)) {
+      for (const std::string &t : f.targets)
+        (*env.locals)[t] = Value::poison();
+      return failure();
+    }
+    for (const Value &item : *items) {
+      ++e.iterations.count;
+      if (failed(e.checkLimit(e.iterations, stmt.getLoc())) ||
+          failed(e.bindTargets(f.targets, item, *env.locals, stmt.getLoc())))
+        return failure();
+      // An error in the body is reported at the first turn; later turns
+      // would repeat it, so stop there.
+      if (failed(runBlock(e, f.body, env, flow)))
+        return failure();
+      if (flow.returned)
+        break;
+    }
+    return success();
+  }
   }
   return failure();
 }
@@ -479,6 +543,15 @@ Value Elaborator::callModule(Instance &inst, ArrayRef<Value> inputs, Location lo
     }
     return x;
   }
+  if (inst.typeName == kModuleList) {
+    StringRef local = StringRef(inst.path).rsplit('.').second;
+    if (local.empty())
+      local = inst.path;
+    error(loc) << fmt::format("ModuleList '{}' is not callable; call its modules in a loop: "
+                              "for m in {} {{ x = m(x) }}",
+                              inst.path, local.str());
+    return Value::poison();
+  }
   if (!inst.decl)
     return callBuiltinModule(inst, inputs, loc);
 
@@ -509,6 +582,7 @@ Value Elaborator::callModule(Instance &inst, ArrayRef<Value> inputs, Location lo
         diag.attachNote(arg.loc) << "declared here";
         return Value::poison();
       }
+      bindDimNames(*arg.type, input.type(), env);
     }
     locals[arg.name] = input;
   }
@@ -564,6 +638,7 @@ FailureOr<func::FuncOp> Elaborator::traceMethod(Instance &model, const ast::Forw
   stateValues.clear();
   ops.count = 0;
   moduleCalls.count = 0;
+  iterations.count = 0;
   llvm::StringMap<Value> locals;
   Env env{&model, &locals};
 
@@ -590,6 +665,8 @@ FailureOr<func::FuncOp> Elaborator::traceMethod(Instance &model, const ast::Forw
   Block *entry = func.addEntryBlock();
   for (auto [i, a] : llvm::enumerate(fwd.args)) {
     locals[a.name] = poisoned[i] ? Value::poison() : Value::ofTensor(entry->getArgument(i));
+    if (!poisoned[i] && a.type)
+      bindDimNames(*a.type, llvm::cast<RankedTensorType>(argTypes[i]), env);
     func.setArgAttr(i, mlir::mdl::kArgNameAttr, builder.getStringAttr(a.name));
     // The names of its dynamic sizes ("" for the others): the inputs of one
     // name must agree at run time, which the runtime checks.

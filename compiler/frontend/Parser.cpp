@@ -277,7 +277,7 @@ private:
             (tok(1).is(Tok::Assign) ||
              (inBlock && (tok(1).is(Tok::Comma) || tok(1).is(Tok::LArrow)))))
           return;
-        if (inBlock && (t.is(Tok::KwReturn) || t.is(Tok::KwIf)))
+        if (inBlock && (t.is(Tok::KwReturn) || t.is(Tok::KwIf) || t.is(Tok::KwFor)))
           return;
       }
       if (isOpener(t.kind))
@@ -305,6 +305,9 @@ private:
   bool parseBraceBlock(Block &block, const llvm::Twine &what);
   StmtPtr parseStmt();
   StmtPtr parseIfStmt();
+  StmtPtr parseForStmt();
+  /// `a, b in`: the names a `for` binds, up to and including `in`.
+  bool parseForTargets(std::vector<std::string> &names, std::vector<mlir::Location> &locs);
 
   Parsed parseExpr();
   Parsed parseOrExpr();
@@ -727,7 +730,7 @@ bool Parser::parseBraceBlock(Block &block, const llvm::Twine &what) {
   }
   expected(what);
   const Token &t = cur();
-  bool startsStmt = t.is(Tok::KwReturn) || t.is(Tok::KwIf) ||
+  bool startsStmt = t.is(Tok::KwReturn) || t.is(Tok::KwIf) || t.is(Tok::KwFor) ||
                     (t.is(Tok::Ident) &&
                      (tok(1).is(Tok::Assign) || tok(1).is(Tok::Comma) ||
                       tok(1).is(Tok::LArrow)));
@@ -773,6 +776,7 @@ bool Parser::parseBlock(Block &block, const Token &lbrace, bool implicit) {
 
 // stmt := 'return' expr (',' expr)*
 //       | 'if' expr block ['else' (block | ifStmt)]
+//       | 'for' IDENT (',' IDENT)* 'in' expr block
 //       | IDENT '<-' expr
 //       | IDENT (',' IDENT)* '=' expr
 StmtPtr Parser::parseStmt() {
@@ -791,6 +795,8 @@ StmtPtr Parser::parseStmt() {
   }
   case Tok::KwIf:
     return parseIfStmt();
+  case Tok::KwFor:
+    return parseForStmt();
   case Tok::Ident: {
     if (tok(1).is(Tok::LArrow)) {
       Token name = take();
@@ -865,6 +871,48 @@ StmtPtr Parser::parseIfStmt() {
   }
   return std::make_unique<IfStmt>(loc(kw), std::move(cond.expr),
                                   std::move(thenBlock), std::move(elseBlock));
+}
+
+bool Parser::parseForTargets(std::vector<std::string> &names,
+                             std::vector<mlir::Location> &locs) {
+  for (;;) {
+    if (!at(Tok::Ident)) {
+      expected("a name after 'for'");
+      return false;
+    }
+    Token name = take();
+    names.push_back(name.text.str());
+    locs.push_back(loc(name));
+    if (!at(Tok::Comma))
+      break;
+    take();
+  }
+  if (!at(Tok::KwIn)) {
+    expected("'in' after the names of 'for'");
+    return false;
+  }
+  take();
+  return true;
+}
+
+// forStmt := 'for' IDENT (',' IDENT)* 'in' expr block
+StmtPtr Parser::parseForStmt() {
+  NestGuard guard(blockNesting);
+  if (!checkNesting(blockNesting, "block"))
+    return nullptr;
+  Token kw = take();
+  std::vector<std::string> targets;
+  std::vector<mlir::Location> targetLocs;
+  if (!parseForTargets(targets, targetLocs))
+    return nullptr;
+  Parsed iterable = parseExpr();
+  if (!iterable)
+    return nullptr;
+  Block body;
+  if (!parseBraceBlock(body, "'{' after the iterable of 'for'"))
+    return nullptr;
+  return std::make_unique<ForStmt>(loc(kw), std::move(targets), std::move(targetLocs),
+                                   std::move(iterable.expr), std::move(body));
 }
 
 //===----------------------------------------------------------------------===//
@@ -1041,8 +1089,32 @@ Parsed Parser::parsePostfix() {
     e = make(std::make_unique<CallExpr>(loc(callee), callee.text.str(), std::move(args)),
              depth + 1);
   }
-  // Indexing, as Python's: x[0], x[:, -1], x[..., a:b], x[a:b:s].
-  while (e && at(Tok::LBracket)) {
+  // Indexing, as Python's: x[0], x[:, -1], x[..., a:b], x[a:b:s]; methods
+  // and attributes of tensors: x.view(2, -1), x.shape.
+  while (e && (at(Tok::LBracket) || at(Tok::Dot))) {
+    if (at(Tok::Dot)) {
+      take();
+      if (!at(Tok::Ident)) {
+        expected("a method or attribute name after '.'");
+        return {};
+      }
+      Token name = take();
+      std::vector<Argument> args;
+      mlir::Location receiverLoc = e.expr->getLoc();
+      args.push_back(Argument{"", receiverLoc, std::move(e.expr)});
+      unsigned depth = e.depth;
+      auto form = CallExpr::Form::Attribute;
+      if (at(Tok::LParen)) {
+        Token open = take();
+        if (!parseCallArgs(args, open, depth))
+          return {};
+        form = CallExpr::Form::Method;
+      }
+      auto call = std::make_unique<CallExpr>(loc(name), name.text.str(), std::move(args));
+      call->form = form;
+      e = make(std::move(call), std::max(depth, e.depth) + 1);
+      continue;
+    }
     Token open = take();
     std::vector<IndexItem> items;
     unsigned depth = e.depth;
@@ -1176,6 +1248,22 @@ Parsed Parser::parsePrimary() {
       if (!e)
         return {};
       depth = std::max(depth, e.depth);
+      if (elements.empty() && at(Tok::KwFor)) {
+        // [element for names in iterable]
+        take();
+        std::vector<std::string> targets;
+        std::vector<mlir::Location> targetLocs;
+        if (!parseForTargets(targets, targetLocs))
+          return {};
+        Parsed iterable = parseExpr();
+        if (!iterable || !expectClose(Tok::RBracket, open))
+          return {};
+        depth = std::max(depth, iterable.depth);
+        return make(std::make_unique<ComprehensionExpr>(loc(open), std::move(e.expr),
+                                                        std::move(targets),
+                                                        std::move(iterable.expr)),
+                    depth + 1);
+      }
       elements.push_back(std::move(e.expr));
       if (!at(Tok::Comma))
         break;

@@ -416,3 +416,35 @@ func.func @element_type(%x: tensor<3xi8>) {
   %0 = mdl.relu %x : tensor<3xi8>
   return
 }
+
+// -----
+
+func.func @compare_predicate(%x: tensor<3xf32>) {
+  // expected-error @+1 {{predicate must be one of eq, ne, lt, le, gt, ge, got "lte"}}
+  %0 = mdl.compare %x, %x predicate "lte" : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xi1>
+  return
+}
+
+// -----
+
+func.func @compare_result(%x: tensor<3xf32>) {
+  // expected-error @+1 {{result element type 'f32' does not match the operand element type 'i1'}}
+  %0 = mdl.compare %x, %x predicate "lt" : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @where_condition(%c: tensor<3xf32>, %x: tensor<3xf32>) {
+  // expected-error @+1 {{condition must be a tensor of i1, got 'tensor<3xf32>'}}
+  %0 = mdl.where %c, %x, %x : (tensor<3xf32>, tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @where_shape(%c: tensor<4xi1>, %x: tensor<3xf32>) {
+  // expected-error @+1 {{'mdl.where' op}}
+  %0 = mdl.where %c, %x, %x : (tensor<4xi1>, tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  return
+}

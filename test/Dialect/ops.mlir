@@ -84,6 +84,10 @@ func.func @binary(%a: tensor<?x5xf32>, %b: tensor<5xf32>, %s: tensor<f32>) {
   // CHECK: mdl.minimum {{.*}} : (tensor<3x1xf32>, tensor<5xf32>) -> tensor<3x5xf32>
   %c = arith.constant dense<1.0> : tensor<3x1xf32>
   %6 = mdl.minimum %c, %b : (tensor<3x1xf32>, tensor<5xf32>) -> tensor<3x5xf32>
+  // CHECK: mdl.compare {{.*}} predicate "lt" : (tensor<3x1xf32>, tensor<5xf32>) -> tensor<3x5xi1>
+  %7 = mdl.compare %c, %b predicate "lt" : (tensor<3x1xf32>, tensor<5xf32>) -> tensor<3x5xi1>
+  // CHECK: mdl.where {{.*}} : (tensor<3x5xi1>, tensor<5xf32>, tensor<f32>) -> tensor<3x5xf32>
+  %8 = mdl.where %7, %b, %s : (tensor<3x5xi1>, tensor<5xf32>, tensor<f32>) -> tensor<3x5xf32>
   return
 }
 

@@ -239,6 +239,19 @@ LogicalResult Differentiator::differentiate(Operation *op, ArrayRef<Value> rg) {
     }
     return success();
   }
+  if (auto where = dyn_cast<mdl::WhereOp>(op)) {
+    // The gradient goes to the operand that was chosen; the condition has none.
+    Value c = where.getCondition(), x = where.getInput(), y = where.getOther();
+    Value zero = g.constant(0.0, typeOf(grad).getElementType());
+    auto choose = [&](Value a, Value b) {
+      return mdl::WhereOp::create(g.b, g.loc, grad.getType(), c, a, b).getResult();
+    };
+    if (isActive(x) && failed(sumTo(choose(grad, zero), x)))
+      return failure();
+    if (isActive(y) && failed(sumTo(choose(zero, grad), y)))
+      return failure();
+    return success();
+  }
   if (isa<mdl::MaximumOp, mdl::MinimumOp>(op)) {
     StringRef kind = isa<mdl::MaximumOp>(op) ? "maximum" : "minimum";
     Value x = operand(0), y = operand(1);

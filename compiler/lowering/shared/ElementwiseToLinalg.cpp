@@ -17,6 +17,8 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
+#include "llvm/ADT/StringSwitch.h"
+
 #include <cmath>
 
 using namespace mlir;
@@ -206,6 +208,34 @@ void populateElementwiseToLinalgPatterns(RewritePatternSet &patterns) {
     Value log1mX = arith::MaximumFOp::create(
         b, l, math::Log1pOp::create(b, l, arith::NegFOp::create(b, l, x)), floor);
     return sub(b, l, mul(b, l, sub(b, l, t, cst(b, l, x, 1.0)), log1mX), mul(b, l, t, logX));
+  });
+  addElementwise<mdl::CompareOp>(patterns, [](mdl::CompareOp op, OpBuilder &b, Location l,
+                                              ValueRange a) {
+    StringRef p = op.getPredicate();
+    if (isFloat(a[0].getType())) {
+      // Ordered (false with a NaN) but for "ne", as IEEE and PyTorch.
+      auto pred = llvm::StringSwitch<arith::CmpFPredicate>(p)
+                      .Case("eq", arith::CmpFPredicate::OEQ)
+                      .Case("ne", arith::CmpFPredicate::UNE)
+                      .Case("lt", arith::CmpFPredicate::OLT)
+                      .Case("le", arith::CmpFPredicate::OLE)
+                      .Case("gt", arith::CmpFPredicate::OGT)
+                      .Default(arith::CmpFPredicate::OGE);
+      return Value(arith::CmpFOp::create(b, l, pred, a[0], a[1]));
+    }
+    // i1 compares as unsigned (false < true), other ints as signed.
+    bool u = a[0].getType().isInteger(1);
+    auto pred = llvm::StringSwitch<arith::CmpIPredicate>(p)
+                    .Case("eq", arith::CmpIPredicate::eq)
+                    .Case("ne", arith::CmpIPredicate::ne)
+                    .Case("lt", u ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt)
+                    .Case("le", u ? arith::CmpIPredicate::ule : arith::CmpIPredicate::sle)
+                    .Case("gt", u ? arith::CmpIPredicate::ugt : arith::CmpIPredicate::sgt)
+                    .Default(u ? arith::CmpIPredicate::uge : arith::CmpIPredicate::sge);
+    return Value(arith::CmpIOp::create(b, l, pred, a[0], a[1]));
+  });
+  addElementwise<mdl::WhereOp>(patterns, [](auto, OpBuilder &b, Location l, ValueRange a) {
+    return Value(arith::SelectOp::create(b, l, a[0], a[1], a[2]));
   });
   addElementwise<mdl::MinimumOp>(patterns, [](auto, OpBuilder &b, Location l, ValueRange a) {
     return isFloat(a[0].getType()) ? Value(arith::MinimumFOp::create(b, l, a[0], a[1]))

@@ -93,6 +93,31 @@ LogicalResult PowOp::verify() { return verifyBroadcastOp(*this); }
 LogicalResult MaximumOp::verify() { return verifyBroadcastOp(*this); }
 LogicalResult MinimumOp::verify() { return verifyBroadcastOp(*this); }
 
+LogicalResult CompareOp::verify() {
+  if (!llvm::is_contained({"eq", "ne", "lt", "le", "gt", "ge"}, getPredicate()))
+    return emitOpError() << "predicate must be one of eq, ne, lt, le, gt, ge, got \""
+                         << getPredicate() << "\"";
+  if (failed(verifySameElementType(*this, {getLhs(), getRhs()})))
+    return failure();
+  std::string why;
+  auto inferred = shape::broadcast(shapeOf(getLhs()), shapeOf(getRhs()), why);
+  return verifyResult(*this, getResult(), inferred, why,
+                      IntegerType::get(getContext(), 1));
+}
+
+LogicalResult WhereOp::verify() {
+  if (!elementTypeOf(getCondition()).isInteger(1))
+    return emitOpError() << "condition must be a tensor of i1, got "
+                         << getCondition().getType();
+  if (failed(verifySameElementType(*this, {getInput(), getOther()})))
+    return failure();
+  std::string why;
+  auto inferred = shape::broadcast(shapeOf(getInput()), shapeOf(getOther()), why);
+  if (succeeded(inferred))
+    inferred = shape::broadcast(shapeOf(getCondition()), *inferred, why);
+  return verifyResult(*this, getResult(), inferred, why, elementTypeOf(getInput()));
+}
+
 LogicalResult GeluOp::verify() {
   if (getApproximate() != "none" && getApproximate() != "tanh")
     return emitOpError() << "approximate must be \"none\" or \"tanh\", got \""

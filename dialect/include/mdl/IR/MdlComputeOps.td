@@ -49,6 +49,50 @@ def Mdl_PowOp : Mdl_BroadcastBinaryOp<"pow", "power">;
 def Mdl_MaximumOp : Mdl_BroadcastBinaryOp<"maximum", "maximum">;
 def Mdl_MinimumOp : Mdl_BroadcastBinaryOp<"minimum", "minimum">;
 
+def Mdl_CompareOp : Mdl_Op<"compare", [Pure]> {
+  let summary = "Elementwise comparison with broadcasting, giving bools";
+  let description = [{
+    `predicate` is one of "eq", "ne", "lt", "le", "gt", "ge". The operands
+    share an element type and broadcast as the binary ops do; the result is
+    i1 (PyTorch's bool). A comparison with NaN is false, except "ne", as in
+    PyTorch.
+
+    Example:
+
+    ```mlir
+    %0 = mdl.compare %x, %y predicate "lt" : (tensor<4xf32>, tensor<f32>) -> tensor<4xi1>
+    ```
+  }];
+  let arguments = (ins Mdl_Tensor:$lhs, Mdl_Tensor:$rhs, StrAttr:$predicate);
+  let results = (outs Mdl_Tensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs `predicate` $predicate attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Mdl_WhereOp : Mdl_Op<"where", [Pure]> {
+  let summary = "Elementwise choice: torch.where(condition, input, other)";
+  let description = [{
+    `input` where `condition` (i1) is true and `other` where it is false, all
+    three broadcast to one shape as the binary ops do. `input` and `other`
+    share the result's element type. Differentiated as PyTorch: the gradient
+    reaches `input` where the condition holds and `other` elsewhere.
+
+    Example:
+
+    ```mlir
+    %0 = mdl.where %c, %x, %y : (tensor<4x4xi1>, tensor<2x4x4xf32>, tensor<f32>) -> tensor<2x4x4xf32>
+    ```
+  }];
+  let arguments = (ins Mdl_Tensor:$condition, Mdl_Tensor:$input, Mdl_Tensor:$other);
+  let results = (outs Mdl_Tensor:$result);
+  let assemblyFormat = [{
+    $condition `,` $input `,` $other attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise unary ops
 //===----------------------------------------------------------------------===//
