@@ -700,6 +700,69 @@ class TensorOps(nn.Module):  # tensor_ops.mdl
                 torch.zeros(1) + len(self.heads))
 
 
+class SegUp(nn.Module):  # segmentation.mdl's Up
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(cin, cout, kernel_size=2, stride=2)
+        self.conv = nn.Conv2d(2 * cout, cout, 3, padding="same")
+
+    def forward(self, x, skip):
+        return F.relu(self.conv(torch.cat([self.up(x), skip], dim=1)))
+
+
+class Segmentation(nn.Module):  # segmentation.mdl
+    def __init__(self):
+        super().__init__()
+        self.wt = nn.Parameter(torch.randn(8, 2, 3, 3))
+        self.down = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.up1 = SegUp(8, 3)
+        self.t2 = nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1, groups=2)
+        self.t3 = nn.ConvTranspose2d(8, 6, (3, 2), stride=(1, 2), padding=(2, 0), dilation=2,
+                                     bias=False)
+        self.even = nn.Conv2d(8, 4, 2, padding="same")
+        self.dil = nn.Conv2d(8, 4, 3, padding="same", dilation=2)
+        self.valid = nn.Conv2d(8, 4, 3, padding="valid")
+        self.c1 = nn.Conv1d(3, 5, 4, padding="same")
+        self.bil = nn.Upsample(scale_factor=2, mode="bilinear")
+        self.bil_ac = nn.Upsample(size=(7, 5), mode="bilinear", align_corners=True)
+
+    def forward(self, x, seq):
+        d = F.relu(self.down(x))
+        u = self.up1(d, x)
+        return (u, self.t2(d), self.t3(d), self.even(d), self.dil(d), self.valid(d), self.c1(seq),
+                self.bil(d), self.bil_ac(d), F.interpolate(d, size=(5, 7)),
+                F.interpolate(d, scale_factor=1.5, mode="bilinear"),
+                F.conv_transpose2d(d, self.wt, stride=2, groups=4))
+
+
+class Decoder(nn.Module):  # decoder.mdl
+    def __init__(self):
+        super().__init__()
+        self.tok = nn.Embedding(11, 8, padding_idx=0)
+        self.pos = nn.Embedding(6, 8, padding_idx=-1)
+        self.layer0 = nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        self.layer1 = nn.TransformerDecoderLayer(8, 4, 12, dropout=0.0, activation="gelu",
+                                                 norm_first=True, batch_first=True,
+                                                 layer_norm_eps=1e-6)
+        self.head = nn.Linear(8, 11)
+
+    def forward(self, ids, memory, mem_pad):
+        x = self.tok(ids) + self.pos(torch.arange(5))
+        causal = torch.triu(torch.full((5, 5), float("-inf")), diagonal=1)
+        y = self.layer0(x, memory, causal, None, ids == 0, mem_pad)
+        z = self.layer1(y, memory, tgt_mask=nn.Transformer.generate_square_subsequent_mask(5),
+                        tgt_is_causal=True)
+        return self.head(y), self.head(z)
+
+
+def _decoder_inputs(n):
+    ids = torch.randint(0, 11, (n, 5))
+    ids[:, 0] = torch.randint(1, 11, (n,))   # every query has a key to attend
+    pad = torch.rand(n, 7) > 0.7
+    pad[:, 0] = False
+    return OrderedDict(ids=ids, memory=torch.randn(n, 7, 8), mem_pad=pad)
+
+
 class MobileNetSmall(nn.Module):  # mobilenet_small.mdl
     def __init__(self):
         super().__init__()
@@ -767,6 +830,9 @@ MODELS = OrderedDict([
     ("gpt", (GPT, lambda n: OrderedDict(idx=torch.randint(0, 20, (n, 8))), 3, [1])),
     ("tensor_ops", (TensorOps, lambda n: OrderedDict(x=torch.randn(n, 4), mask=torch.rand(n, 4) > 0.5),
                     3, [])),
+    ("segmentation", (Segmentation, lambda n: OrderedDict(x=torch.randn(n, 3, 8, 8),
+                                                         seq=torch.randn(n, 3, 9)), 2, [1])),
+    ("decoder", (Decoder, _decoder_inputs, 3, [])),
     ("mobilenet_small", (MobileNetSmall, lambda n: OrderedDict(x=torch.randn(n, 3, 32, 32)), 3,
                          [1])),
 ])

@@ -517,6 +517,34 @@ class OpsWhere(ParamModel):  # ops_where.mdl
         return l + m(torch.tril(sq @ sq.T, -1) + torch.triu(sq.T @ sq, 1), t[:, :3])
 
 
+class OpsResample(ParamModel):  # ops_resample.mdl
+    PARAMS = (("p", (2, 4, 3, 3)), ("wt", (4, 3, 3, 3)), ("wg", (4, 1, 2, 2)), ("we", (3, 4, 2, 2)),
+              ("table", (6, 3)))
+
+    def loss(self, x, ids, t, t2, t3):
+        m = F.mse_loss
+        z = x + self.p
+        l = m(F.conv_transpose2d(z, self.wt, stride=2, padding=1, output_padding=1), t)
+        l = l + m(F.conv_transpose2d(z, self.wg, stride=2, groups=2), t2)
+        l = l + m(F.conv2d(z, self.we, padding="same"), t3)
+        l = l + m(F.interpolate(z, size=(6, 6), mode="bilinear")[:, :3], t[:, :, :6, :6])
+        l = l + m(F.interpolate(z, scale_factor=2, mode="bilinear", align_corners=True)[:, :3],
+                  t[:, :, :6, :6])
+        l = l + m(F.interpolate(z, size=(5, 4))[:, :3, :3, :3], t3)
+        return l + F.embedding(ids, self.table, padding_idx=2).square().sum()
+
+
+class OpsDecoder(ParamModel):  # ops_decoder.mdl
+    def __init__(self):
+        super().__init__()
+        self.dec = nn.TransformerDecoderLayer(8, 2, 12, dropout=0.0, batch_first=True)
+
+    def loss(self, x, memory, t):
+        y = self.dec(x, memory, tgt_mask=nn.Transformer.generate_square_subsequent_mask(4),
+                     tgt_is_causal=True)
+        return F.mse_loss(y, t)
+
+
 class OpsRecurrent(ParamModel):  # ops_recurrent.mdl
     def __init__(self):
         super().__init__()
@@ -855,6 +883,15 @@ ops_case("ops_where", OpsWhere, lambda m, g, x: set_params(m, {n: grid(g, s, -1,
          lambda g: {"x": randn(g, 3, 4), "mask": torch.rand(3, 4, generator=g) > 0.5, "t": randn(g, 3, 4),
                     "t3": randn(g, 2, 3, 4)},
          "where (tensor and number branches, broadcast), masked_fill, expand, repeat, tril, triu: values and gradients")
+ops_case("ops_resample", OpsResample, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 2, 4, 3, 3), "ids": torch.tensor([[0, 2, 5], [2, 2, 1]]),
+                    "t": randn(g, 2, 3, 6, 6), "t2": randn(g, 2, 2, 6, 6), "t3": randn(g, 2, 3, 3, 3)},
+         "conv_transpose2d (output_padding; groups), padding='same' with an even kernel, bilinear "
+         "interpolate with and without align_corners, nearest to a size, embedding's padding_idx: "
+         "values and gradients")
+ops_case("ops_decoder", OpsDecoder, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 2, 4, 8), "memory": randn(g, 2, 5, 8), "t": randn(g, 2, 4, 8)},
+         "TransformerDecoderLayer (causal self-attention, cross-attention): the gradients of every weight")
 ops_case("ops_recurrent", OpsRecurrent, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 4, 3), "t": randn(g, 2, 4, 8), "t2": randn(g, 2, 4, 2)},
          "LSTM (bidirectional, batch_first) and GRU (2 layers): the gradients of every weight and bias")

@@ -68,17 +68,24 @@ struct BuiltinModule {
   ForwardHandler forward;
   /// Set instead of both where forward takes several inputs (by position).
   MultiForwardHandler multiForward = nullptr;
+  /// multiForward's inputs by name, with their defaults, so that calls may
+  /// name them as torch.nn's (attn(x, x, x, key_padding_mask=pad)).
+  Signature inputs = {};
 };
 
 } // namespace
 
 /// Linear and Conv2d draw weight and bias from U(-1/sqrt(fan_in),
 /// 1/sqrt(fan_in)): kaiming_uniform(a=sqrt(5)) reduces to that bound.
-static void addWeightAndBias(ModuleInit &m, ArrayRef<int64_t> weightShape, double fanIn) {
+/// `biasSize`: the outputs, when the weight's first dimension is not them
+/// (a transposed convolution's [in, out / groups, ...]).
+static void addWeightAndBias(ModuleInit &m, ArrayRef<int64_t> weightShape, double fanIn,
+                             std::optional<int64_t> biasSize = std::nullopt) {
   double bound = 1.0 / std::sqrt(fanIn);
   m.addState("weight", StateRole::Parameter, weightShape, "uniform", {-bound, bound});
   if (m.a["bias"].b)
-    m.addState("bias", StateRole::Parameter, {weightShape[0]}, "uniform", {-bound, bound});
+    m.addState("bias", StateRole::Parameter, {biasSize.value_or(weightShape[0])}, "uniform",
+               {-bound, bound});
 }
 
 static LogicalResult initLinear(ModuleInit &m) {
@@ -89,9 +96,10 @@ static LogicalResult initLinear(ModuleInit &m) {
   return success();
 }
 
-/// Conv1d and Conv2d (`rank` spatial dimensions): torch.nn's checks; the
-/// weight is [out, in / groups, kernel...].
-static LogicalResult initConv(ModuleInit &m, size_t rank) {
+/// Conv1d, Conv2d and ConvTranspose2d (`rank` spatial dimensions):
+/// torch.nn's checks; the weight is [out, in / groups, kernel...], or
+/// [in, out / groups, kernel...] when `transposed`.
+static LogicalResult initConv(ModuleInit &m, size_t rank, bool transposed = false) {
   llvm::StringMap<Value> &a = m.a;
   Location loc = m.inst.loc;
   std::string name = m.inst.typeName;
@@ -100,10 +108,23 @@ static LogicalResult initConv(ModuleInit &m, size_t rank) {
   int64_t in = a["in_channels"].i, out = a["out_channels"].i, groups = a["groups"].i;
   auto kernel = m.e.toInts(a["kernel_size"], rank, "kernel_size", loc);
   auto stride = m.e.toInts(a["stride"], rank, "stride", loc);
-  auto padding = m.e.toInts(a["padding"], rank, "padding", loc);
+  // padding="same" or "valid" stays a string, which the function resolves.
+  bool named = a["padding"].kind == Value::Kind::Str;
+  auto padding = named ? std::optional<SmallVector<int64_t>>(SmallVector<int64_t>(rank, 0))
+                       : m.e.toInts(a["padding"], rank, "padding", loc);
   auto dilation = m.e.toInts(a["dilation"], rank, "dilation", loc);
   if (!kernel || !stride || !padding || !dilation)
     return failure();
+  if (named && a["padding"].s != "same" && a["padding"].s != "valid") {
+    m.e.error(loc) << fmt::format("{}: padding must be an int, a list of ints, 'valid' or "
+                                  "'same', but got '{}'",
+                                  name, a["padding"].s);
+    return failure();
+  }
+  if (named && a["padding"].s == "same" && llvm::any_of(*stride, [](int64_t v) { return v != 1; })) {
+    m.e.error(loc) << name << ": padding='same' is not supported for strided convolutions";
+    return failure();
+  }
   if (in % groups || out % groups) {
     m.e.error(loc) << fmt::format(
         "{}: in_channels ({}) and out_channels ({}) must be divisible by groups ({})", name, in,
@@ -125,15 +146,35 @@ static LogicalResult initConv(ModuleInit &m, size_t rank) {
   // Normalize the arguments so that forward reads them as lists of `rank`.
   a["kernel_size"] = Value::ints(*kernel);
   a["stride"] = Value::ints(*stride);
-  a["padding"] = Value::ints(*padding);
+  if (!named)
+    a["padding"] = Value::ints(*padding);
   a["dilation"] = Value::ints(*dilation);
-  double fanIn = double(in / groups);
-  SmallVector<int64_t> weight = {out, in / groups};
+  if (transposed) {
+    // PyTorch's check: output_padding < max(stride, dilation) per dimension.
+    auto outPad = m.e.toInts(a["output_padding"], rank, "output_padding", loc);
+    if (!outPad)
+      return failure();
+    for (size_t i = 0; i < rank; ++i) {
+      if ((*outPad)[i] < 0 || (*outPad)[i] >= std::max((*stride)[i], (*dilation)[i])) {
+        m.e.error(loc) << fmt::format("{}: output padding must be non-negative and smaller than "
+                                      "either stride or dilation, but got output_padding={}, "
+                                      "stride={}, dilation={}",
+                                      name, formatShape(*outPad), formatShape(*stride),
+                                      formatShape(*dilation));
+        return failure();
+      }
+    }
+    a["output_padding"] = Value::ints(*outPad);
+  }
+  // PyTorch's fan_in is the weight's dimension 1 times the kernel's area.
+  int64_t perGroupIn = transposed ? out / groups : in / groups;
+  double fanIn = double(perGroupIn);
+  SmallVector<int64_t> weight = {transposed ? in : out, perGroupIn};
   for (int64_t k : *kernel) {
     fanIn *= double(k);
     weight.push_back(k);
   }
-  addWeightAndBias(m, weight, fanIn);
+  addWeightAndBias(m, weight, fanIn, out);
   return success();
 }
 
@@ -438,26 +479,30 @@ static Value attention(Elaborator &e, Instance &inst, const AttentionConfig &cfg
   return Value::list({out, returned});
 }
 
-static LogicalResult initEncoderLayer(ModuleInit &m) {
+/// TransformerEncoderLayer and TransformerDecoderLayer (`decoder`): torch.nn's
+/// children in its order: self_attn, [multihead_attn,] linear1, linear2,
+/// norm1, norm2[, norm3].
+static LogicalResult initTransformerLayer(ModuleInit &m, bool decoder) {
+  std::string name = m.inst.typeName;
   if (!m.positive("d_model") || !m.positive("nhead") || !m.positive("dim_feedforward"))
     return failure();
   int64_t d = m.a["d_model"].i, h = m.a["nhead"].i, ff = m.a["dim_feedforward"].i;
   if (d % h) {
-    m.e.error(m.inst.loc) << fmt::format("TransformerEncoderLayer: d_model ({}) must be "
-                                         "divisible by nhead ({})",
-                                         d, h);
+    m.e.error(m.inst.loc) << fmt::format("{}: d_model ({}) must be divisible by nhead ({})",
+                                         name, d, h);
     return failure();
   }
   StringRef act = m.a["activation"].s;
   if (act != "relu" && act != "gelu") {
-    m.e.error(m.inst.loc) << fmt::format("TransformerEncoderLayer: activation must be \"relu\" "
-                                         "or \"gelu\", not \"{}\"",
-                                         act.str());
+    m.e.error(m.inst.loc) << fmt::format("{}: activation must be \"relu\" or \"gelu\", not "
+                                         "\"{}\"",
+                                         name, act.str());
     return failure();
   }
   bool bias = m.a["bias"].b;
-  // torch.nn's children, in its order: self_attn, linear1, linear2, norm1, norm2.
   addAttentionState(m, "self_attn.", d, bias);
+  if (decoder)
+    addAttentionState(m, "multihead_attn.", d, bias);
   auto linear = [&](StringRef name, int64_t out, int64_t in) {
     double bound = 1.0 / std::sqrt(double(in));
     m.addState((name + ".weight").str(), StateRole::Parameter, {out, in}, "uniform",
@@ -468,7 +513,9 @@ static LogicalResult initEncoderLayer(ModuleInit &m) {
   };
   linear("linear1", ff, d);
   linear("linear2", d, ff);
-  for (StringRef norm : {"norm1", "norm2"}) {
+  for (StringRef norm : {"norm1", "norm2", "norm3"}) {
+    if (norm == "norm3" && !decoder)
+      break;
     m.addState((norm + ".weight").str(), StateRole::Parameter, {d}, "full", {1.0});
     if (bias)
       m.addState((norm + ".bias").str(), StateRole::Parameter, {d}, "full", {0.0});
@@ -476,23 +523,33 @@ static LogicalResult initEncoderLayer(ModuleInit &m) {
   return success();
 }
 
-/// TransformerEncoderLayer's forward(src, src_mask=none,
-/// src_key_padding_mask=none, is_causal=false), as torch.nn's:
-///   post-norm: x = norm1(x + sa(x)); x = norm2(x + ff(x))
-///   norm_first: x = x + sa(norm1(x)); x = x + ff(norm2(x))
-/// sa the self-attention (dropout1 after it), ff linear2(dropout(act(linear1))) (dropout2
-/// after it).
-static Value encoderLayer(Elaborator &e, Instance &inst, ArrayRef<Value> in, Location loc) {
+/// The forward of TransformerEncoderLayer (src, src_mask=none,
+/// src_key_padding_mask=none, is_causal=false) and of TransformerDecoderLayer
+/// (tgt, memory, tgt_mask=none, memory_mask=none, tgt_key_padding_mask=none,
+/// memory_key_padding_mask=none, tgt_is_causal=false, memory_is_causal=false),
+/// as torch.nn's:
+///   post-norm: x = norm1(x + sa(x)); [x = norm2(x + mha(x, mem));] x = normN(x + ff(x))
+///   norm_first: x = x + sa(norm1(x)); [x = x + mha(norm2(x), mem);] x = x + ff(normN(x))
+/// sa and mha the attentions (each with its dropout after it), ff
+/// linear2(dropout(act(linear1))) (and its dropout).
+static Value transformerLayer(bool decoder, Elaborator &e, Instance &inst, ArrayRef<Value> in,
+                              Location loc) {
   llvm::StringMap<Value> &a = inst.args;
-  if (in.empty() || in.size() > 4) {
-    e.error(loc) << fmt::format("TransformerEncoderLayer takes src and up to 3 more inputs "
-                                "(src_mask, src_key_padding_mask, is_causal), but {} were given",
-                                in.size());
+  size_t required = decoder ? 2 : 1, most = decoder ? 8 : 4;
+  if (in.size() < required || in.size() > most) {
+    e.error(loc) << fmt::format(
+        "{} takes {} and up to {} more inputs ({}), but {} were given", inst.typeName,
+        decoder ? "tgt, memory" : "src", most - required,
+        decoder ? "tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask, "
+                  "tgt_is_causal, memory_is_causal"
+                : "src_mask, src_key_padding_mask, is_causal",
+        in.size());
     return Value::poison();
   }
   auto input = [&](size_t i, Value dflt) { return i < in.size() ? in[i] : dflt; };
   Value x = in[0];
-  if (!e.expectTensor(x, inst.typeName, loc))
+  if (!e.expectTensor(x, inst.typeName, loc) ||
+      (decoder && !e.expectTensor(in[1], inst.typeName, loc)))
     return Value::poison();
   int64_t d = a["d_model"].i;
   double p = a["dropout"].f;
@@ -515,13 +572,23 @@ static Value encoderLayer(Elaborator &e, Instance &inst, ArrayRef<Value> in, Loc
     return call("linear", {{"input", v}, {"weight", read(name + ".weight")},
                            {"bias", read(name + ".bias")}});
   };
-  auto selfAttention = [&](const Value &v) {
-    Value r = attention(e, inst, {d, a["nhead"].i, p, a["batch_first"].b, "self_attn."},
-                        {v, v, v, input(2, Value::none()), Value::boolean(false),
-                         input(1, Value::none()), Value::boolean(true),
-                         input(3, Value::boolean(false))},
+  // attention()'s inputs: query, key, value, key_padding_mask, need_weights,
+  // attn_mask, average_attn_weights, is_causal.
+  auto attend = [&](StringRef prefix, const Value &q, const Value &kv, const Value &mask,
+                    const Value &padding, const Value &causal) {
+    Value r = attention(e, inst, {d, a["nhead"].i, p, a["batch_first"].b, prefix.str()},
+                        {q, kv, kv, padding, Value::boolean(false), mask, Value::boolean(true),
+                         causal},
                         loc);
     return r.isPoison() ? r : dropout(r.elems.front());
+  };
+  Value none = Value::none(), no = Value::boolean(false);
+  auto selfAttention = [&](const Value &v) {
+    return decoder ? attend("self_attn.", v, v, input(2, none), input(4, none), input(6, no))
+                   : attend("self_attn.", v, v, input(1, none), input(2, none), input(3, no));
+  };
+  auto crossAttention = [&](const Value &v) {
+    return attend("multihead_attn.", v, in[1], input(3, none), input(5, none), input(7, no));
   };
   auto feedForward = [&](const Value &v) {
     Value h = call(a["activation"].s, {{"input", linear("linear1", v)}});
@@ -530,12 +597,17 @@ static Value encoderLayer(Elaborator &e, Instance &inst, ArrayRef<Value> in, Loc
   auto add = [&](const Value &l, const Value &r) {
     return e.binary(ast::BinaryOp::Add, l, r, loc);
   };
+  std::string lastNorm = decoder ? "norm3" : "norm2";
   if (a["norm_first"].b) {
     x = add(x, selfAttention(norm("norm1", x)));
-    return add(x, feedForward(norm("norm2", x)));
+    if (decoder)
+      x = add(x, crossAttention(norm("norm2", x)));
+    return add(x, feedForward(norm(lastNorm, x)));
   }
   x = norm("norm1", add(x, selfAttention(x)));
-  return norm("norm2", add(x, feedForward(x)));
+  if (decoder)
+    x = norm("norm2", add(x, crossAttention(x)));
+  return norm(lastNorm, add(x, feedForward(x)));
 }
 
 /// LSTM and GRU: torch.nn's state, weight_ih_l{k}[_reverse] [G H, in],
@@ -752,6 +824,18 @@ static LogicalResult initLayerNorm(ModuleInit &m) {
 static LogicalResult initEmbedding(ModuleInit &m) {
   if (!m.positive("num_embeddings") || !m.positive("embedding_dim"))
     return failure();
+  // padding_idx: negative counts from the end, as torch.nn.Embedding's.
+  if (Value &pad = m.a["padding_idx"]; !pad.isNone()) {
+    int64_t rows = m.a["num_embeddings"].i;
+    if (pad.i < -rows || pad.i >= rows) {
+      m.e.error(m.inst.loc) << fmt::format("Embedding: padding_idx must be within "
+                                           "num_embeddings ({}), but got {}",
+                                           rows, pad.i);
+      return failure();
+    }
+    if (pad.i < 0)
+      pad = Value::integer(pad.i + rows);
+  }
   m.addState("weight", StateRole::Parameter, {m.a["num_embeddings"].i, m.a["embedding_dim"].i},
              "normal", {0.0, 1.0});
   return success();
@@ -910,6 +994,17 @@ static const std::vector<BuiltinModule> &builtinModules() {
                              {"dropout", ArgType::Float, F(0.0)},
                              {"bidirectional", ArgType::Bool, B(false)},
                              {"proj_size", ArgType::Int, I(0)}};
+  Signature transformerArgs = {{"d_model", ArgType::Int, req},
+                                {"nhead", ArgType::Int, req},
+                                {"dim_feedforward", ArgType::Int, I(2048)},
+                                {"dropout", ArgType::Float, F(0.1)},
+                                {"activation", ArgType::Str, Value::str("relu")},
+                                {"layer_norm_eps", ArgType::Float, F(1e-5)},
+                                {"batch_first", ArgType::Bool, B(false)},
+                                {"norm_first", ArgType::Bool, B(false)},
+                                {"bias", ArgType::Bool, B(true)}};
+  auto tensorIn = [&](StringRef name) { return ParamSpec{name, ArgType::Tensor, req}; };
+  auto optIn = [&](StringRef name) { return ParamSpec{name, ArgType::OptTensor, none}; };
   static const std::vector<BuiltinModule> table = {
       {"Linear",
        {{"in_features", ArgType::Int, req}, {"out_features", ArgType::Int, req},
@@ -918,13 +1013,20 @@ static const std::vector<BuiltinModule> &builtinModules() {
       {"Conv2d",
        {{"in_channels", ArgType::Int, req}, {"out_channels", ArgType::Int, req},
         {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::IntOrInts, I(1)},
-        {"padding", ArgType::IntOrInts, I(0)}, {"dilation", ArgType::IntOrInts, I(1)},
+        {"padding", ArgType::Padding, I(0)}, {"dilation", ArgType::IntOrInts, I(1)},
         {"groups", ArgType::Int, I(1)}, {"bias", ArgType::Bool, B(true)}},
        [](ModuleInit &m) { return initConv(m, 2); }, "conv2d"},
+      {"ConvTranspose2d",
+       {{"in_channels", ArgType::Int, req}, {"out_channels", ArgType::Int, req},
+        {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::IntOrInts, I(1)},
+        {"padding", ArgType::IntOrInts, I(0)}, {"output_padding", ArgType::IntOrInts, I(0)},
+        {"groups", ArgType::Int, I(1)}, {"bias", ArgType::Bool, B(true)},
+        {"dilation", ArgType::IntOrInts, I(1)}},
+       [](ModuleInit &m) { return initConv(m, 2, /*transposed=*/true); }, "conv_transpose2d"},
       {"Conv1d",
        {{"in_channels", ArgType::Int, req}, {"out_channels", ArgType::Int, req},
         {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::IntOrInts, I(1)},
-        {"padding", ArgType::IntOrInts, I(0)}, {"dilation", ArgType::IntOrInts, I(1)},
+        {"padding", ArgType::Padding, I(0)}, {"dilation", ArgType::IntOrInts, I(1)},
         {"groups", ArgType::Int, I(1)}, {"bias", ArgType::Bool, B(true)}},
        [](ModuleInit &m) { return initConv(m, 1); }, "conv1d"},
       {"BatchNorm1d", batchNormArgs, initBatchNorm, {},
@@ -949,29 +1051,42 @@ static const std::vector<BuiltinModule> &builtinModules() {
         {"add_bias_kv", ArgType::Bool, B(false)}, {"add_zero_attn", ArgType::Bool, B(false)},
         {"kdim", ArgType::OptInt, none}, {"vdim", ArgType::OptInt, none},
         {"batch_first", ArgType::Bool, B(false)}},
-       initMultiheadAttention, {}, nullptr, multiheadAttention},
-      {"TransformerEncoderLayer",
-       {{"d_model", ArgType::Int, req}, {"nhead", ArgType::Int, req},
-        {"dim_feedforward", ArgType::Int, I(2048)}, {"dropout", ArgType::Float, F(0.1)},
-        {"activation", ArgType::Str, Value::str("relu")},
-        {"layer_norm_eps", ArgType::Float, F(1e-5)}, {"batch_first", ArgType::Bool, B(false)},
-        {"norm_first", ArgType::Bool, B(false)}, {"bias", ArgType::Bool, B(true)}},
-       initEncoderLayer, {}, nullptr, encoderLayer},
+       initMultiheadAttention, {}, nullptr, multiheadAttention,
+       {tensorIn("query"), tensorIn("key"), tensorIn("value"), optIn("key_padding_mask"),
+        {"need_weights", ArgType::Bool, B(true)}, optIn("attn_mask"),
+        {"average_attn_weights", ArgType::Bool, B(true)}, {"is_causal", ArgType::Bool, B(false)}}},
+      {"TransformerEncoderLayer", transformerArgs,
+       [](ModuleInit &m) { return initTransformerLayer(m, /*decoder=*/false); }, {}, nullptr,
+       [](Elaborator &e, Instance &inst, ArrayRef<Value> in, Location loc) {
+         return transformerLayer(/*decoder=*/false, e, inst, in, loc);
+       },
+       {tensorIn("src"), optIn("src_mask"), optIn("src_key_padding_mask"),
+        {"is_causal", ArgType::Bool, B(false)}}},
+      {"TransformerDecoderLayer", transformerArgs,
+       [](ModuleInit &m) { return initTransformerLayer(m, /*decoder=*/true); }, {}, nullptr,
+       [](Elaborator &e, Instance &inst, ArrayRef<Value> in, Location loc) {
+         return transformerLayer(/*decoder=*/true, e, inst, in, loc);
+       },
+       {tensorIn("tgt"), tensorIn("memory"), optIn("tgt_mask"), optIn("memory_mask"),
+        optIn("tgt_key_padding_mask"), optIn("memory_key_padding_mask"),
+        {"tgt_is_causal", ArgType::Bool, B(false)}, {"memory_is_causal", ArgType::Bool, B(false)}}},
       {"PixelShuffle", {{"upscale_factor", ArgType::Int, req}}, nullptr, "pixel_shuffle"},
       {"AdaptiveMaxPool2d", {{"output_size", ArgType::IntOrInts, req}}, nullptr,
        "adaptive_max_pool2d"},
       {"Upsample",
        {{"size", ArgType::OptIntOrInts, none}, {"scale_factor", ArgType::Any, none},
-        {"mode", ArgType::Str, Value::str("nearest")}},
+        {"mode", ArgType::Str, Value::str("nearest")}, {"align_corners", ArgType::Any, none}},
        nullptr, "interpolate"},
       {"LSTM", recurrentArgs, [](ModuleInit &m) { return initRecurrent(m, 4); }, {}, nullptr,
        [](Elaborator &e, Instance &inst, ArrayRef<Value> in, Location loc) {
          return recurrent(/*lstm=*/true, e, inst, in, loc);
-       }},
+       },
+       {tensorIn("input"), {"hx", ArgType::Any, none}}},
       {"GRU", recurrentArgs, [](ModuleInit &m) { return initRecurrent(m, 3); }, {}, nullptr,
        [](Elaborator &e, Instance &inst, ArrayRef<Value> in, Location loc) {
          return recurrent(/*lstm=*/false, e, inst, in, loc);
-       }},
+       },
+       {tensorIn("input"), {"hx", ArgType::Any, none}}},
       {"GroupNorm",
        {{"num_groups", ArgType::Int, req}, {"num_channels", ArgType::Int, req},
         {"eps", ArgType::Float, F(1e-5)}, {"affine", ArgType::Bool, B(true)}},
@@ -981,7 +1096,8 @@ static const std::vector<BuiltinModule> &builtinModules() {
         {"elementwise_affine", ArgType::Bool, B(true)}, {"bias", ArgType::Bool, B(true)}},
        initLayerNorm, "layer_norm"},
       {"Embedding",
-       {{"num_embeddings", ArgType::Int, req}, {"embedding_dim", ArgType::Int, req}},
+       {{"num_embeddings", ArgType::Int, req}, {"embedding_dim", ArgType::Int, req},
+        {"padding_idx", ArgType::OptInt, none}},
        initEmbedding, "embedding"},
       {"ReLU", inplace, nullptr, "relu"},
       {"GELU", {{"approximate", ArgType::Str, Value::str("none")}}, nullptr, "gelu"},
@@ -1051,6 +1167,11 @@ static const BuiltinModule *findModule(StringRef name) {
 }
 
 bool Elaborator::isBuiltinModule(StringRef name) { return findModule(name); }
+
+const Signature *Elaborator::builtinModuleInputs(StringRef name) {
+  const BuiltinModule *m = findModule(name);
+  return m && !m->inputs.empty() ? &m->inputs : nullptr;
+}
 
 SmallVector<StringRef> Elaborator::builtinModuleNames() {
   return builtinNames(builtinModules());

@@ -126,6 +126,7 @@ static StringRef describeArgType(ArgType t) {
   case ArgType::OptInts: return "none or a list of ints";
   case ArgType::Ints: return "a list of ints";
   case ArgType::Shape: return "a shape: ints, at most one of them known only at run time";
+  case ArgType::Padding: return "an int, a list of ints, 'same' or 'valid'";
   case ArgType::DType: return "a dtype";
   }
   return "a value";
@@ -165,6 +166,9 @@ static bool conform(Value &v, ArgType t) {
   case ArgType::OptIntOrInts: return v.isNone() || v.kind == K::Int || isIntList(v);
   case ArgType::OptInts: return v.isNone() || v.kind == K::Int || isIntList(v);
   case ArgType::Ints: return v.kind == K::Int || isIntList(v);
+  case ArgType::Padding:
+    return v.kind == K::Int || isIntList(v) ||
+           (v.kind == K::Str && (v.s == "same" || v.s == "valid"));
   case ArgType::Shape: {
     // A run-time size becomes -1, the size reshape infers and expand keeps.
     if (v.kind == K::Int)

@@ -178,6 +178,7 @@ enum class ArgType {
   OptInts,        // none or [0, 2] (or a single int)
   Ints,           // [2, -1] (or a single int)
   Shape,          // [N, 4, -1]: Ints where one size may be known at run time only
+  Padding,        // a convolution's: IntOrInts, "same" or "valid"
   DType,          // f64 or "f64"
 };
 
@@ -264,6 +265,9 @@ public:
 
   // ---- Builtins.cpp: built-in modules -------------------------------------
   static bool isBuiltinModule(llvm::StringRef name);
+  /// The named inputs of a built-in module's forward that takes several,
+  /// with their defaults; null for the others.
+  static const Signature *builtinModuleInputs(llvm::StringRef name);
   /// The names of the built-in modules, in the table's order.
   static llvm::SmallVector<llvm::StringRef> builtinModuleNames();
   mlir::LogicalResult instantiateBuiltin(Instance &inst, llvm::ArrayRef<ArgValue> args,
@@ -312,8 +316,10 @@ public:
                     mlir::Location loc);
   Value emitLayerNorm(const Value &x, llvm::ArrayRef<int64_t> normalizedShape, mlir::Value w,
                       mlir::Value b, double eps, llvm::StringRef what, mlir::Location loc);
-  Value emitEmbedding(const Value &indices, mlir::Value w, llvm::StringRef what,
-                      mlir::Location loc);
+  /// `paddingIdx`: the row that gets no gradient (negative counts from the
+  /// end), as torch.nn.Embedding's.
+  Value emitEmbedding(const Value &indices, mlir::Value w, std::optional<int64_t> paddingIdx,
+                      llvm::StringRef what, mlir::Location loc);
   Value emitDropout(const Value &x, double p, bool active, mlir::Location loc);
   /// `x[items]`: Python's indexing of a tensor by compile-time indices and
   /// slices (select and narrow along each dimension).

@@ -376,7 +376,8 @@ Value Elaborator::emitLayerNorm(const Value &x, ArrayRef<int64_t> normalizedShap
       builder.getF64FloatAttr(eps)));
 }
 
-Value Elaborator::emitEmbedding(const Value &indices, mlir::Value w, StringRef what,
+Value Elaborator::emitEmbedding(const Value &indices, mlir::Value w,
+                               std::optional<int64_t> paddingIdx, StringRef what,
                                 Location loc) {
   if (!expectTensor(indices, what, loc))
     return Value::poison();
@@ -393,8 +394,20 @@ Value Elaborator::emitEmbedding(const Value &indices, mlir::Value w, StringRef w
     error(loc) << fmt::format("{}: {}", what.str(), why);
     return Value::poison();
   }
+  IntegerAttr padAttr;
+  if (paddingIdx) {
+    int64_t rows = wt.getDimSize(0), pad = *paddingIdx;
+    if (pad < 0 && !ShapedType::isDynamic(rows))
+      pad += rows;
+    if (pad < 0 || (!ShapedType::isDynamic(rows) && pad >= rows)) {
+      error(loc) << fmt::format("{}: padding_idx {} is outside the table's {} rows", what.str(),
+                                *paddingIdx, rows);
+      return Value::poison();
+    }
+    padAttr = builder.getI64IntegerAttr(pad);
+  }
   return Value::ofTensor(mdl::EmbeddingOp::create(
-      builder, loc, tensorOf(*s, wt.getElementType()), indices.tensor, w));
+      builder, loc, tensorOf(*s, wt.getElementType()), indices.tensor, w, padAttr));
 }
 
 Value Elaborator::emitDropout(const Value &x, double p, bool active, Location loc) {
@@ -542,13 +555,134 @@ static Handler pool2d(bool isMax) {
   };
 }
 
+static Value narrowOf(FunctionCall &c, const Value &x, int64_t dim, int64_t size, int64_t start,
+                      int64_t length);
+
+/// A convolution's padding per spatial dimension. padding="same" pads
+/// dilation·(kernel - 1) in all, the odd one on the right as PyTorch does:
+/// that is `pad` on both sides and the output's first element dropped
+/// (`trimFirst`).
+struct ConvPadding {
+  SmallVector<int64_t> pad;
+  SmallVector<bool> trimFirst;
+};
+
+static std::optional<ConvPadding> convPadding(FunctionCall &c, ArrayRef<int64_t> kernel,
+                                              ArrayRef<int64_t> stride,
+                                              ArrayRef<int64_t> dilation) {
+  size_t rank = kernel.size();
+  const Value &p = c.a["padding"];
+  ConvPadding out{{}, SmallVector<bool>(rank, false)};
+  if (p.kind != Value::Kind::Str) {
+    auto v = c.ints("padding", rank);
+    if (!v)
+      return std::nullopt;
+    out.pad = *v;
+    return out;
+  }
+  if (p.s == "valid") {
+    out.pad.assign(rank, 0);
+    return out;
+  }
+  if (llvm::any_of(stride, [](int64_t v) { return v != 1; })) {
+    c.fail("padding='same' is not supported for strided convolutions");
+    return std::nullopt;
+  }
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t total = dilation[i] * (kernel[i] - 1);
+    out.pad.push_back((total + 1) / 2);
+    out.trimFirst[i] = total % 2;
+  }
+  return out;
+}
+
+/// y without the first element of each spatial dimension that `padding`
+/// says to trim (spatial dimensions from 2, the last `trim.size()`).
+static Value trimConvOutput(FunctionCall &c, const Value &y, ArrayRef<bool> trim) {
+  Value out = y;
+  for (auto [i, t] : llvm::enumerate(trim)) {
+    if (!t || out.isPoison())
+      continue;
+    int64_t dim = out.type().getRank() - int64_t(trim.size()) + int64_t(i);
+    int64_t size = out.type().getDimSize(dim);
+    if (ShapedType::isDynamic(size))
+      return c.fail("padding='same' with an even total padding needs the input's spatial sizes "
+                    "at compile time");
+    out = narrowOf(c, out, dim, size, 1, size - 1);
+  }
+  return out;
+}
+
 static Value conv2d(FunctionCall &c) {
-  auto stride = c.ints("stride", 2), padding = c.ints("padding", 2),
-       dilation = c.ints("dilation", 2);
-  if (!stride || !padding || !dilation)
+  auto stride = c.ints("stride", 2), dilation = c.ints("dilation", 2);
+  const Value &w = c.a["weight"];
+  if (!stride || !dilation || !c.e.expectTensor(w, c.what, c.loc))
     return Value::poison();
-  return c.e.emitConv2d(c.input(), c.a["weight"].tensor, c.optTensor("bias"), *stride, *padding,
-                        *dilation, c.a["groups"].i, c.what, c.loc);
+  if (w.type().getRank() != 4)
+    return c.fail(fmt::format("expects a 4-D weight [out, in / groups, kh, kw], but it has shape {}",
+                              formatShape(w.type().getShape())));
+  auto padding = convPadding(c, w.type().getShape().drop_front(2), *stride, *dilation);
+  if (!padding)
+    return Value::poison();
+  Value y = c.e.emitConv2d(c.input(), w.tensor, c.optTensor("bias"), *stride, padding->pad,
+                           *dilation, c.a["groups"].i, c.what, c.loc);
+  return trimConvOutput(c, y, padding->trimFirst);
+}
+
+/// conv_transpose2d(x, weight [in, out / groups, kh, kw]): the gradient of
+/// a conv2d with that weight with respect to its input (mdl.conv2d_grad_input),
+/// whose output size (H - 1)·stride - 2·padding + dilation·(k - 1) +
+/// output_padding + 1 PyTorch's formula gives.
+static Value convTranspose2d(FunctionCall &c) {
+  const Value &x = c.input(), &w = c.a["weight"];
+  auto stride = c.ints("stride", 2), padding = c.ints("padding", 2),
+       outPad = c.ints("output_padding", 2), dilation = c.ints("dilation", 2);
+  int64_t groups = c.a["groups"].i;
+  if (!stride || !padding || !outPad || !dilation || !c.e.expectTensor(x, c.what, c.loc) ||
+      !c.e.expectTensor(w, c.what, c.loc))
+    return Value::poison();
+  auto xs = x.type().getShape(), ws = w.type().getShape();
+  if (xs.size() != 4 || ws.size() != 4 || !w.type().hasStaticShape())
+    return c.fail(fmt::format("expects a 4-D input [N, C, H, W] and a 4-D weight [in, out / "
+                              "groups, kh, kw] of known sizes, but got {} and {}",
+                              formatShape(xs), formatShape(ws)));
+  if (groups <= 0 || ws[0] % groups)
+    return c.fail(fmt::format("groups ({}) must be positive and divide the weight's {} input "
+                              "channels",
+                              groups, ws[0]));
+  if (!ShapedType::isDynamic(xs[1]) && xs[1] != ws[0])
+    return c.fail(fmt::format("expects {} input channels, but its input has {}", ws[0], xs[1]));
+  if (ShapedType::isDynamic(xs[2]) || ShapedType::isDynamic(xs[3]))
+    return c.fail("the input's height and width must be known at compile time");
+  SmallVector<int64_t> shape = {xs[0], ws[1] * groups};
+  for (int d = 0; d < 2; ++d) {
+    int64_t s = (*stride)[d], p = (*padding)[d], op = (*outPad)[d], dl = (*dilation)[d];
+    if (s <= 0 || dl <= 0 || p < 0)
+      return c.fail("stride and dilation must be positive and padding non-negative");
+    if (op < 0 || op >= std::max(s, dl))
+      return c.fail(fmt::format("output padding must be smaller than either stride or "
+                                "dilation, but got output_padding={}",
+                                formatShape(*outPad)));
+    int64_t size = (xs[2 + d] - 1) * s - 2 * p + dl * (ws[2 + d] - 1) + op + 1;
+    if (size <= 0)
+      return c.fail(fmt::format("the output's {} would be {}", d ? "width" : "height", size));
+    shape.push_back(size);
+  }
+  Type elt = w.type().getElementType();
+  auto &b = c.builder();
+  Value y = Value::ofTensor(mdl::Conv2dGradInputOp::create(
+      b, c.loc, c.e.tensorOf(shape, elt), c.e.castTo(x.tensor, elt, c.loc), w.tensor,
+      b.getDenseI64ArrayAttr(*stride), b.getDenseI64ArrayAttr(*padding),
+      b.getDenseI64ArrayAttr(*dilation), b.getI64IntegerAttr(groups)));
+  const Value &bias = c.a["bias"];
+  if (bias.isNone())
+    return y;
+  if (bias.type().getRank() != 1 || bias.type().getDimSize(0) != shape[1])
+    return c.fail(fmt::format("expects a bias of shape [{}], but got {}", shape[1],
+                              bias.describe()));
+  auto column = mdl::ReshapeOp::create(b, c.loc, c.e.tensorOf({1, shape[1], 1, 1}, elt),
+                                       bias.tensor, b.getDenseI64ArrayAttr({1, shape[1], 1, 1}));
+  return c.e.binary(ast::BinaryOp::Add, y, Value::ofTensor(column), c.loc);
 }
 
 /// `x` reshaped to `dims` (one of them may be -1).
@@ -784,64 +918,114 @@ static Value pixelShuffle(FunctionCall &c) {
   return reshapeTo(c, y, {-1, ch, s[2] * r, s[3] * r});
 }
 
-/// interpolate(x, size, scale_factor, mode="nearest"): nearest-neighbour
-/// upsampling of [N, C, H, W] by whole factors, as [N, C, H, 1, W, 1] plus
-/// zeros of [1, 1, 1, sh, 1, sw] (a broadcast: each value repeated), reshaped
-/// to [N, C, H sh, W sw]. Its gradient sums each block, as PyTorch's.
+/// The [out, in] matrix that resamples one dimension of size `in` to `out`
+/// as PyTorch's upsample kernels do, in float as they compute: nearest takes
+/// floor(dst · scale); bilinear weighs the two neighbours of scale · (dst +
+/// 0.5) - 0.5 (clamped at 0), or of dst · (in - 1) / (out - 1) with
+/// align_corners. `scale` is in / out, or 1 / scale_factor when one was given.
+static std::vector<float> resampleMatrix(int64_t in, int64_t out, bool bilinear,
+                                         bool alignCorners, float scale) {
+  std::vector<float> m(size_t(out * in), 0.0f);
+  for (int64_t o = 0; o < out; ++o) {
+    float *row = &m[size_t(o * in)];
+    if (!bilinear) {
+      row[std::min<int64_t>(int64_t(std::floor(float(o) * scale)), in - 1)] = 1.0f;
+      continue;
+    }
+    float src;
+    if (alignCorners)
+      src = out > 1 ? float(o) * (float(in - 1) / float(out - 1)) : 0.0f;
+    else
+      src = std::max(scale * (float(o) + 0.5f) - 0.5f, 0.0f);
+    auto i0 = std::min<int64_t>(int64_t(src), in - 1);
+    int64_t i1 = std::min<int64_t>(i0 + 1, in - 1);
+    float lambda = src - float(i0);
+    row[i0] += 1.0f - lambda;
+    row[i1] += lambda;
+  }
+  return m;
+}
+
+/// interpolate(x, size, scale_factor, mode, align_corners) of [N, C, H, W].
+/// Nearest by whole factors is [N, C, H, 1, W, 1] plus zeros of
+/// [1, 1, 1, sh, 1, sw] (a broadcast: each value repeated), reshaped to
+/// [N, C, H sh, W sw]; its gradient sums each block, as PyTorch's. Other
+/// sizes, and bilinear, multiply by a constant resampling matrix on each
+/// side: A_h · x · A_wᵀ, differentiated as matmuls.
 static Value interpolate(FunctionCall &c) {
   const Value &x = c.input();
   if (!c.e.expectTensor(x, c.what, c.loc))
     return Value::poison();
-  if (c.a["mode"].s != "nearest") {
-    c.e.error(c.loc) << fmt::format("{}: mode \"{}\" is not supported yet (nearest)",
-                                    c.what.str(), c.a["mode"].s);
-    return Value::poison();
-  }
+  StringRef mode = c.a["mode"].s;
+  if (mode != "nearest" && mode != "bilinear")
+    return c.fail(fmt::format("mode \"{}\" is not supported yet (nearest, bilinear)", mode.str()));
+  bool bilinear = mode == "bilinear";
+  const Value &ac = c.a["align_corners"];
+  if (!ac.isNone() && ac.kind != Value::Kind::Bool)
+    return c.fail(fmt::format("align_corners must be a bool or none, but got {}", ac.describe()));
+  if (!bilinear && !ac.isNone())
+    return c.fail("align_corners can only be set with the interpolating modes (bilinear)");
+  bool alignCorners = !ac.isNone() && ac.b;
   ArrayRef<int64_t> s = x.type().getShape();
   if (s.size() != 4 || ShapedType::isDynamic(s[1]) || ShapedType::isDynamic(s[2]) ||
-      ShapedType::isDynamic(s[3])) {
-    c.e.error(c.loc) << fmt::format("{} expects [N, C, H, W] with known C, H and W, but got {}",
-                                    c.what.str(), x.describe());
-    return Value::poison();
-  }
-  SmallVector<int64_t> factors;
+      ShapedType::isDynamic(s[3]))
+    return c.fail(fmt::format("expects [N, C, H, W] with known C, H and W, but got {}",
+                              x.describe()));
+  SmallVector<int64_t> out;
+  SmallVector<float> scales;
   if (!c.a["size"].isNone()) {
+    if (!c.a["scale_factor"].isNone())
+      return c.fail("only one of size or scale_factor should be defined");
     auto size = c.ints("size", 2);
     if (!size)
       return Value::poison();
     for (int d = 0; d < 2; ++d) {
-      if ((*size)[d] <= 0 || (*size)[d] % s[2 + d]) {
-        c.e.error(c.loc) << fmt::format("{}: size {} is not a whole multiple of the input's {}",
-                                        c.what.str(), formatShape(*size),
-                                        formatShape(s.drop_front(2)));
-        return Value::poison();
-      }
-      factors.push_back((*size)[d] / s[2 + d]);
+      if ((*size)[d] <= 0)
+        return c.fail(fmt::format("size must be positive, but got {}", formatShape(*size)));
+      out.push_back((*size)[d]);
+      scales.push_back(float(s[2 + d]) / float((*size)[d]));
     }
   } else if (!c.a["scale_factor"].isNone()) {
     const Value &f = c.a["scale_factor"];
     std::vector<Value> items = f.kind == Value::Kind::List ? f.elems : std::vector<Value>{f, f};
-    for (const Value &v : items) {
-      double factor = v.isNumber() ? v.number() : 0;
-      if (factor < 1 || factor != std::floor(factor)) {
-        c.e.error(c.loc) << fmt::format("{}: scale_factor must be whole numbers of at least 1",
-                                        c.what.str());
-        return Value::poison();
-      }
-      factors.push_back(int64_t(factor));
+    if (items.size() != 2)
+      return c.fail("scale_factor takes one number or two");
+    for (auto [d, v] : llvm::enumerate(items)) {
+      double factor = v.isNumber() && v.kind != Value::Kind::Bool ? v.number() : 0;
+      int64_t size = int64_t(std::floor(double(s[2 + d]) * factor));
+      if (!(factor > 0) || size <= 0)
+        return c.fail("scale_factor must be positive numbers that give a non-empty output");
+      out.push_back(size);
+      scales.push_back(float(1.0 / factor));
     }
   } else {
-    c.e.error(c.loc) << fmt::format("{} needs size or scale_factor", c.what.str());
-    return Value::poison();
+    return c.fail("needs size or scale_factor");
   }
-  Value y = reshapeTo(c, Value::ofTensor(c.floatInput()), {-1, s[1], s[2], 1, s[3], 1});
+  Value xf = Value::ofTensor(c.floatInput());
+  bool whole = !bilinear && out[0] % s[2] == 0 && out[1] % s[3] == 0 &&
+               scales[0] == float(s[2]) / float(out[0]) && scales[1] == float(s[3]) / float(out[1]);
+  if (whole) {
+    int64_t fh = out[0] / s[2], fw = out[1] / s[3];
+    Value y = reshapeTo(c, xf, {-1, s[1], s[2], 1, s[3], 1});
+    if (y.isPoison())
+      return y;
+    Value zeros = Value::ofTensor(c.e.denseF32({1, 1, 1, fh, 1, fw},
+                                               std::vector<float>(size_t(fh * fw), 0.0f), c.loc));
+    y = c.e.binary(ast::BinaryOp::Add, y, zeros, c.loc);
+    return reshapeTo(c, y, {-1, s[1], out[0], out[1]});
+  }
+  std::vector<float> ah = resampleMatrix(s[2], out[0], bilinear, alignCorners, scales[0]);
+  std::vector<float> aw = resampleMatrix(s[3], out[1], bilinear, alignCorners, scales[1]);
+  std::vector<float> awT(aw.size());
+  for (int64_t o = 0; o < out[1]; ++o)
+    for (int64_t i = 0; i < s[3]; ++i)
+      awT[size_t(i * out[1] + o)] = aw[size_t(o * s[3] + i)];
+  Value y = c.e.binary(ast::BinaryOp::MatMul, xf,
+                       Value::ofTensor(c.e.denseF32({s[3], out[1]}, awT, c.loc)), c.loc);
   if (y.isPoison())
     return y;
-  int64_t blocks = factors[0] * factors[1];
-  Value zeros = Value::ofTensor(c.e.denseF32({1, 1, 1, factors[0], 1, factors[1]},
-                                             std::vector<float>(size_t(blocks), 0.0f), c.loc));
-  y = c.e.binary(ast::BinaryOp::Add, y, zeros, c.loc);
-  return reshapeTo(c, y, {-1, s[1], s[2] * factors[0], s[3] * factors[1]});
+  return c.e.binary(ast::BinaryOp::MatMul, Value::ofTensor(c.e.denseF32({out[0], s[2]}, ah, c.loc)),
+                    y, c.loc);
 }
 
 //===- Slicing: narrow, select, chunk, split, unbind ------------------------===//
@@ -1255,10 +1439,9 @@ static Value groupNorm(FunctionCall &c) {
 }
 
 static Value conv1d(FunctionCall &c) {
-  auto stride = c.ints("stride", 1), padding = c.ints("padding", 1),
-       dilation = c.ints("dilation", 1);
+  auto stride = c.ints("stride", 1), dilation = c.ints("dilation", 1);
   auto x = as2d(c, c.input());
-  if (!stride || !padding || !dilation || !x)
+  if (!stride || !dilation || !x)
     return Value::poison();
   Value w = c.a["weight"];
   if (w.type().getRank() != 3) {
@@ -1268,10 +1451,14 @@ static Value conv1d(FunctionCall &c) {
     return Value::poison();
   }
   auto ws = w.type().getShape();
+  auto padding = convPadding(c, ws.take_back(), *stride, *dilation);
+  if (!padding)
+    return Value::poison();
   Value w2 = reshapeTo(c, w, {ws[0], ws[1], 1, ws[2]});
-  return as1d(c, c.e.emitConv2d(*x, w2.tensor, c.optTensor("bias"), {1, (*stride)[0]},
-                                {0, (*padding)[0]}, {1, (*dilation)[0]}, c.a["groups"].i, c.what,
-                                c.loc));
+  Value y = as1d(c, c.e.emitConv2d(*x, w2.tensor, c.optTensor("bias"), {1, (*stride)[0]},
+                                   {0, padding->pad[0]}, {1, (*dilation)[0]}, c.a["groups"].i,
+                                   c.what, c.loc));
+  return trimConvOutput(c, y, padding->trimFirst);
 }
 
 static Handler pool1d(bool isMax) {
@@ -1739,7 +1926,7 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
        }},
       {"conv2d",
        {input, {"weight", ArgType::Tensor, req}, {"bias", ArgType::OptTensor, none},
-        {"stride", ArgType::IntOrInts, I(1)}, {"padding", ArgType::IntOrInts, I(0)},
+        {"stride", ArgType::IntOrInts, I(1)}, {"padding", ArgType::Padding, I(0)},
         {"dilation", ArgType::IntOrInts, I(1)}, {"groups", ArgType::Int, I(1)}},
        conv2d},
       elementwise<mdl::ReluOp>("relu", IntInput::Keep),
@@ -1761,6 +1948,8 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
                                            ? Value::integer(std::llabs(v[0].i))
                                            : Value::real(std::fabs(v[0].number()));
                               }),
+      {"square", {input},
+       [](FunctionCall &c) { return c.e.binary(ast::BinaryOp::Mul, c.input(), c.input(), c.loc); }},
       {"gelu", {input, {"approximate", ArgType::Str, Value::str("none")}}, gelu},
       {"leaky_relu", {input, {"negative_slope", ArgType::Float, F(0.01)}}, leakyRelu},
       {"softmax", {input, {"dim", ArgType::OptInt, none}}, softmax(/*isLog=*/false)},
@@ -1781,7 +1970,7 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
        attention},
       {"interpolate",
        {input, {"size", ArgType::OptIntOrInts, none}, {"scale_factor", ArgType::Any, none},
-        {"mode", ArgType::Str, Value::str("nearest")}},
+        {"mode", ArgType::Str, Value::str("nearest")}, {"align_corners", ArgType::Any, none}},
        interpolate},
       {"unsqueeze", {input, {"dim", ArgType::Int, req}}, unsqueeze},
       {"squeeze", {input, {"dim", ArgType::OptInt, none}}, squeeze},
@@ -1801,9 +1990,15 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
        {input, {"num_groups", ArgType::Int, req}, {"weight", ArgType::OptTensor, none},
         {"bias", ArgType::OptTensor, none}, {"eps", ArgType::Float, F(1e-5)}},
        groupNorm},
-      {"conv1d",
+      {"conv_transpose2d",
        {input, {"weight", ArgType::Tensor, req}, {"bias", ArgType::OptTensor, none},
         {"stride", ArgType::IntOrInts, I(1)}, {"padding", ArgType::IntOrInts, I(0)},
+        {"output_padding", ArgType::IntOrInts, I(0)}, {"groups", ArgType::Int, I(1)},
+        {"dilation", ArgType::IntOrInts, I(1)}},
+       convTranspose2d},
+      {"conv1d",
+       {input, {"weight", ArgType::Tensor, req}, {"bias", ArgType::OptTensor, none},
+        {"stride", ArgType::IntOrInts, I(1)}, {"padding", ArgType::Padding, I(0)},
         {"dilation", ArgType::IntOrInts, I(1)}, {"groups", ArgType::Int, I(1)}},
        conv1d},
       {"max_pool1d",
@@ -1909,9 +2104,13 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
          return c.e.emitLayerNorm(c.input(), *shape, c.optTensor("weight"), c.optTensor("bias"),
                                   c.a["eps"].f, c.what, c.loc);
        }},
-      {"embedding", {input, {"weight", ArgType::Tensor, req}},
+      {"embedding",
+       {input, {"weight", ArgType::Tensor, req}, {"padding_idx", ArgType::OptInt, none}},
        [](FunctionCall &c) {
-         return c.e.emitEmbedding(c.input(), c.a["weight"].tensor, c.what, c.loc);
+         std::optional<int64_t> pad;
+         if (!c.a["padding_idx"].isNone())
+           pad = c.a["padding_idx"].i;
+         return c.e.emitEmbedding(c.input(), c.a["weight"].tensor, pad, c.what, c.loc);
        }},
       // F.dropout defaults to training=True; in a model description the
       // natural default is the module's own mode.

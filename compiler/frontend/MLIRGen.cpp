@@ -159,19 +159,49 @@ static bool isDTypeName(StringRef s) {
 
 Value Elaborator::callWithInputs(Instance &inst, const ast::CallExpr &call, Env &env,
                                  const std::string &what) {
-  std::vector<Value> inputs;
-  bool poisoned = false;
-  for (const ast::Argument &a : call.args) {
-    if (!a.keyword.empty()) {
-      error(a.keywordLoc) << fmt::format("{} takes its inputs by position", what);
-      poisoned = true;
-      continue;
+  bool keywords = llvm::any_of(call.args, [](const ast::Argument &a) {
+    return !a.keyword.empty();
+  });
+  if (!keywords) {
+    std::vector<Value> inputs;
+    bool poisoned = false;
+    for (const ast::Argument &a : call.args) {
+      inputs.push_back(evaluate(*a.value, env));
+      poisoned |= inputs.back().isPoison();
     }
-    inputs.push_back(evaluate(*a.value, env));
-    poisoned |= inputs.back().isPoison();
+    if (poisoned)
+      return Value::poison();
+    return callModule(inst, inputs, call.getLoc());
   }
-  if (poisoned)
+  // Inputs by name, as torch.nn's forwards take them: a user module's
+  // forward arguments, or a built-in's named inputs (defaults fill the gaps).
+  Signature sig;
+  if (inst.decl && inst.decl->forward) {
+    for (const ast::ForwardArg &a : inst.decl->forward->args)
+      sig.push_back({a.name, ArgType::Any, std::nullopt});
+  } else if (const Signature *inputs = builtinModuleInputs(inst.typeName)) {
+    sig = *inputs;
+  } else {
+    auto it = llvm::find_if(call.args, [](const ast::Argument &a) { return !a.keyword.empty(); });
+    error(it->keywordLoc) << fmt::format("{} takes its inputs by position", what);
     return Value::poison();
+  }
+  auto args = evaluateArgs(call.args, env);
+  if (!args)
+    return Value::poison();
+  auto bound = bind(sig, *args, what, call.getLoc());
+  if (!bound)
+    return Value::poison();
+  // Up to the last input given; the built-ins take the rest as absent.
+  size_t positional = llvm::count_if(*args, [](const ArgValue &a) { return a.keyword.empty(); });
+  size_t count = 0;
+  for (auto [i, p] : llvm::enumerate(sig))
+    if (i < positional ||
+        llvm::any_of(*args, [&](const ArgValue &a) { return a.keyword == p.name; }))
+      count = i + 1;
+  std::vector<Value> inputs;
+  for (size_t i = 0; i < count; ++i)
+    inputs.push_back((*bound)[sig[i].name]);
   return callModule(inst, inputs, call.getLoc());
 }
 

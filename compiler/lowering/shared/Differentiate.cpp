@@ -65,6 +65,12 @@ private:
   void accumulate(Value v, Value g);
   LogicalResult differentiate(Operation *op, ArrayRef<Value> resultGrads);
   InFlightDiagnostic noGradient(Operation *op, StringRef why = "");
+  /// Accumulates into `w` the weight gradient of conv2d(x, w) whose output
+  /// gradient is `grad` (conv2d's and, with the roles of x and grad
+  /// swapped, the transposed convolution's).
+  LogicalResult convWeightGrad(Operation *op, Value grad, Value x, Value w,
+                               DenseI64ArrayAttr stride, DenseI64ArrayAttr padding,
+                               DenseI64ArrayAttr dilation, IntegerAttr groups);
 
   mdl::ModelOp model;
   func::FuncOp fn;
@@ -124,6 +130,35 @@ void Differentiator::accumulate(Value v, Value g) {
 InFlightDiagnostic Differentiator::noGradient(Operation *op, StringRef why) {
   return op->emitError(fmt::format("training: '{}' has no gradient{} (differentiating loss)",
                                    op->getName().getStringRef().str(), why.str()));
+}
+
+LogicalResult Differentiator::convWeightGrad(Operation *op, Value grad, Value x, Value w,
+                                             DenseI64ArrayAttr stride, DenseI64ArrayAttr padding,
+                                             DenseI64ArrayAttr dilation, IntegerAttr groups) {
+  Gradients &g = *G;
+  RankedTensorType wt = typeOf(w), gt = typeOf(grad), xt = typeOf(x);
+  if (groups.getInt() != 1) {
+    accumulate(w, mdl::Conv2dGradWeightOp::create(g.b, g.loc, w.getType(), grad, x, stride,
+                                                  padding, dilation, groups));
+    return success();
+  }
+  // dW = gradᵀ · patches: [F, N·Ho·Wo] x [N·Ho·Wo, C·kh·kw], a GEMM over the
+  // batch's pixels whatever the batch size (as Linear's dW).
+  int64_t f = wt.getDimSize(0), ckk = wt.getDimSize(1) * wt.getDimSize(2) * wt.getDimSize(3);
+  SmallVector<int64_t> colShape = {ShapedType::kDynamic, ckk};
+  if (!xt.isDynamicDim(0))
+    colShape[0] = xt.getDimSize(0) * gt.getDimSize(2) * gt.getDimSize(3);
+  Value col = mdl::Im2colOp::create(g.b, g.loc,
+                                    RankedTensorType::get(colShape, wt.getElementType()), x,
+                                    g.b.getDenseI64ArrayAttr({wt.getDimSize(2), wt.getDimSize(3)}),
+                                    stride, padding, dilation);
+  FailureOr<Value> rows =
+      g.reshapeTo(g.permute(grad, {0, 2, 3, 1}),
+                  RankedTensorType::get({colShape[0], f}, wt.getElementType()));
+  if (failed(rows))
+    return noGradient(op);
+  accumulate(w, *g.reshapeTo(g.matmul(g.permute(*rows, {1, 0}), col), wt));
+  return success();
 }
 
 LogicalResult Differentiator::run(ArrayRef<std::pair<Value, Value>> seeds,
@@ -461,10 +496,12 @@ LogicalResult Differentiator::differentiate(Operation *op, ArrayRef<Value> rg) {
       return noGradient(op);
     SmallVector<int64_t> ohShape(typeOf(*flatIdx).getShape());
     ohShape.push_back(rows);
-    // No index is ignored (INT64_MIN never is one): any outside [0, rows)
-    // fails the call, where forward's gather would clamp it.
-    auto onehot = mdl::OneHotOp::create(g.b, g.loc, RankedTensorType::get(ohShape, elt), *flatIdx,
-                                        rows, std::numeric_limits<int64_t>::min());
+    // Only padding_idx is ignored (INT64_MIN, never an index, when there is
+    // none): any index outside [0, rows) fails the call, where forward's
+    // gather would clamp it.
+    auto onehot = mdl::OneHotOp::create(
+        g.b, g.loc, RankedTensorType::get(ohShape, elt), *flatIdx, rows,
+        emb.getPaddingIdx().value_or(std::numeric_limits<int64_t>::min()));
     onehot->setAttr(mdl::kEmbeddingIndicesAttr, g.b.getUnitAttr());
     accumulate(w, *g.reshapeTo(g.matmul(g.permute(onehot, {1, 0}), *flatGrad), typeOf(w)));
     return success();
@@ -569,34 +606,30 @@ LogicalResult Differentiator::differentiate(Operation *op, ArrayRef<Value> rg) {
       if (typeOf(x).isDynamicDim(d))
         return noGradient(op, " for spatial sizes known only at run time");
     if (isActive(x))
-      accumulate(x, mdl::Conv2dGradInputOp::create(g.b, g.loc, x.getType(), grad, w, x,
+      accumulate(x, mdl::Conv2dGradInputOp::create(g.b, g.loc, x.getType(), grad, w,
                                                    conv.getStrideAttr(), conv.getPaddingAttr(),
                                                    conv.getDilationAttr(), conv.getGroupsAttr()));
-    if (isActive(w) && conv.getGroups() == 1) {
-      // dW = gradᵀ · patches: [F, N·Ho·Wo] x [N·Ho·Wo, C·kh·kw], a GEMM over
-      // the batch's pixels whatever the batch size (as Linear's dW).
-      RankedTensorType wt = typeOf(w), gt = typeOf(grad), xt = typeOf(x);
-      int64_t f = wt.getDimSize(0), ckk = wt.getDimSize(1) * wt.getDimSize(2) * wt.getDimSize(3);
-      SmallVector<int64_t> colShape = {ShapedType::kDynamic, ckk};
-      if (!xt.isDynamicDim(0))
-        colShape[0] = xt.getDimSize(0) * gt.getDimSize(2) * gt.getDimSize(3);
-      Value col = mdl::Im2colOp::create(
-          g.b, g.loc, RankedTensorType::get(colShape, wt.getElementType()), x,
-          g.b.getDenseI64ArrayAttr({wt.getDimSize(2), wt.getDimSize(3)}), conv.getStrideAttr(),
-          conv.getPaddingAttr(), conv.getDilationAttr());
-      FailureOr<Value> rows = g.reshapeTo(
-          g.permute(grad, {0, 2, 3, 1}),
-          RankedTensorType::get({colShape[0], f}, wt.getElementType()));
-      if (failed(rows))
-        return noGradient(op);
-      accumulate(w, *g.reshapeTo(g.matmul(g.permute(*rows, {1, 0}), col), wt));
-    } else if (isActive(w)) {
-      accumulate(w, mdl::Conv2dGradWeightOp::create(g.b, g.loc, w.getType(), grad, x,
-                                                    conv.getStrideAttr(), conv.getPaddingAttr(),
-                                                    conv.getDilationAttr(), conv.getGroupsAttr()));
-    }
+    if (isActive(w) &&
+        failed(convWeightGrad(op, grad, x, w, conv.getStrideAttr(), conv.getPaddingAttr(),
+                              conv.getDilationAttr(), conv.getGroupsAttr())))
+      return failure();
     if (bias && isActive(bias))
       accumulate(bias, g.sum(grad, {0, 2, 3}, false));
+    return success();
+  }
+  if (auto convT = dyn_cast<mdl::Conv2dGradInputOp>(op)) {
+    // ConvTranspose2d: y = convᵀ(x, W), the adjoint of z -> conv(z, W).
+    // So dx = conv(dy, W), and dW is conv's weight gradient with x in the
+    // place of its output gradient and dy in the place of its input.
+    Value x = convT.getGrad(), w = convT.getWeight();
+    if (isActive(x))
+      accumulate(x, mdl::Conv2dOp::create(g.b, g.loc, x.getType(), grad, w, Value(),
+                                          convT.getStrideAttr(), convT.getPaddingAttr(),
+                                          convT.getDilationAttr(), convT.getGroupsAttr()));
+    if (isActive(w) &&
+        failed(convWeightGrad(op, x, grad, w, convT.getStrideAttr(), convT.getPaddingAttr(),
+                              convT.getDilationAttr(), convT.getGroupsAttr())))
+      return failure();
     return success();
   }
   if (auto pool = dyn_cast<mdl::MaxPool2dOp>(op)) {

@@ -255,6 +255,12 @@ LogicalResult LayerNormOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult EmbeddingOp::verify() {
+  if (std::optional<int64_t> pad = getPaddingIdx()) {
+    int64_t rows = cast<RankedTensorType>(getWeight().getType()).getDimSize(0);
+    if (*pad < 0 || (!ShapedType::isDynamic(rows) && *pad >= rows))
+      return emitOpError() << "padding_idx " << *pad << " is outside the table's " << rows
+                           << " rows";
+  }
   std::string why;
   auto inferred =
       shape::embedding(shapeOf(getIndices()), shapeOf(getWeight()), why);

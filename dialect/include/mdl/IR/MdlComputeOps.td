@@ -560,7 +560,9 @@ def Mdl_EmbeddingOp : Mdl_Op<"embedding", [Pure]> {
   let description = [{
     `indices` is an integer tensor of any shape, `weight` is
     `[num_embeddings, embedding_dim]`; the result is
-    `indices.shape + [embedding_dim]` with the weight's element type.
+    `indices.shape + [embedding_dim]` with the weight's element type. The
+    row `padding_idx` (in [0, num_embeddings)), when given, is looked up as
+    any other but gets no gradient, as torch.nn.Embedding's.
 
     Example:
 
@@ -568,7 +570,8 @@ def Mdl_EmbeddingOp : Mdl_Op<"embedding", [Pure]> {
     %0 = mdl.embedding %ids, %table : (tensor<?x16xi64>, tensor<1000x64xf32>) -> tensor<?x16x64xf32>
     ```
   }];
-  let arguments = (ins Mdl_IndexTensor:$indices, Mdl_Tensor:$weight);
+  let arguments = (ins Mdl_IndexTensor:$indices, Mdl_Tensor:$weight,
+                       OptionalAttr<I64Attr>:$padding_idx);
   let results = (outs Mdl_Tensor:$result);
   let assemblyFormat = [{
     $indices `,` $weight attr-dict `:` functional-type(operands, results)
@@ -736,17 +739,21 @@ def Mdl_MaxPool2dGradOp : Mdl_Op<"max_pool2d_grad", [Pure]> {
 }
 
 def Mdl_Conv2dGradInputOp : Mdl_Op<"conv2d_grad_input", [Pure]> {
-  let summary = "Gradient of conv2d with respect to its input";
+  let summary = "Gradient of conv2d with respect to its input; ConvTranspose2d";
   let description = [{
-    The transposed convolution of `grad` with `weight`; `input` gives only
-    the shape (the forward's input).
+    The transposed convolution of `grad` [N, F, Ho, Wo] with `weight`
+    [F, C/groups, kh, kw]: the gradient of a conv2d with that weight whose
+    input has the result's shape [N, C, H, W]. The result's H and W, which
+    must be static, select among the input sizes that give Ho and Wo (a
+    ConvTranspose2d's output_padding). It is also torch.nn.ConvTranspose2d's
+    forward, and differentiated as one.
   }];
-  let arguments = (ins Mdl_FloatTensor:$grad, Mdl_FloatTensor:$weight, Mdl_FloatTensor:$input,
+  let arguments = (ins Mdl_FloatTensor:$grad, Mdl_FloatTensor:$weight,
                        Mdl_I64Pair:$stride, Mdl_I64Pair:$padding, Mdl_I64Pair:$dilation,
                        I64Attr:$groups);
   let results = (outs Mdl_FloatTensor:$result);
   let assemblyFormat = [{
-    $grad `,` $weight `,` $input `stride` $stride `padding` $padding `dilation` $dilation
+    $grad `,` $weight `stride` $stride `padding` $padding `dilation` $dilation
     `groups` $groups attr-dict `:` functional-type(operands, results)
   }];
 }
