@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <set>
 
 using namespace mlir;
 
@@ -921,9 +922,71 @@ OwningOpRef<ModuleOp> Elaborator::run(StringRef modelName) {
   return module;
 }
 
+static InFlightDiagnostic emitDiagnostic(Location loc, DiagnosticSeverity severity) {
+  switch (severity) {
+  case DiagnosticSeverity::Warning: return emitWarning(loc);
+  case DiagnosticSeverity::Remark:
+  case DiagnosticSeverity::Note: return emitRemark(loc);
+  case DiagnosticSeverity::Error: break;
+  }
+  return emitError(loc);
+}
+
+namespace {
+/// Holds back the diagnostics of elaboration and reports them when it goes:
+/// once each (a module's body is traced for every instance and both modes,
+/// so the same mistake would otherwise be reported at every one) and in
+/// source order, each with its notes.
+class SourceOrderDiagnostics {
+public:
+  explicit SourceOrderDiagnostics(MLIRContext *ctx)
+      : handler(std::make_unique<ScopedDiagnosticHandler>(ctx, [this](Diagnostic &d) {
+          Held h{d.getLocation(), d.getSeverity(), d.str(), {}};
+          for (Diagnostic &note : d.getNotes())
+            h.notes.emplace_back(note.getLocation(), note.str());
+          held.push_back(std::move(h));
+          return success();
+        })) {}
+
+  ~SourceOrderDiagnostics() {
+    handler.reset(); // what follows goes to the handlers registered before
+    auto position = [](Location loc) {
+      auto fl = dyn_cast<FileLineColLoc>(loc);
+      return fl ? std::make_tuple(fl.getFilename().str(), fl.getLine(), fl.getColumn())
+                : std::make_tuple(std::string(), 0u, 0u);
+    };
+    llvm::stable_sort(held, [&](const Held &a, const Held &b) {
+      return position(a.loc) < position(b.loc);
+    });
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const Held &h : held) {
+      std::string where;
+      llvm::raw_string_ostream os(where);
+      h.loc.print(os);
+      if (!seen.emplace(where, h.message).second)
+        continue;
+      InFlightDiagnostic diag = emitDiagnostic(h.loc, h.severity) << h.message;
+      for (const auto &[loc, text] : h.notes)
+        diag.attachNote(loc) << text;
+    }
+  }
+
+private:
+  struct Held {
+    Location loc;
+    DiagnosticSeverity severity;
+    std::string message;
+    std::vector<std::pair<Location, std::string>> notes;
+  };
+  std::vector<Held> held;
+  std::unique_ptr<ScopedDiagnosticHandler> handler;
+};
+} // namespace
+
 OwningOpRef<ModuleOp> elaborate(const ast::File &file, StringRef modelName, MLIRContext *ctx,
                                 const ElaborateLimits &limits, const ElaborateOptions &options) {
   ctx->loadDialect<mdl::MdlDialect, func::FuncDialect, arith::ArithDialect>();
+  SourceOrderDiagnostics diagnostics(ctx);
   Elaborator e(file, ctx, limits);
   e.options = options;
   return e.run(modelName);

@@ -320,8 +320,12 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
   case K::Binary: {
     const auto &b = llvm::cast<ast::BinaryExpr>(expr);
     Value lhs = evaluate(*b.lhs, env);
-    if (lhs.isPoison())
+    if (lhs.isPoison()) {
+      // The right side's own mistakes are independent: report them too.
+      if (b.op != ast::BinaryOp::And && b.op != ast::BinaryOp::Or)
+        evaluate(*b.rhs, env);
       return lhs;
+    }
     if (b.op == ast::BinaryOp::And || b.op == ast::BinaryOp::Or) {
       auto checkBool = [&](const Value &v, const ast::Expr &e) {
         if (v.kind == Value::Kind::Bool)
