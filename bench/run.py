@@ -59,6 +59,7 @@ import copy
 import datetime
 import importlib
 import json
+import math
 import os
 import platform
 import random
@@ -88,8 +89,14 @@ def rounds_of(args):
 THREAD_TOL = 1e-5  # issue 4: the same results (within 1e-5) for 1 and 2 threads
 MIN_FLOPS = 1e6    # percent of peak is reported for workloads of at least this many FLOPs
 
-# name, model file, torch class name, input name, input shape without the
-# batch, batch (full), batch (--quick), mode ("eval" or "train")
+# name, model file, torch class name, input name(s), input shape without the
+# batch, batch (full), batch (--quick; None: not run by --quick), mode ("eval"
+# or "train"), and optionally a dict of input options. Several input names
+# ("q,k,v", the order of the .mdl forward's arguments) share the shape and dtype.
+#   dtype: "int64" for integer inputs (default float32, standard normal),
+#          drawn uniformly from [0, high);
+#   memory: "sdpa": also measure the peak memory of the call against
+#          PyTorch's F.scaled_dot_product_attention (issue 18).
 WORKLOADS = [
     ("TinyModel", "tiny", "TinyModel", "x", [100], 1, 1, "eval"),
     ("TinyModel", "tiny", "TinyModel", "x", [100], 256, 8, "eval"),
@@ -97,6 +104,15 @@ WORKLOADS = [
     ("ResNet-18 224x224", "resnet18", "ResNet18", "x", [3, 224, 224], 1, 1, "eval"),
     ("ResNet-18 224x224", "resnet18", "ResNet18", "x", [3, 224, 224], 8, 1, "eval"),
     ("ResNet-18 32x32", "resnet18_cifar", "ResNet18", "x", [3, 32, 32], 32, 2, "train"),
+    # issue 18: model families. --quick leaves out MobileNetV2 (it compiles
+    # in ~14 s per CPU variant) and the attention (~0.5 s a call, and its
+    # peak-memory runs): together they would double the smoke test's time.
+    ("MobileNetV2 224x224", "mobilenet_v2", "MobileNetV2", "x", [3, 224, 224], 1, None, "eval"),
+    ("ViT-Tiny/16 224x224", "vit_tiny16", "ViTTiny", "x", [3, 224, 224], 1, 1, "eval"),
+    ("GPT 6x384 T=256", "gpt_char", "GPT", "idx", [256], 1, 1, "eval",
+     dict(dtype="int64", high=65)),
+    ("attention T=1024", "attention_1024", "Attention1024", "q,k,v", [8, 1024, 64], 1, None, "eval",
+     dict(memory="sdpa")),
 ]
 
 torch = None  # imported lazily: --quick must work without it
@@ -240,19 +256,142 @@ def torch_modules():
             x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
             return self.fc(torch.flatten(self.avgpool(x), 1))
 
-    return dict(TinyModel=TinyModel, MLP=MLP, ResNet18=ResNet18)
+    def conv_bn_relu6(inp, oup, k=3, stride=1, groups=1):  # torchvision's Conv2dNormActivation
+        return nn.Sequential(nn.Conv2d(inp, oup, k, stride, (k - 1) // 2, groups=groups,
+                                       bias=False), nn.BatchNorm2d(oup), nn.ReLU6())
+
+    class InvertedResidual(nn.Module):  # torchvision's, MobileNetV2
+        def __init__(self, inp, oup, stride, expand_ratio):
+            super().__init__()
+            hidden = inp * expand_ratio
+            self.use_res_connect = stride == 1 and inp == oup
+            layers = [conv_bn_relu6(inp, hidden, 1)] if expand_ratio != 1 else []
+            layers += [conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
+                       nn.Conv2d(hidden, oup, 1, bias=False), nn.BatchNorm2d(oup)]
+            self.conv = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+    class MobileNetV2(nn.Module):  # mobilenet_v2.mdl == torchvision.models.mobilenet_v2()
+        def __init__(self):
+            super().__init__()
+            features, inp = [conv_bn_relu6(3, 32, 3, 2)], 32
+            for t, c, n, s in [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2],
+                               [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]]:
+                for i in range(n):
+                    features.append(InvertedResidual(inp, c, s if i == 0 else 1, t))
+                    inp = c
+            features.append(conv_bn_relu6(inp, 1280, 1))
+            self.features = nn.Sequential(*features)
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, 1000))
+
+        def forward(self, x):
+            x = nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
+            return self.classifier(torch.flatten(x, 1))
+
+    class ViTTiny(nn.Module):  # vit_tiny16.mdl
+        def __init__(self, width=192, depth=12, heads=3, mlp=768, patch=16, image=224,
+                     classes=1000):
+            super().__init__()
+            tokens = (image // patch) ** 2 + 1
+            # timm's trunc_normal(std=.02) in spirit: not zero, so that the check sees them
+            self.cls_token = nn.Parameter(torch.randn(1, 1, width) * 0.02)
+            self.pos_embed = nn.Parameter(torch.randn(1, tokens, width) * 0.02)
+            self.patch_embed = nn.Conv2d(3, width, patch, stride=patch)
+            self.blocks = nn.ModuleList([
+                nn.TransformerEncoderLayer(width, heads, mlp, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+                for _ in range(depth)])
+            self.norm = nn.LayerNorm(width)
+            self.head = nn.Linear(width, classes)
+
+        def forward(self, x):
+            x = self.patch_embed(x).flatten(2).transpose(1, 2)
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+            for blk in self.blocks:
+                x = blk(x)
+            return self.head(self.norm(x[:, 0]))
+
+    # nanoGPT (model.py) as tools/gen_fixtures.py writes it: the explicit
+    # causal softmax attention, flat state names, no weight tying.
+    class CausalSelfAttention(nn.Module):
+        def __init__(self, n_embd, n_head):
+            super().__init__()
+            self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+            self.c_proj = nn.Linear(n_embd, n_embd)
+            self.n_head, self.n_embd = n_head, n_embd
+
+        def forward(self, x):
+            B, T, C = x.size()
+            q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+            k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+            q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+            v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+            att = att.masked_fill(torch.tril(torch.ones(T, T)) == 0, float("-inf"))
+            att = nn.functional.softmax(att, dim=-1)
+            y = att @ v
+            y = y.transpose(1, 2).contiguous().view(B, T, C)
+            return self.c_proj(y)
+
+    class GPTMLP(nn.Module):
+        def __init__(self, n_embd):
+            super().__init__()
+            self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+            self.gelu = nn.GELU(approximate="tanh")
+            self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+        def forward(self, x):
+            return self.c_proj(self.gelu(self.c_fc(x)))
+
+    class GPTBlock(nn.Module):
+        def __init__(self, n_embd, n_head):
+            super().__init__()
+            self.ln_1 = nn.LayerNorm(n_embd)
+            self.attn = CausalSelfAttention(n_embd, n_head)
+            self.ln_2 = nn.LayerNorm(n_embd)
+            self.mlp = GPTMLP(n_embd)
+
+        def forward(self, x):
+            x = x + self.attn(self.ln_1(x))
+            return x + self.mlp(self.ln_2(x))
+
+    class GPT(nn.Module):  # gpt_char.mdl: nanoGPT's shakespeare_char configuration
+        def __init__(self, vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384):
+            super().__init__()
+            self.wte = nn.Embedding(vocab_size, n_embd)
+            self.wpe = nn.Embedding(block_size, n_embd)
+            self.h = nn.ModuleList([GPTBlock(n_embd, n_head) for _ in range(n_layer)])
+            self.ln_f = nn.LayerNorm(n_embd)
+            self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
+
+        def forward(self, idx):
+            b, t = idx.size()
+            pos = torch.arange(0, t, dtype=torch.long)
+            x = self.wte(idx) + self.wpe(pos)
+            for block in self.h:
+                x = block(x)
+            return self.lm_head(self.ln_f(x))
+
+    class Attention1024(nn.Module):  # attention_1024.mdl
+        def forward(self, q, k, v):
+            return nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    return dict(TinyModel=TinyModel, MLP=MLP, ResNet18=ResNet18, MobileNetV2=MobileNetV2,
+                ViTTiny=ViTTiny, GPT=GPT, Attention1024=Attention1024)
 
 
 def randomize_state(model):
     """As tools/gen_fixtures.py: BatchNorm statistics and affine parameters
     random (running_var positive), num_batches_tracked >= 1, so that no
-    BatchNorm is the identity."""
+    BatchNorm is the identity; LayerNorm's affine parameters likewise."""
     nn = torch.nn
     with torch.no_grad():
         for key, t in model.state_dict().items():
             owner_name, _, leaf = key.rpartition(".")
             owner = model.get_submodule(owner_name) if owner_name else model
-            is_norm = isinstance(owner, nn.modules.batchnorm._NormBase)
+            is_norm = isinstance(owner, (nn.modules.batchnorm._NormBase, nn.LayerNorm))
             if leaf == "num_batches_tracked":
                 t.fill_(int(torch.randint(1, 10, ())))
             elif leaf == "running_var":
@@ -325,6 +464,26 @@ def modelc_view(modelc, mdl):
     return state, inputs
 
 
+TORCHVISION_TWINS = dict(ResNet18="resnet18", MobileNetV2="mobilenet_v2")
+
+
+def check_torchvision_keys(cls_name, model):
+    """Where torchvision is importable, the torch.nn class written here must
+    have the state dict (keys, order, shapes) of its torchvision twin."""
+    twin = TORCHVISION_TWINS.get(cls_name)
+    if not twin or missing_modules(["torchvision"]):
+        return None
+    import torchvision
+    want = [(k, list(v.shape)) for k, v in getattr(torchvision.models, twin)().state_dict().items()]
+    have = [(k, list(v.shape)) for k, v in model.state_dict().items()]
+    if want != have:
+        diff = [f"  torchvision {w}\n  here        {h}" for w, h in zip(want, have) if w != h]
+        raise SystemExit(f"FATAL: {cls_name}: the state dict differs from torchvision.models."
+                         f"{twin}()'s ({len(want)} vs {len(have)} entries):\n" +
+                         "\n".join(diff[:10]))
+    return twin
+
+
 def check_state_keys(name, view_state, model):
     want = [(k, s, d) for k, s, d in view_state]
     have = [(k, list(v.shape), str(v.dtype).replace("torch.", ""))
@@ -340,11 +499,13 @@ def check_state_keys(name, view_state, model):
 # --------------------------------------------------------------------------
 
 def write_f32_safetensors(path, tensors):
-    """tensors: name -> (shape, list of floats)."""
+    """tensors: name -> (shape, list of floats) or (shape, list of ints, "int64")."""
     header, blobs, offset = {}, [], 0
-    for name, (shape, values) in tensors.items():
-        blob = struct.pack(f"<{len(values)}f", *values)
-        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len(blob)]}
+    for name, (shape, values, *dtype) in tensors.items():
+        i64 = dtype == ["int64"]
+        blob = struct.pack(f"<{len(values)}{'q' if i64 else 'f'}", *values)
+        header[name] = {"dtype": "I64" if i64 else "F32", "shape": shape,
+                        "data_offsets": [offset, offset + len(blob)]}
         blobs.append(blob)
         offset += len(blob)
     h = json.dumps(header, separators=(",", ":")).encode()
@@ -511,31 +672,32 @@ def time_fn(fn, reps, threads, train=False):
     return dict(n=reps, min=times[0], median=statistics.median(times), max=times[-1])
 
 
-def torch_compile(model, x, threads, train):
+def torch_compile(model, xs, threads, train):
     """torch.compile (default mode) of a fresh copy of model, compiled for
     `threads` threads (inductor writes the thread count into its kernels, so
     each thread count gets its own compile). Returns (compiled, the copy, the
-    output of its first call, compile + first-call seconds)."""
+    output of its first call on the inputs xs, compile + first-call seconds)."""
     torch._dynamo.reset()
     torch.set_num_threads(threads)
     m = copy.deepcopy(model).train(train)
     cm = torch.compile(m)
     t0 = time.perf_counter()
     with grad_ctx(train):
-        out = cm(x)
+        out = cm(*xs)
     return cm, m, out, time.perf_counter() - t0
 
 
-def export_onnx(model, x, path, in_name):
-    """torch.onnx.export of the evaluation-mode module: the TorchScript exporter
-    (dynamo=False) first, the dynamo exporter if that fails. Returns how."""
+def export_onnx(model, xs, path, in_names):
+    """torch.onnx.export of the evaluation-mode module (inputs xs, named
+    in_names): the TorchScript exporter (dynamo=False) first, the dynamo
+    exporter if that fails. Returns how."""
     errors = []
     for dynamo in (False, True):
         kw = dict(dynamo=dynamo) if dynamo else dict(dynamo=False, opset_version=17)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.onnx.export(model, (x,), str(path), input_names=[in_name],
+                torch.onnx.export(model, tuple(xs), str(path), input_names=list(in_names),
                                   output_names=["output"], **kw)
             return f"torch.onnx.export(dynamo={dynamo})"
         except Exception as e:  # noqa: BLE001 - reported in the table
@@ -552,24 +714,34 @@ def ort_session(ort, path, threads):
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-def count_flops(model, x):
-    """FLOPs of one forward call, counted analytically: 2*M*N*K per Linear,
-    2*Cout*(Cin/groups)*kh*kw*Hout*Wout*N per Conv2d (other layers not counted)."""
+def count_flops(model, xs):
+    """FLOPs of one forward call on the inputs xs, counted analytically:
+    2*M*N*K per Linear, 2*Cout*(Cin/groups)*kh*kw*Hout*Wout*N per Conv2d, and
+    MultiheadAttention's input and output projections as the Linears they are
+    (2*tokens*E*3E + 2*tokens*E*E). Not counted: the attention's own matmuls
+    (q kᵀ, att v), in MultiheadAttention, scaled_dot_product_attention or written
+    out (GPT), and every other layer."""
     nn = torch.nn
     total = [0]
 
     def hook(mod, inp, out):
-        if isinstance(mod, nn.Linear):
+        if isinstance(mod, nn.MultiheadAttention):  # calls F.linear, not its out_proj module
+            tokens = inp[0].numel() // mod.embed_dim
+            total[0] += 2 * tokens * mod.embed_dim * (3 * mod.embed_dim + mod.embed_dim)
+        elif isinstance(mod, nn.Linear):
             total[0] += 2 * out.numel() * mod.in_features
         elif isinstance(mod, nn.Conv2d):
             kh, kw = mod.kernel_size
             total[0] += 2 * out.numel() * (mod.in_channels // mod.groups) * kh * kw
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Linear, nn.Conv2d))]
+               if isinstance(m, (nn.Linear, nn.Conv2d, nn.MultiheadAttention))]
     try:
-        with torch.inference_mode():
-            model(x)
+        # Gradients on (and thrown away): under inference_mode an evaluation-mode
+        # TransformerEncoderLayer takes its fused fast path, which calls no
+        # submodule, so no hook would see its Linears.
+        with torch.enable_grad():
+            model(*xs)
     finally:
         for h in handles:
             h.remove()
@@ -577,24 +749,137 @@ def count_flops(model, x):
 
 
 def torch_rss_child(argv):
-    """`run.py --rss-child CLASS STATE INPUTS INPUT_NAME MODE THREADS REPS`: a
+    """`run.py --rss-child CLASS STATE INPUTS INPUT_NAMES MODE THREADS REPS`: a
     PyTorch eager process doing what the modelc-run process does (load the
-    state and the inputs, warm-up and REPS calls), for its max RSS."""
+    state and the inputs, warm-up and REPS calls), for its max RSS.
+    INPUT_NAMES: the forward's arguments, comma-separated."""
     global torch
-    cls, state, inputs, in_name, mode, threads, reps = argv
+    cls, state, inputs, in_names, mode, threads, reps = argv
     import torch as _t
     torch = _t
     from safetensors.torch import load_file
     torch.set_num_threads(int(threads))
     model = torch_modules()[cls]()
     model.load_state_dict(load_file(state))
-    x = load_file(inputs)[in_name]
+    loaded = load_file(inputs)
+    xs = [loaded[n] for n in in_names.split(",")]
     train = mode == "train"
     model.train(train)
     with grad_ctx(train):
         for _ in range(1 + int(reps)):
-            model(x)
+            model(*xs)
     return 0
+
+
+def _vm_kib(field):
+    """This process's /proc/self/status field (VmRSS, VmHWM) in KiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def sdpa_rss_child(argv):
+    """`run.py --sdpa-rss-child SHAPE THREADS`: how much PyTorch's
+    F.scaled_dot_product_attention(q, k, v, is_causal=True) adds to this
+    process's peak RSS. q, k and v (SHAPE, "1,8,1024,64", float32) are made
+    and touched and a small call warms the code up first; then the peak is
+    reset (/proc/self/clear_refs 5, else it is the peak so far) and the
+    call made under inference_mode. Prints `rss_before peak_after` in KiB:
+    the call's addition is their difference (its output included)."""
+    import torch as _t
+    shape = [int(d) for d in argv[0].split(",")]
+    _t.set_num_threads(int(argv[1]))
+    F = _t.nn.functional
+    g = _t.Generator().manual_seed(0)
+    q, k, v = (_t.randn(shape, generator=g) for _ in range(3))
+    with _t.inference_mode():
+        small = [t[..., :16, :].contiguous() for t in (q, k, v)]
+        F.scaled_dot_product_attention(*small, is_causal=True)
+        del small
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+        before = _vm_kib("VmRSS")
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        peak = _vm_kib("VmHWM")
+    print(before, peak, float(out.abs().sum()) > 0)
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Peak memory of causal attention (issue 18: "attention at T=1024: peak memory
+# <= PyTorch's scaled_dot_product_attention")
+# --------------------------------------------------------------------------
+
+BASELINE_MDL = """# bench/run.py's baseline for the peak memory of {model}: the same inputs,
+# a scalar result (what modelc-run costs without the attention).
+model MemoryBaseline {{
+  forward({args}) {{
+    return {body}
+  }}
+}}
+"""
+
+
+def sdpa_memory(runner, modelc, work, so, key, in_names, full_shape, in_path, thread_list,
+                use_torch, timeout):
+    """{threads: dict(modelc, baseline, torch_before, torch_peak)} in KiB.
+    modelc: the max RSS of `modelc-run model.so --inputs in` (one call, no
+    outputs written) and of the same with a baseline model that takes the
+    same inputs and returns sum(q) + sum(k) + sum(v): the difference is what
+    the attention adds (its code and constants, scratch and output).
+    PyTorch: a child process (--sdpa-rss-child) makes and touches q, k, v,
+    warms up on a slice, then reads its RSS, makes the call and reads its
+    peak RSS (reset first): the difference is what the call adds (its output
+    included)."""
+    model, cpu = key.split("@", 1)
+    base_so = work / f"memory-baseline.{model}.{cpu}.so"
+    if not base_so.exists():
+        dims = ", ".join(["B"] + [str(d) for d in full_shape[1:]])
+        src = work / f"memory-baseline.{model}.mdl"
+        src.write_text(BASELINE_MDL.format(
+            model=f"bench/models/{model}.mdl",
+            args=", ".join(f"{n}: f32[{dims}]" for n in in_names),
+            body=" + ".join(f"sum({n})" for n in in_names)))
+        proc = subprocess.run([modelc, str(src), "--cpu", cpu, "-o", str(base_so)],
+                              capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"modelc {src.name} failed: {proc.stderr.strip()}")
+    out = {}
+    for n in thread_list:
+        m = dict()
+        for what, lib in (("modelc", so), ("baseline", base_so)):
+            rc, _, err, rss = run_rss([runner, lib, "--inputs", in_path], env=modelc_env(n),
+                                      timeout=3600)
+            if rc != 0 or not rss:
+                raise RuntimeError(f"modelc-run {Path(lib).name} failed ({rc}): {err.strip()}")
+            m[what] = rss
+        if use_torch:
+            proc = subprocess.run([sys.executable, str(Path(__file__).resolve()),
+                                   "--sdpa-rss-child", ",".join(map(str, full_shape)), str(n)],
+                                  capture_output=True, text=True, timeout=3600)
+            vals = proc.stdout.split()
+            if proc.returncode != 0 or len(vals) < 2:
+                raise RuntimeError(f"--sdpa-rss-child failed ({proc.returncode}): "
+                                   f"{short(proc.stderr)}")
+            m["torch_before"], m["torch_peak"] = int(vals[0]), int(vals[1])
+        out[n] = m
+        log(f"  peak memory, {n} thr: modelc-run {m['modelc'] / 1024:.1f} MiB - baseline "
+            f"{m['baseline'] / 1024:.1f} MiB = {(m['modelc'] - m['baseline']) / 1024:.1f} MiB"
+            + (f"; PyTorch sdpa adds {(m['torch_peak'] - m['torch_before']) / 1024:.1f} MiB "
+               f"({m['torch_before'] / 1024:.0f} -> {m['torch_peak'] / 1024:.0f} MiB)"
+               if "torch_peak" in m else ""))
+    return out
+
+
+def sdpa_mem_added(m):
+    """(modelc's addition, PyTorch's or None) in KiB."""
+    return (m["modelc"] - m["baseline"],
+            m["torch_peak"] - m["torch_before"] if "torch_peak" in m else None)
 
 
 # --------------------------------------------------------------------------
@@ -782,6 +1067,8 @@ FW_NAME = dict(modelc="modelc", eager="PyTorch eager", compile="torch.compile", 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--rss-child":
         return torch_rss_child(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "--sdpa-rss-child":
+        return sdpa_rss_child(sys.argv[2:])
     ap = argparse.ArgumentParser(
         description="modelc vs PyTorch eager, torch.compile and onnxruntime benchmark")
     ap.add_argument("--quick", action="store_true",
@@ -882,8 +1169,10 @@ def main():
     cpus = args.cpu or (["x86-64-v3"] + (["x86-64-v4"] if runs_avx512() else []))
     log("modelc libraries for: " + ", ".join(cpus))
     workloads, seen, sources = [], set(), {}
-    for name, mdl_name, cls_name, in_name, shape, b_full, b_quick, mode in WORKLOADS:
+    for name, mdl_name, cls_name, in_name, shape, b_full, b_quick, mode, *opts in WORKLOADS:
         batch = b_quick if args.quick else b_full
+        if batch is None:  # not run by --quick
+            continue
         label = f"{name} b{batch}" + (" train" if mode == "train" else "")
         if label in seen:  # --quick runs ResNet-18 224x224 at batch 1 once
             continue
@@ -894,7 +1183,8 @@ def main():
             for cpu in cpus:
                 key = f"{mdl_name}@{cpu}"
                 sources[key] = mdl_name
-                workloads.append((f"{label} [{cpu}]", key, cls_name, in_name, shape, batch, mode))
+                workloads.append((f"{label} [{cpu}]", key, cls_name, in_name.split(","), shape,
+                                  batch, mode, opts[0] if opts else {}))
     if use_torch:
         torch.set_num_threads(args.threads)
         classes = torch_modules()
@@ -949,6 +1239,7 @@ def main():
             torch.manual_seed(seed)
             model = classes[cls_name]()
             check_state_keys(mdl_name, view_state, model)
+            twin = check_torchvision_keys(cls_name, model)
             randomize_state(model)
             model.eval()
             state_path = work / f"{mdl_name}.state.safetensors"
@@ -960,7 +1251,8 @@ def main():
             m64 = m64.double().eval()
             entry.update(model=model, m64=m64, state=state_path, inputs=view_inputs,
                          nstate=len(view_state))
-            log(f"  state dict: {len(view_state)} entries, keys/shapes/dtypes match modelc --emit=mdl")
+            log(f"  state dict: {len(view_state)} entries, keys/shapes/dtypes match modelc --emit=mdl"
+                + (f" and torchvision.models.{twin}()" if twin else ""))
         compiled[key] = entry
 
     torch_base_rss = None
@@ -969,7 +1261,7 @@ def main():
 
     # ---- run -------------------------------------------------------------
     rows, failures = [], []
-    for label, mdl_name, _, in_name, shape, batch, mode in workloads:
+    for label, mdl_name, _, in_names, shape, batch, mode, opts in workloads:
         # (mdl_name is the library's key: the model @ its CPU.)
         train = mode == "train"
         c = compiled[mdl_name]
@@ -987,16 +1279,21 @@ def main():
         in_path = work / f"{tag}.inputs.safetensors"
         out_path = work / f"{tag}.out.safetensors"
         state = c.get("state")
-        log(f"\n== {label} (input {in_name}: f32{full_shape}"
+        int_high = opts.get("high") if opts.get("dtype") == "int64" else None
+        in_type = (f"i64{full_shape} in [0, {int_high})" if int_high is not None
+                   else f"f32{full_shape}")
+        log(f"\n== {label} (input {', '.join(in_names)}: {in_type}"
             f"{'; training-mode forward, BatchNorm statistics updated' if train else ''})")
         probe = None
         if use_torch:
             from safetensors.torch import load_file, save_file
-            if [n for n, _, _ in c["inputs"]] != [in_name]:
+            if [n for n, _, _ in c["inputs"]] != in_names:
                 raise SystemExit(f"FATAL: {mdl_name}: modelc's forward takes {c['inputs']}")
             g = torch.Generator().manual_seed(1234 + batch)
-            x = torch.randn(full_shape, generator=g)
-            save_file({in_name: x}, str(in_path))
+            xs = [torch.randint(0, int_high, full_shape, generator=g, dtype=torch.int64)
+                  if int_high is not None else torch.randn(full_shape, generator=g)
+                  for _ in in_names]
+            save_file(dict(zip(in_names, xs)), str(in_path))
             # 1. correctness: modelc vs float64 reference (and PyTorch f32 for
             #    context). Evaluation: its one --bench call sizes the timed run
             #    below. Training mode: exactly one call from the saved state,
@@ -1010,8 +1307,8 @@ def main():
             ref_model = copy.deepcopy(c["m64"]).train(train)
             t32_model = copy.deepcopy(c["model"]).train(train)
             with grad_ctx(train):
-                ref = ref_model(x.double())
-                t32 = t32_model(x)
+                ref = ref_model(*[t.double() if t.is_floating_point() else t for t in xs])
+                t32 = t32_model(*xs)
             ref_state = ref_model.state_dict() if train else None
             t32_state = t32_model.state_dict() if train else None
             row["err"], row["rel"], where = check_result(got, got_state, ref, ref_state)
@@ -1059,13 +1356,16 @@ def main():
                     failures.append(f"{label}: modelc's result with 1 thread differs from "
                                     f"{args.threads} threads by {row['thread_diff']:.3g} "
                                     f"(> {THREAD_TOL:g})")
-            row["flops"] = count_flops(c["model"], x)
+            row["flops"] = count_flops(c["model"], xs)
         else:
             rng = random.Random(1234 + batch)
             n = 1
             for d in full_shape:
                 n *= d
-            write_f32_safetensors(in_path, {in_name: (full_shape, [rng.gauss(0, 1) for _ in range(n)])})
+            write_f32_safetensors(in_path, {
+                name: (full_shape, [rng.randrange(int_high) for _ in range(n)], "int64")
+                if int_high is not None else (full_shape, [rng.gauss(0, 1) for _ in range(n)])
+                for name in in_names})
 
         # 2. modelc timing: --bench N, N sized from one call (--quick: min_reps),
         #    best of `rounds` runs
@@ -1100,6 +1400,15 @@ def main():
                 f"max {fmt_ms(res1['max'])})")
         else:
             row["res"]["modelc"][1] = res
+        if opts.get("memory") == "sdpa":
+            try:
+                row["sdpa_mem"] = sdpa_memory(runner, modelc, work, c["so"], mdl_name,
+                                              in_names, full_shape, in_path, thread_list,
+                                              use_torch, args.compile_timeout)
+            except Exception as e:  # noqa: BLE001 - reported, the run goes on
+                row["sdpa_mem_err"] = short(e)
+                failures.append(f"{label}: peak memory not measured: {short(e)}")
+                log(f"  peak memory: FAILED: {short(e)}")
         if not use_torch:
             continue
 
@@ -1119,9 +1428,9 @@ def main():
         #    copy, so that the shared module keeps its state)
         eager = copy.deepcopy(c["model"]).train() if train else c["model"]
         for threads in thread_list:
-            timed("eager", lambda: eager(x), threads)
+            timed("eager", lambda: eager(*xs), threads)
         rc, _, err, rss = run_rss([sys.executable, str(Path(__file__).resolve()), "--rss-child",
-                                   c["cls"], str(state), str(in_path), in_name, mode,
+                                   c["cls"], str(state), str(in_path), ",".join(in_names), mode,
                                    str(args.threads), "3"], timeout=3600)
         if rc == 0 and rss:
             row["rss_torch"] = rss
@@ -1134,7 +1443,7 @@ def main():
             row["fail"]["compile"] = skip["compile"]
         for threads in ([] if "compile" in skip else thread_list):
             try:
-                cm, cmod, out, secs = torch_compile(c["model"], x, threads, train)
+                cm, cmod, out, secs = torch_compile(c["model"], xs, threads, train)
             except Exception as e:  # noqa: BLE001 - e.g. no C++ compiler for inductor
                 row["fail"]["compile"] = f"FAILED: {short(e)}"
                 log(f"  torch.compile {threads} thr: {row['fail']['compile']}")
@@ -1147,7 +1456,7 @@ def main():
             if not err <= allowed:
                 row["fail"]["compile"] = f"WRONG ({err:.3g} x tol)"
                 break
-            timed("compile", lambda: cm(x), threads)
+            timed("compile", lambda: cm(*xs), threads)
             cm = cmod = None  # free the compiled graph before the next compile
             torch._dynamo.reset()
 
@@ -1160,10 +1469,10 @@ def main():
             try:
                 onnx_path = work / f"{tag}.onnx"
                 t0 = time.perf_counter()
-                how = export_onnx(c["model"], x, onnx_path, in_name)
+                how = export_onnx(c["model"], xs, onnx_path, in_names)
                 row["export_s"] = time.perf_counter() - t0
                 row["export_how"] = how
-                feed = {in_name: x.numpy()}
+                feed = {n: t.numpy() for n, t in zip(in_names, xs)}
                 for threads in thread_list:
                     sess = ort_session(ort, onnx_path, threads)
                     out = torch.from_numpy(sess.run(None, feed)[0])
@@ -1215,7 +1524,7 @@ def main():
         for k, c in compiled.items()))
     targets = [] if args.quick else evaluate_targets(rows, compiled, peak, thread_list)
     if targets:
-        log("\nTargets of issue 4\n" + text_table(TARGET_HEADER, targets))
+        log("\nTargets of issues 4 and 18\n" + text_table(TARGET_HEADER, targets))
     if not use_torch:
         log("PyTorch was skipped: no comparison and no correctness check were made.")
     for f in failures:
@@ -1314,10 +1623,28 @@ def result_tables(rows, nthreads, thread_list, peak, compiled, use_torch, torch_
     tables.append(("Correctness, memory and set-up" + (
         f" (a process that only imports torch: {torch_base_rss / 1024:.0f} MiB)"
         if torch_base_rss else ""), header, table))
+    header = ["workload", "threads", "modelc-run max RSS (MiB)", "baseline model (MiB)",
+              "modelc adds (MiB)", "PyTorch before / peak (MiB)", "PyTorch sdpa adds (MiB)",
+              "modelc / PyTorch"]
+    table = []
+    for r in rows:
+        for n, m in sorted((r.get("sdpa_mem") or {}).items(), reverse=True):
+            mc, pt = sdpa_mem_added(m)
+            table.append([r["label"], str(n), f"{m['modelc'] / 1024:.1f}",
+                          f"{m['baseline'] / 1024:.1f}", f"{mc / 1024:.1f}",
+                          f"{m['torch_before'] / 1024:.1f} / {m['torch_peak'] / 1024:.1f}"
+                          if pt is not None else "—",
+                          "—" if pt is None else f"{pt / 1024:.1f}",
+                          "—" if not pt else f"{mc / pt:.2f}"])
+        if r.get("sdpa_mem_err"):
+            table.append([r["label"], "—", "FAILED: " + r["sdpa_mem_err"]] + ["—"] * 5)
+    if table:
+        tables.append(("Peak memory of causal attention (issue 18; what one call adds to a "
+                       "process's peak RSS)", header, table))
     return tables
 
 
-TARGET_HEADER = ["target (issue 4)", "measured", "verdict"]
+TARGET_HEADER = ["target (issue 4 unless it says otherwise)", "measured", "verdict"]
 
 
 def evaluate_targets(rows, compiled, peak, thread_list):
@@ -1368,11 +1695,24 @@ def evaluate_targets(rows, compiled, peak, thread_list):
         per_threads(label, "≥ 1.2× PyTorch eager", ratio("eager"), 1.2, "×")
         per_threads(label, "≥ 1.0× torch.compile", ratio("compile"), 1.0, "×")
     per_threads("ResNet-18 32x32 b32 train", "≥ 1.2× PyTorch eager", ratio("eager"), 1.2, "×")
+    for r in rows:  # issue 18
+        got = [(n, *sdpa_mem_added(m)) for n, m in sorted((r.get("sdpa_mem") or {}).items(),
+                                                          reverse=True)]
+        got = [(n, mc, pt) for n, mc, pt in got if pt is not None]
+        if got:
+            out.append([f"{r['label']}: peak memory ≤ PyTorch's scaled_dot_product_attention "
+                        f"(issue 18)",
+                        "; ".join(f"{n} thr: modelc +{mc / 1024:.1f} vs PyTorch +{pt / 1024:.1f} "
+                                  f"MiB" for n, mc, pt in got),
+                        "met" if all(mc <= pt for _, mc, pt in got) else "missed"])
     for k, c in compiled.items():
         if k.startswith("resnet18") and c.get("compile_s") is not None:
             out.append([f"compile time of {library_name(k)} ≤ 5 s", f"{c['compile_s']:.2f} s",
                         "met" if c["compile_s"] <= 5 else "missed"])
-    sizes = [(k, c["size"]) for k, c in compiled.items() if c.get("size")]
+    # issue 4's models only (issue 18's attention_1024 keeps its 4 MiB causal mask
+    # as a constant; the Compilation table gives every size)
+    issue4 = ("tiny@", "mlp@", "resnet18@", "resnet18_cifar@")
+    sizes = [(k, c["size"]) for k, c in compiled.items() if c.get("size") and k.startswith(issue4)]
     if sizes:
         out.append(["model.so without weights ≤ 2 MB (2,000,000 bytes)",
                     ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sizes),
@@ -1464,6 +1804,17 @@ def write_report(path, args, machine, versions, tables, targets, rows, compiled,
               "process of the timed run (state, inputs and N calls) and of a separate Python "
               "process that loads the same state and inputs into the PyTorch eager module and "
               "makes 4 calls.\n")
+    if any(r.get("sdpa_mem") for r in rows):
+        md.append("Peak memory of causal attention (issue 18): for modelc, the max RSS of "
+                  "`modelc-run model.so --inputs qkv` (one call, nothing written) minus that of "
+                  "the same with a baseline model taking the same q, k, v and returning "
+                  "sum(q) + sum(k) + sum(v), so both include the runner, the runtime and the "
+                  "inputs; the difference is the attention's code and constants, scratch and "
+                  "output. For PyTorch, a child process makes and touches q, k, v (float32), "
+                  "warms up on a 16-token slice, resets its peak RSS (/proc/self/clear_refs), "
+                  "and calls F.scaled_dot_product_attention(q, k, v, is_causal=True) once under "
+                  "inference_mode: its peak RSS minus its RSS before the call (the output "
+                  "included).\n")
     md.append("## Compilation\n")
     md.append("| model | compile time (s) | model.so size | state dict |")
     md.append("|---|---:|---:|---:|")
@@ -1479,7 +1830,7 @@ def write_report(path, args, machine, versions, tables, targets, rows, compiled,
               f"The compile time is the wall time of `modelc model.mdl -o model.so`, the best "
               f"of {rounds_of(args)} compiles on this shared machine.\n")
     if targets:
-        md.append("## Targets of issue 4\n")
+        md.append("## Targets of issues 4 and 18\n")
         md.append("Ratios at each thread count of this run; \"met\" only where every thread "
                   "count meets the target. The percent-of-peak figure divides the matmul FLOPs "
                   "by the whole call's time (bias, ReLU, softmax included), so it understates "
