@@ -80,6 +80,7 @@ void buildCpuTilingPipeline(OpPassManager &pm) {
   pm.addPass(createWinogradConv());
   pm.addPass(createPackWeights());
   pm.addNestedPass<func::FuncOp>(createConvToGemm());
+  pm.addNestedPass<func::FuncOp>(createSplitBatchedMatmul());
   pm.addNestedPass<func::FuncOp>(createTileAndFuse());
   addCleanup(pm);
   pm.addNestedPass<func::FuncOp>(createVectorizableLoopOrder());

@@ -84,6 +84,23 @@ def ConvToGemm : Pass<"mdl-conv-to-gemm", "mlir::func::FuncOp"> {
                            "mlir::tensor::TensorDialect"];
 }
 
+def SplitBatchedMatmul : Pass<"mdl-split-batched-matmul", "mlir::func::FuncOp"> {
+  let summary = "Compute a batched matmul as one matrix product per batch element";
+  let description = [{
+    A `linalg.generic` contraction on f32 tensors with leading batch loops,
+    C[b..., m, n] += A[b..., m, k] * B[b..., k, n] (or B[b..., n, k]), each
+    batch index of A and B a loop or 0 (broadcast), as torch.matmul of two
+    batched operands (attention's q kᵀ and its weights times v) lowers,
+    becomes an `scf.forall` over the batch whose body is the 2-D
+    contraction of one batch element's slices: a form that
+    -mdl-tile-and-fuse tiles by rows and -mdl-blocked-dot-kernels computes
+    with its register-blocked kernels, and the batch elements run on the
+    thread pool.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::scf::SCFDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 def TileAndFuse : Pass<"mdl-tile-and-fuse", "mlir::func::FuncOp"> {
   let summary = "Tile each fusion group's last op and fuse its producers into the tile loops";
   let description = [{

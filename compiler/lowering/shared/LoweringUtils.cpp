@@ -303,24 +303,28 @@ std::optional<DotForm> matchDotForm(linalg::GenericOp op) {
   if ((*a)[1] != k || bk != k || (*c)[lead] != m || (*c)[lead + 1] != n || m == n || n == k ||
       (batched && ((*b)[0] != (*c)[0] || (*b)[0] == m || (*b)[0] == n || (*b)[0] == k)))
     return std::nullopt;
+  if (!isF32MacBody(op))
+    return std::nullopt;
+  return DotForm{batched, outer};
+}
+
+bool isF32MacBody(linalg::GenericOp op) {
   // The body: yield(out + in0 * in1), operands in either order.
   Block &body = op.getRegion().front();
-  if (body.getOperations().size() != 3)
-    return std::nullopt;
+  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || body.getOperations().size() != 3)
+    return false;
   auto mul = dyn_cast<arith::MulFOp>(&body.front());
-  auto add = dyn_cast<arith::AddFOp>(mul ? mul->getNextNode() : nullptr);
+  auto add = dyn_cast_if_present<arith::AddFOp>(mul ? mul->getNextNode() : nullptr);
   if (!mul || !add || add->getNextNode() != body.getTerminator() ||
       body.getTerminator()->getOperand(0) != add.getResult())
-    return std::nullopt;
+    return false;
   BlockArgument in0 = body.getArgument(0), in1 = body.getArgument(1), out = body.getArgument(2);
   bool mulOk = (mul.getLhs() == in0 && mul.getRhs() == in1) ||
                (mul.getLhs() == in1 && mul.getRhs() == in0);
   bool addOk = (add.getLhs() == out && add.getRhs() == mul.getResult()) ||
                (add.getRhs() == out && add.getLhs() == mul.getResult());
-  if (!mulOk || !addOk || !in0.getType().isF32() || !in1.getType().isF32() ||
-      !out.getType().isF32())
-    return std::nullopt;
-  return DotForm{batched, outer};
+  return mulOk && addOk && in0.getType().isF32() && in1.getType().isF32() &&
+         out.getType().isF32();
 }
 
 /// Pads the spatial dimensions (2, 3) of an NCHW tensor with `value`.

@@ -119,6 +119,10 @@ struct DotForm {
 /// and the body out + in0 * in1 on f32.
 std::optional<DotForm> matchDotForm(mlir::linalg::GenericOp op);
 
+/// Whether `op` has two inputs, one init and the body out + in0 * in1 on
+/// f32 (operands in either order).
+bool isF32MacBody(mlir::linalg::GenericOp op);
+
 /// What a failed shape check reports (kShapeCheckFailedFn's last argument).
 enum class ShapeCheck : int64_t {
   ReshapeCount = 0,    // a reshape's input count is not the shape's
