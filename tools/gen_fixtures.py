@@ -763,6 +763,25 @@ def _decoder_inputs(n):
     return OrderedDict(ids=ids, memory=torch.randn(n, 7, 8), mem_pad=pad)
 
 
+class AttentionLong(nn.Module):  # attention_long.mdl
+    def forward(self, q, k, v, mask, bias):
+        sdpa = F.scaled_dot_product_attention
+        causal = sdpa(q[:, :, :280], k, v, is_causal=True)
+        masked = sdpa(q, k, v, attn_mask=mask)
+        # is_causal with a mask is refused by PyTorch: the causal mask added
+        # to the float one, as modelc adds both.
+        both = sdpa(q, k, v, attn_mask=bias + torch.full((300, 280), float("-inf")).triu(1),
+                    scale=0.3)
+        return causal, masked, both
+
+
+def _attention_long_inputs(n):
+    mask = torch.rand(300, 280) > 0.3
+    mask[:, 0] = True   # every query has a key to attend
+    return OrderedDict(q=torch.randn(n, 2, 300, 4), k=torch.randn(n, 2, 280, 4),
+                       v=torch.randn(n, 2, 280, 4), mask=mask, bias=torch.randn(300, 280))
+
+
 class MobileNetSmall(nn.Module):  # mobilenet_small.mdl
     def __init__(self):
         super().__init__()
@@ -833,6 +852,7 @@ MODELS = OrderedDict([
     ("segmentation", (Segmentation, lambda n: OrderedDict(x=torch.randn(n, 3, 8, 8),
                                                          seq=torch.randn(n, 3, 9)), 2, [1])),
     ("decoder", (Decoder, _decoder_inputs, 3, [])),
+    ("attention_long", (AttentionLong, _attention_long_inputs, 2, [])),
     ("mobilenet_small", (MobileNetSmall, lambda n: OrderedDict(x=torch.randn(n, 3, 32, 32)), 3,
                          [1])),
 ])

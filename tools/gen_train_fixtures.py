@@ -545,6 +545,14 @@ class OpsDecoder(ParamModel):  # ops_decoder.mdl
         return F.mse_loss(y, t)
 
 
+class OpsAttentionLong(ParamModel):  # ops_attention_long.mdl
+    PARAMS = (("pk", (1, 2, 272, 4)), ("pv", (1, 2, 272, 4)))
+
+    def loss(self, q, t):
+        y = F.scaled_dot_product_attention(q, self.pk, self.pv, is_causal=True)
+        return F.mse_loss(y, t)
+
+
 class OpsRecurrent(ParamModel):  # ops_recurrent.mdl
     def __init__(self):
         super().__init__()
@@ -892,6 +900,9 @@ ops_case("ops_resample", OpsResample, lambda m, g, x: params_default(m, g),
 ops_case("ops_decoder", OpsDecoder, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 4, 8), "memory": randn(g, 2, 5, 8), "t": randn(g, 2, 4, 8)},
          "TransformerDecoderLayer (causal self-attention, cross-attention): the gradients of every weight")
+ops_case("ops_attention_long", OpsAttentionLong, lambda m, g, x: params_default(m, g),
+         lambda g: {"q": randn(g, 1, 2, 272, 4), "t": randn(g, 1, 2, 272, 4)},
+         "causal scaled_dot_product_attention over blocks of queries (L = S = 272): the gradients of keys and values")
 ops_case("ops_recurrent", OpsRecurrent, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 4, 3), "t": randn(g, 2, 4, 8), "t2": randn(g, 2, 4, 2)},
          "LSTM (bidirectional, batch_first) and GRU (2 layers): the gradients of every weight and bias")

@@ -454,7 +454,7 @@ static Value attention(Elaborator &e, Instance &inst, const AttentionConfig &cfg
     scores = e.binary(ast::BinaryOp::Add, scores, bias, loc);
   }
   if (causal.kind == Value::Kind::Bool && causal.b) {
-    scores = e.binary(ast::BinaryOp::Add, scores, Value::ofTensor(e.causalBias(l, s, loc)), loc);
+    scores = e.binary(ast::BinaryOp::Add, scores, Value::ofTensor(e.causalBias(l, s, 0, loc)), loc);
   }
   if (scores.isPoison())
     return scores;

@@ -373,9 +373,10 @@ public:
   /// An f32 tensor constant of `shape` holding `values` (row-major).
   mlir::Value denseF32(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> values,
                        mlir::Location loc);
-  /// The causal attention bias [l, s]: 0 on and below the diagonal, -inf
-  /// above it, as PyTorch's tril mask.
-  mlir::Value causalBias(int64_t l, int64_t s, mlir::Location loc);
+  /// The causal attention bias [l, s] of the queries from `firstRow` on: 0
+  /// where the key's column is at most the query's row, -inf after it, as
+  /// PyTorch's tril mask.
+  mlir::Value causalBias(int64_t l, int64_t s, int64_t firstRow, mlir::Location loc);
   mlir::Value castTo(mlir::Value v, mlir::Type elementType, mlir::Location loc);
   /// The tensor form of a value: numbers become rank-0 tensors of `like`'s
   /// element type (or f32/i64 when there is none).

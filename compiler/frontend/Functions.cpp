@@ -1340,44 +1340,82 @@ static Value attention(FunctionCall &c) {
   } else {
     scale = c.a["scale"].f;
   }
-  Value kt = c.e.applyFunction("transpose", c.what,
-                               {{"input", k}, {"dim0", Value::integer(-2)},
-                                {"dim1", Value::integer(-1)}},
-                               c.loc);
-  Value scores = c.e.binary(ast::BinaryOp::MatMul, q, kt, c.loc);
-  scores = c.e.binary(ast::BinaryOp::Mul, scores, Value::real(scale), c.loc);
-  if (scores.isPoison())
-    return scores;
-  if (c.a["is_causal"].b) {
-    int64_t l = qs[qs.size() - 2], s = ks[ks.size() - 2];
-    if (ShapedType::isDynamic(l) || ShapedType::isDynamic(s)) {
-      c.e.error(c.loc) << fmt::format("{}: is_causal needs the query's and key's lengths known at "
-                                      "compile time",
-                                      c.what.str());
-      return Value::poison();
-    }
-    scores = c.e.binary(ast::BinaryOp::Add, scores,
-                        Value::ofTensor(c.e.causalBias(l, s, c.loc)), c.loc);
+  bool causal = c.a["is_causal"].b;
+  int64_t l = qs[qs.size() - 2], s = ks[ks.size() - 2];
+  if (causal && (ShapedType::isDynamic(l) || ShapedType::isDynamic(s))) {
+    c.e.error(c.loc) << fmt::format("{}: is_causal needs the query's and key's lengths known at "
+                                    "compile time",
+                                    c.what.str());
+    return Value::poison();
   }
-  if (!c.a["attn_mask"].isNone()) {
-    const Value &mask = c.a["attn_mask"];
-    Value bias = mask;
-    if (mask.type().getElementType().isInteger(1)) {
-      // true: attend (0), false: -3e38, which no score can lift.
-      Value m = Value::ofTensor(c.e.castTo(mask.tensor, c.builder().getF32Type(), c.loc));
-      bias = c.e.binary(ast::BinaryOp::Mul,
-                        c.e.binary(ast::BinaryOp::Sub, m, Value::real(1), c.loc),
-                        Value::real(3.0e38), c.loc);
-    }
-    scores = c.e.binary(ast::BinaryOp::Add, scores, bias, c.loc);
-  }
-  if (scores.isPoison())
-    return scores;
-  Value weights = c.e.emitSoftmax(scores, -1, /*isLog=*/false, c.what, c.loc);
+  const Value &mask = c.a["attn_mask"];
   double p = c.a["dropout_p"].f;
-  if (p > 0 && c.e.training)
-    weights = c.e.emitDropout(weights, p, /*active=*/true, c.loc);
-  return c.e.binary(ast::BinaryOp::MatMul, weights, v, c.loc);
+  auto narrowed = [&](const Value &x, int64_t dim, int64_t start, int64_t length) {
+    int64_t size = x.type().getDimSize(x.type().getRank() + dim);
+    if (start == 0 && length == size)
+      return x;
+    return narrowOf(c, x, x.type().getRank() + dim, size, start, length);
+  };
+  // The queries [r0, r0 + rows) against the keys [0, keys).
+  auto block = [&](int64_t r0, int64_t rows, int64_t keys) -> Value {
+    Value qb = rows == l ? q : narrowed(q, -2, r0, rows);
+    Value kb = keys == s ? k : narrowed(k, -2, 0, keys);
+    Value vb = keys == s ? v : narrowed(v, -2, 0, keys);
+    Value kt = c.e.applyFunction("transpose", c.what,
+                                 {{"input", kb}, {"dim0", Value::integer(-2)},
+                                  {"dim1", Value::integer(-1)}},
+                                 c.loc);
+    Value scores = c.e.binary(ast::BinaryOp::MatMul, qb, kt, c.loc);
+    scores = c.e.binary(ast::BinaryOp::Mul, scores, Value::real(scale), c.loc);
+    if (scores.isPoison())
+      return scores;
+    if (causal)
+      scores = c.e.binary(ast::BinaryOp::Add, scores,
+                          Value::ofTensor(c.e.causalBias(rows, keys, r0, c.loc)), c.loc);
+    if (!mask.isNone()) {
+      // The mask's rows and columns of this block (where it has them).
+      Value m = mask;
+      if (m.type().getRank() >= 2 && m.type().getDimSize(m.type().getRank() - 2) == l)
+        m = narrowed(m, -2, r0, rows);
+      if (m.type().getRank() >= 1 && m.type().getDimSize(m.type().getRank() - 1) == s)
+        m = narrowed(m, -1, 0, keys);
+      Value bias = m;
+      if (m.type().getElementType().isInteger(1)) {
+        // true: attend (0), false: -3e38, which no score can lift.
+        Value f = Value::ofTensor(c.e.castTo(m.tensor, c.builder().getF32Type(), c.loc));
+        bias = c.e.binary(ast::BinaryOp::Mul, c.e.binary(ast::BinaryOp::Sub, f, Value::real(1), c.loc),
+                          Value::real(3.0e38), c.loc);
+      }
+      scores = c.e.binary(ast::BinaryOp::Add, scores, bias, c.loc);
+    }
+    if (scores.isPoison())
+      return scores;
+    Value weights = c.e.emitSoftmax(scores, -1, /*isLog=*/false, c.what, c.loc);
+    if (p > 0 && c.e.training)
+      weights = c.e.emitDropout(weights, p, /*active=*/true, c.loc);
+    return c.e.binary(ast::BinaryOp::MatMul, weights, vb, c.loc);
+  };
+  // Long sequences go by blocks of queries, so that the scores held at once
+  // are [rows, S] rather than [L, S]: memory O(L) as flash attention's (not
+  // its online softmax: each block's rows are whole). A causal block needs
+  // the keys up to its last query only, which halves the work.
+  constexpr int64_t kBlockScores = 1 << 16;
+  bool byBlocks = !ShapedType::isDynamic(l) && !ShapedType::isDynamic(s) &&
+                  l * s > kBlockScores && l >= 32;
+  if (!byBlocks)
+    return block(0, l, causal ? std::min(l, s) : s);
+  int64_t rows = std::max<int64_t>(16, kBlockScores / s / 16 * 16);
+  std::vector<Value> parts;
+  for (int64_t r0 = 0; r0 < l; r0 += rows) {
+    int64_t n = std::min(rows, l - r0);
+    parts.push_back(block(r0, n, causal ? std::min(s, r0 + n) : s));
+    if (parts.back().isPoison())
+      return parts.back();
+  }
+  return c.e.applyFunction("cat", c.what,
+                           {{"tensors", Value::list(std::move(parts))},
+                            {"dim", Value::integer(-2)}},
+                           c.loc);
 }
 
 /// `v` ([C]) as [C, 1, ..., 1] for an input of `rank`: per channel

@@ -45,12 +45,24 @@ mlir::Value Elaborator::denseF32(ArrayRef<int64_t> shape, ArrayRef<float> values
   return arith::ConstantOp::create(builder, loc, type, DenseElementsAttr::get(type, values));
 }
 
-mlir::Value Elaborator::causalBias(int64_t l, int64_t s, Location loc) {
-  std::vector<float> bias(size_t(l * s), 0.0f);
-  for (int64_t i = 0; i < l; ++i)
-    for (int64_t j = i + 1; j < s; ++j)
-      bias[size_t(i * s + j)] = -std::numeric_limits<float>::infinity();
-  return denseF32({l, s}, bias, loc);
+mlir::Value Elaborator::causalBias(int64_t l, int64_t s, int64_t firstRow, Location loc) {
+  // Computed from the row and column numbers, not stored: an [l, s]
+  // constant would take l·s floats in the library (4 MiB at 1024).
+  auto indices = [&](int64_t first, int64_t count, ArrayRef<int64_t> shape) {
+    auto type = RankedTensorType::get(shape, builder.getI64Type());
+    SmallVector<APInt> values;
+    for (int64_t i = 0; i < count; ++i)
+      values.push_back(APInt(64, uint64_t(first + i), /*isSigned=*/true));
+    return arith::ConstantOp::create(builder, loc, type, DenseElementsAttr::get(type, values))
+        .getResult();
+  };
+  mlir::Value rows = indices(firstRow, l, {l, 1}), cols = indices(0, s, {1, s});
+  auto above = mdl::CompareOp::create(builder, loc, tensorOf({l, s}, builder.getI1Type()), cols,
+                                      rows, builder.getStringAttr("gt"));
+  Type f32 = builder.getF32Type();
+  return mdl::WhereOp::create(builder, loc, tensorOf({l, s}, f32), above,
+                              scalar(-std::numeric_limits<double>::infinity(), f32, loc),
+                              scalar(0.0, f32, loc));
 }
 
 mlir::Value Elaborator::castTo(mlir::Value v, Type elementType, Location loc) {

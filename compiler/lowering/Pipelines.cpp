@@ -93,9 +93,10 @@ void buildCpuToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createBufferizePass());
   pm.addPass(createCanonicalizerPass());
   // Tile buffers: allocated once outside the tile loops, on the stack when
-  // small.
+  // small. Not hoisted to the function's start (-buffer-hoisting): each
+  // buffer is allocated where it is first written, so that buffers whose
+  // lives do not overlap (attention's blocks of queries) do not coexist.
   OpPassManager &fn = pm.nest<func::FuncOp>();
-  fn.addPass(bufferization::createBufferHoistingPass());
   fn.addPass(bufferization::createBufferLoopHoistingPass());
   bufferization::PromoteBuffersToStackPassOptions stack;
   stack.maxAllocSizeInBytes = 65536;
