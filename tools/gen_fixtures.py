@@ -725,6 +725,8 @@ class Segmentation(nn.Module):  # segmentation.mdl
         self.c1 = nn.Conv1d(3, 5, 4, padding="same")
         self.bil = nn.Upsample(scale_factor=2, mode="bilinear")
         self.bil_ac = nn.Upsample(size=(7, 5), mode="bilinear", align_corners=True)
+        self.shuffle = nn.PixelShuffle(2)
+        self.pool = nn.AdaptiveMaxPool2d((2, 2))
 
     def forward(self, x, seq):
         d = F.relu(self.down(x))
@@ -732,7 +734,7 @@ class Segmentation(nn.Module):  # segmentation.mdl
         return (u, self.t2(d), self.t3(d), self.even(d), self.dil(d), self.valid(d), self.c1(seq),
                 self.bil(d), self.bil_ac(d), F.interpolate(d, size=(5, 7)),
                 F.interpolate(d, scale_factor=1.5, mode="bilinear"),
-                F.conv_transpose2d(d, self.wt, stride=2, groups=4))
+                F.conv_transpose2d(d, self.wt, stride=2, groups=4), self.shuffle(d), self.pool(d))
 
 
 class Decoder(nn.Module):  # decoder.mdl
