@@ -697,7 +697,7 @@ class TensorOps(nn.Module):  # tensor_ops.mdl
         cmp = torch.cat([(x >= 0.5).float(), (x != x).float(), (mask == False).float(),
                          (x.T.T < a).long().float()], dim=1)
         return (y, e, r, s, a, torch.cat(outs, dim=1), acc, cmp, torch.full((2, 3), 7.0),
-                torch.zeros(1) + len(self.heads))
+                torch.zeros(1) + len(self.heads), x.where(mask, 0.5))
 
 
 class SegUp(nn.Module):  # segmentation.mdl's Up

@@ -171,7 +171,8 @@ static bool conform(Value &v, ArgType t) {
     return v.kind == K::Int || isIntList(v) ||
            (v.kind == K::Str && (v.s == "same" || v.s == "valid"));
   case ArgType::Shape: {
-    // A run-time size becomes -1, the size reshape infers and expand keeps.
+    // A run-time size becomes kDynamic: reshape infers it (as -1), expand
+    // keeps the input's run-time size there.
     if (v.kind == K::Int)
       return true;
     if (v.kind != K::List ||
@@ -182,7 +183,7 @@ static bool conform(Value &v, ArgType t) {
       return false;
     for (Value &e : v.elems)
       if (e.kind == K::Size)
-        e = Value::integer(-1);
+        e = Value::integer(ShapedType::kDynamic);
     return true;
   }
   case ArgType::DType: return v.kind == K::DType || v.kind == K::Str;

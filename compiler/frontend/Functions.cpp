@@ -17,7 +17,6 @@
 #include "mdl/IR/MdlOps.h"
 #include "mdl/IR/ShapeInference.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
 
 #include "llvm/Support/CheckedArithmetic.h"
 
@@ -454,6 +453,16 @@ struct FunctionCall {
   std::optional<SmallVector<int64_t>> ints(StringRef name, size_t arity) {
     return e.toInts(a[name], arity, name, loc);
   }
+  /// The dtype argument `name` (f64 or "f64"), or `dflt` when it is none;
+  /// failure after reporting an unknown name.
+  FailureOr<Type> dtype(StringRef name, Type dflt) {
+    const Value &dt = a[name];
+    if (dt.isNone())
+      return dflt;
+    if (dt.kind == Value::Kind::Str)
+      return e.parseDType(dt.s, loc);
+    return dt.dtype;
+  }
   /// Reports a shape rule's refusal as "what: why".
   Value fail(StringRef why) {
     e.error(loc) << fmt::format("{}: {}", what.str(), why.str());
@@ -659,10 +668,13 @@ static Value convTranspose2d(FunctionCall &c) {
     int64_t s = (*stride)[d], p = (*padding)[d], op = (*outPad)[d], dl = (*dilation)[d];
     if (s <= 0 || dl <= 0 || p < 0)
       return c.fail("stride and dilation must be positive and padding non-negative");
-    if (op < 0 || op >= std::max(s, dl))
-      return c.fail(fmt::format("output padding must be smaller than either stride or "
-                                "dilation, but got output_padding={}",
-                                formatShape(*outPad)));
+    // PyTorch allows output_padding up to max(stride, dilation) - 1; past
+    // the stride, the extra rows are out of reach of a conv2d over them, and
+    // of this gradient.
+    if (op < 0 || op >= s)
+      return c.fail(fmt::format("output padding must be smaller than the stride (modelc), but "
+                                "got output_padding={} and stride={}",
+                                formatShape(*outPad), formatShape(*stride)));
     int64_t size = (xs[2 + d] - 1) * s - 2 * p + dl * (ws[2 + d] - 1) + op + 1;
     if (size <= 0)
       return c.fail(fmt::format("the output's {} would be {}", d ? "width" : "height", size));
@@ -696,7 +708,15 @@ static Value reshapeTo(FunctionCall &c, const Value &x, ArrayRef<int64_t> dims) 
                                                 x.tensor, c.builder().getDenseI64ArrayAttr(dims)));
 }
 
-static Value reshape(FunctionCall &c) { return reshapeTo(c, c.input(), *c.ints("shape", 0)); }
+/// reshape and view: a size known only at run time in the shape is the one
+/// reshape infers (-1).
+static Value reshape(FunctionCall &c) {
+  SmallVector<int64_t> dims = *c.ints("shape", 0);
+  for (int64_t &d : dims)
+    if (ShapedType::isDynamic(d))
+      d = -1;
+  return reshapeTo(c, c.input(), dims);
+}
 
 /// x broadcast to `shape`: where(true, x, x) over a constant true of the
 /// target's static sizes (1 where a size is -1 or run-time), which works for
@@ -733,6 +753,16 @@ static Value expand(FunctionCall &c) {
                               want.size(), xs.size()));
   size_t lead = want.size() - xs.size();
   for (size_t i = 0; i < want.size(); ++i) {
+    // A size known only at run time keeps one that the input has at run
+    // time too; it cannot stretch a 1 (the broadcast needs the size).
+    if (ShapedType::isDynamic(want[i])) {
+      if (i < lead || !ShapedType::isDynamic(xs[i - lead]))
+        return c.fail(fmt::format("dimension {} is expanded to a size known only at run time, "
+                                  "which needs the input's size there to be that one (known "
+                                  "only at run time too), but it is {}",
+                                  i, i < lead ? "new" : std::to_string(xs[i - lead])));
+      want[i] = -1;
+    }
     if (want[i] == -1) {
       if (i < lead)
         return c.fail("-1 is not allowed for a new leading dimension");
@@ -992,15 +1022,19 @@ static Value interpolate(FunctionCall &c) {
       return c.fail("scale_factor takes one number or two");
     for (auto [d, v] : llvm::enumerate(items)) {
       double factor = v.isNumber() && v.kind != Value::Kind::Bool ? v.number() : 0;
-      int64_t size = int64_t(std::floor(double(s[2 + d]) * factor));
+      double scaled = std::floor(double(s[2 + d]) * factor);
+      int64_t size = scaled >= 1 && scaled < 0x1p62 ? int64_t(scaled) : 0;
       if (!(factor > 0) || size <= 0)
-        return c.fail("scale_factor must be positive numbers that give a non-empty output");
+        return c.fail("scale_factor must be positive and give each output size from 1 to 2^62");
       out.push_back(size);
       scales.push_back(float(1.0 / factor));
     }
   } else {
     return c.fail("needs size or scale_factor");
   }
+  if (out[0] * s[2] > c.e.maxConstantElements || out[1] * s[3] > c.e.maxConstantElements)
+    return c.fail(fmt::format("the output size {} is larger than modelc supports",
+                              formatShape(out)));
   Value xf = Value::ofTensor(c.floatInput());
   bool whole = !bilinear && out[0] % s[2] == 0 && out[1] % s[3] == 0 &&
                scales[0] == float(s[2]) / float(out[0]) && scales[1] == float(s[3]) / float(out[1]);
@@ -1342,6 +1376,19 @@ static Value attention(FunctionCall &c) {
   }
   bool causal = c.a["is_causal"].b;
   int64_t l = qs[qs.size() - 2], s = ks[ks.size() - 2];
+  int64_t sv = v.type().getDimSize(v.type().getRank() - 2);
+  if (!ShapedType::isDynamic(s) && !ShapedType::isDynamic(sv) && s != sv) {
+    c.e.error(c.loc) << fmt::format("{}: the key's length ({}) and the value's ({}) must be "
+                                    "equal",
+                                    c.what.str(), s, sv);
+    return Value::poison();
+  }
+  if (causal && ShapedType::isDynamic(sv)) {
+    c.e.error(c.loc) << fmt::format("{}: is_causal needs the value's length known at compile "
+                                    "time",
+                                    c.what.str());
+    return Value::poison();
+  }
   if (causal && (ShapedType::isDynamic(l) || ShapedType::isDynamic(s))) {
     c.e.error(c.loc) << fmt::format("{}: is_causal needs the query's and key's lengths known at "
                                     "compile time",
@@ -1770,14 +1817,10 @@ static Value concat(FunctionCall &c) {
 }
 
 static Value castToDType(FunctionCall &c) {
-  Value dt = c.a["dtype"];
-  if (dt.kind == Value::Kind::Str) {
-    FailureOr<Type> t = c.e.parseDType(dt.s, c.loc);
-    if (failed(t))
-      return Value::poison();
-    dt = Value::ofDType(*t);
-  }
-  return Value::ofTensor(c.e.castTo(c.input().tensor, dt.dtype, c.loc));
+  FailureOr<Type> t = c.dtype("dtype", Type());
+  if (failed(t))
+    return Value::poison();
+  return Value::ofTensor(c.e.castTo(c.input().tensor, *t, c.loc));
 }
 
 /// zeros_like and ones_like.
@@ -1861,32 +1904,35 @@ static Value arange(FunctionCall &c) {
                               n, c.e.maxConstantElements));
   bool ints = start.kind == Value::Kind::Int && end.kind == Value::Kind::Int &&
               step.kind == Value::Kind::Int;
-  Type elt = ints ? Type(c.builder().getI64Type()) : Type(c.builder().getF32Type());
-  if (const Value &dt = c.a["dtype"]; !dt.isNone()) {
-    FailureOr<Type> t = dt.kind == Value::Kind::Str ? c.e.parseDType(dt.s, c.loc)
-                                                     : FailureOr<Type>(dt.dtype);
-    if (failed(t))
-      return Value::poison();
-    elt = *t;
-  }
+  FailureOr<Type> elt =
+      c.dtype("dtype", ints ? Type(c.builder().getI64Type()) : Type(c.builder().getF32Type()));
+  if (failed(elt))
+    return Value::poison();
   auto count = int64_t(n);
-  auto type = c.e.tensorOf({count}, elt);
+  auto type = c.e.tensorOf({count}, *elt);
   DenseElementsAttr attr;
-  if (llvm::isa<FloatType>(elt)) {
+  if (auto ft = llvm::dyn_cast<FloatType>(*elt)) {
     std::vector<APFloat> values;
     for (int64_t i = 0; i < count; ++i) {
       APFloat f(a + double(i) * h);
       bool lost;
-      f.convert(llvm::cast<FloatType>(elt).getFloatSemantics(), APFloat::rmNearestTiesToEven,
-                &lost);
+      f.convert(ft.getFloatSemantics(), APFloat::rmNearestTiesToEven, &lost);
       values.push_back(f);
     }
     attr = DenseElementsAttr::get(type, values);
   } else {
-    unsigned width = elt.getIntOrFloatBitWidth();
+    // Each value truncated as PyTorch's integer arange, and checked to fit.
+    unsigned width = elt->getIntOrFloatBitWidth();
     std::vector<APInt> values;
-    for (int64_t i = 0; i < count; ++i)
-      values.push_back(APInt(width, uint64_t(int64_t(a) + i * int64_t(h)), /*isSigned=*/true));
+    for (int64_t i = 0; i < count; ++i) {
+      double v = std::trunc(a + double(i) * h);
+      bool fits = width == 1 ? (v == 0 || v == 1)
+                             : v >= -std::ldexp(1.0, int(width) - 1) &&
+                                   v < std::ldexp(1.0, int(width) - 1);
+      if (!fits)
+        return c.fail(fmt::format("{} does not fit the dtype {}", v, formatDType(*elt)));
+      values.push_back(APInt(width, uint64_t(int64_t(v)), /*isSigned=*/width > 1));
+    }
     attr = DenseElementsAttr::get(type, values);
   }
   return Value::ofTensor(arith::ConstantOp::create(c.builder(), c.loc, type, attr));
@@ -1896,18 +1942,24 @@ static Value arange(FunctionCall &c) {
 static Handler factory(std::optional<double> value) {
   return [value](FunctionCall &c) {
     SmallVector<int64_t> shape = *c.ints("size", 0);
-    double v = value ? *value : c.a["fill_value"].number();
-    Type elt = c.builder().getF32Type();
-    if (!value && c.a["fill_value"].kind != Value::Kind::Float)
-      elt = c.a["fill_value"].kind == Value::Kind::Bool ? Type(c.builder().getI1Type())
-                                                          : Type(c.builder().getI64Type());
-    if (const Value &dt = c.a["dtype"]; !dt.isNone()) {
-      FailureOr<Type> t = dt.kind == Value::Kind::Str ? c.e.parseDType(dt.s, c.loc)
-                                                       : FailureOr<Type>(dt.dtype);
-      if (failed(t))
-        return Value::poison();
-      elt = *t;
-    }
+    const Value &fill = c.a["fill_value"];
+    if (!value && !fill.isNumber())
+      return c.fail(fmt::format("the fill value must be a number known at compile time, but got "
+                                "{}",
+                                fill.describe()));
+    double v = value ? *value : fill.number();
+    Type dflt = c.builder().getF32Type();
+    if (!value && fill.kind != Value::Kind::Float)
+      dflt = fill.kind == Value::Kind::Bool ? Type(c.builder().getI1Type())
+                                            : Type(c.builder().getI64Type());
+    FailureOr<Type> elt = c.dtype("dtype", dflt);
+    if (failed(elt))
+      return Value::poison();
+    unsigned width = elt->getIntOrFloatBitWidth();
+    if (!llvm::isa<FloatType>(*elt) && width > 1 &&
+        !(v == std::trunc(v) && v >= -std::ldexp(1.0, int(width) - 1) &&
+          v < std::ldexp(1.0, int(width) - 1)))
+      return c.fail(fmt::format("{} does not fit the dtype {}", v, formatDType(*elt)));
     if (llvm::any_of(shape, [](int64_t d) { return d < 0; }))
       return c.fail(fmt::format("sizes must not be negative, but got {}", formatShape(shape)));
     int64_t n = 1;
@@ -1916,7 +1968,7 @@ static Handler factory(std::optional<double> value) {
         return c.fail(fmt::format("{} elements are more than modelc's limit of {} for a "
                                   "constant",
                                   formatShape(shape), c.e.maxConstantElements));
-    return Value::ofTensor(c.e.splat(v, c.e.tensorOf(shape, elt), c.loc));
+    return Value::ofTensor(c.e.splat(v, c.e.tensorOf(shape, *elt), c.loc));
   };
 }
 
@@ -2355,10 +2407,17 @@ Value Elaborator::callMethod(const ast::CallExpr &call, Env &env) {
     return Value::ofTensor(castTo(self.tensor, *t, loc));
   }
   if (name == "type_as") {
-    if (args.size() != 2 || !expectTensor(args[1].value, what, args[1].loc))
+    if (args.size() != 2) {
+      error(loc) << fmt::format("{} takes one tensor", what);
+      return Value::poison();
+    }
+    if (!expectTensor(args[1].value, what, args[1].loc))
       return Value::poison();
     return Value::ofTensor(castTo(self.tensor, args[1].value.type().getElementType(), loc));
   }
+  // x.where(condition, y) is where(condition, x, y).
+  if (name == "where" && args.size() >= 2 && args[1].keyword.empty())
+    std::swap(args[0], args[1]);
   // x.view(2, -1) as view(x, [2, -1]).
   if (llvm::is_contained({"view", "reshape", "expand", "permute", "repeat"}, name))
     packSizes(args, 1);

@@ -108,19 +108,20 @@ static Value rangeOf(Elaborator &e, llvm::ArrayRef<ArgValue> args, Location loc)
     return Value::poison();
   }
   // The count first, so that range(10**12) is refused before it is built.
-  int64_t count = 0;
+  uint64_t count = 0;
   if ((step > 0 && start < stop) || (step < 0 && start > stop)) {
     uint64_t span = step > 0 ? uint64_t(stop) - uint64_t(start) : uint64_t(start) - uint64_t(stop);
     uint64_t mag = step > 0 ? uint64_t(step) : 0 - uint64_t(step);
-    count = int64_t((span + mag - 1) / mag);
+    count = span / mag + (span % mag != 0);
   }
-  e.iterations.count += count;
+  uint64_t room = uint64_t(std::max<int64_t>(e.iterations.max - e.iterations.count, 0));
+  e.iterations.count += int64_t(std::min(count, room + 1));
   if (failed(e.checkLimit(e.iterations, loc)))
     return Value::poison();
   std::vector<Value> items;
   items.reserve(count);
-  for (int64_t k = 0; k < count; ++k)
-    items.push_back(Value::integer(start + k * step));
+  for (uint64_t k = 0; k < count; ++k)
+    items.push_back(Value::integer(int64_t(uint64_t(start) + k * uint64_t(step))));
   return Value::list(std::move(items));
 }
 
@@ -285,9 +286,13 @@ Value Elaborator::indexList(const Value &list, const ast::IndexExpr &index, Env 
     return *step > 0 ? std::clamp<int64_t>(v, 0, n) : std::clamp<int64_t>(v, -1, n - 1);
   };
   std::vector<Value> out;
-  for (int64_t i = clampIndex(*start), e = clampIndex(*stop); *step > 0 ? i < e : i > e;
-       i += *step)
+  // Steps past the list's ends stop the walk before `i` can overflow.
+  for (int64_t i = clampIndex(*start), e = clampIndex(*stop); *step > 0 ? i < e : i > e;) {
     out.push_back(list.elems[size_t(i)]);
+    if (*step > 0 ? *step >= e - i : *step <= e - i)
+      break;
+    i += *step;
+  }
   return Value::list(std::move(out));
 }
 
