@@ -114,6 +114,7 @@ void buildCpuToLLVMPipeline(OpPassManager &pm) {
 void buildCpuLoopsToLLVMPipeline(OpPassManager &pm) {
   // Passes that work function by function are nested in func.func, so that
   // MLIR runs them on the forward functions in parallel.
+  pm.addNestedPass<func::FuncOp>(createApproximateMath());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   // Tile loops run on the runtime's threads through the OpenMP ABI. The
   // per-thread tile buffers live in memref.alloca_scopes, which the memref

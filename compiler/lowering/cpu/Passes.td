@@ -101,6 +101,20 @@ def SplitBatchedMatmul : Pass<"mdl-split-batched-matmul", "mlir::func::FuncOp"> 
                            "mlir::tensor::TensorDialect"];
 }
 
+def ApproximateMath : Pass<"mdl-approximate-math", "mlir::func::FuncOp"> {
+  let summary = "Compute tanh and erf by polynomials that vectorize";
+  let description = [{
+    `math.tanh` and `math.erf` on f32 become MLIR's polynomial
+    approximations (populatePolynomialApproximateTanhPattern, ...Erf...):
+    arithmetic that LLVM vectorizes, where libm's tanhf and erff are scalar
+    calls. GELU, tanh and the recurrent gates spent about a third of a
+    GPT's time in them. The approximations are within a few ulp in f32;
+    the PyTorch parity tests hold at their tolerances.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::math::MathDialect",
+                           "mlir::vector::VectorDialect"];
+}
+
 def TileAndFuse : Pass<"mdl-tile-and-fuse", "mlir::func::FuncOp"> {
   let summary = "Tile each fusion group's last op and fuse its producers into the tile loops";
   let description = [{
