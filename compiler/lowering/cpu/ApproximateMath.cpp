@@ -1,4 +1,4 @@
-//===- ApproximateMath.cpp - tanh and erf as vectorizable polynomials -----===//
+//===- ApproximateMath.cpp - tanh, erf, exp as vectorizable polynomials ---===//
 //
 // Implements -mdl-approximate-math (see Passes.td).
 //
@@ -22,8 +22,9 @@ namespace {
 struct ApproximateMathPass : impl::ApproximateMathBase<ApproximateMathPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    populatePolynomialApproximateTanhPattern(patterns);
-    populatePolynomialApproximateErfPattern(patterns);
+    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
+      return name == "math.tanh" || name == "math.erf" || name == "math.exp";
+    });
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
