@@ -313,66 +313,15 @@ def torch_modules():
                 x = blk(x)
             return self.head(self.norm(x[:, 0]))
 
-    # nanoGPT (model.py) as tools/gen_fixtures.py writes it: the explicit
-    # causal softmax attention, flat state names, no weight tying.
-    class CausalSelfAttention(nn.Module):
-        def __init__(self, n_embd, n_head):
-            super().__init__()
-            self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-            self.c_proj = nn.Linear(n_embd, n_embd)
-            self.n_head, self.n_embd = n_head, n_embd
+    # nanoGPT (model.py) as tools/gen_fixtures.py writes it for test/e2e/gpt.test
+    # (the explicit causal softmax attention, flat state names, no weight
+    # tying), at nanoGPT's shakespeare_char configuration (gpt_char.mdl).
+    sys.path.insert(0, str(REPO / "tools"))
+    import gen_fixtures
 
-        def forward(self, x):
-            B, T, C = x.size()
-            q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
-            k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-            q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-            v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
-            att = att.masked_fill(torch.tril(torch.ones(T, T)) == 0, float("-inf"))
-            att = nn.functional.softmax(att, dim=-1)
-            y = att @ v
-            y = y.transpose(1, 2).contiguous().view(B, T, C)
-            return self.c_proj(y)
-
-    class GPTMLP(nn.Module):
-        def __init__(self, n_embd):
-            super().__init__()
-            self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-            self.gelu = nn.GELU(approximate="tanh")
-            self.c_proj = nn.Linear(4 * n_embd, n_embd)
-
-        def forward(self, x):
-            return self.c_proj(self.gelu(self.c_fc(x)))
-
-    class GPTBlock(nn.Module):
-        def __init__(self, n_embd, n_head):
-            super().__init__()
-            self.ln_1 = nn.LayerNorm(n_embd)
-            self.attn = CausalSelfAttention(n_embd, n_head)
-            self.ln_2 = nn.LayerNorm(n_embd)
-            self.mlp = GPTMLP(n_embd)
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class GPT(nn.Module):  # gpt_char.mdl: nanoGPT's shakespeare_char configuration
-        def __init__(self, vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384):
-            super().__init__()
-            self.wte = nn.Embedding(vocab_size, n_embd)
-            self.wpe = nn.Embedding(block_size, n_embd)
-            self.h = nn.ModuleList([GPTBlock(n_embd, n_head) for _ in range(n_layer)])
-            self.ln_f = nn.LayerNorm(n_embd)
-            self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
-
-        def forward(self, idx):
-            b, t = idx.size()
-            pos = torch.arange(0, t, dtype=torch.long)
-            x = self.wte(idx) + self.wpe(pos)
-            for block in self.h:
-                x = block(x)
-            return self.lm_head(self.ln_f(x))
+    class GPT(gen_fixtures.GPT):
+        def __init__(self):
+            super().__init__(vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384)
 
     class Attention1024(nn.Module):  # attention_1024.mdl
         def forward(self, q, k, v):

@@ -654,14 +654,14 @@ class GPTBlock(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class GPT(nn.Module):  # gpt.mdl
-    def __init__(self):
+class GPT(nn.Module):  # gpt.mdl at the defaults; bench/run.py's gpt_char.mdl too
+    def __init__(self, vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=16):
         super().__init__()
-        self.wte = nn.Embedding(20, 16)
-        self.wpe = nn.Embedding(8, 16)
-        self.h = nn.ModuleList([GPTBlock(16, 2) for _ in range(2)])
-        self.ln_f = nn.LayerNorm(16)
-        self.lm_head = nn.Linear(16, 20, bias=False)
+        self.wte = nn.Embedding(vocab_size, n_embd)
+        self.wpe = nn.Embedding(block_size, n_embd)
+        self.h = nn.ModuleList([GPTBlock(n_embd, n_head) for _ in range(n_layer)])
+        self.ln_f = nn.LayerNorm(n_embd)
+        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
 
     def forward(self, idx):
         b, t = idx.size()

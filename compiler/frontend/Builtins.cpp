@@ -1004,6 +1004,12 @@ static const std::vector<BuiltinModule> &builtinModules() {
                                 {"batch_first", ArgType::Bool, B(false)},
                                 {"norm_first", ArgType::Bool, B(false)},
                                 {"bias", ArgType::Bool, B(true)}};
+  Signature maxPoolArgs = {{"kernel_size", ArgType::IntOrInts, req},
+                            {"stride", ArgType::OptIntOrInts, none},
+                            {"padding", ArgType::IntOrInts, I(0)}};
+  Signature avgPoolArgs = maxPoolArgs;
+  avgPoolArgs.push_back({"ceil_mode", ArgType::Bool, B(false)});
+  avgPoolArgs.push_back({"count_include_pad", ArgType::Bool, B(true)});
   auto tensorIn = [&](StringRef name) { return ParamSpec{name, ArgType::Tensor, req}; };
   auto optIn = [&](StringRef name) { return ParamSpec{name, ArgType::OptTensor, none}; };
   static const std::vector<BuiltinModule> table = {
@@ -1137,23 +1143,13 @@ static const std::vector<BuiltinModule> &builtinModules() {
        initDropout, "dropout"},
       {"Flatten", {{"start_dim", ArgType::Int, I(1)}, {"end_dim", ArgType::Int, I(-1)}},
        nullptr, "flatten"},
-      {"MaxPool2d",
-       {{"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
-        {"padding", ArgType::IntOrInts, I(0)}},
+      {"MaxPool2d", maxPoolArgs,
        nullptr, "max_pool2d"},
-      {"AvgPool2d",
-       {{"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
-        {"padding", ArgType::IntOrInts, I(0)}, {"ceil_mode", ArgType::Bool, B(false)},
-        {"count_include_pad", ArgType::Bool, B(true)}},
+      {"AvgPool2d", avgPoolArgs,
        initAvgPool, "avg_pool2d"},
-      {"MaxPool1d",
-       {{"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
-        {"padding", ArgType::IntOrInts, I(0)}},
+      {"MaxPool1d", maxPoolArgs,
        nullptr, "max_pool1d"},
-      {"AvgPool1d",
-       {{"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
-        {"padding", ArgType::IntOrInts, I(0)}, {"ceil_mode", ArgType::Bool, B(false)},
-        {"count_include_pad", ArgType::Bool, B(true)}},
+      {"AvgPool1d", avgPoolArgs,
        initAvgPool, "avg_pool1d"},
       {"AdaptiveAvgPool1d", {{"output_size", ArgType::IntOrInts, req}}, nullptr,
        "adaptive_avg_pool1d"},

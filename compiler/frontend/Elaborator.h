@@ -324,6 +324,11 @@ public:
   /// `x[items]`: Python's indexing of a tensor by compile-time indices and
   /// slices (select and narrow along each dimension).
   Value emitIndex(const Value &x, const ast::IndexExpr &index, Env &env);
+  /// The compile-time int of an index or slice bound `e` (`what` names it in
+  /// the error), none where it is absent, or a `sliceBound` given as none
+  /// (Python's x[None:3]); nullopt after an error.
+  std::optional<Value> indexValue(const ast::ExprPtr &e, llvm::StringRef what, bool sliceBound,
+                                  Env &env);
   /// The loss function `name` (cross_entropy, mse_loss, ...; Losses.cpp)
   /// with its arguments bound.
   Value emitLoss(llvm::StringRef name, llvm::StringMap<Value> &args, llvm::StringRef what,
@@ -333,17 +338,21 @@ public:
   Value evaluate(const ast::Expr &expr, Env &env);
   Value callModule(Instance &inst, llvm::ArrayRef<Value> inputs, mlir::Location loc);
 
-  // ---- Loops.cpp: compile-time iteration ----------------------------------
-  /// Python's range, len, enumerate and zip, computed at compile time; null
-  /// when `call` is none of them.
-  std::optional<Value> callIterationBuiltin(const ast::CallExpr &call, Env &env);
-  static bool isIterationBuiltin(llvm::StringRef name);
+  // ---- Loops.cpp: compile-time iteration and Python's built-ins ----------
+  /// Python's range, len, enumerate, zip, float, int, min and max, computed
+  /// at compile time; null when `call` is none of them.
+  std::optional<Value> callPythonBuiltin(const ast::CallExpr &call, Env &env);
+  static bool isPythonBuiltin(llvm::StringRef name);
   /// The items a `for` or a comprehension iterates over: a list's elements,
   /// or a ModuleList's or Sequential's modules. Reports and fails otherwise.
   mlir::FailureOr<std::vector<Value>> iterate(const Value &iterable, mlir::Location loc);
   /// Binds one item to the names of a `for` (one name, or a list unpacked).
   mlir::LogicalResult bindTargets(llvm::ArrayRef<std::string> targets, const Value &item,
                                   llvm::StringMap<Value> &into, mlir::Location loc);
+  /// Runs `body` once per item of a comprehension, with its names bound in
+  /// the Env it is given; stops at the first failure.
+  mlir::LogicalResult forEachItem(const ast::ComprehensionExpr &c, Env &env,
+                                  llvm::function_ref<mlir::LogicalResult(Env &)> body);
   Value evaluateComprehension(const ast::ComprehensionExpr &c, Env &env);
   /// `l[i]` and `l[a:b:s]` of a compile-time list, as Python's (x.shape[1:]).
   Value indexList(const Value &list, const ast::IndexExpr &index, Env &env);

@@ -725,14 +725,10 @@ static Value broadcastTo(FunctionCall &c, const Value &x, ArrayRef<int64_t> shap
   SmallVector<int64_t> maskShape;
   for (int64_t d : shape)
     maskShape.push_back(d < 0 || ShapedType::isDynamic(d) ? 1 : d);
-  int64_t n = 1;
-  for (int64_t d : maskShape)
-    n = d > 0 && n > c.e.maxConstantElements / d ? c.e.maxConstantElements + 1 : n * d;
-  if (n > c.e.maxConstantElements)
+  std::optional<int64_t> n = shape::numElements(maskShape);
+  if (!n || *n > c.e.maxConstantElements)
     return c.fail("the expanded shape is larger than modelc supports");
-  auto maskType = c.e.tensorOf(maskShape, c.builder().getI1Type());
-  mlir::Value mask = arith::ConstantOp::create(
-      c.builder(), c.loc, maskType, DenseElementsAttr::get(maskType, llvm::ArrayRef<bool>{true}));
+  mlir::Value mask = c.e.splat(1.0, c.e.tensorOf(maskShape, c.builder().getI1Type()), c.loc);
   std::string why;
   auto s = shape::broadcast(maskShape, x.type().getShape(), why);
   if (failed(s))
@@ -1214,6 +1210,21 @@ static Value unbind(FunctionCall &c) {
   return Value::list(std::move(out));
 }
 
+std::optional<Value> Elaborator::indexValue(const ast::ExprPtr &e, StringRef what,
+                                            bool sliceBound, Env &env) {
+  if (!e)
+    return Value::none();
+  Value v = evaluate(*e, env);
+  if (v.isPoison())
+    return std::nullopt;
+  if (v.kind != Value::Kind::Int && !(sliceBound && v.isNone())) {
+    error(e->getLoc()) << fmt::format("{} must be an integer known at compile time, but got {}",
+                                      what.str(), v.describe());
+    return std::nullopt;
+  }
+  return v;
+}
+
 Value Elaborator::emitIndex(const Value &x, const ast::IndexExpr &ix, Env &env) {
   mlir::Location loc = ix.getLoc();
   int64_t rank = x.type().getRank();
@@ -1228,20 +1239,6 @@ Value Elaborator::emitIndex(const Value &x, const ast::IndexExpr &ix, Env &env) 
     error(loc) << fmt::format("too many indices ({}) for {}", explicitDims, x.describe());
     return Value::poison();
   }
-  // A compile-time int (or none) of an index or a slice bound.
-  auto intOf = [&](const ast::ExprPtr &e, StringRef what) -> std::optional<Value> {
-    if (!e)
-      return Value::none();
-    Value v = evaluate(*e, env);
-    if (v.isPoison())
-      return std::nullopt;
-    if (v.kind != Value::Kind::Int) {
-      error(e->getLoc()) << fmt::format("{} must be an integer known at compile time, but got {}",
-                                        what.str(), v.describe());
-      return std::nullopt;
-    }
-    return v;
-  };
   auto apply = [&](StringRef fn, std::initializer_list<std::pair<StringRef, Value>> args,
                    mlir::Location at) { return applyFunction(fn, "indexing", args, at); };
   Value cur = x;
@@ -1254,7 +1251,7 @@ Value Elaborator::emitIndex(const Value &x, const ast::IndexExpr &ix, Env &env) 
       dim += rank - explicitDims;
       break;
     case ast::IndexItem::Kind::Index: {
-      auto index = intOf(item.index, "an index");
+      auto index = indexValue(item.index, "an index", /*sliceBound=*/false, env);
       if (!index)
         return Value::poison();
       // The dimension goes away: the next item indexes the one after it.
@@ -1263,9 +1260,9 @@ Value Elaborator::emitIndex(const Value &x, const ast::IndexExpr &ix, Env &env) 
       break;
     }
     case ast::IndexItem::Kind::Slice: {
-      auto start = intOf(item.start, "a slice's start");
-      auto stop = intOf(item.stop, "a slice's stop");
-      auto step = intOf(item.step, "a slice's step");
+      auto start = indexValue(item.start, "a slice's start", /*sliceBound=*/true, env);
+      auto stop = indexValue(item.stop, "a slice's stop", /*sliceBound=*/true, env);
+      auto step = indexValue(item.step, "a slice's step", /*sliceBound=*/true, env);
       if (!start || !stop || !step)
         return Value::poison();
       int64_t stride = step->isNone() ? 1 : step->i;
@@ -1962,12 +1959,10 @@ static Handler factory(std::optional<double> value) {
       return c.fail(fmt::format("{} does not fit the dtype {}", v, formatDType(*elt)));
     if (llvm::any_of(shape, [](int64_t d) { return d < 0; }))
       return c.fail(fmt::format("sizes must not be negative, but got {}", formatShape(shape)));
-    int64_t n = 1;
-    for (int64_t d : shape)
-      if (auto m = llvm::checkedMul(n, d); !m || (n = *m) > c.e.maxConstantElements)
-        return c.fail(fmt::format("{} elements are more than modelc's limit of {} for a "
-                                  "constant",
-                                  formatShape(shape), c.e.maxConstantElements));
+    if (std::optional<int64_t> n = shape::numElements(shape); !n || *n > c.e.maxConstantElements)
+      return c.fail(fmt::format("{} elements are more than modelc's limit of {} for a "
+                                "constant",
+                                formatShape(shape), c.e.maxConstantElements));
     return Value::ofTensor(c.e.splat(v, c.e.tensorOf(shape, *elt), c.loc));
   };
 }
@@ -2003,6 +1998,11 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
   std::optional<Value> none = Value::none();
   std::optional<Value> req;
   ParamSpec input = {"input", ArgType::Tensor, req};
+  Signature maxPool = {input, {"kernel_size", ArgType::IntOrInts, req},
+                       {"stride", ArgType::OptIntOrInts, none},
+                       {"padding", ArgType::IntOrInts, I(0)}};
+  Signature avgPool = maxPool;
+  avgPool.push_back({"count_include_pad", ArgType::Bool, B(true)});
   auto reduction = [&](std::vector<ParamSpec> options) {
     Signature sig = {input, {"dims", ArgType::OptInts, none}};
     sig.insert(sig.end(), options.begin(), options.end());
@@ -2044,13 +2044,9 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
       {"leaky_relu", {input, {"negative_slope", ArgType::Float, F(0.01)}}, leakyRelu},
       {"softmax", {input, {"dim", ArgType::OptInt, none}}, softmax(/*isLog=*/false)},
       {"log_softmax", {input, {"dim", ArgType::OptInt, none}}, softmax(/*isLog=*/true)},
-      {"max_pool2d",
-       {input, {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
-        {"padding", ArgType::IntOrInts, I(0)}},
+      {"max_pool2d", maxPool,
        pool2d(/*isMax=*/true)},
-      {"avg_pool2d",
-       {input, {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
-        {"padding", ArgType::IntOrInts, I(0)}, {"count_include_pad", ArgType::Bool, B(true)}},
+      {"avg_pool2d", avgPool,
        pool2d(/*isMax=*/false)},
       {"scaled_dot_product_attention",
        {{"query", ArgType::Tensor, req}, {"key", ArgType::Tensor, req},
@@ -2091,13 +2087,9 @@ static const std::vector<BuiltinFunction> &builtinFunctions() {
         {"stride", ArgType::IntOrInts, I(1)}, {"padding", ArgType::Padding, I(0)},
         {"dilation", ArgType::IntOrInts, I(1)}, {"groups", ArgType::Int, I(1)}},
        conv1d},
-      {"max_pool1d",
-       {input, {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
-        {"padding", ArgType::IntOrInts, I(0)}},
+      {"max_pool1d", maxPool,
        pool1d(/*isMax=*/true)},
-      {"avg_pool1d",
-       {input, {"kernel_size", ArgType::IntOrInts, req}, {"stride", ArgType::OptIntOrInts, none},
-        {"padding", ArgType::IntOrInts, I(0)}, {"count_include_pad", ArgType::Bool, B(true)}},
+      {"avg_pool1d", avgPool,
        pool1d(/*isMax=*/false)},
       {"adaptive_avg_pool1d", {input, {"output_size", ArgType::IntOrInts, req}},
        adaptiveAvgPool1d},

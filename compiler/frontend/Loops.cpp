@@ -20,7 +20,7 @@ using llvm::StringRef;
 
 namespace modelc {
 
-bool Elaborator::isIterationBuiltin(StringRef name) {
+bool Elaborator::isPythonBuiltin(StringRef name) {
   return llvm::is_contained({"range", "len", "enumerate", "zip", "float", "int", "min", "max"},
                             name);
 }
@@ -62,27 +62,33 @@ LogicalResult Elaborator::bindTargets(llvm::ArrayRef<std::string> targets, const
   return success();
 }
 
-Value Elaborator::evaluateComprehension(const ast::ComprehensionExpr &c, Env &env) {
+LogicalResult Elaborator::forEachItem(const ast::ComprehensionExpr &c, Env &env,
+                                      llvm::function_ref<LogicalResult(Env &)> body) {
   FailureOr<std::vector<Value>> items = iterate(evaluate(*c.iterable, env), c.iterable->getLoc());
   if (failed(items))
-    return Value::poison();
+    return failure();
   // The names shadow the enclosing ones for the element only, as in Python 3.
   llvm::StringMap<Value> bound;
   if (env.bound)
     bound = *env.bound;
   Env inner = env;
   inner.bound = &bound;
-  std::vector<Value> out;
   for (const Value &item : *items) {
     ++iterations.count;
     if (failed(checkLimit(iterations, c.getLoc())) ||
-        failed(bindTargets(c.targets, item, bound, c.getLoc())))
-      return Value::poison();
-    out.push_back(evaluate(*c.element, inner));
-    if (out.back().isPoison())
-      return Value::poison();
+        failed(bindTargets(c.targets, item, bound, c.getLoc())) || failed(body(inner)))
+      return failure();
   }
-  return Value::list(std::move(out));
+  return success();
+}
+
+Value Elaborator::evaluateComprehension(const ast::ComprehensionExpr &c, Env &env) {
+  std::vector<Value> out;
+  LogicalResult ok = forEachItem(c, env, [&](Env &inner) {
+    out.push_back(evaluate(*c.element, inner));
+    return success(!out.back().isPoison());
+  });
+  return succeeded(ok) ? Value::list(std::move(out)) : Value::poison();
 }
 
 /// The ints of range's arguments, or none after reporting.
@@ -181,9 +187,9 @@ static Value pythonNumber(Elaborator &e, StringRef name, llvm::ArrayRef<ArgValue
   return best;
 }
 
-std::optional<Value> Elaborator::callIterationBuiltin(const ast::CallExpr &call, Env &env) {
+std::optional<Value> Elaborator::callPythonBuiltin(const ast::CallExpr &call, Env &env) {
   StringRef name = call.callee;
-  if (!isIterationBuiltin(name))
+  if (!isPythonBuiltin(name))
     return std::nullopt;
   auto args = evaluateArgs(call.args, env);
   if (!args)
@@ -245,39 +251,32 @@ Value Elaborator::indexList(const Value &list, const ast::IndexExpr &index, Env 
   const ast::IndexItem &item = index.items.front();
   auto n = int64_t(list.elems.size());
   // Each bound: an int, or none (absent); Python's clamping of slices.
-  auto bound = [&](const ast::ExprPtr &e, int64_t dflt) -> std::optional<int64_t> {
-    if (!e)
-      return dflt;
-    Value v = evaluate(*e, env);
-    if (v.isNone())
-      return dflt;
-    if (v.kind != Value::Kind::Int) {
-      if (!v.isPoison())
-        error(e->getLoc()) << fmt::format("a list index must be an int, but got {}",
-                                          v.describe());
+  auto bound = [&](const ast::ExprPtr &e, StringRef what,
+                   int64_t dflt) -> std::optional<int64_t> {
+    std::optional<Value> v = indexValue(e, what, /*sliceBound=*/true, env);
+    if (!v)
       return std::nullopt;
-    }
-    return v.i;
+    return v->isNone() ? dflt : v->i;
   };
   if (item.kind == ast::IndexItem::Kind::Index) {
-    std::optional<int64_t> i = bound(item.start ? item.start : item.index, 0);
+    std::optional<Value> i = indexValue(item.index, "an index", /*sliceBound=*/false, env);
     if (!i)
       return Value::poison();
-    if (*i < -n || *i >= n) {
-      error(item.loc) << fmt::format("list index {} is out of range for a list of {}", *i, n);
+    if (i->i < -n || i->i >= n) {
+      error(item.loc) << fmt::format("list index {} is out of range for a list of {}", i->i, n);
       return Value::poison();
     }
-    return list.elems[size_t(*i < 0 ? *i + n : *i)];
+    return list.elems[size_t(i->i < 0 ? i->i + n : i->i)];
   }
-  std::optional<int64_t> step = bound(item.step, 1);
+  std::optional<int64_t> step = bound(item.step, "a slice's step", 1);
   if (!step)
     return Value::poison();
   if (*step == 0) {
     error(item.loc) << "slice step cannot be zero";
     return Value::poison();
   }
-  std::optional<int64_t> start = bound(item.start, *step > 0 ? 0 : n - 1);
-  std::optional<int64_t> stop = bound(item.stop, *step > 0 ? n : -n - 1);
+  std::optional<int64_t> start = bound(item.start, "a slice's start", *step > 0 ? 0 : n - 1);
+  std::optional<int64_t> stop = bound(item.stop, "a slice's stop", *step > 0 ? n : -n - 1);
   if (!start || !stop)
     return Value::poison();
   auto clampIndex = [&](int64_t v) {
@@ -324,25 +323,8 @@ LogicalResult Elaborator::instantiateModuleList(Instance &list, const ast::CallE
       ok &= succeeded(addChild(*e, env));
     return success(ok);
   }
-  if (const auto *c = llvm::dyn_cast<ast::ComprehensionExpr>(&arg)) {
-    FailureOr<std::vector<Value>> items =
-        iterate(evaluate(*c->iterable, env), c->iterable->getLoc());
-    if (failed(items))
-      return failure();
-    llvm::StringMap<Value> bound;
-    if (env.bound)
-      bound = *env.bound;
-    Env inner = env;
-    inner.bound = &bound;
-    for (const Value &item : *items) {
-      ++iterations.count;
-      if (failed(checkLimit(iterations, c->getLoc())) ||
-          failed(bindTargets(c->targets, item, bound, c->getLoc())) ||
-          failed(addChild(*c->element, inner)))
-        return failure();
-    }
-    return success();
-  }
+  if (const auto *c = llvm::dyn_cast<ast::ComprehensionExpr>(&arg))
+    return forEachItem(*c, env, [&](Env &inner) { return addChild(*c->element, inner); });
   error(arg.getLoc()) << "ModuleList takes a list of modules, such as "
                          "[Block(64) for i in range(4)]";
   return failure();

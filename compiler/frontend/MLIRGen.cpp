@@ -46,23 +46,24 @@ mlir::Value Elaborator::denseF32(ArrayRef<int64_t> shape, ArrayRef<float> values
 }
 
 mlir::Value Elaborator::causalBias(int64_t l, int64_t s, int64_t firstRow, Location loc) {
-  // Computed from the row and column numbers, not stored: an [l, s]
+  // From the row and column numbers (arange), not stored: an [l, s]
   // constant would take l·s floats in the library (4 MiB at 1024).
-  auto indices = [&](int64_t first, int64_t count, ArrayRef<int64_t> shape) {
-    auto type = RankedTensorType::get(shape, builder.getI64Type());
-    SmallVector<APInt> values;
-    for (int64_t i = 0; i < count; ++i)
-      values.push_back(APInt(64, uint64_t(first + i), /*isSigned=*/true));
-    return arith::ConstantOp::create(builder, loc, type, DenseElementsAttr::get(type, values))
-        .getResult();
+  auto numbers = [&](int64_t first, int64_t count, ArrayRef<int64_t> shape) {
+    Value n = applyFunction("arange", "is_causal",
+                            {{"start", Value::integer(first)},
+                             {"end", Value::integer(first + count)}},
+                            loc);
+    return applyFunction("reshape", "is_causal", {{"input", n}, {"shape", Value::ints(shape)}},
+                         loc);
   };
-  mlir::Value rows = indices(firstRow, l, {l, 1}), cols = indices(0, s, {1, s});
-  auto above = mdl::CompareOp::create(builder, loc, tensorOf({l, s}, builder.getI1Type()), cols,
-                                      rows, builder.getStringAttr("gt"));
-  Type f32 = builder.getF32Type();
-  return mdl::WhereOp::create(builder, loc, tensorOf({l, s}, f32), above,
-                              scalar(-std::numeric_limits<double>::infinity(), f32, loc),
-                              scalar(0.0, f32, loc));
+  Value above = binary(ast::BinaryOp::Gt, numbers(0, s, {1, s}), numbers(firstRow, l, {l, 1}),
+                       loc);
+  return applyFunction("where", "is_causal",
+                       {{"condition", above},
+                        {"input", Value::real(-std::numeric_limits<double>::infinity())},
+                        {"other", Value::real(0.0)}},
+                       loc)
+      .tensor;
 }
 
 mlir::Value Elaborator::castTo(mlir::Value v, Type elementType, Location loc) {
@@ -393,7 +394,7 @@ Value Elaborator::evaluate(const ast::Expr &expr, Env &env) {
                                           call.callee, it->second.describe());
       return Value::poison();
     }
-    if (std::optional<Value> v = callIterationBuiltin(call, env))
+    if (std::optional<Value> v = callPythonBuiltin(call, env))
       return *v;
     if (env.self && env.inForward()) {
       if (env.self->broken.contains(call.callee))
