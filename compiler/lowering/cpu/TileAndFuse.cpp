@@ -147,6 +147,14 @@ struct TileAndFusePass : impl::TileAndFuseBase<TileAndFusePass> {
             auto producerOp = dyn_cast<linalg::LinalgOp>(producer.getOwner());
             if (!producerOp)
               return std::nullopt;
+            // A per-channel vector (BatchNorm's shift) that an image's
+            // elementwise tile reads broadcast: computed once, not again for
+            // each tile's channels.
+            auto producerType = dyn_cast<RankedTensorType>(producer.getType());
+            if (!isInit && producerOp.getNumReductionLoops() == 0 && producerType &&
+                producerType.getRank() == 1 && root.getNumReductionLoops() == 0 &&
+                root.getNumLoops() >= 3)
+              return std::nullopt;
             // A tile of columns needs whole rows of the contraction's
             // input: computed per tile, they would be computed once per
             // tile. Only the contraction (when the root is its epilogue)

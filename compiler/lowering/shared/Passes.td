@@ -96,7 +96,10 @@ def FuseElementwise : Pass<"mdl-fuse-elementwise", "mlir::func::FuncOp"> {
     producer used once is fused into an all-parallel consumer. Fusing an
     activation into the matmul that consumes it would recompute it once per
     reduction step; it stays behind as the epilogue of its own producer,
-    which -mdl-tile-and-fuse then fuses by tiles.
+    which -mdl-tile-and-fuse then fuses by tiles. Nor is a producer that
+    the consumer broadcasts (fewer dimensions than the consumer's loops:
+    BatchNorm's per-channel scale): fused, it would be computed again for
+    every element it is broadcast to.
 
     A splat constant read by an elementwise op becomes a scalar in its body;
     a large one left after fusion (more than 4096 elements: a constant
