@@ -802,6 +802,24 @@ class MobileNetSmall(nn.Module):  # mobilenet_small.mdl
         return self.classifier(torch.flatten(self.pool(x), 1))
 
 
+class Depthwise(nn.Module):  # depthwise.mdl
+    def __init__(self):
+        super().__init__()
+        self.s1 = nn.Conv2d(6, 6, 3, padding=1, groups=6)
+        self.s2 = nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6, bias=False)
+        self.k5 = nn.Conv2d(6, 6, 5, padding=2, groups=6)
+        self.dilated = nn.Conv2d(6, 6, 3, padding=2, dilation=2, groups=6, bias=False)
+        self.tall = nn.Conv2d(6, 6, (3, 1), stride=(2, 1), padding=(1, 0), groups=6)
+        self.s3 = nn.Conv2d(6, 6, 3, stride=3, groups=6)
+        self.multiplier = nn.Conv2d(6, 12, 3, padding=1, groups=6)
+        self.bn = nn.BatchNorm2d(6)
+
+    def forward(self, x, y):
+        a = F.relu6(self.bn(self.s1(x)))
+        return (a, self.s2(x), self.k5(x), self.dilated(x), self.tall(x), self.s3(x),
+                self.multiplier(x), self.s1(y), self.s2(y), self.k5(y), self.dilated(y))
+
+
 # --------------------------------------------------------------------------
 # Inputs. Each returns an OrderedDict: forward argument name -> tensor.
 # --------------------------------------------------------------------------
@@ -857,6 +875,8 @@ MODELS = OrderedDict([
     ("attention_long", (AttentionLong, _attention_long_inputs, 2, [])),
     ("mobilenet_small", (MobileNetSmall, lambda n: OrderedDict(x=torch.randn(n, 3, 32, 32)), 3,
                          [1])),
+    ("depthwise", (Depthwise, lambda n: OrderedDict(x=torch.randn(n, 6, 13, 37),
+                                                    y=torch.randn(n, 6, 7, 7)), 2, [1])),
 ])
 
 

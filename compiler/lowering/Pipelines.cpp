@@ -108,6 +108,7 @@ void buildCpuToLLVMPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createExpandStridedCopies());
   pm.addNestedPass<func::FuncOp>(createForallToParallelLoopPass());
   pm.addPass(createBlockedDotKernels());
+  pm.addPass(createDepthwiseConvKernels());
   buildCpuLoopsToLLVMPipeline(pm);
 }
 

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lowering/cpu/DerivedValues.h"
+#include "lowering/cpu/KernelFunctions.h"
 #include "lowering/shared/LoweringUtils.h"
 #include "lowering/cpu/CpuTarget.h"
 #include "lowering/cpu/Passes.h"
@@ -40,15 +41,6 @@ struct DotContraction {
   bool outer = false;
 };
 
-bool innerStrideOne(Value memref) {
-  auto type = cast<MemRefType>(memref.getType());
-  SmallVector<int64_t> strides;
-  int64_t offset;
-  if (failed(type.getStridesAndOffset(strides, offset)))
-    return false;
-  return !strides.empty() && strides.back() == 1;
-}
-
 /// The DotContraction forms (matchDotForm) on buffers, the contiguous
 /// dimensions unit-strided.
 std::optional<DotContraction> matchDot(linalg::GenericOp op) {
@@ -63,31 +55,6 @@ std::optional<DotContraction> matchDot(linalg::GenericOp op) {
     return std::nullopt;
   return DotContraction{A, B, C, form->batched, form->outer};
 }
-
-/// What both kernel builders build with: index constants and arithmetic,
-/// and scf.for loops whose bodies a callback fills.
-class LoopBuilder {
-protected:
-  LoopBuilder(OpBuilder &b, Location loc) : b(b), loc(loc) {}
-  OpBuilder &b;
-  Location loc;
-
-  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value plus(Value v, int64_t c) {
-    return c == 0 ? v : arith::AddIOp::create(b, loc, v, index(c)).getResult();
-  }
-  /// from + ((to - from) rounded down to a multiple of `step`).
-  Value roundDown(Value from, Value to, int64_t step) {
-    Value span = arith::SubIOp::create(b, loc, to, from);
-    return arith::SubIOp::create(b, loc, to, arith::RemUIOp::create(b, loc, span, index(step)));
-  }
-  void loop(Value lower, Value upper, Value step, llvm::function_ref<void(Value)> body) {
-    auto forOp = scf::ForOp::create(b, loc, lower, upper, step);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(forOp.getBody());
-    body(forOp.getInductionVar());
-  }
-};
 
 class KernelBuilder : public LoopBuilder {
 public:
@@ -457,55 +424,39 @@ MemRefType operandType(MLIRContext *ctx, bool unitInnerStride) {
 /// (expanded at each of ResNet-18's 40 contractions, they tripled the
 /// compile time).
 func::FuncOp getOrCreateKernel(ModuleOp module, bool outer, const CpuTarget &target) {
-  StringRef name = outer ? "modelc_blocked_outer" : "modelc_blocked_dot";
-  if (auto fn = module.lookupSymbol<func::FuncOp>(name))
-    return fn;
   MLIRContext *ctx = module.getContext();
-  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
-  Location loc = b.getUnknownLoc();
   // Rows of A and B contiguous for the dot form; rows of B and C for the
   // outer form.
   MemRefType a = operandType(ctx, !outer), bt = operandType(ctx, true),
              c = operandType(ctx, outer);
-  auto fn = func::FuncOp::create(b, loc, name, b.getFunctionType({a, bt, c}, {}));
-  fn.setPrivate();
-  fn->setAttr("passthrough", b.getArrayAttr({b.getStringAttr("noinline")}));
-  Block *entry = fn.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  DotContraction dot{entry->getArgument(0), entry->getArgument(1), entry->getArgument(2), false,
-                     outer};
-  if (outer)
-    OuterKernelBuilder(b, loc, dot, target).build();
-  else
-    KernelBuilder(b, loc, dot, target).buildMatrix();
-  func::ReturnOp::create(b, loc);
-  return fn;
+  return getOrCreateKernelFunction(
+      module, outer ? "modelc_blocked_outer" : "modelc_blocked_dot", {a, bt, c},
+      [&](OpBuilder &b, Location loc, Block &entry) {
+        DotContraction dot{entry.getArgument(0), entry.getArgument(1), entry.getArgument(2),
+                           false, outer};
+        if (outer)
+          OuterKernelBuilder(b, loc, dot, target).build();
+        else
+          KernelBuilder(b, loc, dot, target).buildMatrix();
+      });
 }
 
 /// `@modelc_blocked_packed(A, P, C)`, the packed kernel (one per module, as
 /// the others).
 func::FuncOp getOrCreatePackedKernel(ModuleOp module, const CpuTarget &target) {
-  StringRef name = "modelc_blocked_packed";
-  if (auto fn = module.lookupSymbol<func::FuncOp>(name))
-    return fn;
   MLIRContext *ctx = module.getContext();
-  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
-  Location loc = b.getUnknownLoc();
   int64_t dyn = ShapedType::kDynamic;
   auto panels = MemRefType::get(
       {dyn, dyn, target.packedPanelColumns}, Float32Type::get(ctx),
       StridedLayoutAttr::get(ctx, dyn, {dyn, target.packedPanelColumns, 1}));
   MemRefType matrix = operandType(ctx, true);
-  auto fn = func::FuncOp::create(b, loc, name, b.getFunctionType({matrix, panels, matrix}, {}));
-  fn.setPrivate();
-  fn->setAttr("passthrough", b.getArrayAttr({b.getStringAttr("noinline")}));
-  Block *entry = fn.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  PackedKernelBuilder(b, loc, entry->getArgument(0), entry->getArgument(1),
-                      entry->getArgument(2), target)
-      .build();
-  func::ReturnOp::create(b, loc);
-  return fn;
+  return getOrCreateKernelFunction(
+      module, "modelc_blocked_packed", {matrix, panels, matrix},
+      [&](OpBuilder &b, Location loc, Block &entry) {
+        PackedKernelBuilder(b, loc, entry.getArgument(0), entry.getArgument(1),
+                            entry.getArgument(2), target)
+            .build();
+      });
 }
 
 /// `memref`[i, :, :] as a 2-D memref.
@@ -524,19 +475,11 @@ Value dropLeadingDim(OpBuilder &b, Location loc, Value memref, Value i) {
                                    strides);
 }
 
-/// `kernel(operands...)`, each operand cast to the kernel's type.
-void call(OpBuilder &b, Location loc, func::FuncOp kernel, ValueRange operands) {
-  SmallVector<Value> args;
-  for (auto [v, t] : llvm::zip_equal(operands, kernel.getFunctionType().getInputs()))
-    args.push_back(memref::CastOp::create(b, loc, t, v));
-  func::CallOp::create(b, loc, kernel, args);
-}
-
 /// Replaces the contraction by calls of the kernel, one per image when
 /// batched.
 void callKernel(OpBuilder &b, Location loc, func::FuncOp kernel, DotContraction dot) {
   if (!dot.batched)
-    return call(b, loc, kernel, {dot.a, dot.b, dot.c});
+    return callKernelFunction(b, loc, kernel, {dot.a, dot.b, dot.c});
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
   Value images = memref::DimOp::create(b, loc, dot.b, 0);
@@ -546,7 +489,7 @@ void callKernel(OpBuilder &b, Location loc, func::FuncOp kernel, DotContraction 
   Value image = loop.getInductionVar();
   Value patches = dropLeadingDim(b, loc, dot.b, image);
   Value result = dropLeadingDim(b, loc, dot.c, image);
-  call(b, loc, kernel, {dot.a, patches, result});
+  callKernelFunction(b, loc, kernel, {dot.a, patches, result});
 }
 
 /// A window of a packed parameter: -mdl-pack-weights' copy of the parameter
@@ -615,7 +558,8 @@ void callPackedOrDot(OpBuilder &b, Location loc, ModuleOp module, DotContraction
       ArrayRef<OpFoldResult>{firstPanel, window.column, b.getIndexAttr(0)},
       ArrayRef<OpFoldResult>{panels, k, b.getIndexAttr(target.packedPanelColumns)},
       ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(1)});
-  call(b, loc, getOrCreatePackedKernel(module, target), {dot.a, panelWindow, dot.c});
+  callKernelFunction(b, loc, getOrCreatePackedKernel(module, target),
+                     {dot.a, panelWindow, dot.c});
   b.setInsertionPointToStart(choice.elseBlock());
   callKernel(b, loc, getOrCreateKernel(module, /*outer=*/false, target), dot);
 }

@@ -29,6 +29,7 @@ constexpr Field kFields[] = {
     {"outer_vectors", &CpuTarget::outerVectors},
     {"outer_chunk", &CpuTarget::outerChunk},
     {"sum_chunk", &CpuTarget::sumChunk},
+    {"depthwise_channels", &CpuTarget::depthwiseChannels},
     {"packed_panel_columns", &CpuTarget::packedPanelColumns},
     {"min_packed_rows", &CpuTarget::minPackedRows},
     {"row_block", &CpuTarget::rowBlock},
@@ -56,12 +57,14 @@ CpuTarget CpuTarget::forMachine(llvm::StringRef triple, llvm::StringRef cpu,
   // AVX-512: 16 lanes and 32 registers. The outer-product kernels' blocks
   // grow to 8 rows by 32 columns (16 accumulators, 2 vectors of B and a
   // broadcast: 19 registers), the packed panels with them; the dot kernel
-  // keeps its 4 x 3 block of (now 16-lane) accumulators.
+  // keeps its 4 x 3 block of (now 16-lane) accumulators. The depthwise
+  // kernel takes blocks of 8 channels (8 accumulators of its 32 registers).
   if (vectorBits >= 512) {
     t.lanes = 16;
     t.outerRows = 8;
     t.outerVectors = 2;
     t.packedPanelColumns = t.outerVectors * t.lanes;
+    t.depthwiseChannels = 8;
   } else if (t.isAArch64()) {
     // ARM64 (NEON; SVE's fixed-width code is NEON too): 4 lanes and 32
     // registers. The outer-product block is 8 rows by 2 vectors (16

@@ -64,6 +64,11 @@ struct CpuTarget {
   /// than PyTorch's float32 one (128: 1.4x further; unchunked: 2.2x).
   int64_t sumChunk = 64;
 
+  //===- Depthwise convolutions (-mdl-depthwise-conv-kernels) -------------===//
+  /// Channels whose rows the kernel computes together: that many chains of
+  /// dependent FMAs (one per channel, a tap each) in flight; 8 on AVX-512.
+  int64_t depthwiseChannels = 4;
+
   //===- Packed weights (-mdl-pack-weights) -------------------------------===//
   /// Columns of W per panel: the outer-product kernel's width
   /// (outerVectors * lanes).

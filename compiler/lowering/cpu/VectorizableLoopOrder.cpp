@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lowering/cpu/CpuTarget.h"
+#include "lowering/cpu/KernelFunctions.h"
 #include "lowering/cpu/Passes.h"
 
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -107,6 +108,11 @@ struct VectorizableLoopOrderPass
   void runOnOperation() override {
     SmallVector<linalg::LinalgOp> candidates, dots;
     getOperation().walk([&](linalg::LinalgOp op) {
+      // -mdl-depthwise-conv-kernels computes these in the order they come.
+      auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+      std::optional<DepthwiseForm> depthwise = generic ? matchDepthwiseForm(generic) : std::nullopt;
+      if (depthwise && depthwiseKernelTakes(*depthwise))
+        return;
       if (contiguousOutputLoop(op))
         candidates.push_back(op);
       else if (isRowBlockOfDots(op))

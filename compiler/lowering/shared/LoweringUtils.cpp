@@ -7,6 +7,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
+#include <functional>
+
 using namespace mlir;
 
 namespace modelc::lowering {
@@ -306,6 +308,81 @@ std::optional<DotForm> matchDotForm(linalg::GenericOp op) {
   if (!isF32MacBody(op))
     return std::nullopt;
   return DotForm{batched, outer};
+}
+
+namespace {
+
+/// The coefficients of `e`'s dimensions when `e` is a sum of dimensions
+/// times constants (no constant term), or nullopt.
+std::optional<SmallVector<int64_t>> dimCoefficients(AffineExpr e, unsigned numDims) {
+  SmallVector<int64_t> coefficients(numDims, 0);
+  std::function<bool(AffineExpr)> add = [&](AffineExpr t) {
+    if (auto d = dyn_cast<AffineDimExpr>(t)) {
+      ++coefficients[d.getPosition()];
+      return true;
+    }
+    auto bin = dyn_cast<AffineBinaryOpExpr>(t);
+    if (!bin)
+      return false;
+    if (bin.getKind() == AffineExprKind::Add)
+      return add(bin.getLHS()) && add(bin.getRHS());
+    auto d = dyn_cast<AffineDimExpr>(bin.getLHS());
+    auto c = dyn_cast<AffineConstantExpr>(bin.getRHS());
+    if (bin.getKind() != AffineExprKind::Mul || !d || !c)
+      return false;
+    coefficients[d.getPosition()] += c.getValue();
+    return true;
+  };
+  if (!add(e))
+    return std::nullopt;
+  return coefficients;
+}
+
+} // namespace
+
+std::optional<DepthwiseForm> matchDepthwiseForm(linalg::GenericOp op) {
+  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || op.getNumLoops() != 6 ||
+      op.getNumReductionLoops() != 2 || !isF32MacBody(op))
+    return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  auto dimAt = [](AffineMap map, unsigned i) -> std::optional<unsigned> {
+    if (auto d = dyn_cast<AffineDimExpr>(map.getResult(i)))
+      return d.getPosition();
+    return std::nullopt;
+  };
+  AffineMap x = maps[0], w = maps[1], out = maps[2];
+  if (x.getNumResults() != 4 || w.getNumResults() != 3 || out.getNumResults() != 4)
+    return std::nullopt;
+  // out (n, c, oh, ow), w (c, kh, kw), x (n, c, ...): plain dimensions.
+  SmallVector<unsigned> dims;
+  for (auto [map, i] : {std::pair{out, 0u}, {out, 1u}, {out, 2u}, {out, 3u}, {w, 1u}, {w, 2u}}) {
+    std::optional<unsigned> d = dimAt(map, i);
+    if (!d)
+      return std::nullopt;
+    dims.push_back(*d);
+  }
+  unsigned n = dims[0], c = dims[1], oh = dims[2], ow = dims[3], kh = dims[4], kw = dims[5];
+  if (iterators[kh] != utils::IteratorType::reduction ||
+      iterators[kw] != utils::IteratorType::reduction || dimAt(w, 0) != c || dimAt(x, 0) != n ||
+      dimAt(x, 1) != c)
+    return std::nullopt;
+  // x's spatial indices: o * stride + k * dilation, nothing else.
+  DepthwiseForm form;
+  for (auto [i, o, k] : {std::tuple{0, oh, kh}, {1, ow, kw}}) {
+    std::optional<SmallVector<int64_t>> coefficients =
+        dimCoefficients(x.getResult(2 + i), op.getNumLoops());
+    if (!coefficients)
+      return std::nullopt;
+    for (unsigned d = 0; d < op.getNumLoops(); ++d)
+      if (d != o && d != k && (*coefficients)[d] != 0)
+        return std::nullopt;
+    form.stride[i] = (*coefficients)[o];
+    form.dilation[i] = (*coefficients)[k];
+    if (form.stride[i] < 1 || form.dilation[i] < 1)
+      return std::nullopt;
+  }
+  return form;
 }
 
 bool isF32MacBody(linalg::GenericOp op) {

@@ -119,6 +119,19 @@ struct DotForm {
 /// and the body out + in0 * in1 on f32.
 std::optional<DotForm> matchDotForm(mlir::linalg::GenericOp op);
 
+/// A depthwise convolution of NCHW images, one filter per channel:
+/// out[n, c, oh, ow] += x[n, c, oh*sh + kh*dh, ow*sw + kw*dw] * w[c, kh, kw],
+/// as Conv2d with groups == channels lowers (StructuredToLinalg.cpp).
+struct DepthwiseForm {
+  int64_t stride[2];
+  int64_t dilation[2];
+};
+
+/// The DepthwiseForm of `op` (on tensors or buffers, in any loop order):
+/// inputs x and w, one init, six loops (n, c, oh, ow, kh, kw), indexing
+/// maps as above, the body out + x * w on f32.
+std::optional<DepthwiseForm> matchDepthwiseForm(mlir::linalg::GenericOp op);
+
 /// Whether `op` has two inputs, one init and the body out + in0 * in1 on
 /// f32 (operands in either order).
 bool isF32MacBody(mlir::linalg::GenericOp op);

@@ -234,6 +234,25 @@ struct Conv2dLowering : OpRewritePattern<mlir::mdl::Conv2dOp> {
                                            rewriter.getI64TensorAttr(stride),
                                            rewriter.getI64TensorAttr(dilation))
               .getResult(0);
+    } else if (wshape[0] == groups && wshape[1] == 1) {
+      // Depthwise (one filter per channel, MobileNet's): out[n, c, oh, ow]
+      // += x[n, c, oh*s + kh*d, ow*s + kw*d] * w[c, kh, kw], a 4-D result
+      // that its BatchNorm and activation fuse with, in the form the CPU's
+      // depthwise kernel takes (matchDepthwiseForm).
+      Value w = tensor::CollapseShapeOp::create(rewriter, loc, op.getWeight(),
+                                                SmallVector<ReassociationIndices>{{0, 1}, {2}, {3}});
+      // Loops: n, c, oh, ow, kh, kw.
+      AffineExpr n, c, oh, ow, kh, kw;
+      bindDims(ctx, n, c, oh, ow, kh, kw);
+      SmallVector<AffineMap> maps = {
+          AffineMap::get(6, 0, {n, c, oh * stride[0] + kh * dilation[0], ow * stride[1] + kw * dilation[1]}, ctx),
+          AffineMap::get(6, 0, {c, kh, kw}, ctx), AffineMap::get(6, 0, {n, c, oh, ow}, ctx)};
+      using IT = utils::IteratorType;
+      SmallVector<IT> iterators = {IT::parallel, IT::parallel,  IT::parallel,
+                                   IT::parallel, IT::reduction, IT::reduction};
+      y = linalg::GenericOp::create(rewriter, loc, TypeRange{outType}, ValueRange{x, w},
+                                    ValueRange{init}, maps, iterators, macBody)
+              .getResult(0);
     } else {
       // Split channels into groups: input [N, G, C, H, W], weight
       // [G, F, C, kh, kw], output [N, G, F, Ho, Wo].
