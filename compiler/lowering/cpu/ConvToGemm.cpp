@@ -60,6 +60,19 @@ Value im2col(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp conv, V
   return op.getResult(0);
 }
 
+/// Whether `conv` is 1x1 with stride 1 over `image` (no padding left: its
+/// sizes are the output's), whose im2col would be a copy of the image.
+bool isPointwise(linalg::Conv2DNchwFchwOp conv, RankedTensorType filterType, Value image,
+                 RankedTensorType outType) {
+  auto imageType = cast<RankedTensorType>(image.getType());
+  auto ones = [](DenseIntElementsAttr a) {
+    return llvm::all_of(a.getValues<int64_t>(), [](int64_t v) { return v == 1; });
+  };
+  return filterType.getDimSize(2) == 1 && filterType.getDimSize(3) == 1 &&
+         ones(conv.getStrides()) && imageType.getDimSize(2) == outType.getDimSize(2) &&
+         imageType.getDimSize(3) == outType.getDimSize(3);
+}
+
 /// The convolution of one image ([1, CI, H, W] into [1, CO, OH, OW]) as
 /// patches times weights.
 Value convolveImage(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp conv,
@@ -69,13 +82,19 @@ Value convolveImage(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp 
   int64_t co = filterType.getDimSize(0);
   MLIRContext *ctx = rewriter.getContext();
   bool pixelRows = outType.getDimSize(2) * outType.getDimSize(3) < target.convOuterMinPixels;
-  Value col = im2col(rewriter, loc, conv, image, filterType, outType, Value(), pixelRows);
-
   // [N, K, P] or [N, P, K] patches, [CO, K] weights, [N, CO, P] accumulators.
-  Value patches = tensor::CollapseShapeOp::create(
-      rewriter, loc, col,
-      pixelRows ? SmallVector<ReassociationIndices>{{0}, {1, 2}, {3, 4, 5}}
-                : SmallVector<ReassociationIndices>{{0}, {1, 2, 3}, {4, 5}});
+  Value patches;
+  if (!pixelRows && isPointwise(conv, filterType, image, outType)) {
+    // A 1x1 convolution's patches in the outer form are the image itself.
+    patches = tensor::CollapseShapeOp::create(rewriter, loc, image,
+                                              SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+  } else {
+    Value col = im2col(rewriter, loc, conv, image, filterType, outType, Value(), pixelRows);
+    patches = tensor::CollapseShapeOp::create(
+        rewriter, loc, col,
+        pixelRows ? SmallVector<ReassociationIndices>{{0}, {1, 2}, {3, 4, 5}}
+                  : SmallVector<ReassociationIndices>{{0}, {1, 2, 3}, {4, 5}});
+  }
   Value weights = tensor::CollapseShapeOp::create(
       rewriter, loc, filter, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
   Value acc = tensor::CollapseShapeOp::create(
