@@ -2,12 +2,14 @@
  * sizes, as a service does (issue 17, finding 12), loaded with dlopen so
  * that it works for any model whose inputs are F32:
  *
- *   heap_bound MODEL.so B1,B2,... [--time B:K]
+ *   heap_bound MODEL.so B1,B2,... [--time B:K] [--max-faults-per-call N]
  *              [--max-growth MB] [--max-after-trim MB] [--max-after-destroy MB]
  *
  * Two instances take the calls in turn, call i at batch size Bi (every
  * dynamic size of every input). Then, with --time, K more calls at B on
- * the first instance (the median time is printed); then trim; then the
+ * the first instance (the median time and the page faults per call are
+ * printed; --max-faults-per-call bounds the latter: a cache that hands the
+ * same call's blocks out again faults no page in); then trim; then the
  * inputs are freed and both instances destroyed. RSS is read from /proc/self/statm after each
  * step; sizes are printed in MB, growth relative to the RSS after both
  * instances were created. Each --max-* limit that is exceeded is reported
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +50,12 @@ static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static long minor_faults(void) {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
 }
 
 static int compare_doubles(const void *a, const void *b) {
@@ -115,13 +124,15 @@ int main(int argc, char **argv) {
       ++p;
   }
   long time_batch = 0, time_calls = 0;
-  double max_growth = -1, max_after_trim = -1, max_after_destroy = -1;
+  double max_growth = -1, max_after_trim = -1, max_after_destroy = -1, max_faults = -1;
   for (int a = 3; a + 1 < argc; a += 2) {
     if (!strcmp(argv[a], "--time") &&
         sscanf(argv[a + 1], "%ld:%ld", &time_batch, &time_calls) == 2 &&
         time_batch > 0 && time_calls > 0)
       continue;
-    if (!strcmp(argv[a], "--max-growth"))
+    if (!strcmp(argv[a], "--max-faults-per-call"))
+      max_faults = limit_arg(argv[a + 1]);
+    else if (!strcmp(argv[a], "--max-growth"))
       max_growth = limit_arg(argv[a + 1]);
     else if (!strcmp(argv[a], "--max-after-trim"))
       max_after_trim = limit_arg(argv[a + 1]);
@@ -168,7 +179,7 @@ int main(int argc, char **argv) {
     inputs[i].rank = infos[i].rank;
     inputs[i].shape = shapes[i];
   }
-  double created = rss_mb(), peak = created;
+  double created = rss_mb(), peak = created, faults_per_call = 0;
   for (int c = 0; c < n_calls; ++c) {
     run(models[c % 2], batches[c]);
     double rss = rss_mb();
@@ -180,14 +191,16 @@ int main(int argc, char **argv) {
   if (time_calls) {
     double *ms = malloc((size_t)time_calls * sizeof(double));
     run(models[0], time_batch); /* the blocks of this size, cached */
+    long faults = minor_faults();
     for (long k = 0; k < time_calls; ++k) {
       double start = now_ms();
       run(models[0], time_batch);
       ms[k] = now_ms() - start;
     }
+    faults_per_call = (double)(minor_faults() - faults) / (double)time_calls;
     qsort(ms, (size_t)time_calls, sizeof(double), compare_doubles);
-    printf("time: median %.2f ms of %ld calls at batch %ld\n",
-           ms[time_calls / 2], time_calls, time_batch);
+    printf("time: median %.2f ms of %ld calls at batch %ld, %.1f page faults a call\n",
+           ms[time_calls / 2], time_calls, time_batch, faults_per_call);
     free(ms);
     double rss = rss_mb();
     if (rss > peak)
@@ -213,6 +226,10 @@ int main(int argc, char **argv) {
   if (max_growth >= 0 && peak - created > max_growth) {
     printf("FAILED: the peak grew by %.1f MB, more than %.1f\n", peak - created,
            max_growth);
+    failed = 1;
+  }
+  if (max_faults >= 0 && (!time_calls || faults_per_call > max_faults)) {
+    printf("FAILED: %.1f page faults a call, more than %.1f\n", faults_per_call, max_faults);
     failed = 1;
   }
   if (max_after_trim >= 0 && (!has_trim || after_trim - created > max_after_trim)) {
