@@ -49,15 +49,18 @@ struct SplatConstantToFill : OpRewritePattern<arith::ConstantOp> {
 struct FuseElementwisePass : impl::FuseElementwiseBase<FuseElementwisePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    // A producer the consumer broadcasts (BatchNorm's per-channel scale
-    // read at every pixel) stays apart: fused, it would be computed again
-    // for every element it is broadcast to.
+    // A linalg producer the consumer broadcasts (BatchNorm's per-channel
+    // scale read at every pixel) stays apart: fused, it would be computed
+    // again for every element it is broadcast to. (Splat constants still
+    // fold into the body as scalars.)
     linalg::ControlFusionFn control = [](OpOperand *operand) {
       auto consumer = dyn_cast<linalg::LinalgOp>(operand->getOwner());
       Operation *producer = operand->get().getDefiningOp();
-      return consumer && producer && producer->hasOneUse() &&
-             consumer.getNumReductionLoops() == 0 &&
-             consumer.getMatchingIndexingMap(operand).getNumResults() == consumer.getNumLoops();
+      if (!consumer || !producer || !producer->hasOneUse() || consumer.getNumReductionLoops() != 0)
+        return false;
+      bool broadcast =
+          consumer.getMatchingIndexingMap(operand).getNumResults() != consumer.getNumLoops();
+      return !(broadcast && isa<linalg::LinalgOp>(producer));
     };
     linalg::populateElementwiseOpsFusionPatterns(patterns, control);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
