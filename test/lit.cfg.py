@@ -109,3 +109,7 @@ def _cpu_flags():
 
 if {"avx512f", "avx512vl", "avx512bw", "avx512dq", "avx512cd"} <= _cpu_flags():
     config.available_features.add("cpu-avx512")
+# "cpu-avx2": this machine runs x86-64-v3 code (AVX2, FMA), the AVX2 kernels
+# (modelc --cpu=x86-64-v3), whatever the portable library would pick here.
+if {"avx2", "fma", "bmi2"} <= _cpu_flags():
+    config.available_features.add("cpu-avx2")

@@ -48,8 +48,9 @@ std::optional<Depthwise> matchKernel(linalg::GenericOp op) {
 /// ow*sw + j*dw] * w[c, i, j]: each row of outputs a vector at a time, its
 /// accumulator in a register across every tap (the taps unrolled), for
 /// target.depthwiseChannels channels together; the last partial vector of
-/// a row under a mask. The generic loops reloaded and stored the accumulator at
-/// each of the 9 taps, and a 14-pixel row was one vector and 6 scalars.
+/// a row under a mask. The generic loops reloaded and stored the
+/// accumulator at each of the 9 taps, and a 14-pixel row was one vector and
+/// 6 scalars.
 class DepthwiseKernelBuilder : public LoopBuilder {
 public:
   DepthwiseKernelBuilder(OpBuilder &b, Location loc, Value x, Value w, Value out,
@@ -88,7 +89,7 @@ private:
     // (0 .. channels - 1): each load is the view's base plus a constant
     // offset, not a pointer per channel.
     ChannelBlock views{channelView(x, {n, c}, channels), channelView(w, {c}, channels),
-                channelView(out, {n, c}, channels), channels};
+                       channelView(out, {n, c}, channels), channels};
     loop(zero, rows, one, [&](Value oh) {
       loop(zero, wholeEnd, index(lanes), [&](Value ow) { outputs(views, oh, ow, {}); });
       auto last = scf::IfOp::create(b, loc, hasRest);
