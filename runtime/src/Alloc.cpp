@@ -210,7 +210,7 @@ struct Cache {
   /// holds, and every call evicted and faulted in fresh pages again.
   Header *take(uint64_t usable) {
     auto it = bySize.lower_bound(usable);
-    if (it == bySize.end() || it->first / 2 > usable)
+    if (it == bySize.end() || it->first - usable > usable)
       return nullptr;
     // The most recently freed of that size: the last of its equal keys.
     auto last = bySize.upper_bound(it->first);

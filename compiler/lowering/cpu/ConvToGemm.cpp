@@ -60,7 +60,7 @@ Value im2col(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp conv, V
   return op.getResult(0);
 }
 
-/// Whether `conv` is 1x1 with stride 1 over `image` (no padding left: its
+/// Whether `conv` is 1x1 with stride 1 over `image` (padded or not: its
 /// sizes are the output's), whose im2col would be a copy of the image.
 bool isPointwise(linalg::Conv2DNchwFchwOp conv, RankedTensorType filterType, Value image,
                  RankedTensorType outType) {
@@ -97,8 +97,14 @@ Value convolveImage(OpBuilder &rewriter, Location loc, linalg::Conv2DNchwFchwOp 
   }
   Value weights = tensor::CollapseShapeOp::create(
       rewriter, loc, filter, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+  // A zero (or constant) accumulator is filled after the reshape, as the
+  // contraction's own init: -mdl-tile-and-fuse then fills it tile by tile.
+  auto fill = init.getDefiningOp<linalg::FillOp>();
   Value acc = tensor::CollapseShapeOp::create(
-      rewriter, loc, init, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+      rewriter, loc, fill ? fill.getOutputs()[0] : init,
+      SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+  if (fill)
+    acc = linalg::FillOp::create(rewriter, loc, fill.getInputs()[0], acc).getResult(0);
   AffineExpr b, m, p, k;
   bindDims(ctx, b, m, p, k);
   SmallVector<utils::IteratorType> iterators(3, utils::IteratorType::parallel);

@@ -32,15 +32,10 @@ struct Depthwise {
 std::optional<Depthwise> matchKernel(linalg::GenericOp op) {
   if (!op.hasPureBufferSemantics())
     return std::nullopt;
-  std::optional<DepthwiseForm> form = matchDepthwiseForm(op);
-  if (!form || !depthwiseKernelTakes(*form))
+  std::optional<DepthwiseForm> form = depthwiseKernelForm(op);
+  if (!form)
     return std::nullopt;
-  Value x = op.getDpsInputOperand(0)->get(), w = op.getDpsInputOperand(1)->get();
-  Value out = op.getDpsInitOperand(0)->get();
-  auto wType = cast<MemRefType>(w.getType());
-  if (!innerStrideOne(x) || !innerStrideOne(out) || wType.isDynamicDim(1) ||
-      wType.isDynamicDim(2))
-    return std::nullopt;
+  auto wType = cast<MemRefType>(op.getDpsInputOperand(1)->get().getType());
   return Depthwise{*form, wType.getDimSize(1), wType.getDimSize(2)};
 }
 

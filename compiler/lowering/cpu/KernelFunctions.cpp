@@ -17,8 +17,17 @@ bool innerStrideOne(Value memref) {
   return !strides.empty() && strides.back() == 1;
 }
 
-bool depthwiseKernelTakes(const DepthwiseForm &form) {
-  return form.stride[1] == 1 || form.stride[1] == 2;
+std::optional<DepthwiseForm> depthwiseKernelForm(linalg::GenericOp op) {
+  std::optional<DepthwiseForm> form = matchDepthwiseForm(op);
+  if (!form || (form->stride[1] != 1 && form->stride[1] != 2))
+    return std::nullopt;
+  auto filter = cast<ShapedType>(op.getDpsInputOperand(1)->get().getType());
+  if (filter.isDynamicDim(1) || filter.isDynamicDim(2))
+    return std::nullopt;
+  if (op.hasPureBufferSemantics() && (!innerStrideOne(op.getDpsInputOperand(0)->get()) ||
+                                      !innerStrideOne(op.getDpsInitOperand(0)->get())))
+    return std::nullopt;
+  return form;
 }
 
 func::FuncOp getOrCreateKernelFunction(

@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -24,10 +25,12 @@ namespace modelc::lowering {
 /// stores along it are contiguous).
 bool innerStrideOne(mlir::Value memref);
 
-/// Whether -mdl-depthwise-conv-kernels computes depthwise convolutions of
-/// `form` (given contiguous rows and a static filter): a horizontal stride
-/// of 1 or 2. -mdl-vectorizable-loop-order leaves those loops as they are.
-bool depthwiseKernelTakes(const DepthwiseForm &form);
+/// The form of `op` when -mdl-depthwise-conv-kernels computes it (on
+/// tensors or buffers): a depthwise convolution (matchDepthwiseForm) with a
+/// horizontal stride of 1 or 2 and a static filter; on buffers also
+/// contiguous rows of x and out. -mdl-vectorizable-loop-order leaves those
+/// loops as they are.
+std::optional<DepthwiseForm> depthwiseKernelForm(mlir::linalg::GenericOp op);
 
 /// `@name(inputs...)`: the module's function of that name, or a new private
 /// `noinline` one whose body `build` writes (at the start of its entry

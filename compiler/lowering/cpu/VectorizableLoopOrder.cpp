@@ -110,8 +110,7 @@ struct VectorizableLoopOrderPass
     getOperation().walk([&](linalg::LinalgOp op) {
       // -mdl-depthwise-conv-kernels computes these in the order they come.
       auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
-      std::optional<DepthwiseForm> depthwise = generic ? matchDepthwiseForm(generic) : std::nullopt;
-      if (depthwise && depthwiseKernelTakes(*depthwise))
+      if (generic && depthwiseKernelForm(generic))
         return;
       if (contiguousOutputLoop(op))
         candidates.push_back(op);

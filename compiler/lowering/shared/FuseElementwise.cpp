@@ -58,8 +58,13 @@ struct FuseElementwisePass : impl::FuseElementwiseBase<FuseElementwisePass> {
       Operation *producer = operand->get().getDefiningOp();
       if (!consumer || !producer || !producer->hasOneUse() || consumer.getNumReductionLoops() != 0)
         return false;
-      bool broadcast =
-          consumer.getMatchingIndexingMap(operand).getNumResults() != consumer.getNumLoops();
+      // Broadcast: a loop of more than one iteration that the operand's
+      // map leaves out (or writes as a constant 0: `elementwise`'s size-1
+      // dimensions, as a [1, C, 1, 1] gate read at every pixel).
+      AffineMap map = consumer.getMatchingIndexingMap(operand);
+      SmallVector<int64_t> ranges = consumer.getStaticLoopRanges();
+      bool broadcast = llvm::any_of(llvm::seq<unsigned>(0, consumer.getNumLoops()),
+                                    [&](unsigned d) { return !map.isFunctionOfDim(d) && ranges[d] != 1; });
       return !(broadcast && isa<linalg::LinalgOp>(producer));
     };
     linalg::populateElementwiseOpsFusionPatterns(patterns, control);

@@ -208,51 +208,50 @@ struct BatchNormStatsLowering : OpRewritePattern<mlir::mdl::BatchNormStatsOp> {
   }
 };
 
-/// x * scale + shift, per channel, with scale = weight * rsqrt(var + eps)
-/// and shift = bias - mean * scale computed once per channel: PyTorch's CPU
-/// batch norm computes these two terms (its
-/// batch_norm_cpu_collect_linear_and_constant_terms) and so one FMA per
-/// element, where (x - mean) * rsqrt(var + eps) * weight + bias took a
-/// square root and a division for every element.
+/// (x - mean) * scale + bias, with scale = weight * rsqrt(var + eps)
+/// computed once per channel: a subtraction and an FMA per element, where
+/// (x - mean) * rsqrt(var + eps) * weight + bias took a square root and a
+/// division for every element. (PyTorch's CPU kernel folds the mean into
+/// a shift, x * scale + (bias - mean * scale); subtracting the mean first
+/// keeps the cancellation of two large terms out when |mean * scale| is
+/// far above the result.)
 struct BatchNormLowering : OpRewritePattern<mlir::mdl::BatchNormOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(mlir::mdl::BatchNormOp op, PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value x = op.getInput(), mean = op.getMean(), weight = op.getWeight(), bias = op.getBias();
     double eps = op.getEpsAttr().getValueAsDouble();
-    auto perChannel = [&](ValueRange inputs,
-                          const BodyBuilder &body) {
-      return elementwise(rewriter, loc, tensorType(mean), inputs, body);
-    };
     SmallVector<Value> scaleInputs = {op.getVar()};
     if (weight)
       scaleInputs.push_back(weight);
-    Value scale = perChannel(scaleInputs, [&](OpBuilder &b, Location l, ValueRange a) {
-      Value v = arith::AddFOp::create(b, l, a[0], scalarConstant(b, l, a[0].getType(), eps));
-      Value r = math::RsqrtOp::create(b, l, v);
-      return weight ? Value(arith::MulFOp::create(b, l, r, a[1])) : r;
-    });
-    SmallVector<Value> shiftInputs = {mean, scale};
-    if (bias)
-      shiftInputs.push_back(bias);
-    Value shift = perChannel(shiftInputs, [&](OpBuilder &b, Location l, ValueRange a) {
-      Value m = arith::MulFOp::create(b, l, a[0], a[1]);
-      return bias ? Value(arith::SubFOp::create(b, l, a[2], m))
-                  : Value(arith::NegFOp::create(b, l, m));
-    });
+    Value scale = elementwise(rewriter, loc, tensorType(mean), scaleInputs,
+                              [&](OpBuilder &b, Location l, ValueRange a) {
+                                Value v = arith::AddFOp::create(
+                                    b, l, a[0], scalarConstant(b, l, a[0].getType(), eps));
+                                Value r = math::RsqrtOp::create(b, l, v);
+                                return weight ? Value(arith::MulFOp::create(b, l, r, a[1])) : r;
+                              });
     RankedTensorType t = tensorType(x);
     int64_t rank = t.getRank();
     AffineMap identity = rewriter.getMultiDimIdentityMap(rank);
     AffineMap channel = AffineMap::get(rank, 0, getAffineDimExpr(1, rewriter.getContext()));
+    SmallVector<Value> inputs = {x, mean, scale};
+    SmallVector<AffineMap> maps = {identity, channel, channel};
+    if (bias) {
+      inputs.push_back(bias);
+      maps.push_back(channel);
+    }
+    maps.push_back(identity);
     SmallVector<int64_t> dims = llvm::to_vector(llvm::seq<int64_t>(0, rank));
     Value init = emptyTensor(rewriter, loc, t, dynamicSizesFrom(rewriter, loc, t, x, dims));
     SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
     Value y = linalg::GenericOp::create(
-                  rewriter, loc, TypeRange{t}, ValueRange{x, scale, shift}, ValueRange{init},
-                  ArrayRef<AffineMap>{identity, channel, channel, identity}, iterators,
+                  rewriter, loc, TypeRange{t}, inputs, ValueRange{init}, maps, iterators,
                   [&](OpBuilder &b, Location l, ValueRange a) {
-                    Value r = arith::AddFOp::create(b, l, arith::MulFOp::create(b, l, a[0], a[1]),
+                    Value r = arith::MulFOp::create(b, l, arith::SubFOp::create(b, l, a[0], a[1]),
                                                     a[2]);
+                    if (bias)
+                      r = arith::AddFOp::create(b, l, r, a[3]);
                     linalg::YieldOp::create(b, l, r);
                   })
                   .getResult(0);

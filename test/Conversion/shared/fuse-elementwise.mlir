@@ -151,3 +151,60 @@ func.func @splat_constants(%x: tensor<2048x2048xf32>) -> (tensor<2048x2048xf32>,
   } -> tensor<2048x2048xf32>
   return %0, %twos, %small, %data : tensor<2048x2048xf32>, tensor<2048x2048xf32>, tensor<4096xf32>, tensor<2xf32>
 }
+
+// A producer the consumer broadcasts stays apart, whether its map leaves
+// the broadcast loops out (a per-channel vector) or writes them as constant
+// zeros (a [1, C, 1, 1] gate): fused, its sigmoid would be computed again
+// at every pixel. One read without broadcast (size-1 loops) still fuses.
+// CHECK-LABEL: func.func @broadcast_producers
+// CHECK:         %[[GATE:.*]] = linalg.generic {{.*}} ins(%arg1 : tensor<1x8x1x1xf32>)
+// CHECK:           arith.negf
+// CHECK:         %[[SCALE:.*]] = linalg.generic {{.*}} ins(%arg2 : tensor<8xf32>)
+// CHECK:           math.sqrt
+// CHECK:         %[[Y:.*]] = linalg.generic {{.*}} ins(%arg0, %[[GATE]], %[[SCALE]] :
+// CHECK-NOT:       math.sqrt
+// CHECK:         %[[SAME:.*]] = linalg.generic {{.*}} ins(%arg1 : tensor<1x8x1x1xf32>)
+// CHECK:           arith.negf
+// CHECK:           arith.mulf
+// CHECK:         return %[[Y]], %[[SAME]]
+#nchw = affine_map<(n, c, h, w) -> (n, c, h, w)>
+#gate = affine_map<(n, c, h, w) -> (0, c, 0, 0)>
+#chan = affine_map<(n, c, h, w) -> (c)>
+func.func @broadcast_producers(%x: tensor<1x8x14x14xf32>, %g: tensor<1x8x1x1xf32>, %v: tensor<8xf32>)
+    -> (tensor<1x8x14x14xf32>, tensor<1x8x1x1xf32>) {
+  %eg = tensor.empty() : tensor<1x8x1x1xf32>
+  %gate = linalg.generic {indexing_maps = [#nchw, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g : tensor<1x8x1x1xf32>) outs(%eg : tensor<1x8x1x1xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %n = arith.negf %a : f32
+    linalg.yield %n : f32
+  } -> tensor<1x8x1x1xf32>
+  %ev = tensor.empty() : tensor<8xf32>
+  %scale = linalg.generic {indexing_maps = [affine_map<(c) -> (c)>, affine_map<(c) -> (c)>], iterator_types = ["parallel"]}
+      ins(%v : tensor<8xf32>) outs(%ev : tensor<8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = math.sqrt %a : f32
+    linalg.yield %s : f32
+  } -> tensor<8xf32>
+  %e = tensor.empty() : tensor<1x8x14x14xf32>
+  %y = linalg.generic {indexing_maps = [#nchw, #gate, #chan, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%x, %gate, %scale : tensor<1x8x14x14xf32>, tensor<1x8x1x1xf32>, tensor<8xf32>) outs(%e : tensor<1x8x14x14xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32, %o: f32):
+    %m = arith.mulf %a, %b : f32
+    %r = arith.mulf %m, %c : f32
+    linalg.yield %r : f32
+  } -> tensor<1x8x14x14xf32>
+  %gate2 = linalg.generic {indexing_maps = [#nchw, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g : tensor<1x8x1x1xf32>) outs(%eg : tensor<1x8x1x1xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %n = arith.negf %a : f32
+    linalg.yield %n : f32
+  } -> tensor<1x8x1x1xf32>
+  %same = linalg.generic {indexing_maps = [#gate, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%gate2 : tensor<1x8x1x1xf32>) outs(%eg : tensor<1x8x1x1xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.mulf %a, %a : f32
+    linalg.yield %m : f32
+  } -> tensor<1x8x1x1xf32>
+  return %y, %same : tensor<1x8x14x14xf32>, tensor<1x8x1x1xf32>
+}
