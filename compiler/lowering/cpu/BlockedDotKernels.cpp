@@ -258,10 +258,7 @@ protected:
   using ColumnLoader = llvm::function_ref<Value(OpBuilder &, Value k, int64_t j)>;
 
   Value load(OpBuilder &ob, Value memref, ValueRange at, Value mask) {
-    if (!mask)
-      return vector::LoadOp::create(ob, loc, vec, memref, at);
-    Value zeros = arith::ConstantOp::create(ob, loc, vec, DenseElementsAttr::get(vec, 0.0f));
-    return vector::MaskedLoadOp::create(ob, loc, vec, memref, at, mask, zeros);
+    return vectorLoad(ob, vec, memref, at, mask);
   }
 
   /// Every row of C[:, n0 .. n0 + 8 * masks.size()] += A B, vector j of C

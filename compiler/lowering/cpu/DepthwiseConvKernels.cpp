@@ -55,7 +55,6 @@ public:
 
   void build() {
     Value zero = index(0), one = index(1);
-    auto dim = [&](Value m, int64_t d) { return memref::DimOp::create(b, loc, m, d).getResult(); };
     Value images = dim(out, 0), channels = dim(out, 1);
     Value blocksEnd = roundDown(zero, channels, block);
     loop(zero, images, one, [&](Value n) {
@@ -75,7 +74,6 @@ private:
   /// FMAs overlap their latency (one channel's 9 taps are 9 dependent FMAs).
   void channelRows(Value n, Value c, int64_t channels) {
     Value zero = index(0), one = index(1);
-    auto dim = [&](Value m, int64_t d) { return memref::DimOp::create(b, loc, m, d).getResult(); };
     Value rows = dim(out, 2), width = dim(out, 3);
     Value wholeEnd = roundDown(zero, width, lanes);
     Value rest = arith::SubIOp::create(b, loc, width, wholeEnd);
@@ -126,13 +124,8 @@ private:
     auto type = VectorType::get({width}, b.getI1Type());
     return vector::CreateMaskOp::create(b, loc, type, ValueRange{count});
   }
-  Value zeros(VectorType type) {
-    return arith::ConstantOp::create(b, loc, type, DenseElementsAttr::get(type, 0.0f));
-  }
   Value load(VectorType type, Value memref, ValueRange at, Value m) {
-    if (!m)
-      return vector::LoadOp::create(b, loc, type, memref, at);
-    return vector::MaskedLoadOp::create(b, loc, type, memref, at, m, zeros(type));
+    return vectorLoad(b, type, memref, at, m);
   }
 
   /// The vectors of outputs (c, oh, ow .. ow + lanes) of each channel c

@@ -13,7 +13,9 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 
@@ -60,6 +62,19 @@ protected:
     mlir::Value span = mlir::arith::SubIOp::create(b, loc, to, from);
     return mlir::arith::SubIOp::create(b, loc, to,
                                        mlir::arith::RemUIOp::create(b, loc, span, index(step)));
+  }
+  mlir::Value dim(mlir::Value memref, int64_t d) {
+    return mlir::memref::DimOp::create(b, loc, memref, d);
+  }
+  /// A vector of `type` from `memref` at `at`; under `mask` when given
+  /// (lanes off it read 0), built with `ob` (a loop body's builder).
+  mlir::Value vectorLoad(mlir::OpBuilder &ob, mlir::VectorType type, mlir::Value memref,
+                         mlir::ValueRange at, mlir::Value mask) {
+    if (!mask)
+      return mlir::vector::LoadOp::create(ob, loc, type, memref, at);
+    mlir::Value zeros =
+        mlir::arith::ConstantOp::create(ob, loc, type, mlir::DenseElementsAttr::get(type, 0.0f));
+    return mlir::vector::MaskedLoadOp::create(ob, loc, type, memref, at, mask, zeros);
   }
   void loop(mlir::Value lower, mlir::Value upper, mlir::Value step,
             llvm::function_ref<void(mlir::Value)> body) {

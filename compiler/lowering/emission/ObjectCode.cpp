@@ -29,27 +29,26 @@ using namespace mlir;
 
 namespace modelc::lowering {
 
-/// Turns off code generation's loop strength reduction unless the command
-/// line set -disable-lsr itself. On ResNet-18 it took 2.6 of the 5.9 CPU
-/// seconds of LLVM (in SCEV, on the forward functions' hundreds of loops)
-/// and changed no run time measurably: the kernels' loops already step
-/// one pointer by a constant, and the rest is not hot.
-static void disableLoopStrengthReduction() {
-  llvm::cl::Option *option = llvm::cl::getRegisteredOptions().lookup("disable-lsr");
+/// Sets LLVM's command-line option `name` to `value` unless the command
+/// line set it itself.
+static void setLLVMOptionUnlessGiven(llvm::StringRef name, llvm::StringRef value) {
+  llvm::cl::Option *option = llvm::cl::getRegisteredOptions().lookup(name);
   if (option && option->getNumOccurrences() == 0)
-    option->addOccurrence(0, "disable-lsr", "true");
+    option->addOccurrence(0, name, value);
 }
 
-/// Lets LLVM vectorize loops of 4 to 15 iterations with a scalar remainder
-/// unless the command line set -vectorizer-min-trip-count itself. Its
-/// default, 16, leaves every loop along a row of 14 or 7 pixels scalar
-/// (ResNet's and MobileNet's last stages, the epilogues of their
-/// convolutions): a BatchNorm and ReLU6 over 14-pixel rows ran at one
-/// element per 4 cycles.
-static void vectorizeShortLoops() {
-  llvm::cl::Option *option = llvm::cl::getRegisteredOptions().lookup("vectorizer-min-trip-count");
-  if (option && option->getNumOccurrences() == 0)
-    option->addOccurrence(0, "vectorizer-min-trip-count", "4");
+/// LLVM's options for modelc's code. -disable-lsr: loop strength
+/// reduction took 2.6 of the 5.9 CPU seconds of LLVM on ResNet-18 (in SCEV,
+/// on the forward functions' hundreds of loops) and changed no run time
+/// measurably: the kernels' loops already step one pointer by a constant,
+/// and the rest is not hot. -vectorizer-min-trip-count=4: loops of 4 to 15
+/// iterations are vectorized with a scalar remainder; the default, 16, left
+/// every loop along a row of 14 or 7 pixels scalar (ResNet's and
+/// MobileNet's last stages, the epilogues of their convolutions): a
+/// BatchNorm and ReLU6 over 14-pixel rows ran at one element per 4 cycles.
+static void setLLVMOptions() {
+  setLLVMOptionUnlessGiven("disable-lsr", "true");
+  setLLVMOptionUnlessGiven("vectorizer-min-trip-count", "4");
 }
 
 static void initializeTargetsOnce() {
@@ -61,8 +60,7 @@ static void initializeTargetsOnce() {
     LLVMInitializeAArch64Target();
     LLVMInitializeAArch64TargetMC();
     LLVMInitializeAArch64AsmPrinter();
-    disableLoopStrengthReduction();
-    vectorizeShortLoops();
+    setLLVMOptions();
     return true;
   }();
   (void)initialized;

@@ -153,13 +153,21 @@ struct SoftmaxLowering : OpRewritePattern<OpTy> {
 /// (x - mean) * rsqrt(var + eps) [* weight] [+ bias] over x's shape, layer
 /// normalization's (its statistics are per row). `statMap` indexes mean
 /// and var, `affineMap` weight and bias (either may be null).
-Value normalize(OpBuilder &b, Location loc, Value x, Value mean, Value var, Value weight,
-                Value bias, AffineMap statMap, AffineMap affineMap, double eps) {
+/// A generic over x's shape whose inputs are x, `stats` (read through
+/// `statMap`) and the non-null ones of `affine` (through `affineMap`):
+/// what batch and layer normalization compute their result with.
+Value overShapeOf(OpBuilder &b, Location loc, Value x, ValueRange stats, AffineMap statMap,
+                  ArrayRef<Value> affine, AffineMap affineMap,
+                  function_ref<void(OpBuilder &, Location, ValueRange)> body) {
   RankedTensorType t = tensorType(x);
   int64_t rank = t.getRank();
-  SmallVector<Value> inputs = {x, mean, var};
-  SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(rank), statMap, statMap};
-  for (Value v : {weight, bias}) {
+  SmallVector<Value> inputs = {x};
+  SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(rank)};
+  for (Value v : stats) {
+    inputs.push_back(v);
+    maps.push_back(statMap);
+  }
+  for (Value v : affine) {
     if (v) {
       inputs.push_back(v);
       maps.push_back(affineMap);
@@ -169,8 +177,14 @@ Value normalize(OpBuilder &b, Location loc, Value x, Value mean, Value var, Valu
   SmallVector<int64_t> identity = llvm::to_vector(llvm::seq<int64_t>(0, rank));
   Value init = emptyTensor(b, loc, t, dynamicSizesFrom(b, loc, t, x, identity));
   SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{t}, inputs, ValueRange{init}, maps, iterators,
+  return linalg::GenericOp::create(b, loc, TypeRange{t}, inputs, ValueRange{init}, maps,
+                                   iterators, body)
+      .getResult(0);
+}
+
+Value normalize(OpBuilder &b, Location loc, Value x, Value mean, Value var, Value weight,
+                Value bias, AffineMap statMap, AffineMap affineMap, double eps) {
+  return overShapeOf(b, loc, x, {mean, var}, statMap, {weight, bias}, affineMap,
              [&](OpBuilder &nb, Location l, ValueRange a) {
                Value v = arith::AddFOp::create(nb, l, a[2], scalarConstant(nb, l, a[2].getType(), eps));
                Value r = arith::MulFOp::create(nb, l, arith::SubFOp::create(nb, l, a[0], a[1]),
@@ -181,8 +195,7 @@ Value normalize(OpBuilder &b, Location loc, Value x, Value mean, Value var, Valu
                if (bias)
                  r = arith::AddFOp::create(nb, l, r, a[next++]);
                linalg::YieldOp::create(nb, l, r);
-             })
-      .getResult(0);
+             });
 }
 
 /// Every dim but the channel dim 1.
@@ -231,30 +244,16 @@ struct BatchNormLowering : OpRewritePattern<mlir::mdl::BatchNormOp> {
                                 Value r = math::RsqrtOp::create(b, l, v);
                                 return weight ? Value(arith::MulFOp::create(b, l, r, a[1])) : r;
                               });
-    RankedTensorType t = tensorType(x);
-    int64_t rank = t.getRank();
-    AffineMap identity = rewriter.getMultiDimIdentityMap(rank);
+    int64_t rank = tensorType(x).getRank();
     AffineMap channel = AffineMap::get(rank, 0, getAffineDimExpr(1, rewriter.getContext()));
-    SmallVector<Value> inputs = {x, mean, scale};
-    SmallVector<AffineMap> maps = {identity, channel, channel};
-    if (bias) {
-      inputs.push_back(bias);
-      maps.push_back(channel);
-    }
-    maps.push_back(identity);
-    SmallVector<int64_t> dims = llvm::to_vector(llvm::seq<int64_t>(0, rank));
-    Value init = emptyTensor(rewriter, loc, t, dynamicSizesFrom(rewriter, loc, t, x, dims));
-    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
-    Value y = linalg::GenericOp::create(
-                  rewriter, loc, TypeRange{t}, inputs, ValueRange{init}, maps, iterators,
-                  [&](OpBuilder &b, Location l, ValueRange a) {
-                    Value r = arith::MulFOp::create(b, l, arith::SubFOp::create(b, l, a[0], a[1]),
-                                                    a[2]);
-                    if (bias)
-                      r = arith::AddFOp::create(b, l, r, a[3]);
-                    linalg::YieldOp::create(b, l, r);
-                  })
-                  .getResult(0);
+    Value y = overShapeOf(rewriter, loc, x, {mean, scale}, channel, {bias}, channel,
+                          [&](OpBuilder &b, Location l, ValueRange a) {
+                            Value r = arith::MulFOp::create(
+                                b, l, arith::SubFOp::create(b, l, a[0], a[1]), a[2]);
+                            if (bias)
+                              r = arith::AddFOp::create(b, l, r, a[3]);
+                            linalg::YieldOp::create(b, l, r);
+                          });
     rewriter.replaceOp(op, y);
     return success();
   }
