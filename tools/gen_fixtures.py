@@ -784,6 +784,26 @@ def _attention_long_inputs(n):
                        v=torch.randn(n, 2, 280, 4), mask=mask, bias=torch.randn(300, 280))
 
 
+class AttentionFlash(nn.Module):  # attention_flash.mdl
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+
+    def forward(self, q, k, v, x, y, a, b, c):
+        sdpa = F.scaled_dot_product_attention
+        plain = sdpa(q, k, v)
+        causal = sdpa(x, y, y, is_causal=True)
+        flat = sdpa(a, b, c, is_causal=True, scale=0.5)
+        return plain, causal, flat, self.enc(k)
+
+
+def _attention_flash_inputs(n):
+    return OrderedDict(q=torch.randn(n, 256, 16), k=torch.randn(n, 320, 16),
+                       v=torch.randn(n, 320, 24), x=torch.randn(n, 2, 384, 8) * 2,
+                       y=torch.randn(n, 2, 256, 8), a=torch.randn(320, 8),
+                       b=torch.randn(272, 8), c=torch.randn(272, 5))
+
+
 class MobileNetSmall(nn.Module):  # mobilenet_small.mdl
     def __init__(self):
         super().__init__()
@@ -873,6 +893,7 @@ MODELS = OrderedDict([
                                                          seq=torch.randn(n, 3, 9)), 2, [1])),
     ("decoder", (Decoder, _decoder_inputs, 3, [])),
     ("attention_long", (AttentionLong, _attention_long_inputs, 2, [])),
+    ("attention_flash", (AttentionFlash, _attention_flash_inputs, 2, [1])),
     ("mobilenet_small", (MobileNetSmall, lambda n: OrderedDict(x=torch.randn(n, 3, 32, 32)), 3,
                          [1])),
     ("depthwise", (Depthwise, lambda n: OrderedDict(x=torch.randn(n, 6, 13, 37),

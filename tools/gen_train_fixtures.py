@@ -546,10 +546,10 @@ class OpsDecoder(ParamModel):  # ops_decoder.mdl
 
 
 class OpsAttentionLong(ParamModel):  # ops_attention_long.mdl
-    PARAMS = (("pk", (1, 2, 272, 4)), ("pv", (1, 2, 272, 4)))
+    PARAMS = (("wq", (4, 4)), ("pk", (1, 2, 272, 4)), ("pv", (1, 2, 272, 4)))
 
     def loss(self, q, t):
-        y = F.scaled_dot_product_attention(q, self.pk, self.pv, is_causal=True)
+        y = F.scaled_dot_product_attention(q @ self.wq, self.pk, self.pv, is_causal=True)
         return F.mse_loss(y, t)
 
 
@@ -771,9 +771,14 @@ OPS_SGD = [opt("sgd", lr=0.1)]
 CASES = {}
 
 
-def case(name, cls, init, batches, optimizers, steps, init_takes_batch=False, doc="", tol=None):
+def case(name, cls, init, batches, optimizers, steps, init_takes_batch=False, doc="", tol=None,
+         eval_mode=False):
+    """eval_mode: the test also trains with --eval-mode against the same
+    fixtures (a model without BatchNorm or dropout computes the same in both
+    modes; modelc traces and differentiates each mode on its own)."""
     CASES[name] = dict(cls=cls, init=init, batches=batches, optimizers=optimizers, steps=steps,
-                       init_takes_batch=init_takes_batch, doc=doc, tol={**TOL, **(tol or {})})
+                       init_takes_batch=init_takes_batch, doc=doc, tol={**TOL, **(tol or {})},
+                       eval_mode=eval_mode)
 
 
 case("mlp", MLP, init_mlp, batches_mlp, {
@@ -803,8 +808,9 @@ case("frozen", Net, init_frozen, batches_frozen, {
      tol={"optim": (1e-4, 1e-6)})
 
 
-def ops_case(name, cls, init, batch, doc):
-    case(name, cls, init, one_batch(batch), {"sgd": OPS_SGD[0]}, 1, init_takes_batch=True, doc=doc)
+def ops_case(name, cls, init, batch, doc, eval_mode=False):
+    case(name, cls, init, one_batch(batch), {"sgd": OPS_SGD[0]}, 1, init_takes_batch=True, doc=doc,
+         eval_mode=eval_mode)
 
 
 ops_case("ops_act", OpsAct, init_ops_act,
@@ -902,7 +908,9 @@ ops_case("ops_decoder", OpsDecoder, lambda m, g, x: params_default(m, g),
          "TransformerDecoderLayer (causal self-attention, cross-attention): the gradients of every weight")
 ops_case("ops_attention_long", OpsAttentionLong, lambda m, g, x: params_default(m, g),
          lambda g: {"q": randn(g, 1, 2, 272, 4), "t": randn(g, 1, 2, 272, 4)},
-         "causal scaled_dot_product_attention over blocks of queries (L = S = 272): the gradients of keys and values")
+         "causal scaled_dot_product_attention (L = S = 272), the gradients of queries, keys and values: "
+         "in training mode over blocks of queries, in evaluation mode (--eval-mode) one mdl.attention "
+         "and its gradient rule", eval_mode=True)
 ops_case("ops_recurrent", OpsRecurrent, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 4, 3), "t": randn(g, 2, 4, 8), "t2": randn(g, 2, 4, 2)},
          "LSTM (bidirectional, batch_first) and GRU (2 layers): the gradients of every weight and bias")
@@ -1441,6 +1449,13 @@ def write_test(name, spec, sig, nbatches, frozen):
             rtol, atol = spec["tol"][k]
             lines.append(f"# RUN: st-compare {out}.{k}.safetensors %S/fixtures/{name}.{oname}.{k}.safetensors "
                          f"--rtol {rtol:g} --atol {atol:g}")
+        if spec.get("eval_mode"):
+            lines += ["# The same in evaluation mode (--eval-mode): the same values.",
+                      cmd.replace(" --train-steps", " --eval-mode --train-steps").replace(out, out + ".eval")]
+            for k in ks:
+                rtol, atol = spec["tol"][k]
+                lines.append(f"# RUN: st-compare {out}.eval.{k}.safetensors "
+                             f"%S/fixtures/{name}.{oname}.{k}.safetensors --rtol {rtol:g} --atol {atol:g}")
     if frozen:
         lines += ["", f"# The frozen parameters ({', '.join(frozen)}) keep their values exactly."]
     (TRAIN_DIR / f"{name}.test").write_text("\n".join(lines) + "\n")

@@ -428,6 +428,32 @@ static Value attention(Elaborator &e, Instance &inst, const AttentionConfig &cfg
   if (q.isPoison() || k.isPoison() || v.isPoison())
     return Value::poison();
   int64_t l = q.type().getDimSize(2), s = k.type().getDimSize(2);
+  bool isCausal = causal.kind == Value::Kind::Bool && causal.b;
+  bool wantWeights = needWeights.kind != Value::Kind::Bool || needWeights.b;
+  // Without masks or weights to return (TransformerEncoderLayer's and
+  // TransformerDecoderLayer's calls), the attention is
+  // scaled_dot_product_attention's, whose long sequences go by blocks (in
+  // evaluation mode, flash attention) instead of holding [L, S] scores.
+  auto merged = [&](Value out) {
+    out = call("transpose", {{"input", out}, {"dim0", Value::integer(1)},
+                             {"dim1", Value::integer(2)}});
+    out = call("reshape", {{"input", out}, {"shape", Value::ints({-1, l, embed})}});
+    out = call("linear", {{"input", out}, {"weight", read("out_proj.weight")},
+                          {"bias", read("out_proj.bias")}});
+    if (!batchFirst)
+      out = call("transpose", {{"input", out}, {"dim0", Value::integer(0)},
+                               {"dim1", Value::integer(1)}});
+    return out;
+  };
+  if (!wantWeights && attnMask.isNone() && keyPadding.isNone()) {
+    Value out = call("scaled_dot_product_attention",
+                     {{"query", q}, {"key", k}, {"value", v},
+                      {"dropout_p", Value::real(cfg.dropout)},
+                      {"is_causal", Value::boolean(isCausal)}});
+    if (out.isPoison())
+      return out;
+    return Value::list({merged(out), Value::none()});
+  }
   Value kt = call("transpose", {{"input", k}, {"dim0", Value::integer(-2)},
                                 {"dim1", Value::integer(-1)}});
   Value scores = e.binary(ast::BinaryOp::Mul, e.binary(ast::BinaryOp::MatMul, q, kt, loc),
@@ -454,7 +480,7 @@ static Value attention(Elaborator &e, Instance &inst, const AttentionConfig &cfg
                       {{"input", asBias(keyPadding)}, {"shape", Value::ints({-1, 1, 1, s})}});
     scores = e.binary(ast::BinaryOp::Add, scores, bias, loc);
   }
-  if (causal.kind == Value::Kind::Bool && causal.b) {
+  if (isCausal) {
     scores = e.binary(ast::BinaryOp::Add, scores, Value::ofTensor(e.causalBias(l, s, 0, loc)), loc);
   }
   if (scores.isPoison())
@@ -463,17 +489,9 @@ static Value attention(Elaborator &e, Instance &inst, const AttentionConfig &cfg
   Value attended = weights;
   if (cfg.dropout > 0 && e.training)
     attended = e.emitDropout(weights, cfg.dropout, /*active=*/true, loc);
-  Value out = e.binary(ast::BinaryOp::MatMul, attended, v, loc);
-  out = call("transpose", {{"input", out}, {"dim0", Value::integer(1)},
-                           {"dim1", Value::integer(2)}});
-  out = call("reshape", {{"input", out}, {"shape", Value::ints({-1, l, embed})}});
-  out = call("linear", {{"input", out}, {"weight", read("out_proj.weight")},
-                        {"bias", read("out_proj.bias")}});
-  if (!batchFirst)
-    out = call("transpose", {{"input", out}, {"dim0", Value::integer(0)},
-                             {"dim1", Value::integer(1)}});
+  Value out = merged(e.binary(ast::BinaryOp::MatMul, attended, v, loc));
   Value returned = Value::none();
-  if (needWeights.kind != Value::Kind::Bool || needWeights.b)
+  if (wantWeights)
     returned = (average.kind == Value::Kind::Bool && !average.b)
                    ? weights
                    : call("mean", {{"input", weights}, {"dims", Value::ints({1})}});

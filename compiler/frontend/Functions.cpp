@@ -1439,13 +1439,37 @@ static Value attention(FunctionCall &c) {
       weights = c.e.emitDropout(weights, p, /*active=*/true, c.loc);
     return c.e.binary(ast::BinaryOp::MatMul, weights, vb, c.loc);
   };
-  // Long sequences go by blocks of queries, so that the scores held at once
-  // are [rows, S] rather than [L, S]: memory O(L) as flash attention's (not
-  // its online softmax: each block's rows are whole). A causal block needs
-  // the keys up to its last query only, which halves the work.
+  // Long sequences: in evaluation mode (forward, and a loss trained in
+  // evaluation mode, whose backward recomputes the weights), one
+  // mdl.attention, which the CPU computes as
+  // flash attention (-mdl-attention-to-linalg): blocks of queries and keys
+  // with an online softmax, memory O(L). It takes static lengths and
+  // widths, and the same leading dimensions for all three; a mask goes the
+  // way below. Its blocks divide both lengths: lengths that are multiples
+  // of 16 keep them at 16 rows or more (197 tokens would make blocks of
+  // one row, far slower than the blocks of whole rows below).
   constexpr int64_t kBlockScores = 1 << 16;
   bool byBlocks = !ShapedType::isDynamic(l) && !ShapedType::isDynamic(s) &&
                   l * s > kBlockScores && l >= 32;
+  ArrayRef<int64_t> vs = v.type().getShape();
+  auto f32 = [](const Value &x) { return x.type().getElementType().isF32(); };
+  if (byBlocks && l % 16 == 0 && s % 16 == 0 && !c.e.training && mask.isNone() &&
+      qs.size() == ks.size() &&
+      qs.size() == vs.size() && qs.drop_back(2) == ks.drop_back(2) &&
+      qs.drop_back(2) == vs.drop_back(2) && !ShapedType::isDynamic(qs.back()) &&
+      !ShapedType::isDynamic(vs.back()) && f32(q) && f32(k) && f32(v)) {
+    SmallVector<int64_t> shape(qs.drop_back());
+    shape.push_back(vs.back());
+    OpBuilder &b = c.builder();
+    return Value::ofTensor(mdl::AttentionOp::create(
+        b, c.loc, RankedTensorType::get(shape, b.getF32Type()), q.tensor, k.tensor, v.tensor,
+        b.getF64FloatAttr(scale), causal ? b.getUnitAttr() : nullptr));
+  }
+  // Otherwise (training mode, a mask) long sequences go by blocks of queries, so
+  // that the scores held at once are [rows, S] rather than [L, S]: memory
+  // O(L) as flash attention's (not its online softmax: each block's rows
+  // are whole). A causal block needs the keys up to its last query only,
+  // which halves the work.
   if (!byBlocks)
     return block(0, l, causal ? std::min(l, s) : s);
   int64_t rows = std::max<int64_t>(16, kBlockScores / s / 16 * 16);

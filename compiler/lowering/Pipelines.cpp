@@ -82,6 +82,9 @@ void buildCpuTilingPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createConvToGemm());
   pm.addNestedPass<func::FuncOp>(createSplitBatchedMatmul());
   pm.addNestedPass<func::FuncOp>(createTileAndFuse());
+  // Attention as flash attention: its own loops, after tiling, so that its
+  // blocks are not tiled again.
+  pm.addNestedPass<func::FuncOp>(createAttentionToLinalg({/*blockRows=*/64}));
   addCleanup(pm);
   pm.addNestedPass<func::FuncOp>(createVectorizableLoopOrder());
 }
@@ -143,6 +146,8 @@ void buildCpuLoopsToLLVMPipeline(OpPassManager &pm) {
 
 void buildGpuMappingPipeline(OpPassManager &pm) {
   OpPassManager &fn = pm.nest<func::FuncOp>();
+  // Attention whole: kernels of batched generics, the scores materialized.
+  fn.addPass(createAttentionToLinalg());
   fn.addPass(createSplitOuterReductions());
   fn.addPass(createParallelLoopsOutermost());
   pm.addPass(createBufferizePass());

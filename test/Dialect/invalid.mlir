@@ -448,3 +448,35 @@ func.func @where_shape(%c: tensor<4xi1>, %x: tensor<3xf32>) {
   %0 = mdl.where %c, %x, %x : (tensor<4xi1>, tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
   return
 }
+
+// -----
+
+func.func @attention_batch(%q: tensor<2x16x8xf32>, %k: tensor<3x16x8xf32>) {
+  // expected-error @+1 {{attention's batch dimensions must be equal}}
+  %0 = mdl.attention %q, %k, %k {scale = 1.0 : f64} : (tensor<2x16x8xf32>, tensor<3x16x8xf32>, tensor<3x16x8xf32>) -> tensor<2x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_width(%q: tensor<16x8xf32>, %k: tensor<16x4xf32>) {
+  // expected-error @+1 {{attention's query and key must have the same last size}}
+  %0 = mdl.attention %q, %k, %k {scale = 1.0 : f64} : (tensor<16x8xf32>, tensor<16x4xf32>, tensor<16x4xf32>) -> tensor<16x4xf32>
+  return
+}
+
+// -----
+
+func.func @attention_result(%q: tensor<16x8xf32>, %k: tensor<12x8xf32>, %v: tensor<12x5xf32>) {
+  // expected-error @+1 {{'mdl.attention' op}}
+  %0 = mdl.attention %q, %k, %v {scale = 1.0 : f64} : (tensor<16x8xf32>, tensor<12x8xf32>, tensor<12x5xf32>) -> tensor<16x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_dynamic_length(%q: tensor<?x8xf32>, %k: tensor<16x8xf32>) {
+  // expected-error @+1 {{needs static sequence lengths and widths, but got 'tensor<?x8xf32>'}}
+  %0 = mdl.attention %q, %k, %k {scale = 1.0 : f64} : (tensor<?x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>) -> tensor<?x8xf32>
+  return
+}

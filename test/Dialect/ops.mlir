@@ -130,6 +130,13 @@ func.func @unary(%x: tensor<?x5xf32>, %i: tensor<4xi64>) {
   return
 }
 
+// CHECK-LABEL: func.func @attention
+func.func @attention(%q: tensor<?x8x128x64xf32>, %k: tensor<?x8x96x64xf32>, %v: tensor<?x8x96x32xf32>) {
+  // CHECK: mdl.attention %{{.*}}, %{{.*}}, %{{.*}} {is_causal, scale = 1.250000e-01 : f64} : (tensor<?x8x128x64xf32>, tensor<?x8x96x64xf32>, tensor<?x8x96x32xf32>) -> tensor<?x8x128x32xf32>
+  %0 = mdl.attention %q, %k, %v {is_causal, scale = 0.125 : f64} : (tensor<?x8x128x64xf32>, tensor<?x8x96x64xf32>, tensor<?x8x96x32xf32>) -> tensor<?x8x128x32xf32>
+  return
+}
+
 // CHECK-LABEL: func.func @matmul
 func.func @matmul(%a: tensor<8x?x16xf32>, %b: tensor<16x4xf32>, %v: tensor<16xf32>, %m: tensor<3x16xf32>) {
   // CHECK: mdl.matmul %{{.*}}, %{{.*}} : (tensor<8x?x16xf32>, tensor<16x4xf32>) -> tensor<8x?x4xf32>

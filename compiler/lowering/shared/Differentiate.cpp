@@ -33,6 +33,7 @@
 #include <fmt/format.h>
 
 #include <limits>
+#include <numeric>
 
 namespace modelc::lowering {
 #define GEN_PASS_DEF_DIFFERENTIATELOSS
@@ -425,6 +426,46 @@ LogicalResult Differentiator::differentiate(Operation *op, ArrayRef<Value> rg) {
       n = g.sub(n, g.constant(1.0));
     Value centered = g.sub(x, g.mean(x, all, true));
     accumulate(x, g.mul(g.div(g.mul(g.constant(2.0), gk), n), centered));
+    return success();
+  }
+  if (auto attention = dyn_cast<mdl::AttentionOp>(op)) {
+    // The weights p = softmax(s), s = q kᵀ · scale (-inf where a key comes
+    // after its query), computed again, as flash attention's backward does
+    // (here materialized, [.., L, S]); then dv = pᵀ g, dp = g vᵀ,
+    // ds = p (dp - rowsum(dp p)) · scale, dq = ds k, dk = dsᵀ q.
+    Value q = operand(0), k = operand(1), v = operand(2);
+    Type elt = typeOf(grad).getElementType();
+    Value scale = g.constant(attention.getScale().convertToDouble(), elt);
+    Value s = g.mul(g.matmul(q, g.transposeLast(k)), scale);
+    int64_t last = typeOf(s).getRank() - 1;
+    if (attention.getIsCausal()) {
+      int64_t l = typeOf(s).getDimSize(last - 1), n = typeOf(s).getDimSize(last);
+      auto numbers = [&](int64_t count, ArrayRef<int64_t> shape) -> Value {
+        auto type = RankedTensorType::get(shape, g.b.getI64Type());
+        SmallVector<int64_t> values(count);
+        std::iota(values.begin(), values.end(), 0);
+        return arith::ConstantOp::create(g.b, g.loc, type,
+                                         DenseElementsAttr::get(type, ArrayRef(values)));
+      };
+      auto maskType = RankedTensorType::get({l, n}, g.b.getI1Type());
+      Value later = mdl::CompareOp::create(g.b, g.loc, maskType, numbers(n, {1, n}),
+                                           numbers(l, {l, 1}), g.b.getStringAttr("gt"));
+      Value bias = mdl::WhereOp::create(g.b, g.loc, RankedTensorType::get({l, n}, elt), later,
+                                        g.constant(-std::numeric_limits<double>::infinity(), elt),
+                                        g.constant(0.0, elt));
+      s = g.add(s, bias);
+    }
+    Value p = mdl::SoftmaxOp::create(g.b, g.loc, s.getType(), s, g.b.getI64IntegerAttr(last));
+    if (isActive(v))
+      accumulate(v, g.matmul(g.transposeLast(p), grad));
+    if (isActive(q) || isActive(k)) {
+      Value dp = g.matmul(grad, g.transposeLast(v));
+      Value ds = g.mul(g.mul(p, g.sub(dp, g.sum(g.mul(dp, p), {last}, true))), scale);
+      if (isActive(q))
+        accumulate(q, g.matmul(ds, k));
+      if (isActive(k))
+        accumulate(k, g.matmul(g.transposeLast(ds), q));
+    }
     return success();
   }
   if (auto sm = dyn_cast<mdl::SoftmaxOp>(op)) { // y * (g - sum(g * y))

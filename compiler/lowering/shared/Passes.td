@@ -110,6 +110,32 @@ def FuseElementwise : Pass<"mdl-fuse-elementwise", "mlir::func::FuncOp"> {
                            "mlir::tensor::TensorDialect"];
 }
 
+def AttentionToLinalg : Pass<"mdl-attention-to-linalg", "mlir::func::FuncOp"> {
+  let summary = "Lower mdl.attention to linalg: whole, or as flash attention by blocks";
+  let description = [{
+    -convert-mdl-to-linalg leaves `mdl.attention` (softmax(q kᵀ · scale) v,
+    causal or not) to this pass, which each back end runs where it wants it.
+
+    With `block-rows=0` (the GPU): batched generics over whole sequences,
+    the [L, S] scores materialized, a standard softmax.
+
+    With `block-rows=B` (the CPU, after tiling): flash attention. An
+    `scf.forall` over the batch and blocks of queries, and in each an
+    `scf.for` over blocks of keys that keeps a running row max, row sum and
+    accumulator (the online softmax), so that a thread holds one [b, b]
+    tile of scores at a time and memory grows with L, not L · S. b is the
+    largest divisor of L and S that divides B; a causal block of queries
+    stops at the block of its last query's key. Every generic is one of the
+    forms the blocked kernels take (q kᵀ as x Wᵀ, p v as the outer form).
+  }];
+  let options = [Option<"blockRows", "block-rows", "int64_t", "0",
+                        "Queries and keys per block (0: whole sequences)">];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect",
+                           "mlir::linalg::LinalgDialect",
+                           "mlir::math::MathDialect", "mlir::scf::SCFDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 def FlattenConstantGlobals : Pass<"mdl-flatten-constant-globals", "mlir::ModuleOp"> {
   let summary = "Give every llvm.mlir.global with dense data one flat array type";
   let description = [{

@@ -150,6 +150,24 @@ LogicalResult MatmulOp::verify() {
   return verifyShapedOp(*this, {getLhs(), getRhs()}, inferred, why);
 }
 
+LogicalResult AttentionOp::verify() {
+  // Static lengths and widths: a back end sizes its blocks of queries and
+  // keys by them. Only the batch dimensions may be known at run time.
+  for (Value v : {getQuery(), getKey(), getValue()}) {
+    ArrayRef<int64_t> shape = shapeOf(v);
+    if (shape.size() >= 2 &&
+        llvm::any_of(shape.take_back(2), ShapedType::isDynamic))
+      return emitOpError() << "needs static sequence lengths and widths, "
+                              "but got "
+                           << v.getType();
+  }
+  std::string why;
+  auto inferred = shape::attention(shapeOf(getQuery()), shapeOf(getKey()),
+                                   shapeOf(getValue()), why);
+  return verifyShapedOp(*this, {getQuery(), getKey(), getValue()}, inferred,
+                        why);
+}
+
 LogicalResult LinearOp::verify() {
   std::string why;
   auto inferred = shape::linear(shapeOf(getInput()), shapeOf(getWeight()),

@@ -186,6 +186,34 @@ FailureOr<Shape> shape::matmul(ArrayRef<int64_t> a, ArrayRef<int64_t> b,
   return result;
 }
 
+FailureOr<Shape> shape::attention(ArrayRef<int64_t> query,
+                                  ArrayRef<int64_t> key,
+                                  ArrayRef<int64_t> value, std::string &why) {
+  if (query.size() < 2 || key.size() != query.size() ||
+      value.size() != query.size())
+    return Why(why) << "attention expects query, key and value of one rank, "
+                       "at least 2, but got "
+                    << format(query) << ", " << format(key) << " and "
+                    << format(value);
+  size_t rank = query.size();
+  for (size_t i = 0; i + 2 < rank; ++i)
+    if (!compatible(query[i], key[i]) || !compatible(query[i], value[i]))
+      return Why(why) << "attention's batch dimensions must be equal, but got "
+                      << format(query) << ", " << format(key) << " and "
+                      << format(value);
+  if (!compatible(query[rank - 1], key[rank - 1]))
+    return Why(why) << "attention's query and key must have the same last "
+                       "size, but got "
+                    << format(query) << " and " << format(key);
+  if (!compatible(key[rank - 2], value[rank - 2]))
+    return Why(why) << "attention's key and value must have the same length, "
+                       "but got "
+                    << format(key) << " and " << format(value);
+  Shape result(query.drop_back());
+  result.push_back(value.back());
+  return result;
+}
+
 FailureOr<Shape> shape::linear(ArrayRef<int64_t> input,
                                ArrayRef<int64_t> weight,
                                std::optional<ArrayRef<int64_t>> bias,

@@ -260,6 +260,35 @@ def Mdl_MatmulOp : Mdl_Op<"matmul", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Mdl_AttentionOp : Mdl_Op<"attention", [Pure]> {
+  let summary = "Fused attention, softmax(q kᵀ · scale) v (F.scaled_dot_product_attention)";
+  let description = [{
+    `query` is `[..., L, E]`, `key` `[..., S, E]`, `value` `[..., S, Ev]`,
+    with the same leading (batch) dimensions; the result is `[..., L, Ev]`.
+    With `is_causal`, query i attends to keys j <= i only (PyTorch's
+    top-left aligned `tril`). One op rather than its matmuls and softmax,
+    so that a back end can compute it by blocks of keys with an online
+    softmax (flash attention) and never hold the [L, S] scores. It has no
+    gradient: the frontend emits it for evaluation only.
+
+    Example:
+
+    ```mlir
+    %0 = mdl.attention %q, %k, %v {scale = 0.125 : f64, is_causal}
+        : (tensor<?x8x1024x64xf32>, tensor<?x8x1024x64xf32>, tensor<?x8x1024x64xf32>)
+        -> tensor<?x8x1024x64xf32>
+    ```
+  }];
+  let arguments = (ins Mdl_FloatTensor:$query, Mdl_FloatTensor:$key,
+                       Mdl_FloatTensor:$value, F64Attr:$scale,
+                       UnitAttr:$is_causal);
+  let results = (outs Mdl_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Mdl_LinearOp : Mdl_Op<"linear", [Pure]> {
   let summary = "Affine map x @ weight^T + bias (F.linear)";
   let description = [{

@@ -54,6 +54,11 @@ FailureOr<Shape> broadcast(ArrayRef<int64_t> a, ArrayRef<int64_t> b,
 FailureOr<Shape> matmul(ArrayRef<int64_t> a, ArrayRef<int64_t> b,
                         std::string &why);
 
+/// Fused attention: query [..., L, E], key [..., S, E], value [..., S, Ev],
+/// the same leading dimensions (no broadcasting) -> [..., L, Ev].
+FailureOr<Shape> attention(ArrayRef<int64_t> query, ArrayRef<int64_t> key,
+                           ArrayRef<int64_t> value, std::string &why);
+
 /// F.linear: input [..., in], weight [out, in], bias [out] -> [..., out].
 FailureOr<Shape> linear(ArrayRef<int64_t> input, ArrayRef<int64_t> weight,
                         std::optional<ArrayRef<int64_t>> bias,

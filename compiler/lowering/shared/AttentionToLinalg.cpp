@@ -1,0 +1,393 @@
+//===- AttentionToLinalg.cpp - The mdl-attention-to-linalg pass -----------===//
+//
+// Implements -mdl-attention-to-linalg (see Passes.td). mdl.attention is
+// lowered after fusion and tiling, by the back end that knows how it wants
+// it: whole (every query against every key, the scores materialized, as
+// batched generics a GPU maps to kernels) or by blocks as flash attention
+// computes it (an scf.forall over blocks of queries, an scf.for over blocks
+// of keys with an online softmax), which never holds more scores than one
+// [block, block] tile per thread.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/shared/LoweringUtils.h"
+#include "lowering/shared/Passes.h"
+
+#include "mdl/IR/MdlOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <limits>
+#include <numeric>
+
+namespace modelc::lowering {
+#define GEN_PASS_DEF_ATTENTIONTOLINALG
+#include "lowering/shared/Passes.h.inc"
+} // namespace modelc::lowering
+
+using namespace mlir;
+
+namespace modelc::lowering {
+namespace {
+
+constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
+
+RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+/// The pieces of attention over one block of queries q [.., R, E] and one
+/// block of keys k [.., C, E] and values v [.., C, Ev], as linalg generics
+/// on tensors. The `batch` leading dimensions (0 or 1) are carried along as
+/// parallel loops; a dynamic batch size is read from `batchFrom`.
+struct BlockBuilder {
+  OpBuilder &b;
+  Location loc;
+  int64_t batch;
+  Value batchFrom;
+  double scale;
+  bool causal;
+
+  /// Reassociable and contractible, as -convert-mdl-to-linalg makes every
+  /// float op of a reduction: the kernels and LLVM's vectorizer need it.
+  arith::FastMathFlags fast() const {
+    return arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  }
+
+  /// The map of an operand indexed by the non-batch loops `dims`, in a
+  /// generic of `batch + loops` loops.
+  AffineMap map(int64_t loops, ArrayRef<int64_t> dims) const {
+    SmallVector<AffineExpr> exprs;
+    for (int64_t i = 0; i < batch; ++i)
+      exprs.push_back(b.getAffineDimExpr(i));
+    for (int64_t d : dims)
+      exprs.push_back(b.getAffineDimExpr(batch + d));
+    return AffineMap::get(batch + loops, 0, exprs, b.getContext());
+  }
+
+  /// An f32 (the query's element type) tensor of the batch and `shape`.
+  Value empty(ArrayRef<int64_t> shape, Type elt) const {
+    SmallVector<int64_t> full;
+    SmallVector<Value> dynamic;
+    if (batch) {
+      int64_t n = typeOf(batchFrom).getDimSize(0);
+      full.push_back(n);
+      if (ShapedType::isDynamic(n))
+        dynamic.push_back(tensor::DimOp::create(b, loc, batchFrom, 0));
+    }
+    llvm::append_range(full, shape);
+    return emptyTensor(b, loc, RankedTensorType::get(full, elt), dynamic);
+  }
+
+  Value filled(ArrayRef<int64_t> shape, Type elt, double value) const {
+    return linalg::FillOp::create(b, loc, scalarConstant(b, loc, elt, value), empty(shape, elt))
+        .getResult(0);
+  }
+
+  /// A generic writing `init` from `inputs`; the last `reductions` of its
+  /// `loops` non-batch loops reduce.
+  Value generic(Value init, ValueRange inputs, ArrayRef<AffineMap> maps, int64_t loops,
+                int64_t reductions,
+                function_ref<Value(OpBuilder &, Location, ValueRange)> body) const {
+    SmallVector<utils::IteratorType> iterators(batch + loops, utils::IteratorType::parallel);
+    for (int64_t i = 0; i < reductions; ++i)
+      iterators[batch + loops - 1 - i] = utils::IteratorType::reduction;
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps, iterators,
+               [&](OpBuilder &nb, Location nloc, ValueRange args) {
+                 linalg::YieldOp::create(nb, nloc, body(nb, nloc, args));
+               })
+        .getResult(0);
+  }
+
+  /// x [.., C, E] as [.., E, C].
+  Value transpose(Value x) const {
+    RankedTensorType t = typeOf(x);
+    int64_t c = t.getDimSize(batch), e = t.getDimSize(batch + 1);
+    return generic(empty({e, c}, t.getElementType()), x, {map(2, {1, 0}), map(2, {0, 1})}, 2, 0,
+                   [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+  }
+
+  /// q kᵀ · scale, -inf where a key comes after its query (causal); the
+  /// block's first query and key are numbers `row0` and `col0`. `kt` is
+  /// the keys transposed, [.., E, C]: the product is then the outer-product
+  /// form of the blocked kernels (a row of kᵀ per multiply-add of vectors),
+  /// twice as fast as x Wᵀ's dot products on these short rows (E = 64).
+  Value scores(Value q, Value kt, Value row0, Value col0) const {
+    Type elt = typeOf(q).getElementType();
+    int64_t rows = typeOf(q).getDimSize(batch), cols = typeOf(kt).getDimSize(batch + 1);
+    // Loops r, c, e.
+    SmallVector<utils::IteratorType> it(batch + 3, utils::IteratorType::parallel);
+    it.back() = utils::IteratorType::reduction;
+    Value dot = linalg::GenericOp::create(
+                    b, loc, TypeRange{empty({rows, cols}, elt).getType()}, ValueRange{q, kt},
+                    ValueRange{filled({rows, cols}, elt, 0.0)},
+                    ArrayRef<AffineMap>{map(3, {0, 2}), map(3, {2, 1}), map(3, {0, 1})}, it,
+                    reassociableMacBody)
+                    .getResult(0);
+    return generic(empty({rows, cols}, elt), dot, {map(2, {0, 1}), map(2, {0, 1})}, 2, 0,
+                   [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                     Value scaled = arith::MulFOp::create(
+                         nb, l, a[0], scalarConstant(nb, l, elt, scale), fast());
+                     if (!causal)
+                       return scaled;
+                     Value r = arith::AddIOp::create(
+                         nb, l, linalg::IndexOp::create(nb, l, batch), row0);
+                     Value c = arith::AddIOp::create(
+                         nb, l, linalg::IndexOp::create(nb, l, batch + 1), col0);
+                     Value later =
+                         arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ugt, c, r);
+                     return arith::SelectOp::create(nb, l, later,
+                                                    scalarConstant(nb, l, elt, kMinusInf),
+                                                    scaled);
+                   });
+  }
+
+  /// Each row of s [.., R, C] reduced into init [.., R]: its max, or sum.
+  Value rowReduce(Value s, Value init, bool max) const {
+    return generic(init, s, {map(2, {0, 1}), map(2, {0})}, 2, 1,
+                   [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                     if (max)
+                       return arith::MaximumFOp::create(nb, l, a[1], a[0], fast());
+                     return arith::AddFOp::create(nb, l, a[1], a[0], fast());
+                   });
+  }
+
+  /// f(x, r) for every element x of a [.., R, X] and its row's r [.., R].
+  Value withRows(Value a, Value r,
+                 function_ref<Value(OpBuilder &, Location, Value, Value)> f) const {
+    RankedTensorType t = typeOf(a);
+    SmallVector<int64_t> shape(t.getShape().drop_front(batch));
+    return generic(empty(shape, t.getElementType()), ValueRange{a, r},
+                   {map(2, {0, 1}), map(2, {0}), map(2, {0, 1})}, 2, 0,
+                   [&](OpBuilder &nb, Location l, ValueRange x) { return f(nb, l, x[0], x[1]); });
+  }
+
+  /// f(x, y) elementwise over two row vectors [.., R].
+  Value rowwise(Value x, Value y, function_ref<Value(OpBuilder &, Location, Value, Value)> f) const {
+    RankedTensorType t = typeOf(x);
+    SmallVector<int64_t> shape(t.getShape().drop_front(batch));
+    return generic(empty(shape, t.getElementType()), ValueRange{x, y},
+                   {map(1, {0}), map(1, {0}), map(1, {0})}, 1, 0,
+                   [&](OpBuilder &nb, Location l, ValueRange a) { return f(nb, l, a[0], a[1]); });
+  }
+
+  /// x [.., R] or [.., R, X] with f(x, r) in place, r [.., R] its row's.
+  Value update(Value x, Value r,
+               function_ref<Value(OpBuilder &, Location, Value, Value)> f) const {
+    int64_t loops = typeOf(x).getRank() - batch;
+    SmallVector<int64_t> all = {0, 1};
+    all.resize(loops);
+    return generic(x, r, {map(loops, {0}), map(loops, all)}, loops, 0,
+                   [&](OpBuilder &nb, Location l, ValueRange a) { return f(nb, l, a[1], a[0]); });
+  }
+
+  /// init + p v: p [.., R, C], v [.., C, Ev]; loops r, ev, c (the outer
+  /// product form of the blocked kernels).
+  Value product(Value p, Value v, Value init) const {
+    SmallVector<utils::IteratorType> it(batch + 3, utils::IteratorType::parallel);
+    it.back() = utils::IteratorType::reduction;
+    return linalg::GenericOp::create(b, loc, TypeRange{init.getType()}, ValueRange{p, v},
+                                     ValueRange{init},
+                                     ArrayRef<AffineMap>{map(3, {0, 2}), map(3, {2, 1}),
+                                                         map(3, {0, 1})},
+                                     it, reassociableMacBody)
+        .getResult(0);
+  }
+
+  Value expOfDifference(OpBuilder &nb, Location l, Value x, Value y) const {
+    return math::ExpOp::create(nb, l, arith::SubFOp::create(nb, l, x, y, fast()));
+  }
+};
+
+/// x [d0, .., dk, L, E] as [d0 · .. · dk, L, E]; [1, L, E] when x is 2-D.
+Value asBatched(OpBuilder &b, Location loc, Value x) {
+  RankedTensorType t = typeOf(x);
+  int64_t rank = t.getRank();
+  if (rank == 3)
+    return x;
+  if (rank == 2) {
+    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1)};
+    for (int64_t d = 0; d < 2; ++d)
+      sizes.push_back(t.isDynamicDim(d) ? OpFoldResult(tensor::DimOp::create(b, loc, x, d).getResult())
+                                        : OpFoldResult(b.getIndexAttr(t.getDimSize(d))));
+    auto type = RankedTensorType::get({1, t.getDimSize(0), t.getDimSize(1)}, t.getElementType());
+    return tensor::ExpandShapeOp::create(b, loc, type, x,
+                                         ArrayRef<ReassociationIndices>{{0, 1}, {2}}, sizes);
+  }
+  ReassociationIndices leading;
+  for (int64_t d = 0; d < rank - 2; ++d)
+    leading.push_back(d);
+  return tensor::CollapseShapeOp::create(
+      b, loc, x, ArrayRef<ReassociationIndices>{leading, {rank - 2}, {rank - 1}});
+}
+
+/// The inverse of asBatched: y [N, L, Ev] as `type`, the leading sizes
+/// those of `like` (the query).
+Value unbatched(OpBuilder &b, Location loc, Value y, RankedTensorType type, Value like) {
+  int64_t rank = type.getRank();
+  if (rank == 3)
+    return y;
+  if (rank == 2)
+    return tensor::CollapseShapeOp::create(b, loc, type, y,
+                                           ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+  SmallVector<OpFoldResult> sizes;
+  ReassociationIndices leading;
+  for (int64_t d = 0; d < rank; ++d) {
+    Value from = d < rank - 2 ? like : y;
+    int64_t fromDim = d < rank - 2 ? d : d - (rank - 3);
+    sizes.push_back(type.isDynamicDim(d)
+                        ? OpFoldResult(tensor::DimOp::create(b, loc, from, fromDim).getResult())
+                        : OpFoldResult(b.getIndexAttr(type.getDimSize(d))));
+    if (d < rank - 2)
+      leading.push_back(d);
+  }
+  return tensor::ExpandShapeOp::create(
+      b, loc, type, y, ArrayRef<ReassociationIndices>{leading, {rank - 2}, {rank - 1}}, sizes);
+}
+
+/// The verifier lets batch sizes known only at run time pass; the key's
+/// and value's (flattened) must be the query's, or the blocks would read
+/// past them. Checked as elementwise operands are (LoweringUtils.cpp).
+void checkBatchSizes(OpBuilder &b, Location loc, Value q, ValueRange others) {
+  for (Value x : others) {
+    if (!typeOf(q).isDynamicDim(0) && !typeOf(x).isDynamicDim(0))
+      continue;
+    Value mine = tensor::DimOp::create(b, loc, x, 0), want = tensor::DimOp::create(b, loc, q, 0);
+    Value differ = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, mine, want);
+    auto check = scf::IfOp::create(b, loc, differ, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(check.thenBlock());
+    reportShapeCheck(b, loc, mine, want, ShapeCheck::SizesDiffer);
+  }
+}
+
+/// softmax(q kᵀ · scale) v over whole sequences: q [N, L, E], k [N, S, E],
+/// v [N, S, Ev].
+Value wholeAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, double scale,
+                     bool causal) {
+  BlockBuilder bb{b, loc, /*batch=*/1, q, scale, causal};
+  Type elt = typeOf(q).getElementType();
+  int64_t l = typeOf(q).getDimSize(1), ev = typeOf(v).getDimSize(2);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value s = bb.scores(q, bb.transpose(k), zero, zero);
+  Value m = bb.rowReduce(s, bb.filled({l}, elt, kMinusInf), /*max=*/true);
+  Value p = bb.withRows(s, m, [&](OpBuilder &nb, Location nl, Value x, Value r) {
+    return bb.expOfDifference(nb, nl, x, r);
+  });
+  Value sum = bb.rowReduce(p, bb.filled({l}, elt, 0.0), /*max=*/false);
+  Value acc = bb.product(p, v, bb.filled({l, ev}, elt, 0.0));
+  return bb.withRows(acc, sum, [&](OpBuilder &nb, Location nl, Value x, Value r) {
+    return arith::DivFOp::create(nb, nl, x, r);
+  });
+}
+
+/// Flash attention: for each batch element and block of `block` queries
+/// (an scf.forall), the keys by blocks of `block` (an scf.for) with a
+/// running row max m, row sum l and accumulator acc:
+///   m' = max(m, rowmax(s)),  p = exp(s - m'),  c = exp(m - m'),
+///   l' = l c + rowsum(p),    acc' = acc c + p v,
+/// then acc / l. A causal block of queries stops at its last query's key.
+/// `block` divides L and S, so that the first block of keys always holds
+/// key 0, which every query sees: m is finite from then on.
+Value flashAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, double scale,
+                     bool causal, int64_t block) {
+  Type elt = typeOf(q).getElementType();
+  int64_t l = typeOf(q).getDimSize(1), s = typeOf(k).getDimSize(1);
+  int64_t e = typeOf(q).getDimSize(2), ev = typeOf(v).getDimSize(2);
+  BlockBuilder outer{b, loc, /*batch=*/1, q, scale, causal};
+  Value out = outer.empty({l, ev}, elt);
+  SmallVector<OpFoldResult> upper = {
+      typeOf(q).isDynamicDim(0) ? OpFoldResult(tensor::DimOp::create(b, loc, q, 0).getResult())
+                                : OpFoldResult(b.getIndexAttr(typeOf(q).getDimSize(0))),
+      b.getIndexAttr(l / block)};
+  auto forall = scf::ForallOp::create(b, loc, upper, ValueRange{out}, std::nullopt);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(forall.getBody());
+  Value n = forall.getInductionVar(0), blockIndex = forall.getInductionVar(1);
+  Value blockSize = arith::ConstantIndexOp::create(b, loc, block);
+  Value row0 = arith::MulIOp::create(b, loc, blockIndex, blockSize);
+  // Rows [first, first + block) of batch element n of x, as [block, width].
+  auto rows = [&](OpBuilder &rb, Value x, Value first, int64_t width) -> Value {
+    auto type = RankedTensorType::get({block, width}, elt);
+    SmallVector<OpFoldResult> offsets = {n, first, rb.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes = {rb.getIndexAttr(1), rb.getIndexAttr(block),
+                                       rb.getIndexAttr(width)};
+    SmallVector<OpFoldResult> strides(3, rb.getIndexAttr(1));
+    return tensor::ExtractSliceOp::create(rb, loc, type, x, offsets, sizes, strides);
+  };
+  Value qBlock = rows(b, q, row0, e);
+  Value keysEnd = arith::ConstantIndexOp::create(b, loc, s);
+  if (causal)
+    keysEnd = arith::MinUIOp::create(b, loc, keysEnd,
+                                     arith::AddIOp::create(b, loc, row0, blockSize));
+  BlockBuilder bb{b, loc, /*batch=*/0, Value(), scale, causal};
+  SmallVector<Value> running = {bb.filled({block}, elt, kMinusInf), bb.filled({block}, elt, 0.0),
+                                bb.filled({block, ev}, elt, 0.0)};
+  auto keys = scf::ForOp::create(
+      b, loc, arith::ConstantIndexOp::create(b, loc, 0), keysEnd, blockSize, running,
+      [&](OpBuilder &lb, Location ll, Value col0, ValueRange state) {
+        BlockBuilder ib{lb, ll, /*batch=*/0, Value(), scale, causal};
+        Value m = state[0], sum = state[1], acc = state[2];
+        Value sc = ib.scores(qBlock, ib.transpose(rows(lb, k, col0, e)), row0, col0);
+        // The running values are updated in place (generics whose init is
+        // the loop's), so that bufferization keeps one buffer each across
+        // the iterations; c reads m before m is overwritten.
+        Value blockMax = ib.rowReduce(sc, ib.filled({block}, elt, kMinusInf), /*max=*/true);
+        Value c = ib.rowwise(m, blockMax, [&](OpBuilder &nb, Location nl, Value x, Value y) {
+          return ib.expOfDifference(nb, nl, x, arith::MaximumFOp::create(nb, nl, x, y, ib.fast()));
+        });
+        Value m2 = ib.update(m, blockMax, [&](OpBuilder &nb, Location nl, Value x, Value y) -> Value {
+          return arith::MaximumFOp::create(nb, nl, x, y, ib.fast());
+        });
+        Value p = ib.withRows(sc, m2, [&](OpBuilder &nb, Location nl, Value x, Value y) {
+          return ib.expOfDifference(nb, nl, x, y);
+        });
+        auto times = [&](OpBuilder &nb, Location nl, Value x, Value y) -> Value {
+          return arith::MulFOp::create(nb, nl, x, y, ib.fast());
+        };
+        Value sum2 = ib.rowReduce(p, ib.update(sum, c, times), /*max=*/false);
+        Value acc2 = ib.product(p, rows(lb, v, col0, ev), ib.update(acc, c, times));
+        scf::YieldOp::create(lb, ll, ValueRange{m2, sum2, acc2});
+      });
+  Value result = bb.withRows(keys.getResult(2), keys.getResult(1),
+                             [&](OpBuilder &nb, Location nl, Value x, Value r) -> Value {
+                               return arith::DivFOp::create(nb, nl, x, r);
+                             });
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  SmallVector<OpFoldResult> offsets = {n, row0, b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(block), b.getIndexAttr(ev)};
+  SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+  tensor::ParallelInsertSliceOp::create(b, loc, result, forall.getRegionIterArgs()[0], offsets,
+                                        sizes, strides);
+  return forall.getResult(0);
+}
+
+struct AttentionToLinalgPass : impl::AttentionToLinalgBase<AttentionToLinalgPass> {
+  using AttentionToLinalgBase::AttentionToLinalgBase;
+
+  void runOnOperation() override {
+    SmallVector<mdl::AttentionOp> ops;
+    getOperation().walk([&](mdl::AttentionOp op) { ops.push_back(op); });
+    for (mdl::AttentionOp op : ops) {
+      OpBuilder b(op);
+      Location loc = op.getLoc();
+      Value q = asBatched(b, loc, op.getQuery()), k = asBatched(b, loc, op.getKey()),
+            v = asBatched(b, loc, op.getValue());
+      checkBatchSizes(b, loc, q, {k, v});
+      double scale = op.getScale().convertToDouble();
+      bool causal = op.getIsCausal();
+      int64_t l = typeOf(q).getDimSize(1), s = typeOf(k).getDimSize(1);
+      // (The verifier has made the lengths and widths static.)
+      Value y = blockRows > 0 ? flashAttention(b, loc, q, k, v, scale, causal,
+                                          std::gcd(std::gcd(l, s), int64_t(blockRows)))
+                         : wholeAttention(b, loc, q, k, v, scale, causal);
+      op.replaceAllUsesWith(unbatched(b, loc, y, typeOf(op.getResult()), op.getQuery()));
+      op.erase();
+    }
+  }
+};
+
+} // namespace
+} // namespace modelc::lowering
