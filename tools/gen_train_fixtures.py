@@ -548,9 +548,13 @@ class OpsDecoder(ParamModel):  # ops_decoder.mdl
 class OpsAttentionLong(ParamModel):  # ops_attention_long.mdl
     PARAMS = (("wq", (4, 4)), ("pk", (1, 2, 272, 4)), ("pv", (1, 2, 272, 4)))
 
-    def loss(self, q, t):
-        y = F.scaled_dot_product_attention(q @ self.wq, self.pk, self.pv, is_causal=True)
-        return F.mse_loss(y, t)
+    def loss(self, q, t, q2, t2):
+        sdpa = F.scaled_dot_product_attention
+        y = sdpa(q @ self.wq, self.pk, self.pv, is_causal=True)
+        # More queries than keys, causal (the last rows see every key) and not.
+        y2 = sdpa(q2 @ self.wq, self.pk, self.pv, is_causal=True)
+        y3 = sdpa(q2 @ self.wq, self.pk, self.pv)
+        return F.mse_loss(y, t) + F.mse_loss(y2, t2) + F.mse_loss(y3, t2)
 
 
 class OpsRecurrent(ParamModel):  # ops_recurrent.mdl
@@ -907,8 +911,9 @@ ops_case("ops_decoder", OpsDecoder, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 4, 8), "memory": randn(g, 2, 5, 8), "t": randn(g, 2, 4, 8)},
          "TransformerDecoderLayer (causal self-attention, cross-attention): the gradients of every weight")
 ops_case("ops_attention_long", OpsAttentionLong, lambda m, g, x: params_default(m, g),
-         lambda g: {"q": randn(g, 1, 2, 272, 4), "t": randn(g, 1, 2, 272, 4)},
-         "causal scaled_dot_product_attention (L = S = 272), the gradients of queries, keys and values: "
+         lambda g: {"q": randn(g, 1, 2, 272, 4), "t": randn(g, 1, 2, 272, 4),
+                    "q2": randn(g, 1, 2, 288, 4), "t2": randn(g, 1, 2, 288, 4)},
+         "scaled_dot_product_attention, causal (L = S = 272; L = 288 > S) and not (L = 288), the gradients of queries, keys and values: "
          "in training mode over blocks of queries, in evaluation mode (--eval-mode) one mdl.attention "
          "and its gradient rule", eval_mode=True)
 ops_case("ops_recurrent", OpsRecurrent, lambda m, g, x: params_default(m, g),

@@ -1444,7 +1444,9 @@ static Value attention(FunctionCall &c) {
   // mdl.attention, which the CPU computes as
   // flash attention (-mdl-attention-to-linalg): blocks of queries and keys
   // with an online softmax, memory O(L). It takes static lengths and
-  // widths, and the same leading dimensions for all three; a mask goes the
+  // widths, the same leading dimensions for all three, at most one of them
+  // known only at run time (MLIR 22's expand-strided-metadata crashes on
+  // the [?, ?] the flattened batch would expand back to); a mask goes the
   // way below. Its blocks divide both lengths: lengths that are multiples
   // of 16 keep them at 16 rows or more (197 tokens would make blocks of
   // one row, far slower than the blocks of whole rows below).
@@ -1453,11 +1455,14 @@ static Value attention(FunctionCall &c) {
                   l * s > kBlockScores && l >= 32;
   ArrayRef<int64_t> vs = v.type().getShape();
   auto f32 = [](const Value &x) { return x.type().getElementType().isF32(); };
+  auto known = [](ArrayRef<int64_t> shape) {
+    return !llvm::any_of(shape.take_back(2), ShapedType::isDynamic);
+  };
   if (byBlocks && l % 16 == 0 && s % 16 == 0 && !c.e.training && mask.isNone() &&
-      qs.size() == ks.size() &&
-      qs.size() == vs.size() && qs.drop_back(2) == ks.drop_back(2) &&
-      qs.drop_back(2) == vs.drop_back(2) && !ShapedType::isDynamic(qs.back()) &&
-      !ShapedType::isDynamic(vs.back()) && f32(q) && f32(k) && f32(v)) {
+      qs.size() == ks.size() && qs.size() == vs.size() && qs.drop_back(2) == ks.drop_back(2) &&
+      qs.drop_back(2) == vs.drop_back(2) && known(qs) && known(ks) && known(vs) &&
+      qs.back() == ks.back() && ks[ks.size() - 2] == vs[vs.size() - 2] &&
+      llvm::count(qs.drop_back(2), ShapedType::kDynamic) <= 1 && f32(q) && f32(k) && f32(v)) {
     SmallVector<int64_t> shape(qs.drop_back());
     shape.push_back(vs.back());
     OpBuilder &b = c.builder();

@@ -468,7 +468,7 @@ func.func @attention_width(%q: tensor<16x8xf32>, %k: tensor<16x4xf32>) {
 // -----
 
 func.func @attention_result(%q: tensor<16x8xf32>, %k: tensor<12x8xf32>, %v: tensor<12x5xf32>) {
-  // expected-error @+1 {{'mdl.attention' op}}
+  // expected-error @+1 {{result type 'tensor<16x8xf32>' does not match the inferred shape [16, 5]}}
   %0 = mdl.attention %q, %k, %v {scale = 1.0 : f64} : (tensor<16x8xf32>, tensor<12x8xf32>, tensor<12x5xf32>) -> tensor<16x8xf32>
   return
 }
@@ -478,5 +478,13 @@ func.func @attention_result(%q: tensor<16x8xf32>, %k: tensor<12x8xf32>, %v: tens
 func.func @attention_dynamic_length(%q: tensor<?x8xf32>, %k: tensor<16x8xf32>) {
   // expected-error @+1 {{needs static sequence lengths and widths, but got 'tensor<?x8xf32>'}}
   %0 = mdl.attention %q, %k, %k {scale = 1.0 : f64} : (tensor<?x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_two_dynamic_batches(%q: tensor<?x?x16x8xf32>) {
+  // expected-error @+1 {{takes at most one leading dimension known only at run time, but got 'tensor<?x?x16x8xf32>'}}
+  %0 = mdl.attention %q, %q, %q {scale = 1.0 : f64} : (tensor<?x?x16x8xf32>, tensor<?x?x16x8xf32>, tensor<?x?x16x8xf32>) -> tensor<?x?x16x8xf32>
   return
 }

@@ -37,11 +37,12 @@ constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
 
 RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
 
-/// The pieces of attention over one block of queries q [.., R, E] and one
-/// block of keys k [.., C, E] and values v [.., C, Ev], as linalg generics
+/// The pieces of attention over queries q [.., R, E] and keys k [.., C, E]
+/// and values v [.., C, Ev] (a block of each, or whole sequences), as linalg
+/// generics
 /// on tensors. The `batch` leading dimensions (0 or 1) are carried along as
 /// parallel loops; a dynamic batch size is read from `batchFrom`.
-struct BlockBuilder {
+struct AttentionBuilder {
   OpBuilder &b;
   Location loc;
   int64_t batch;
@@ -66,7 +67,7 @@ struct BlockBuilder {
     return AffineMap::get(batch + loops, 0, exprs, b.getContext());
   }
 
-  /// An f32 (the query's element type) tensor of the batch and `shape`.
+  /// A tensor.empty of element type `elt` and shape [batch..., shape...].
   Value empty(ArrayRef<int64_t> shape, Type elt) const {
     SmallVector<int64_t> full;
     SmallVector<Value> dynamic;
@@ -120,9 +121,9 @@ struct BlockBuilder {
     // Loops r, c, e.
     SmallVector<utils::IteratorType> it(batch + 3, utils::IteratorType::parallel);
     it.back() = utils::IteratorType::reduction;
+    Value zeros = filled({rows, cols}, elt, 0.0);
     Value dot = linalg::GenericOp::create(
-                    b, loc, TypeRange{empty({rows, cols}, elt).getType()}, ValueRange{q, kt},
-                    ValueRange{filled({rows, cols}, elt, 0.0)},
+                    b, loc, TypeRange{zeros.getType()}, ValueRange{q, kt}, ValueRange{zeros},
                     ArrayRef<AffineMap>{map(3, {0, 2}), map(3, {2, 1}), map(3, {0, 1})}, it,
                     reassociableMacBody)
                     .getResult(0);
@@ -247,27 +248,26 @@ Value unbatched(OpBuilder &b, Location loc, Value y, RankedTensorType type, Valu
       b, loc, type, y, ArrayRef<ReassociationIndices>{leading, {rank - 2}, {rank - 1}}, sizes);
 }
 
-/// The verifier lets batch sizes known only at run time pass; the key's
-/// and value's (flattened) must be the query's, or the blocks would read
-/// past them. Checked as elementwise operands are (LoweringUtils.cpp).
+/// The verifier lets a leading (batch) size known only at run time pass;
+/// the key's and value's must be the query's, each of them (not only
+/// their products), or the blocks would read the wrong rows or past them.
+/// Checked as elementwise operands' are.
 void checkBatchSizes(OpBuilder &b, Location loc, Value q, ValueRange others) {
-  for (Value x : others) {
-    if (!typeOf(q).isDynamicDim(0) && !typeOf(x).isDynamicDim(0))
-      continue;
-    Value mine = tensor::DimOp::create(b, loc, x, 0), want = tensor::DimOp::create(b, loc, q, 0);
-    Value differ = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, mine, want);
-    auto check = scf::IfOp::create(b, loc, differ, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(check.thenBlock());
-    reportShapeCheck(b, loc, mine, want, ShapeCheck::SizesDiffer);
-  }
+  RankedTensorType qt = typeOf(q);
+  for (Value x : others)
+    for (int64_t d = 0; d + 2 < qt.getRank(); ++d)
+      if (qt.isDynamicDim(d) || typeOf(x).isDynamicDim(d)) {
+        Value mine = tensor::DimOp::create(b, loc, x, d);
+        Value want = tensor::DimOp::create(b, loc, q, d);
+        reportIfSizesDiffer(b, loc, mine, want);
+      }
 }
 
 /// softmax(q kᵀ · scale) v over whole sequences: q [N, L, E], k [N, S, E],
 /// v [N, S, Ev].
 Value wholeAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, double scale,
                      bool causal) {
-  BlockBuilder bb{b, loc, /*batch=*/1, q, scale, causal};
+  AttentionBuilder bb{b, loc, /*batch=*/1, q, scale, causal};
   Type elt = typeOf(q).getElementType();
   int64_t l = typeOf(q).getDimSize(1), ev = typeOf(v).getDimSize(2);
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
@@ -296,7 +296,7 @@ Value flashAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, doub
   Type elt = typeOf(q).getElementType();
   int64_t l = typeOf(q).getDimSize(1), s = typeOf(k).getDimSize(1);
   int64_t e = typeOf(q).getDimSize(2), ev = typeOf(v).getDimSize(2);
-  BlockBuilder outer{b, loc, /*batch=*/1, q, scale, causal};
+  AttentionBuilder outer{b, loc, /*batch=*/1, q, scale, causal};
   Value out = outer.empty({l, ev}, elt);
   SmallVector<OpFoldResult> upper = {
       typeOf(q).isDynamicDim(0) ? OpFoldResult(tensor::DimOp::create(b, loc, q, 0).getResult())
@@ -322,18 +322,20 @@ Value flashAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, doub
   if (causal)
     keysEnd = arith::MinUIOp::create(b, loc, keysEnd,
                                      arith::AddIOp::create(b, loc, row0, blockSize));
-  BlockBuilder bb{b, loc, /*batch=*/0, Value(), scale, causal};
+  AttentionBuilder bb{b, loc, /*batch=*/0, Value(), scale, causal};
   SmallVector<Value> running = {bb.filled({block}, elt, kMinusInf), bb.filled({block}, elt, 0.0),
                                 bb.filled({block, ev}, elt, 0.0)};
   auto keys = scf::ForOp::create(
       b, loc, arith::ConstantIndexOp::create(b, loc, 0), keysEnd, blockSize, running,
       [&](OpBuilder &lb, Location ll, Value col0, ValueRange state) {
-        BlockBuilder ib{lb, ll, /*batch=*/0, Value(), scale, causal};
+        AttentionBuilder ib{lb, ll, /*batch=*/0, Value(), scale, causal};
         Value m = state[0], sum = state[1], acc = state[2];
         Value sc = ib.scores(qBlock, ib.transpose(rows(lb, k, col0, e)), row0, col0);
         // The running values are updated in place (generics whose init is
         // the loop's), so that bufferization keeps one buffer each across
-        // the iterations; c reads m before m is overwritten.
+        // the iterations. c reads m before m is overwritten: a rewrite that
+        // moved it after m2 would make bufferization copy m (still right,
+        // slower).
         Value blockMax = ib.rowReduce(sc, ib.filled({block}, elt, kMinusInf), /*max=*/true);
         Value c = ib.rowwise(m, blockMax, [&](OpBuilder &nb, Location nl, Value x, Value y) {
           return ib.expOfDifference(nb, nl, x, arith::MaximumFOp::create(nb, nl, x, y, ib.fast()));
@@ -373,9 +375,9 @@ struct AttentionToLinalgPass : impl::AttentionToLinalgBase<AttentionToLinalgPass
     for (mdl::AttentionOp op : ops) {
       OpBuilder b(op);
       Location loc = op.getLoc();
+      checkBatchSizes(b, loc, op.getQuery(), {op.getKey(), op.getValue()});
       Value q = asBatched(b, loc, op.getQuery()), k = asBatched(b, loc, op.getKey()),
             v = asBatched(b, loc, op.getValue());
-      checkBatchSizes(b, loc, q, {k, v});
       double scale = op.getScale().convertToDouble();
       bool causal = op.getIsCausal();
       int64_t l = typeOf(q).getDimSize(1), s = typeOf(k).getDimSize(1);

@@ -113,6 +113,14 @@ void reportShapeCheck(OpBuilder &b, Location loc, Value a, Value c, ShapeCheck k
                                   constant(static_cast<int64_t>(kind))});
 }
 
+void reportIfSizesDiffer(OpBuilder &b, Location loc, Value mine, Value want) {
+  Value differ = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, mine, want);
+  auto check = scf::IfOp::create(b, loc, differ, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(check.thenBlock());
+  reportShapeCheck(b, loc, mine, want, ShapeCheck::SizesDiffer);
+}
+
 /// The sizes that `elementwise` takes as one loop's: each input's size in
 /// a result dimension, where one of them is known only at run time, must
 /// be the loop's (`loopSizes`). Checked where they meet, as PyTorch's
@@ -141,11 +149,7 @@ static void checkSizesMeet(OpBuilder &b, Location loc, RankedTensorType resultTy
       Value loop = resultType.isDynamicDim(r)
                        ? sizeOf(sizeSource[r], sizeDim[r], ShapedType::kDynamic)
                        : sizeOf(Value(), 0, resultType.getDimSize(r));
-      Value differ = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, mine, loop);
-      auto check = scf::IfOp::create(b, loc, differ, /*withElseRegion=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(check.thenBlock());
-      reportShapeCheck(b, loc, mine, loop, ShapeCheck::SizesDiffer);
+      reportIfSizesDiffer(b, loc, mine, loop);
     }
   }
 }

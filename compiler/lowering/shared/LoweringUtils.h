@@ -150,6 +150,11 @@ enum class ShapeCheck : int64_t {
 void reportShapeCheck(mlir::OpBuilder &b, mlir::Location loc, mlir::Value a, mlir::Value c,
                       ShapeCheck kind);
 
+/// Reports ShapeCheck::SizesDiffer (through reportShapeCheck) where the
+/// sizes `mine` and `want` (index values) differ at run time.
+void reportIfSizesDiffer(mlir::OpBuilder &b, mlir::Location loc, mlir::Value mine,
+                         mlir::Value want);
+
 /// A batch computed image by image: an `scf.for` over the images of `init`
 /// ([N, ...]) whose `body` gets the n-th images of `image` and of the
 /// accumulator (slices [1, ...] of each) and returns the accumulator's new

@@ -125,8 +125,10 @@ def AttentionToLinalg : Pass<"mdl-attention-to-linalg", "mlir::func::FuncOp"> {
     accumulator (the online softmax), so that a thread holds one [b, b]
     tile of scores at a time and memory grows with L, not L · S. b is the
     largest divisor of L and S that divides B; a causal block of queries
-    stops at the block of its last query's key. Every generic is one of the
-    forms the blocked kernels take (q kᵀ as x Wᵀ, p v as the outer form).
+    stops at the block of its last query's key. Both products are the
+    blocked kernels' outer-product form (q kᵀ with the block of keys
+    transposed first). Leading dimensions known only at run time are
+    checked one by one against the query's.
   }];
   let options = [Option<"blockRows", "block-rows", "int64_t", "0",
                         "Queries and keys per block (0: whole sequences)">];

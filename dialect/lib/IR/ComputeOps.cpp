@@ -153,12 +153,20 @@ LogicalResult MatmulOp::verify() {
 LogicalResult AttentionOp::verify() {
   // Static lengths and widths: a back end sizes its blocks of queries and
   // keys by them. Only the batch dimensions may be known at run time.
+  // At most one leading dimension known only at run time: the lowering
+  // flattens them and expands the result back, and MLIR 22's
+  // expand-strided-metadata crashes on a group of several dynamic sizes.
   for (Value v : {getQuery(), getKey(), getValue()}) {
     ArrayRef<int64_t> shape = shapeOf(v);
     if (shape.size() >= 2 &&
         llvm::any_of(shape.take_back(2), ShapedType::isDynamic))
       return emitOpError() << "needs static sequence lengths and widths, "
                               "but got "
+                           << v.getType();
+    if (shape.size() >= 2 &&
+        llvm::count(shape.drop_back(2), ShapedType::kDynamic) > 1)
+      return emitOpError() << "takes at most one leading dimension known "
+                              "only at run time, but got "
                            << v.getType();
   }
   std::string why;

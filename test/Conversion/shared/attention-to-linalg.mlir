@@ -9,18 +9,25 @@
 
 func.func private @modelc_shape_check_failed(i64, i64, i64, i64, i64)
 
-// Batch dimensions flattened, their run-time sizes checked; blocks of 64
+// Batch dimensions' run-time sizes checked, then flattened; blocks of 64
 // queries (2) in an scf.forall, blocks of 64 keys in an scf.for that stops
 // at the block's last query (causal), with the running max, sum and
 // accumulator as its iter_args, updated in place.
 // FLASH-LABEL: func.func @causal(
+// The key's and the value's first size against the query's (the second
+// is 2 in all three):
+// FLASH: %[[KN:.*]] = tensor.dim %arg1, %c0
+// FLASH: %[[QN:.*]] = tensor.dim %arg0, %c0
+// FLASH: %[[DIFFER:.*]] = arith.cmpi ne, %[[KN]], %[[QN]]
+// FLASH: scf.if %[[DIFFER]]
+// FLASH: func.call @modelc_shape_check_failed
+// FLASH: tensor.dim %arg2, %c0
+// FLASH: scf.if
+// FLASH: func.call @modelc_shape_check_failed
+// FLASH-NOT: scf.if
 // FLASH: %[[Q:.*]] = tensor.collapse_shape %arg0 {{\[}}[0, 1], [2], [3]] : tensor<?x2x128x16xf32> into tensor<?x128x16xf32>
 // FLASH: %[[K:.*]] = tensor.collapse_shape %arg1
 // FLASH: %[[V:.*]] = tensor.collapse_shape %arg2
-// FLASH: scf.if
-// FLASH: func.call @modelc_shape_check_failed
-// FLASH: scf.if
-// FLASH: func.call @modelc_shape_check_failed
 // FLASH: scf.forall (%[[N:.*]], %[[B:.*]]) in (%{{.*}}, 2) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x128x8xf32>)
 // FLASH: %[[ROW0:.*]] = arith.muli %[[B]], %c64
 // FLASH: %[[QB:.*]] = tensor.extract_slice %[[Q]][%[[N]], %[[ROW0]], 0] [1, 64, 16] [1, 1, 1] : tensor<?x128x16xf32> to tensor<64x16xf32>

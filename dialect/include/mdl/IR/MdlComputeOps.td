@@ -268,8 +268,11 @@ def Mdl_AttentionOp : Mdl_Op<"attention", [Pure]> {
     With `is_causal`, query i attends to keys j <= i only (PyTorch's
     top-left aligned `tril`). One op rather than its matmuls and softmax,
     so that a back end can compute it by blocks of keys with an online
-    softmax (flash attention) and never hold the [L, S] scores. It has no
-    gradient: the frontend emits it for evaluation only.
+    softmax (flash attention) and never hold the [L, S] scores. The
+    frontend emits it in evaluation mode; -mdl-differentiate has its rule
+    (a loss trained in evaluation mode). The lengths and widths are
+    static; leading dimensions known only at run time are checked where it
+    is lowered.
 
     Example:
 
