@@ -794,7 +794,8 @@ class AttentionFlash(nn.Module):  # attention_flash.mdl
         plain = sdpa(q, k, v)
         causal = sdpa(x, y, y, is_causal=True)
         flat = sdpa(a, b, c, is_causal=True, scale=0.5)
-        return plain, causal, flat, self.enc(k)
+        ragged = sdpa(a[:300], b[:260], c[:260], is_causal=True)
+        return plain, causal, flat, self.enc(k), ragged
 
 
 def _attention_flash_inputs(n):

@@ -1447,9 +1447,7 @@ static Value attention(FunctionCall &c) {
   // widths, the same leading dimensions for all three, at most one of them
   // known only at run time (MLIR 22's expand-strided-metadata crashes on
   // the [?, ?] the flattened batch would expand back to); a mask goes the
-  // way below. Its blocks divide both lengths: lengths that are multiples
-  // of 16 keep them at 16 rows or more (197 tokens would make blocks of
-  // one row, far slower than the blocks of whole rows below).
+  // way below.
   constexpr int64_t kBlockScores = 1 << 16;
   bool byBlocks = !ShapedType::isDynamic(l) && !ShapedType::isDynamic(s) &&
                   l * s > kBlockScores && l >= 32;
@@ -1458,7 +1456,7 @@ static Value attention(FunctionCall &c) {
   auto known = [](ArrayRef<int64_t> shape) {
     return !llvm::any_of(shape.take_back(2), ShapedType::isDynamic);
   };
-  if (byBlocks && l % 16 == 0 && s % 16 == 0 && !c.e.training && mask.isNone() &&
+  if (byBlocks && !c.e.training && mask.isNone() &&
       qs.size() == ks.size() && qs.size() == vs.size() && qs.drop_back(2) == ks.drop_back(2) &&
       qs.drop_back(2) == vs.drop_back(2) && known(qs) && known(ks) && known(vs) &&
       qs.back() == ks.back() && ks[ks.size() - 2] == vs[vs.size() - 2] &&

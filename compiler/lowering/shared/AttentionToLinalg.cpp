@@ -21,7 +21,6 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <limits>
-#include <numeric>
 
 namespace modelc::lowering {
 #define GEN_PASS_DEF_ATTENTIONTOLINALG
@@ -67,22 +66,32 @@ struct AttentionBuilder {
     return AffineMap::get(batch + loops, 0, exprs, b.getContext());
   }
 
-  /// A tensor.empty of element type `elt` and shape [batch..., shape...].
-  Value empty(ArrayRef<int64_t> shape, Type elt) const {
-    SmallVector<int64_t> full;
+  /// Dimension `dim` of `of`: a size that blocks of rows and keys may know
+  /// only at run time (a last, shorter block).
+  struct Size {
+    Value of;
+    int64_t dim;
+  };
+
+  /// A tensor.empty of element type `elt` and shape [batch..., sizes...].
+  Value empty(ArrayRef<Size> sizes, Type elt) const {
+    SmallVector<int64_t> shape;
     SmallVector<Value> dynamic;
-    if (batch) {
-      int64_t n = typeOf(batchFrom).getDimSize(0);
-      full.push_back(n);
+    auto add = [&](Value of, int64_t dim) {
+      int64_t n = typeOf(of).getDimSize(dim);
+      shape.push_back(n);
       if (ShapedType::isDynamic(n))
-        dynamic.push_back(tensor::DimOp::create(b, loc, batchFrom, 0));
-    }
-    llvm::append_range(full, shape);
-    return emptyTensor(b, loc, RankedTensorType::get(full, elt), dynamic);
+        dynamic.push_back(tensor::DimOp::create(b, loc, of, dim));
+    };
+    if (batch)
+      add(batchFrom, 0);
+    for (const Size &size : sizes)
+      add(size.of, size.dim);
+    return emptyTensor(b, loc, RankedTensorType::get(shape, elt), dynamic);
   }
 
-  Value filled(ArrayRef<int64_t> shape, Type elt, double value) const {
-    return linalg::FillOp::create(b, loc, scalarConstant(b, loc, elt, value), empty(shape, elt))
+  Value filled(ArrayRef<Size> sizes, Type elt, double value) const {
+    return linalg::FillOp::create(b, loc, scalarConstant(b, loc, elt, value), empty(sizes, elt))
         .getResult(0);
   }
 
@@ -104,9 +113,7 @@ struct AttentionBuilder {
 
   /// x [.., C, E] as [.., E, C].
   Value transpose(Value x) const {
-    RankedTensorType t = typeOf(x);
-    int64_t c = t.getDimSize(batch), e = t.getDimSize(batch + 1);
-    return generic(empty({e, c}, t.getElementType()), x, {map(2, {1, 0}), map(2, {0, 1})}, 2, 0,
+    return generic(empty({{x, batch + 1}, {x, batch}}, typeOf(x).getElementType()), x, {map(2, {1, 0}), map(2, {0, 1})}, 2, 0,
                    [](OpBuilder &, Location, ValueRange a) { return a[0]; });
   }
 
@@ -117,17 +124,17 @@ struct AttentionBuilder {
   /// twice as fast as x Wᵀ's dot products on these short rows (E = 64).
   Value scores(Value q, Value kt, Value row0, Value col0) const {
     Type elt = typeOf(q).getElementType();
-    int64_t rows = typeOf(q).getDimSize(batch), cols = typeOf(kt).getDimSize(batch + 1);
+    SmallVector<Size> sizes = {{q, batch}, {kt, batch + 1}};
     // Loops r, c, e.
     SmallVector<utils::IteratorType> it(batch + 3, utils::IteratorType::parallel);
     it.back() = utils::IteratorType::reduction;
-    Value zeros = filled({rows, cols}, elt, 0.0);
+    Value zeros = filled(sizes, elt, 0.0);
     Value dot = linalg::GenericOp::create(
                     b, loc, TypeRange{zeros.getType()}, ValueRange{q, kt}, ValueRange{zeros},
                     ArrayRef<AffineMap>{map(3, {0, 2}), map(3, {2, 1}), map(3, {0, 1})}, it,
                     reassociableMacBody)
                     .getResult(0);
-    return generic(empty({rows, cols}, elt), dot, {map(2, {0, 1}), map(2, {0, 1})}, 2, 0,
+    return generic(empty(sizes, elt), dot, {map(2, {0, 1}), map(2, {0, 1})}, 2, 0,
                    [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
                      Value scaled = arith::MulFOp::create(
                          nb, l, a[0], scalarConstant(nb, l, elt, scale), fast());
@@ -158,18 +165,15 @@ struct AttentionBuilder {
   /// f(x, r) for every element x of a [.., R, X] and its row's r [.., R].
   Value withRows(Value a, Value r,
                  function_ref<Value(OpBuilder &, Location, Value, Value)> f) const {
-    RankedTensorType t = typeOf(a);
-    SmallVector<int64_t> shape(t.getShape().drop_front(batch));
-    return generic(empty(shape, t.getElementType()), ValueRange{a, r},
+    return generic(empty({{a, batch}, {a, batch + 1}}, typeOf(a).getElementType()),
+                   ValueRange{a, r},
                    {map(2, {0, 1}), map(2, {0}), map(2, {0, 1})}, 2, 0,
                    [&](OpBuilder &nb, Location l, ValueRange x) { return f(nb, l, x[0], x[1]); });
   }
 
   /// f(x, y) elementwise over two row vectors [.., R].
   Value rowwise(Value x, Value y, function_ref<Value(OpBuilder &, Location, Value, Value)> f) const {
-    RankedTensorType t = typeOf(x);
-    SmallVector<int64_t> shape(t.getShape().drop_front(batch));
-    return generic(empty(shape, t.getElementType()), ValueRange{x, y},
+    return generic(empty({{x, batch}}, typeOf(x).getElementType()), ValueRange{x, y},
                    {map(1, {0}), map(1, {0}), map(1, {0})}, 1, 0,
                    [&](OpBuilder &nb, Location l, ValueRange a) { return f(nb, l, a[0], a[1]); });
   }
@@ -269,15 +273,14 @@ Value wholeAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, doub
                      bool causal) {
   AttentionBuilder bb{b, loc, /*batch=*/1, q, scale, causal};
   Type elt = typeOf(q).getElementType();
-  int64_t l = typeOf(q).getDimSize(1), ev = typeOf(v).getDimSize(2);
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   Value s = bb.scores(q, bb.transpose(k), zero, zero);
-  Value m = bb.rowReduce(s, bb.filled({l}, elt, kMinusInf), /*max=*/true);
+  Value m = bb.rowReduce(s, bb.filled({{q, 1}}, elt, kMinusInf), /*max=*/true);
   Value p = bb.withRows(s, m, [&](OpBuilder &nb, Location nl, Value x, Value r) {
     return bb.expOfDifference(nb, nl, x, r);
   });
-  Value sum = bb.rowReduce(p, bb.filled({l}, elt, 0.0), /*max=*/false);
-  Value acc = bb.product(p, v, bb.filled({l, ev}, elt, 0.0));
+  Value sum = bb.rowReduce(p, bb.filled({{q, 1}}, elt, 0.0), /*max=*/false);
+  Value acc = bb.product(p, v, bb.filled({{q, 1}, {v, 2}}, elt, 0.0));
   return bb.withRows(acc, sum, [&](OpBuilder &nb, Location nl, Value x, Value r) {
     return arith::DivFOp::create(nb, nl, x, r);
   });
@@ -289,54 +292,80 @@ Value wholeAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, doub
 ///   m' = max(m, rowmax(s)),  p = exp(s - m'),  c = exp(m - m'),
 ///   l' = l c + rowsum(p),    acc' = acc c + p v,
 /// then acc / l. A causal block of queries stops at its last query's key.
-/// `block` divides L and S, so that the first block of keys always holds
-/// key 0, which every query sees: m is finite from then on.
+/// The last block of queries or keys may be shorter (its size known at run
+/// time). The first block of keys holds key 0, which every query sees: m
+/// is finite from then on, and a row that a later block masks whole adds
+/// exp(-inf) = 0 with c = 1.
 Value flashAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, double scale,
-                     bool causal, int64_t block) {
+                     bool causal, int64_t blockRows) {
   Type elt = typeOf(q).getElementType();
   int64_t l = typeOf(q).getDimSize(1), s = typeOf(k).getDimSize(1);
   int64_t e = typeOf(q).getDimSize(2), ev = typeOf(v).getDimSize(2);
+  // Blocks of queries and of keys: blockRows, or the whole length when it
+  // is shorter. Static sizes where the blocks divide the lengths (a causal
+  // block of keys then also ends where its block of queries does).
+  int64_t queryBlock = std::min(l, blockRows), keyBlock = std::min(s, blockRows);
+  bool wholeRows = l % queryBlock == 0;
+  bool wholeKeys = s % keyBlock == 0 && (!causal || (wholeRows && queryBlock % keyBlock == 0));
   AttentionBuilder outer{b, loc, /*batch=*/1, q, scale, causal};
-  Value out = outer.empty({l, ev}, elt);
+  Value out = outer.empty({{q, 1}, {v, 2}}, elt);
   SmallVector<OpFoldResult> upper = {
       typeOf(q).isDynamicDim(0) ? OpFoldResult(tensor::DimOp::create(b, loc, q, 0).getResult())
                                 : OpFoldResult(b.getIndexAttr(typeOf(q).getDimSize(0))),
-      b.getIndexAttr(l / block)};
+      b.getIndexAttr((l + queryBlock - 1) / queryBlock)};
   auto forall = scf::ForallOp::create(b, loc, upper, ValueRange{out}, std::nullopt);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(forall.getBody());
   Value n = forall.getInductionVar(0), blockIndex = forall.getInductionVar(1);
-  Value blockSize = arith::ConstantIndexOp::create(b, loc, block);
-  Value row0 = arith::MulIOp::create(b, loc, blockIndex, blockSize);
-  // Rows [first, first + block) of batch element n of x, as [block, width].
-  auto rows = [&](OpBuilder &rb, Value x, Value first, int64_t width) -> Value {
-    auto type = RankedTensorType::get({block, width}, elt);
+  Value queryStep = arith::ConstantIndexOp::create(b, loc, queryBlock);
+  Value keyStep = arith::ConstantIndexOp::create(b, loc, keyBlock);
+  Value row0 = arith::MulIOp::create(b, loc, blockIndex, queryStep);
+  // The size of the block from `first`: `block` where the blocks divide
+  // the length, else min(block, end - first).
+  auto count = [&](OpBuilder &cb, int64_t block, bool whole, Value end,
+                   Value first) -> OpFoldResult {
+    if (whole)
+      return cb.getIndexAttr(block);
+    Value step = arith::ConstantIndexOp::create(cb, loc, block);
+    return arith::MinUIOp::create(cb, loc, step, arith::SubIOp::create(cb, loc, end, first))
+        .getResult();
+  };
+  // `size` rows from `first` of batch element n of x, as [size, width].
+  auto rows = [&](OpBuilder &rb, Value x, Value first, OpFoldResult size,
+                  int64_t width) -> Value {
+    std::optional<int64_t> known = getConstantIntValue(size);
+    auto type = RankedTensorType::get({known ? *known : ShapedType::kDynamic, width}, elt);
     SmallVector<OpFoldResult> offsets = {n, first, rb.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes = {rb.getIndexAttr(1), rb.getIndexAttr(block),
-                                       rb.getIndexAttr(width)};
+    SmallVector<OpFoldResult> sizes = {rb.getIndexAttr(1), size, rb.getIndexAttr(width)};
     SmallVector<OpFoldResult> strides(3, rb.getIndexAttr(1));
     return tensor::ExtractSliceOp::create(rb, loc, type, x, offsets, sizes, strides);
   };
-  Value qBlock = rows(b, q, row0, e);
+  OpFoldResult queryCount =
+      count(b, queryBlock, wholeRows, arith::ConstantIndexOp::create(b, loc, l), row0);
+  Value qBlock = rows(b, q, row0, queryCount, e);
   Value keysEnd = arith::ConstantIndexOp::create(b, loc, s);
   if (causal)
-    keysEnd = arith::MinUIOp::create(b, loc, keysEnd,
-                                     arith::AddIOp::create(b, loc, row0, blockSize));
+    keysEnd = arith::MinUIOp::create(
+        b, loc, keysEnd,
+        arith::AddIOp::create(b, loc, row0,
+                              getValueOrCreateConstantIndexOp(b, loc, queryCount)));
   AttentionBuilder bb{b, loc, /*batch=*/0, Value(), scale, causal};
-  SmallVector<Value> running = {bb.filled({block}, elt, kMinusInf), bb.filled({block}, elt, 0.0),
-                                bb.filled({block, ev}, elt, 0.0)};
+  SmallVector<Value> running = {bb.filled({{qBlock, 0}}, elt, kMinusInf),
+                                bb.filled({{qBlock, 0}}, elt, 0.0),
+                                bb.filled({{qBlock, 0}, {v, 2}}, elt, 0.0)};
   auto keys = scf::ForOp::create(
-      b, loc, arith::ConstantIndexOp::create(b, loc, 0), keysEnd, blockSize, running,
+      b, loc, arith::ConstantIndexOp::create(b, loc, 0), keysEnd, keyStep, running,
       [&](OpBuilder &lb, Location ll, Value col0, ValueRange state) {
         AttentionBuilder ib{lb, ll, /*batch=*/0, Value(), scale, causal};
+        OpFoldResult keyCount = count(lb, keyBlock, wholeKeys, keysEnd, col0);
         Value m = state[0], sum = state[1], acc = state[2];
-        Value sc = ib.scores(qBlock, ib.transpose(rows(lb, k, col0, e)), row0, col0);
+        Value sc = ib.scores(qBlock, ib.transpose(rows(lb, k, col0, keyCount, e)), row0, col0);
         // The running values are updated in place (generics whose init is
         // the loop's), so that bufferization keeps one buffer each across
         // the iterations. c reads m before m is overwritten: a rewrite that
         // moved it after m2 would make bufferization copy m (still right,
         // slower).
-        Value blockMax = ib.rowReduce(sc, ib.filled({block}, elt, kMinusInf), /*max=*/true);
+        Value blockMax = ib.rowReduce(sc, ib.filled({{sc, 0}}, elt, kMinusInf), /*max=*/true);
         Value c = ib.rowwise(m, blockMax, [&](OpBuilder &nb, Location nl, Value x, Value y) {
           return ib.expOfDifference(nb, nl, x, arith::MaximumFOp::create(nb, nl, x, y, ib.fast()));
         });
@@ -350,7 +379,7 @@ Value flashAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, doub
           return arith::MulFOp::create(nb, nl, x, y, ib.fast());
         };
         Value sum2 = ib.rowReduce(p, ib.update(sum, c, times), /*max=*/false);
-        Value acc2 = ib.product(p, rows(lb, v, col0, ev), ib.update(acc, c, times));
+        Value acc2 = ib.product(p, rows(lb, v, col0, keyCount, ev), ib.update(acc, c, times));
         scf::YieldOp::create(lb, ll, ValueRange{m2, sum2, acc2});
       });
   Value result = bb.withRows(keys.getResult(2), keys.getResult(1),
@@ -359,7 +388,7 @@ Value flashAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, doub
                              });
   b.setInsertionPointToStart(forall.getTerminator().getBody());
   SmallVector<OpFoldResult> offsets = {n, row0, b.getIndexAttr(0)};
-  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(block), b.getIndexAttr(ev)};
+  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), queryCount, b.getIndexAttr(ev)};
   SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
   tensor::ParallelInsertSliceOp::create(b, loc, result, forall.getRegionIterArgs()[0], offsets,
                                         sizes, strides);
@@ -380,11 +409,9 @@ struct AttentionToLinalgPass : impl::AttentionToLinalgBase<AttentionToLinalgPass
             v = asBatched(b, loc, op.getValue());
       double scale = op.getScale().convertToDouble();
       bool causal = op.getIsCausal();
-      int64_t l = typeOf(q).getDimSize(1), s = typeOf(k).getDimSize(1);
       // (The verifier has made the lengths and widths static.)
-      Value y = blockRows > 0 ? flashAttention(b, loc, q, k, v, scale, causal,
-                                          std::gcd(std::gcd(l, s), int64_t(blockRows)))
-                         : wholeAttention(b, loc, q, k, v, scale, causal);
+      Value y = blockRows > 0 ? flashAttention(b, loc, q, k, v, scale, causal, blockRows)
+                              : wholeAttention(b, loc, q, k, v, scale, causal);
       op.replaceAllUsesWith(unbatched(b, loc, y, typeOf(op.getResult()), op.getQuery()));
       op.erase();
     }

@@ -122,10 +122,11 @@ def AttentionToLinalg : Pass<"mdl-attention-to-linalg", "mlir::func::FuncOp"> {
     With `block-rows=B` (the CPU, after tiling): flash attention. An
     `scf.forall` over the batch and blocks of queries, and in each an
     `scf.for` over blocks of keys that keeps a running row max, row sum and
-    accumulator (the online softmax), so that a thread holds one [b, b]
-    tile of scores at a time and memory grows with L, not L · S. b is the
-    largest divisor of L and S that divides B; a causal block of queries
-    stops at the block of its last query's key. Both products are the
+    accumulator (the online softmax), so that a thread holds one [B, B]
+    tile of scores at a time and memory grows with L, not L · S. Blocks
+    are B long (the whole length when shorter); a last, shorter block has
+    its size computed at run time. A causal block of queries stops at its
+    last query's key. Both products are the
     blocked kernels' outer-product form (q kᵀ with the block of keys
     transposed first). Leading dimensions known only at run time are
     checked one by one against the query's.

@@ -36,7 +36,7 @@ func.func private @modelc_shape_check_failed(i64, i64, i64, i64, i64)
 // FLASH: %[[M0:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<64xf32>)
 // FLASH: %[[S0:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<64xf32>)
 // FLASH: %[[A0:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<64x8xf32>)
-// FLASH: %[[LOOP:.*]]:3 = scf.for %[[COL0:.*]] = %c0{{.*}} to %[[END]] step %c64 iter_args(%[[M:.*]] = %[[M0]], %[[S:.*]] = %[[S0]], %[[A:.*]] = %[[A0]])
+// FLASH: %[[LOOP:.*]]:3 = scf.for %[[COL0:.*]] = %c0{{.*}} to %[[END]] step %c64{{.*}} iter_args(%[[M:.*]] = %[[M0]], %[[S:.*]] = %[[S0]], %[[A:.*]] = %[[A0]])
 // FLASH: %[[KB:.*]] = tensor.extract_slice %[[K]][%[[N]], %[[COL0]], 0] [1, 64, 16]
 // The block of keys transposed; q kᵀ in the outer-product form, then the
 // scale and the causal mask:
@@ -76,13 +76,18 @@ func.func @causal(%q: tensor<?x2x128x16xf32>, %k: tensor<?x2x192x16xf32>, %v: te
   return %0 : tensor<?x2x128x8xf32>
 }
 
-// Rank 2, not causal: blocks of 16 (the largest divisor of 48 and 80 that
-// divides 64), every block of keys, no mask, no run-time check.
+// Rank 2, not causal: one block of all 48 queries (fewer than 64); blocks
+// of 64 keys, the last one 16 long (min(64, 80 - first), a size known at
+// run time); no mask, no run-time check.
 // FLASH-LABEL: func.func @flat(
 // FLASH-NOT: modelc_shape_check_failed
 // FLASH: tensor.expand_shape %arg0 {{\[}}[0, 1], [2]] output_shape [1, 48, 4]
-// FLASH: scf.forall (%{{.*}}, %{{.*}}) in (1, 3)
-// FLASH: scf.for %{{.*}} = %c0{{.*}} to %c80{{.*}} step %c16{{.*}} iter_args
+// FLASH: scf.forall (%{{.*}}, %{{.*}}) in (1, 1)
+// FLASH: tensor.extract_slice {{.*}} [1, 48, 4] [1, 1, 1] : tensor<1x48x4xf32> to tensor<48x4xf32>
+// FLASH: scf.for %[[C0:.*]] = %c0{{.*}} to %c80{{.*}} step %c64{{.*}} iter_args({{.*}}) -> (tensor<48xf32>, tensor<48xf32>, tensor<48x4xf32>)
+// FLASH: %[[LEFT:.*]] = arith.subi %c80{{.*}}, %[[C0]]
+// FLASH: %[[KEYS:.*]] = arith.minui %c64{{.*}}, %[[LEFT]]
+// FLASH: tensor.extract_slice {{.*}}[%{{.*}}, %[[C0]], 0] [1, %[[KEYS]], 4] [1, 1, 1] : tensor<1x80x4xf32> to tensor<?x4xf32>
 // FLASH-NOT: linalg.index
 // FLASH: tensor.collapse_shape %{{.*}} {{\[}}[0, 1], [2]] : tensor<1x48x4xf32> into tensor<48x4xf32>
 
