@@ -294,19 +294,20 @@ Value wholeAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, doub
 /// then acc / l. A causal block of queries stops at its last query's key.
 /// The last block of queries or keys may be shorter (its size known at run
 /// time). The first block of keys holds key 0, which every query sees: m
-/// is finite from then on, and a row that a later block masks whole adds
-/// exp(-inf) = 0 with c = 1.
+/// is finite from then on, and a row that a later block masks whole (keys
+/// past the block's last query, in a block rounded up to whole blocks of
+/// keys) adds exp(-inf) = 0 with c = 1.
 Value flashAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, double scale,
                      bool causal, int64_t blockRows) {
   Type elt = typeOf(q).getElementType();
   int64_t l = typeOf(q).getDimSize(1), s = typeOf(k).getDimSize(1);
   int64_t e = typeOf(q).getDimSize(2), ev = typeOf(v).getDimSize(2);
   // Blocks of queries and of keys: blockRows, or the whole length when it
-  // is shorter. Static sizes where the blocks divide the lengths (a causal
-  // block of keys then also ends where its block of queries does).
+  // is shorter. Static sizes where the blocks divide the lengths: a causal
+  // block of queries then takes whole blocks of keys, up to the one that
+  // holds its last query's key (the keys past it are masked).
   int64_t queryBlock = std::min(l, blockRows), keyBlock = std::min(s, blockRows);
-  bool wholeRows = l % queryBlock == 0;
-  bool wholeKeys = s % keyBlock == 0 && (!causal || (wholeRows && queryBlock % keyBlock == 0));
+  bool wholeRows = l % queryBlock == 0, wholeKeys = s % keyBlock == 0;
   AttentionBuilder outer{b, loc, /*batch=*/1, q, scale, causal};
   Value out = outer.empty({{q, 1}, {v, 2}}, elt);
   SmallVector<OpFoldResult> upper = {
@@ -344,11 +345,14 @@ Value flashAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, doub
       count(b, queryBlock, wholeRows, arith::ConstantIndexOp::create(b, loc, l), row0);
   Value qBlock = rows(b, q, row0, queryCount, e);
   Value keysEnd = arith::ConstantIndexOp::create(b, loc, s);
-  if (causal)
-    keysEnd = arith::MinUIOp::create(
-        b, loc, keysEnd,
-        arith::AddIOp::create(b, loc, row0,
-                              getValueOrCreateConstantIndexOp(b, loc, queryCount)));
+  if (causal) {
+    Value seen = arith::AddIOp::create(b, loc, row0,
+                                       getValueOrCreateConstantIndexOp(b, loc, queryCount));
+    if (wholeKeys) // rounded up to whole blocks of keys
+      seen = arith::MulIOp::create(b, loc, arith::CeilDivUIOp::create(b, loc, seen, keyStep),
+                                   keyStep);
+    keysEnd = arith::MinUIOp::create(b, loc, keysEnd, seen);
+  }
   AttentionBuilder bb{b, loc, /*batch=*/0, Value(), scale, causal};
   SmallVector<Value> running = {bb.filled({{qBlock, 0}}, elt, kMinusInf),
                                 bb.filled({{qBlock, 0}}, elt, 0.0),
@@ -409,9 +413,11 @@ struct AttentionToLinalgPass : impl::AttentionToLinalgBase<AttentionToLinalgPass
             v = asBatched(b, loc, op.getValue());
       double scale = op.getScale().convertToDouble();
       bool causal = op.getIsCausal();
-      // (The verifier has made the lengths and widths static.)
-      Value y = blockRows > 0 ? flashAttention(b, loc, q, k, v, scale, causal, blockRows)
-                              : wholeAttention(b, loc, q, k, v, scale, causal);
+      // (The verifier has made the lengths and widths static; no blocks of
+      // an empty sequence.)
+      bool byBlocks = blockRows > 0 && typeOf(q).getDimSize(1) > 0 && typeOf(k).getDimSize(1) > 0;
+      Value y = byBlocks ? flashAttention(b, loc, q, k, v, scale, causal, blockRows)
+                         : wholeAttention(b, loc, q, k, v, scale, causal);
       op.replaceAllUsesWith(unbatched(b, loc, y, typeOf(op.getResult()), op.getQuery()));
       op.erase();
     }

@@ -11,7 +11,7 @@ func.func private @modelc_shape_check_failed(i64, i64, i64, i64, i64)
 
 // Batch dimensions' run-time sizes checked, then flattened; blocks of 64
 // queries (2) in an scf.forall, blocks of 64 keys in an scf.for that stops
-// at the block's last query (causal), with the running max, sum and
+// at the block of keys holding the block's last query's key (causal), with the running max, sum and
 // accumulator as its iter_args, updated in place.
 // FLASH-LABEL: func.func @causal(
 // The key's and the value's first size against the query's (the second
@@ -32,7 +32,9 @@ func.func private @modelc_shape_check_failed(i64, i64, i64, i64, i64)
 // FLASH: %[[ROW0:.*]] = arith.muli %[[B]], %c64
 // FLASH: %[[QB:.*]] = tensor.extract_slice %[[Q]][%[[N]], %[[ROW0]], 0] [1, 64, 16] [1, 1, 1] : tensor<?x128x16xf32> to tensor<64x16xf32>
 // FLASH: %[[LAST:.*]] = arith.addi %[[ROW0]], %c64
-// FLASH: %[[END:.*]] = arith.minui %c192{{.*}}, %[[LAST]]
+// FLASH: %[[BLOCKS:.*]] = arith.ceildivui %[[LAST]], %c64
+// FLASH: %[[UP:.*]] = arith.muli %[[BLOCKS]], %c64
+// FLASH: %[[END:.*]] = arith.minui %c192{{.*}}, %[[UP]]
 // FLASH: %[[M0:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<64xf32>)
 // FLASH: %[[S0:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<64xf32>)
 // FLASH: %[[A0:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<64x8xf32>)
@@ -89,6 +91,8 @@ func.func @causal(%q: tensor<?x2x128x16xf32>, %k: tensor<?x2x192x16xf32>, %v: te
 // FLASH: %[[KEYS:.*]] = arith.minui %c64{{.*}}, %[[LEFT]]
 // FLASH: tensor.extract_slice {{.*}}[%{{.*}}, %[[C0]], 0] [1, %[[KEYS]], 4] [1, 1, 1] : tensor<1x80x4xf32> to tensor<?x4xf32>
 // FLASH-NOT: linalg.index
+// The values' block, the same keys:
+// FLASH: tensor.extract_slice {{.*}}[%{{.*}}, %[[C0]], 0] [1, %[[KEYS]], 4] [1, 1, 1] : tensor<1x80x4xf32> to tensor<?x4xf32>
 // FLASH: tensor.collapse_shape %{{.*}} {{\[}}[0, 1], [2]] : tensor<1x48x4xf32> into tensor<48x4xf32>
 
 // Whole: every query against every key, [1, 48, 80] scores, the standard
@@ -110,4 +114,29 @@ func.func @causal(%q: tensor<?x2x128x16xf32>, %k: tensor<?x2x192x16xf32>, %v: te
 func.func @flat(%q: tensor<48x4xf32>, %k: tensor<80x4xf32>) -> tensor<48x4xf32> {
   %0 = mdl.attention %q, %k, %k {scale = 0.5 : f64} : (tensor<48x4xf32>, tensor<80x4xf32>, tensor<80x4xf32>) -> tensor<48x4xf32>
   return %0 : tensor<48x4xf32>
+}
+
+// Causal, 100 queries against 128 keys: blocks of 64, the last block of
+// queries 36 long (a size known at run time, the running values' too); the
+// keys go by whole blocks up to the one holding the block's last query's
+// key (rounded up: the keys past it are masked), so their blocks stay static.
+// FLASH-LABEL: func.func @ragged_causal(
+// FLASH: scf.forall (%{{.*}}, %{{.*}}) in (1, 2)
+// FLASH: %[[R0:.*]] = arith.muli %{{.*}}, %c64
+// FLASH: %[[LEFTQ:.*]] = arith.subi %c100{{.*}}, %[[R0]]
+// FLASH: %[[ROWS:.*]] = arith.minui %c64{{.*}}, %[[LEFTQ]]
+// FLASH: %[[QB:.*]] = tensor.extract_slice {{.*}} [1, %[[ROWS]], 4] [1, 1, 1] : tensor<1x100x4xf32> to tensor<?x4xf32>
+// FLASH: %[[SEEN:.*]] = arith.addi %[[R0]], %[[ROWS]]
+// FLASH: %[[BLOCKS:.*]] = arith.ceildivui %[[SEEN]], %c64
+// FLASH: %[[UP:.*]] = arith.muli %[[BLOCKS]], %c64
+// FLASH: %[[END:.*]] = arith.minui %c128{{.*}}, %[[UP]]
+// FLASH: linalg.fill {{.*}} -> tensor<?xf32>
+// FLASH: linalg.fill {{.*}} -> tensor<?xf32>
+// FLASH: linalg.fill {{.*}} -> tensor<?x4xf32>
+// FLASH: scf.for %[[KC0:.*]] = %c0{{.*}} to %[[END]] step %c64{{.*}} -> (tensor<?xf32>, tensor<?xf32>, tensor<?x4xf32>)
+// FLASH: tensor.extract_slice {{.*}}[%{{.*}}, %[[KC0]], 0] [1, 64, 4] [1, 1, 1] : tensor<1x128x4xf32> to tensor<64x4xf32>
+// FLASH: tensor.parallel_insert_slice {{.*}} [1, %[[ROWS]], 4] [1, 1, 1] : tensor<?x4xf32> into tensor<1x100x4xf32>
+func.func @ragged_causal(%q: tensor<100x4xf32>, %k: tensor<128x4xf32>) -> tensor<100x4xf32> {
+  %0 = mdl.attention %q, %k, %k {is_causal, scale = 0.5 : f64} : (tensor<100x4xf32>, tensor<128x4xf32>, tensor<128x4xf32>) -> tensor<100x4xf32>
+  return %0 : tensor<100x4xf32>
 }
