@@ -38,8 +38,7 @@ RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
 
 /// The pieces of attention over queries q [.., R, E] and keys k [.., C, E]
 /// and values v [.., C, Ev] (a block of each, or whole sequences), as linalg
-/// generics
-/// on tensors. The `batch` leading dimensions (0 or 1) are carried along as
+/// generics on tensors. The `batch` leading dimensions (0 or 1) are carried along as
 /// parallel loops; a dynamic batch size is read from `batchFrom`.
 struct AttentionBuilder {
   OpBuilder &b;
@@ -125,15 +124,7 @@ struct AttentionBuilder {
   Value scores(Value q, Value kt, Value row0, Value col0) const {
     Type elt = typeOf(q).getElementType();
     SmallVector<Size> sizes = {{q, batch}, {kt, batch + 1}};
-    // Loops r, c, e.
-    SmallVector<utils::IteratorType> it(batch + 3, utils::IteratorType::parallel);
-    it.back() = utils::IteratorType::reduction;
-    Value zeros = filled(sizes, elt, 0.0);
-    Value dot = linalg::GenericOp::create(
-                    b, loc, TypeRange{zeros.getType()}, ValueRange{q, kt}, ValueRange{zeros},
-                    ArrayRef<AffineMap>{map(3, {0, 2}), map(3, {2, 1}), map(3, {0, 1})}, it,
-                    reassociableMacBody)
-                    .getResult(0);
+    Value dot = product(q, kt, filled(sizes, elt, 0.0));
     return generic(empty(sizes, elt), dot, {map(2, {0, 1}), map(2, {0, 1})}, 2, 0,
                    [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
                      Value scaled = arith::MulFOp::create(
@@ -189,7 +180,7 @@ struct AttentionBuilder {
   }
 
   /// init + p v: p [.., R, C], v [.., C, Ev]; loops r, ev, c (the outer
-  /// product form of the blocked kernels).
+  /// product form of the blocked kernels). q kᵀ too, with kᵀ [.., E, C].
   Value product(Value p, Value v, Value init) const {
     SmallVector<utils::IteratorType> it(batch + 3, utils::IteratorType::parallel);
     it.back() = utils::IteratorType::reduction;
@@ -213,10 +204,8 @@ Value asBatched(OpBuilder &b, Location loc, Value x) {
   if (rank == 3)
     return x;
   if (rank == 2) {
-    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1)};
-    for (int64_t d = 0; d < 2; ++d)
-      sizes.push_back(t.isDynamicDim(d) ? OpFoldResult(tensor::DimOp::create(b, loc, x, d).getResult())
-                                        : OpFoldResult(b.getIndexAttr(t.getDimSize(d))));
+    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), tensor::getMixedSize(b, loc, x, 0),
+                                       tensor::getMixedSize(b, loc, x, 1)};
     auto type = RankedTensorType::get({1, t.getDimSize(0), t.getDimSize(1)}, t.getElementType());
     return tensor::ExpandShapeOp::create(b, loc, type, x,
                                          ArrayRef<ReassociationIndices>{{0, 1}, {2}}, sizes);
@@ -240,11 +229,8 @@ Value unbatched(OpBuilder &b, Location loc, Value y, RankedTensorType type, Valu
   SmallVector<OpFoldResult> sizes;
   ReassociationIndices leading;
   for (int64_t d = 0; d < rank; ++d) {
-    Value from = d < rank - 2 ? like : y;
-    int64_t fromDim = d < rank - 2 ? d : d - (rank - 3);
-    sizes.push_back(type.isDynamicDim(d)
-                        ? OpFoldResult(tensor::DimOp::create(b, loc, from, fromDim).getResult())
-                        : OpFoldResult(b.getIndexAttr(type.getDimSize(d))));
+    sizes.push_back(d < rank - 2 ? tensor::getMixedSize(b, loc, like, d)
+                                 : tensor::getMixedSize(b, loc, y, d - (rank - 3)));
     if (d < rank - 2)
       leading.push_back(d);
   }
@@ -310,10 +296,8 @@ Value flashAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, doub
   bool wholeRows = l % queryBlock == 0, wholeKeys = s % keyBlock == 0;
   AttentionBuilder outer{b, loc, /*batch=*/1, q, scale, causal};
   Value out = outer.empty({{q, 1}, {v, 2}}, elt);
-  SmallVector<OpFoldResult> upper = {
-      typeOf(q).isDynamicDim(0) ? OpFoldResult(tensor::DimOp::create(b, loc, q, 0).getResult())
-                                : OpFoldResult(b.getIndexAttr(typeOf(q).getDimSize(0))),
-      b.getIndexAttr((l + queryBlock - 1) / queryBlock)};
+  SmallVector<OpFoldResult> upper = {tensor::getMixedSize(b, loc, q, 0),
+                                     b.getIndexAttr((l + queryBlock - 1) / queryBlock)};
   auto forall = scf::ForallOp::create(b, loc, upper, ValueRange{out}, std::nullopt);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(forall.getBody());
@@ -321,13 +305,12 @@ Value flashAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, doub
   Value queryStep = arith::ConstantIndexOp::create(b, loc, queryBlock);
   Value keyStep = arith::ConstantIndexOp::create(b, loc, keyBlock);
   Value row0 = arith::MulIOp::create(b, loc, blockIndex, queryStep);
-  // The size of the block from `first`: `block` where the blocks divide
-  // the length, else min(block, end - first).
-  auto count = [&](OpBuilder &cb, int64_t block, bool whole, Value end,
+  // The size of the block from `first`: `step` where the blocks divide
+  // the length, else min(step, end - first).
+  auto count = [&](OpBuilder &cb, Value step, bool whole, Value end,
                    Value first) -> OpFoldResult {
     if (whole)
-      return cb.getIndexAttr(block);
-    Value step = arith::ConstantIndexOp::create(cb, loc, block);
+      return getAsOpFoldResult(step);
     return arith::MinUIOp::create(cb, loc, step, arith::SubIOp::create(cb, loc, end, first))
         .getResult();
   };
@@ -342,7 +325,7 @@ Value flashAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, doub
     return tensor::ExtractSliceOp::create(rb, loc, type, x, offsets, sizes, strides);
   };
   OpFoldResult queryCount =
-      count(b, queryBlock, wholeRows, arith::ConstantIndexOp::create(b, loc, l), row0);
+      count(b, queryStep, wholeRows, arith::ConstantIndexOp::create(b, loc, l), row0);
   Value qBlock = rows(b, q, row0, queryCount, e);
   Value keysEnd = arith::ConstantIndexOp::create(b, loc, s);
   if (causal) {
@@ -361,7 +344,7 @@ Value flashAttention(OpBuilder &b, Location loc, Value q, Value k, Value v, doub
       b, loc, arith::ConstantIndexOp::create(b, loc, 0), keysEnd, keyStep, running,
       [&](OpBuilder &lb, Location ll, Value col0, ValueRange state) {
         AttentionBuilder ib{lb, ll, /*batch=*/0, Value(), scale, causal};
-        OpFoldResult keyCount = count(lb, keyBlock, wholeKeys, keysEnd, col0);
+        OpFoldResult keyCount = count(lb, keyStep, wholeKeys, keysEnd, col0);
         Value m = state[0], sum = state[1], acc = state[2];
         Value sc = ib.scores(qBlock, ib.transpose(rows(lb, k, col0, keyCount, e)), row0, col0);
         // The running values are updated in place (generics whose init is
