@@ -93,6 +93,9 @@ void buildCpuToLLVMPipeline(OpPassManager &pm) {
   // Deep models: bounded function lengths before the passes whose cost
   // grows with the square of a function's length.
   pm.addPass(createOutlineLongBodies());
+  // A padded activation written in place: its producer's destination
+  // becomes the padded buffer's interior.
+  pm.addNestedPass<func::FuncOp>(createPadsInPlace());
   pm.addPass(createBufferizePass());
   pm.addPass(createCanonicalizerPass());
   // Tile buffers: allocated once outside the tile loops, on the stack when

@@ -115,6 +115,22 @@ def ApproximateMath : Pass<"mdl-approximate-math", "mlir::func::FuncOp"> {
                            "mlir::vector::VectorDialect"];
 }
 
+def PadsInPlace : Pass<"mdl-pads-in-place", "mlir::func::FuncOp"> {
+  let summary = "Pad by filling the border of the padded tensor and writing the interior in place";
+  let description = [{
+    A `tensor.pad` by a constant whose sizes are static (but for the
+    leading one) becomes a `tensor.empty` of the padded shape, fills of the
+    border slabs only, and a `tensor.insert_slice` of the source into the
+    interior, all placed before the op that produces the source. With
+    `-eliminate-empty-tensors` before bufferization, that producer (the
+    tile loops of a BatchNorm + ReLU6 before a depthwise convolution) then
+    writes straight into the padded buffer: bufferized as it was, a pad
+    filled the whole padded buffer and copied the source into it, two
+    passes over memory per padded activation.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
+}
+
 def TileAndFuse : Pass<"mdl-tile-and-fuse", "mlir::func::FuncOp"> {
   let summary = "Tile each fusion group's last op and fuse its producers into the tile loops";
   let description = [{

@@ -167,10 +167,16 @@ struct TileAndFusePass : impl::TileAndFuseBase<TileAndFusePass> {
               return std::nullopt;
             // Its one use: the slice in the loop, or a member of the group
             // (the original consumer, about to die).
+            // An accumulator's init (a contraction's zero fill) is the
+            // loop's own destination instead: the fused tile fill takes its
+            // place there, and each tile is filled just before its
+            // contraction reads it.
             int inLoop = 0;
             for (Operation *user : valueUsers(producer.getOwner())) {
               if (isa<tensor::ExtractSliceOp>(user) &&
                   isa<scf::ForOp, scf::ForallOp>(user->getParentOp()))
+                ++inLoop;
+              else if (isInit && isa<scf::ForOp, scf::ForallOp>(user))
                 ++inLoop;
               else if (!group.contains(user))
                 return std::nullopt;

@@ -165,6 +165,32 @@ func.func @chosen_sizes(%a: tensor<32x72xf32>, %p: tensor<?x72x64xf32>, %acc: te
   return %r : tensor<?x32x64xf32>
 }
 
+// A contraction that is its group's last op, its accumulator a zero fill:
+// the fill joins the tile, just before the contraction reads it, and the
+// loop's destination is the fill's (a whole-tensor fill before the loop
+// was one pass over every accumulator, on one thread).
+// CHECK-LABEL: func.func @fill_of_root
+// CHECK-NOT:     linalg.fill
+// CHECK:         scf.forall (%[[IMG:.*]], %[[CH:.*]]) = (0, 0) to (%{{.*}}, 32) step (1, 16) shared_outs(%[[ACC_OUT:.*]] = %[[EMPTY:[^)]*]])
+// CHECK:           %[[YT:.*]] = tensor.extract_slice %[[ACC_OUT]][%[[IMG]], %[[CH]], 0] [1, 16, 64] [1, 1, 1]
+// CHECK-NEXT:      %[[Z:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%[[YT]] : tensor<1x16x64xf32>)
+// CHECK-NEXT:      linalg.generic {{.*}} outs(%[[Z]] : tensor<1x16x64xf32>)
+func.func @fill_of_root(%a: tensor<32x72xf32>, %p: tensor<?x72x64xf32>) -> tensor<?x32x64xf32> {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %n = tensor.dim %p, %c0 : tensor<?x72x64xf32>
+  %e = tensor.empty(%n) : tensor<?x32x64xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<?x32x64xf32>) -> tensor<?x32x64xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d1, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%a, %p : tensor<32x72xf32>, tensor<?x72x64xf32>) outs(%acc : tensor<?x32x64xf32>) attrs = {mdl.tile_sizes = array<i64: 1, 16, 0, 0>} {
+  ^bb0(%u: f32, %v: f32, %o: f32):
+    %m = arith.mulf %u, %v : f32
+    %s = arith.addf %o, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<?x32x64xf32>
+  return %r : tensor<?x32x64xf32>
+}
+
 // softmax's exponentials feed both its sum and its division: they are
 // materialized by a loop of their own, not fused into both (computed twice
 // a tile); the sum, used once, is fused into the division's tiles.
