@@ -80,7 +80,8 @@ struct CpuTarget {
   int64_t minPackedRows = 4;
 
   //===- Tiles (-mdl-tile-and-fuse, -mdl-vectorizable-loop-order) ---------===//
-  /// Rows of a matrix per tile, so that each weight row loaded serves them.
+  /// Rows of a matrix per tile, so that each weight row loaded serves them
+  /// (AVX-512: outerRows, one block of the outer-product kernels).
   int64_t rowBlock = 16;
   /// Columns per tile of a Linear whose weight passes largeWeightBytes: the
   /// batch's rows then share the weight's columns instead.
