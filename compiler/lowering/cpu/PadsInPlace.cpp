@@ -7,9 +7,9 @@
 #include "lowering/cpu/Passes.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/LoopLikeInterface.h"
 
 namespace modelc::lowering {
 #define GEN_PASS_DEF_PADSINPLACE
@@ -21,20 +21,17 @@ using namespace mlir;
 namespace modelc::lowering {
 namespace {
 
-/// The operand that `value`'s producer writes `value` into: a tile loop's
-/// shared output or iteration argument, a destination-style op's init.
+/// The operand that `value`'s producer writes `value` into: a
+/// destination-style op's init (scf.forall's shared output among them), a
+/// loop's iteration argument.
 OpOperand *destinationOf(Value value) {
   auto result = dyn_cast<OpResult>(value);
   if (!result)
     return nullptr;
-  Operation *op = result.getOwner();
-  unsigned i = result.getResultNumber();
-  if (auto forall = dyn_cast<scf::ForallOp>(op))
-    return &forall.getOutputsMutable()[i];
-  if (auto loop = dyn_cast<scf::ForOp>(op))
-    return &loop.getInitArgsMutable()[i];
-  if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
-    return dps.getDpsInitOperand(i);
+  if (auto dps = dyn_cast<DestinationStyleOpInterface>(result.getOwner()))
+    return dps.getTiedOpOperand(result);
+  if (auto loop = dyn_cast<LoopLikeOpInterface>(result.getOwner()))
+    return loop.getTiedLoopInit(result);
   return nullptr;
 }
 
@@ -73,6 +70,7 @@ LogicalResult padInPlace(RewriterBase &rewriter, tensor::PadOp pad) {
     }
   }
   Value padded = tensor::EmptyOp::create(rewriter, loc, type, dynamic);
+  SmallVector<OpFoldResult> ones(type.getRank(), rewriter.getIndexAttr(1));
   // The border, each element once: along dimension d, the slabs before and
   // after the interior, inside the interior along the dimensions before d
   // and whole along those after it.
@@ -85,9 +83,7 @@ LogicalResult padInPlace(RewriterBase &rewriter, tensor::PadOp pad) {
       for (int64_t e = 0; e < type.getRank(); ++e) {
         if (e < d) {
           offsets.push_back(rewriter.getIndexAttr(low[e]));
-          slabSizes.push_back(type.isDynamicDim(e)
-                                  ? sizes[e]
-                                  : rewriter.getIndexAttr(type.getDimSize(e) - low[e] - high[e]));
+          slabSizes.push_back(sourceSizes[e]);
         } else if (e == d) {
           offsets.push_back(rewriter.getIndexAttr(before ? 0 : type.getDimSize(d) - high[d]));
           slabSizes.push_back(rewriter.getIndexAttr(width));
@@ -96,26 +92,22 @@ LogicalResult padInPlace(RewriterBase &rewriter, tensor::PadOp pad) {
           slabSizes.push_back(sizes[e]);
         }
       }
-      SmallVector<OpFoldResult> ones(type.getRank(), rewriter.getIndexAttr(1));
       Value slab = tensor::ExtractSliceOp::create(rewriter, loc, padded, offsets, slabSizes, ones);
       Value filled = linalg::FillOp::create(rewriter, loc, padValue, slab).getResult(0);
       padded = tensor::InsertSliceOp::create(rewriter, loc, filled, padded, offsets, slabSizes,
                                              ones);
     }
   }
-  SmallVector<OpFoldResult> offsets;
-  for (int64_t d = 0; d < type.getRank(); ++d)
-    offsets.push_back(rewriter.getIndexAttr(low[d]));
-  SmallVector<OpFoldResult> interior = sourceSizes;
-  SmallVector<OpFoldResult> ones(type.getRank(), rewriter.getIndexAttr(1));
+  SmallVector<OpFoldResult> corner = getAsIndexOpFoldResult(rewriter.getContext(), low);
   if (empty) {
-    Value window = tensor::ExtractSliceOp::create(rewriter, loc, padded, offsets, interior, ones);
+    Value window =
+        tensor::ExtractSliceOp::create(rewriter, loc, padded, corner, sourceSizes, ones);
     rewriter.modifyOpInPlace(destination->getOwner(), [&] { destination->set(window); });
   }
   // The source into the interior: where the producer wrote it there, a
   // slice inserted where it was extracted, which bufferizes to nothing.
   rewriter.setInsertionPoint(pad);
-  rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(pad, source, padded, offsets, interior,
+  rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(pad, source, padded, corner, sourceSizes,
                                                      ones);
   return success();
 }

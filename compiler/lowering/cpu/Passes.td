@@ -118,15 +118,17 @@ def ApproximateMath : Pass<"mdl-approximate-math", "mlir::func::FuncOp"> {
 def PadsInPlace : Pass<"mdl-pads-in-place", "mlir::func::FuncOp"> {
   let summary = "Pad by filling the border of the padded tensor and writing the interior in place";
   let description = [{
-    A `tensor.pad` by a constant whose sizes are static (but for the
-    leading one) becomes a `tensor.empty` of the padded shape, fills of the
-    border slabs only, and a `tensor.insert_slice` of the source into the
-    interior, all placed before the op that produces the source. With
-    `-eliminate-empty-tensors` before bufferization, that producer (the
-    tile loops of a BatchNorm + ReLU6 before a depthwise convolution) then
-    writes straight into the padded buffer: bufferized as it was, a pad
-    filled the whole padded buffer and copied the source into it, two
-    passes over memory per padded activation.
+    A `tensor.pad` by a constant with static padding and static sizes (but
+    for an unpadded leading one) becomes a `tensor.empty` of the padded
+    shape, fills of the border slabs only, and a `tensor.insert_slice` of
+    the source into the interior. Where the source's producer (the tile
+    loops of a BatchNorm + ReLU6 before a depthwise convolution, any
+    destination-style op) writes into a `tensor.empty`, the border is built
+    before it and its destination becomes the interior's slice, so that
+    bufferization writes it straight into the padded buffer and the insert
+    copies nothing. Bufferized as it was, a pad filled the whole padded
+    buffer and copied the source into it: two serial passes over memory
+    per padded activation.
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }

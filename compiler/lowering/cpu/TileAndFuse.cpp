@@ -166,11 +166,10 @@ struct TileAndFusePass : impl::TileAndFuseBase<TileAndFusePass> {
             if (columns && !isInit && !rootsContraction)
               return std::nullopt;
             // Its one use: the slice in the loop, or a member of the group
-            // (the original consumer, about to die).
-            // An accumulator's init (a contraction's zero fill) is the
-            // loop's own destination instead: the fused tile fill takes its
-            // place there, and each tile is filled just before its
-            // contraction reads it.
+            // (the original consumer, about to die). An accumulator's init
+            // (a contraction's zero fill) is used by the loop itself, as its
+            // destination: the fused fill takes its place, and each tile is
+            // filled just before its contraction reads it.
             int inLoop = 0;
             for (Operation *user : valueUsers(producer.getOwner())) {
               if (isa<tensor::ExtractSliceOp>(user) &&

@@ -38,8 +38,9 @@ RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
 
 /// The pieces of attention over queries q [.., R, E] and keys k [.., C, E]
 /// and values v [.., C, Ev] (a block of each, or whole sequences), as linalg
-/// generics on tensors. The `batch` leading dimensions (0 or 1) are carried along as
-/// parallel loops; a dynamic batch size is read from `batchFrom`.
+/// generics on tensors. The `batch` leading dimensions (0 or 1) are
+/// carried along as parallel loops; a dynamic batch size is read from
+/// `batchFrom`.
 struct AttentionBuilder {
   OpBuilder &b;
   Location loc;
@@ -112,7 +113,8 @@ struct AttentionBuilder {
 
   /// x [.., C, E] as [.., E, C].
   Value transpose(Value x) const {
-    return generic(empty({{x, batch + 1}, {x, batch}}, typeOf(x).getElementType()), x, {map(2, {1, 0}), map(2, {0, 1})}, 2, 0,
+    return generic(empty({{x, batch + 1}, {x, batch}}, typeOf(x).getElementType()), x,
+                   {map(2, {1, 0}), map(2, {0, 1})}, 2, 0,
                    [](OpBuilder &, Location, ValueRange a) { return a[0]; });
   }
 

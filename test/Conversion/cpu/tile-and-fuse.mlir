@@ -171,7 +171,9 @@ func.func @chosen_sizes(%a: tensor<32x72xf32>, %p: tensor<?x72x64xf32>, %acc: te
 // was one pass over every accumulator, on one thread).
 // CHECK-LABEL: func.func @fill_of_root
 // CHECK-NOT:     linalg.fill
-// CHECK:         scf.forall (%[[IMG:.*]], %[[CH:.*]]) = (0, 0) to (%{{.*}}, 32) step (1, 16) shared_outs(%[[ACC_OUT:.*]] = %[[EMPTY:[^)]*]])
+// CHECK:         %[[EMPTY:.*]] = tensor.empty
+// CHECK-NOT:     linalg.fill
+// CHECK:         scf.forall (%[[IMG:.*]], %[[CH:.*]]) = (0, 0) to (%{{.*}}, 32) step (1, 16) shared_outs(%[[ACC_OUT:.*]] = %[[EMPTY]])
 // CHECK:           %[[YT:.*]] = tensor.extract_slice %[[ACC_OUT]][%[[IMG]], %[[CH]], 0] [1, 16, 64] [1, 1, 1]
 // CHECK-NEXT:      %[[Z:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%[[YT]] : tensor<1x16x64xf32>)
 // CHECK-NEXT:      linalg.generic {{.*}} outs(%[[Z]] : tensor<1x16x64xf32>)
