@@ -64,6 +64,10 @@ void addBufferize(OpPassManager &pm) {
   options.bufferizeFunctionBoundaries = true;
   options.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(options));
+  // Its constants' globals come in the order it visited the functions,
+  // which changes from run to run: named and ordered by contents instead,
+  // so that a compile's output is the same bytes every time.
+  pm.addPass(createCanonicalGlobalOrder());
 }
 
 void addCleanup(OpPassManager &pm) {

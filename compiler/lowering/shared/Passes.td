@@ -139,6 +139,22 @@ def AttentionToLinalg : Pass<"mdl-attention-to-linalg", "mlir::func::FuncOp"> {
                            "mlir::tensor::TensorDialect"];
 }
 
+def CanonicalGlobalOrder : Pass<"mdl-canonical-global-order", "mlir::ModuleOp"> {
+  let summary = "Name and order a module's memref.globals by their contents";
+  let description = [{
+    One-shot bufferization makes a `memref.global` for each constant tensor,
+    named after its type (`__constant_4xf32`, then `__constant_4xf32_0`, ...)
+    in the order it visits the functions, which changes from run to run: the
+    same model compiled twice gave libraries with the constants at other
+    addresses, and the same name for other data (a GPT's position table and
+    causal mask swapped places). This pass gives each group of globals named
+    after one type its names in the order of their contents (type, then
+    bytes), and puts every global at the module's start in the order of its
+    name, so that a model's library is the same bytes on every compile.
+    Runs after bufferization.
+  }];
+}
+
 def FlattenConstantGlobals : Pass<"mdl-flatten-constant-globals", "mlir::ModuleOp"> {
   let summary = "Give every llvm.mlir.global with dense data one flat array type";
   let description = [{
