@@ -386,6 +386,16 @@ class OpsConv(ParamModel):
         return l + F.mse_loss(F.conv2d(z, self.w2, padding=2, dilation=2), t2)
 
 
+class OpsConvSmall(ParamModel):  # ops_conv_small.mdl
+    PARAMS = (("p", (2, 4, 1, 1)), ("w", (4, 4, 3, 3)), ("b", (4,)), ("p2", (2, 4, 2, 2)),
+              ("w2", (4, 4, 3, 3)), ("p3", (2, 4, 1, 3)), ("w3", (3, 4, 3, 3)))
+
+    def loss(self, x, x2, x3, t, t2, t3):
+        l = F.mse_loss(F.conv2d(x + self.p, self.w, self.b, padding=1), t)
+        l = l + F.mse_loss(F.conv2d(x2 + self.p2, self.w2, stride=2, padding=1), t2)
+        return l + F.mse_loss(F.conv2d(x3 + self.p3, self.w3 * 2.0, padding=1), t3)
+
+
 class OpsConv1d(ParamModel):  # ops_conv1d.mdl
     PARAMS = (("p", (2, 4, 11)), ("w", (4, 2, 3)), ("b", (4,)), ("w2", (2, 4, 3)))
 
@@ -875,6 +885,12 @@ ops_case("ops_pool", OpsPool, init_ops_pool,
 ops_case("ops_conv", OpsConv, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 4, 7, 7), "t": randn(g, 2, 4, 4, 4), "t2": randn(g, 2, 2, 7, 7)},
          "conv2d: input, weight, bias gradients; stride 2 padding 1 groups 2; dilation 2 without bias")
+ops_case("ops_conv_small", OpsConvSmall, lambda m, g, x: params_default(m, g),
+         lambda g: {"x": randn(g, 2, 4, 1, 1), "x2": randn(g, 2, 4, 2, 2), "x3": randn(g, 2, 4, 1, 3),
+                    "t": randn(g, 2, 4, 1, 1), "t2": randn(g, 2, 4, 1, 1), "t3": randn(g, 2, 3, 1, 3)},
+         "conv2d on images smaller than the filter's reach (taps that read only padding, trimmed): "
+         "3x3 on 1x1, 3x3 stride 2 on 2x2, 3x3 on 1x3 with a filter computed in the call; "
+         "input, weight, bias gradients")
 ops_case("ops_conv1d", OpsConv1d, lambda m, g, x: params_default(m, g),
          lambda g: {"x": randn(g, 2, 4, 11), "t": randn(g, 2, 4, 6), "t2": randn(g, 2, 2, 6),
                     "t3": randn(g, 2, 4, 3)},

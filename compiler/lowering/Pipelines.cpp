@@ -97,8 +97,10 @@ void buildMdlToFusedLinalgPipeline(OpPassManager &pm) {
 }
 
 void buildCpuTilingPipeline(OpPassManager &pm) {
-  // Module passes first: they add functions (a convolution's Winograd form,
+  // Convolutions on small images without the taps that read only padding,
+  // then module passes: they add functions (a convolution's Winograd form,
   // the packing of a weight) and the values derived once per state.
+  pm.addPass(createTrimConvTaps());
   pm.addPass(createWinogradConv());
   pm.addPass(createPackWeights());
   pm.addNestedPass<func::FuncOp>(createConvToGemm());

@@ -5,6 +5,34 @@
 
 include "mlir/Pass/PassBase.td"
 
+def TrimConvTaps : Pass<"mdl-trim-conv-taps", "mlir::ModuleOp"> {
+  let summary = "Drop the filter taps of a convolution that only ever read padding";
+  let description = [{
+    A `linalg.conv_2d_nchw_fchw` with dilation 1 whose input is a
+    `tensor.pad` by zero, with static spatial sizes: a filter row (or
+    column) r is read against the image only if some output row o has
+    low <= o * stride + r < low + H; on a small image the others meet
+    padding at every output. ResNet-18 on CIFAR's 32x32 images ends on 1x1
+    images, where a 3x3 convolution padded by 1 reads the image only with
+    its centre tap: 8 of its 9 multiplications were of zeros (and 5 of 9
+    for the 3x3 stride-2 convolution before them). Such a convolution
+    becomes one over the filter's used rows and columns (a slice) and the
+    input window they read: a slice of the pad's source, padded only where
+    the window still reaches padding, and the kept taps copied into a
+    filter of their own (dense, for the kernels: as a slice, the 1x1
+    products read a row every 9 floats and ran as scalar loops, slower than
+    the 3x3 convolutions). For a parameter's filter that copy is a derived
+    value (`taps_<row>_<col>_<rows>x<cols>(<parameter>)`), made once per
+    state by `modelc_prepare` through `modelc_conv_taps_<filter>_<kind>`;
+    a filter computed in the call is copied in the call (at 512x512, 1 ms
+    a copy). The result is the same (the dropped taps added 0 * w). Before -mdl-winograd-conv and -mdl-conv-to-gemm,
+    which then see the smaller convolution (a 1x1 one: a product).
+  }];
+  let dependentDialects = ["mlir::bufferization::BufferizationDialect",
+                           "mlir::func::FuncDialect", "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 def WinogradConv : Pass<"mdl-winograd-conv", "mlir::ModuleOp"> {
   let summary = "Compute 3x3 stride-1 convolutions as Winograd F(2x2, 3x3)";
   let description = [{
