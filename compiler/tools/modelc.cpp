@@ -306,6 +306,7 @@ int linkObjects(const llvm::Triple &triple) {
   }
   return 0;
 }
+
 /// Whether the command line asks the pass managers for IR dumps or timing
 /// reports, which two pipelines run side by side would interleave.
 bool passesReport() {
