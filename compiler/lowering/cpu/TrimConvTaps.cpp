@@ -61,12 +61,11 @@ struct TapRange {
 /// A convolution whose filter keeps rows [rows.lo, rows.hi] and columns
 /// [cols.lo, cols.hi] of its taps.
 struct Trim {
-  // Handles: what they point to changes, not which op it is.
-  mutable linalg::Conv2DNchwFchwOp conv;
-  mutable tensor::PadOp pad;
+  linalg::Conv2DNchwFchwOp conv;
+  tensor::PadOp pad;
   TapRange rows, cols;
   RankedTensorType keptType;
-  mutable func::FuncOp fn;
+  func::FuncOp fn;
   std::optional<unsigned> parameter; // the filter's argument, if a parameter
 
   /// Names the kept taps as a derived value's kind: offsets and sizes.
@@ -128,7 +127,7 @@ Value spatialSlice(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> offset
 
 /// The kept taps of `filter` copied into `into`, dense: as a slice their
 /// rows lie a whole filter's width apart, which no kernel reads at speed.
-Value copyTaps(OpBuilder &b, Location loc, const Trim &t, Value filter, Value into) {
+Value copyTaps(OpBuilder &b, Location loc, Trim &t, Value filter, Value into) {
   Value kept = spatialSlice(b, loc, filter, {t.rows.lo, t.cols.lo},
                             {t.keptType.getDimSize(2), t.keptType.getDimSize(3)});
   return linalg::CopyOp::create(b, loc, kept, into).getResult(0);
@@ -137,7 +136,7 @@ Value copyTaps(OpBuilder &b, Location loc, const Trim &t, Value filter, Value in
 /// `modelc_conv_taps_<F>x<C>x<KH>x<KW>_<kind>(filter, into) -> kept`:
 /// copyTaps as a function, which `modelc_prepare` calls once per state for
 /// a parameter's filter.
-func::FuncOp getOrCreateTapsCopy(ModuleOp module, const Trim &t) {
+func::FuncOp getOrCreateTapsCopy(ModuleOp module, Trim &t) {
   auto filterType = cast<RankedTensorType>(t.conv.getInputs()[1].getType());
   std::string name =
       fmt::format("modelc_conv_taps_{}x{}x{}x{}_{}", filterType.getDimSize(0),
@@ -158,7 +157,7 @@ func::FuncOp getOrCreateTapsCopy(ModuleOp module, const Trim &t) {
 }
 
 /// `t.conv` on the window of the image its kept taps read, with `taps`.
-void rewrite(RewriterBase &rewriter, const Trim &t, Value taps) {
+void rewrite(RewriterBase &rewriter, Trim &t, Value taps) {
   Location loc = t.conv.getLoc();
   auto image = cast<RankedTensorType>(t.pad.getSource().getType());
   Value input = t.pad.getSource();
@@ -200,7 +199,7 @@ struct TrimConvTapsPass : impl::TrimConvTapsBase<TrimConvTapsPass> {
     // functions. (The copies are functions of the module the walk saw.)
     SmallVector<DerivedValue> derived;
     std::set<std::pair<unsigned, std::string>> seen;
-    for (const Trim &t : trims) {
+    for (Trim &t : trims) {
       if (!t.parameter || !seen.insert({*t.parameter, t.kind()}).second)
         continue;
       // The kind lives as long as the context.
@@ -211,7 +210,7 @@ struct TrimConvTapsPass : impl::TrimConvTapsBase<TrimConvTapsPass> {
       appendDerivedValues(module, derived);
 
     IRRewriter rewriter(ctx);
-    for (const Trim &t : trims) {
+    for (Trim &t : trims) {
       Location loc = t.conv.getLoc();
       rewriter.setInsertionPoint(t.conv);
       Value taps;

@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <map>
 #include <string>
-#include <tuple>
 
 namespace modelc::lowering {
 #define GEN_PASS_DEF_CANONICALGLOBALORDER
@@ -24,30 +23,16 @@ using namespace mlir;
 namespace modelc::lowering {
 namespace {
 
-/// What orders two globals: their type's spelling, then their data's bytes
-/// (dense data only; other globals keep their names' order).
-struct ContentKey {
-  std::string type;
-  bool dense = false;
-  StringRef bytes;
-  StringRef name;
-
-  explicit ContentKey(memref::GlobalOp global) : name(global.getSymName()) {
-    llvm::raw_string_ostream os(type);
-    global.getType().print(os);
-    if (auto values = dyn_cast_or_null<DenseElementsAttr>(global.getInitialValue().value_or(
-            Attribute()))) {
-      dense = true;
-      ArrayRef<char> raw = values.getRawData();
-      bytes = StringRef(raw.data(), raw.size());
-    }
-  }
-
-  bool operator<(const ContentKey &other) const {
-    return std::tie(type, dense, bytes, name) <
-           std::tie(other.type, other.dense, other.bytes, other.name);
-  }
-};
+/// A global's data as bytes (empty without dense data): what orders the
+/// members of a group, whose names, and so types, are all one.
+StringRef contentOf(memref::GlobalOp global) {
+  std::optional<Attribute> value = global.getInitialValue();
+  auto dense = value ? dyn_cast<DenseElementsAttr>(*value) : DenseElementsAttr();
+  if (!dense)
+    return {};
+  ArrayRef<char> raw = dense.getRawData();
+  return StringRef(raw.data(), raw.size());
+}
 
 /// The name bufferization derives from a type: `__constant_4xf32` for
 /// `__constant_4xf32_0` too (SymbolTable's uniquing suffix removed).
@@ -80,10 +65,12 @@ struct CanonicalGlobalOrderPass : impl::CanonicalGlobalOrderBase<CanonicalGlobal
       for (memref::GlobalOp g : members)
         names.push_back(g.getSymName().str());
       llvm::sort(names);
-      SmallVector<memref::GlobalOp> byContent(members);
-      llvm::stable_sort(byContent, [](memref::GlobalOp a, memref::GlobalOp b) {
-        return ContentKey(a) < ContentKey(b);
-      });
+      // Equal contents are interchangeable: any order of them is the same.
+      SmallVector<std::pair<StringRef, memref::GlobalOp>> keyed;
+      for (memref::GlobalOp g : members)
+        keyed.push_back({contentOf(g), g});
+      llvm::stable_sort(keyed, llvm::less_first());
+      SmallVector<memref::GlobalOp> byContent = llvm::to_vector(llvm::make_second_range(keyed));
       // Two steps, through names no symbol has, so that no rename lands on
       // a name still taken.
       for (auto [i, g] : llvm::enumerate(byContent))

@@ -310,7 +310,7 @@ Value flipSpatial(OpBuilder &b, Location loc, Value w, bool transpose = false) {
 /// window of Gd they read: the forward's padding would be cut off, and on
 /// small images it was most of the work (CIFAR ResNet-18's 1x1 images:
 /// dXpad 3x3 for the 1 element kept, 81 products per input gradient
-/// element in place of 1). With stride 1 that window is g padded by
+/// element in place of 9). With stride 1 that window is g padded by
 /// (k - 1)·d - p, a convolution of a padded image whose taps that read only
 /// padding -mdl-trim-conv-taps drops.
 struct Conv2dGradInputLowering : OpRewritePattern<mlir::mdl::Conv2dGradInputOp> {
@@ -328,15 +328,15 @@ struct Conv2dGradInputLowering : OpRewritePattern<mlir::mdl::Conv2dGradInputOp> 
     int64_t h = xt.getDimSize(2), w = xt.getDimSize(3);
     int64_t eh = (kh - 1) * d[0], ew = (kw - 1) * d[1];
     Value g = op.getGrad();
-    auto index = [&](int64_t v) -> OpFoldResult { return rewriter.getIndexAttr(v); };
-    OpFoldResult batch = gt.isDynamicDim(0)
-                             ? OpFoldResult(tensor::DimOp::create(rewriter, loc, g, 0).getResult())
-                             : index(gt.getDimSize(0));
     // The rows and columns of Gd that the unpadded dXpad reads: [p, p + H + eh).
     Value window;
     if (s[0] == 1 && s[1] == 1 && eh >= p[0] && ew >= p[1]) {
       window = padSpatial(rewriter, loc, g, {eh - p[0], ew - p[1]}, 0.0);
     } else {
+      auto index = [&](int64_t v) -> OpFoldResult { return rewriter.getIndexAttr(v); };
+      OpFoldResult batch =
+          gt.isDynamicDim(0) ? OpFoldResult(tensor::DimOp::create(rewriter, loc, g, 0).getResult())
+                             : index(gt.getDimSize(0));
       int64_t hp = h + 2 * p[0], wp = w + 2 * p[1];
       Value big = batchFilled(rewriter, loc,
                               {gt.getDimSize(0), gt.getDimSize(1), hp + eh, wp + ew}, elt, g, 0.0);

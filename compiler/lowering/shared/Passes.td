@@ -148,8 +148,8 @@ def CanonicalGlobalOrder : Pass<"mdl-canonical-global-order", "mlir::ModuleOp"> 
     same model compiled twice gave libraries with the constants at other
     addresses, and the same name for other data (a GPT's position table and
     causal mask swapped places). This pass gives each group of globals named
-    after one type its names in the order of their contents (type, then
-    bytes), and puts every global at the module's start in the order of its
+    after one type its names in the order of their contents (their bytes),
+    and puts every global at the module's start in the order of its
     name, so that a model's library is the same bytes on every compile.
     Runs after bufferization.
   }];
