@@ -189,6 +189,7 @@ void buildGpuMappingPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createExpandStridedCopies(copies));
   pm.addPass(createConvertLinalgToParallelLoopsPass());
   addCleanup(pm);
+  pm.addNestedPass<func::FuncOp>(createChunkSerialSums());
   pm.addNestedPass<func::FuncOp>(createMapToGpu());
   addCleanup(pm);
 }

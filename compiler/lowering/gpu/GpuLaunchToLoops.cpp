@@ -51,8 +51,21 @@ LogicalResult launchAsLoops(gpu::LaunchOp launch) {
   loop(blockSize.z, threadIds.z);
   loop(blockSize.y, threadIds.y);
   loop(blockSize.x, threadIds.x);
-  for (Operation &op : body.without_terminator())
-    b.clone(op, mapping);
+  for (Operation &op : body.without_terminator()) {
+    Operation *clone = b.clone(op, mapping);
+    // A thread's reduction is summed in order. With reassociation allowed,
+    // the host's LLVM vectorizes it behind run-time overlap checks of the
+    // buffers' addresses, and the same call on the same data then rounded
+    // differently from one call to the next (the heap's addresses differ).
+    clone->walk([](arith::ArithFastMathInterface arith) {
+      auto flags = arith.getFastMathFlagsAttr();
+      if (flags && bitEnumContainsAll(flags.getValue(), arith::FastMathFlags::reassoc))
+        arith->setAttr(arith.getFastMathAttrName(),
+                       arith::FastMathFlagsAttr::get(arith->getContext(),
+                                                     flags.getValue() &
+                                                         ~arith::FastMathFlags::reassoc));
+    });
+  }
   launch.erase();
   return success();
 }

@@ -31,6 +31,25 @@ def ParallelLoopsOutermost : Pass<"mdl-parallel-loops-outermost", "mlir::func::F
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
+def ChunkSerialSums : Pass<"mdl-chunk-serial-sums", "mlir::func::FuncOp"> {
+  let summary = "Sum a reduction loop's terms in chunks, each from zero, before adding to the output";
+  let description = [{
+    On the GPU a reduction runs serially inside its thread: one chain of
+    float32 additions, K long (a Linear of 8192 inputs), strays about 3x
+    further from the exact sum than the CPU's kernels, which sum chunks of
+    64 terms from zero first (CpuTarget::sumChunk). A loop
+    `for k { out[i] = out[i] + x(k) }` whose addition may reassociate (a
+    reduction's combiner) becomes a loop over chunks of `chunk-steps`
+    iterations, each summing its terms into a register from -0.0 and
+    adding the partial to `out[i]` once. It also keeps the accumulator in
+    a register rather than in memory.
+  }];
+  let options = [Option<"chunkSteps", "chunk-steps", "int64_t", "64",
+                        "Iterations summed from zero before they meet the output">];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::memref::MemRefDialect",
+                           "mlir::scf::SCFDialect"];
+}
+
 def MapToGpu : Pass<"mdl-map-to-gpu", "mlir::func::FuncOp"> {
   let summary = "Run a bufferized function's loops as GPU kernels on device memory";
   let description = [{
