@@ -502,14 +502,6 @@ int main(int argc, char **argv) {
   // The GPU copy of the model: its own entries, beside the CPU code.
   mlir::OwningOpRef<mlir::ModuleOp> cudaModule, variantModule;
   if (cuda && cudaOptions.emulate) {
-    // Training runs on the CPU only (docs/CUDA.md); the emulated library is
-    // one module of kernels, so it has no training entries.
-    if (lowering::eraseTrainingFunctions(*module)) {
-      description->hasLoss = false;
-      description->lossInputs.clear();
-      narrate("--cuda-emulate: the loss's training functions are left out (training runs on "
-              "the CPU target)");
-    }
     if (failed(lowering::runPipeline(*module, lowering::buildGpuMappingPipeline)) ||
         failed(lowering::runPipeline(*module, lowering::buildGpuEmulationPipeline)))
       return 1;

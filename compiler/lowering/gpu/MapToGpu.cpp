@@ -228,11 +228,41 @@ private:
       op->moveBefore(terminator);
     for (Operation *op : ops)
       for (Value result : op->getResults())
-        for (Operation *user : result.getUsers())
-          if (!launch->isProperAncestor(user))
-            return user->emitOpError(
-                "uses on the host a value computed from device memory; this model "
-                "cannot run on the GPU");
+        if (llvm::any_of(result.getUsers(),
+                         [&](Operation *user) { return !launch->isProperAncestor(user); }) &&
+            failed(readOnHost(result, launch)))
+          return failure();
+    return success();
+  }
+
+  /// A scalar that the kernel `launch` computes and the host uses (a check
+  /// of the data, such as a class index out of range, whose report is a host
+  /// call): the kernel stores it to a device scalar, which is copied to a
+  /// host one after the launch (gpu-async-region makes the host wait before
+  /// it reads), and the host's uses read that.
+  LogicalResult readOnHost(Value value, gpu::LaunchOp launch) {
+    Type type = value.getType();
+    if (!type.isIntOrIndexOrFloat())
+      return value.getDefiningOp()->emitOpError(
+          "uses on the host a value computed from device memory; this model "
+          "cannot run on the GPU");
+    Location loc = value.getLoc();
+    auto scalar = MemRefType::get({}, type);
+    OpBuilder b(launch);
+    Value device = gpu::AllocOp::create(b, loc, scalar, Type(), ValueRange(), ValueRange(),
+                                        ValueRange(), /*hostShared=*/false)
+                       .getMemref();
+    OpBuilder k(launch.getBody().front().getTerminator());
+    memref::StoreOp::create(k, loc, value, device, ValueRange());
+    b.setInsertionPointAfter(launch);
+    Value host = memref::AllocOp::create(b, loc, scalar);
+    gpu::MemcpyOp::create(b, loc, TypeRange(), ValueRange(), host, device);
+    gpu::DeallocOp::create(b, loc, TypeRange(), ValueRange(), device);
+    Value read = memref::LoadOp::create(b, loc, host, ValueRange());
+    memref::DeallocOp::create(b, loc, host);
+    value.replaceUsesWithIf(read, [&](OpOperand &use) {
+      return !launch->isProperAncestor(use.getOwner());
+    });
     return success();
   }
 

@@ -102,3 +102,50 @@ func.func @shape_check(%x: memref<?x4xf32>) {
 // CHECK-NEXT:      func.call @modelc_shape_check_failed
 // CHECK-NOT:     gpu.launch
 // CHECK:         return
+
+// A check of the data (a class index out of range): the one-thread kernel
+// that finds the index stores it to a device scalar, the host copies that to
+// a host scalar and reads it, and the check's if and call stay on the host.
+func.func @data_check(%y: memref<8xi64>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %none = arith.constant -100 : i64
+  %ten = arith.constant 10 : i64
+  %line = arith.constant 3 : i64
+  %kind = arith.constant 3 : i64
+  %found = memref.alloc() : memref<i64>
+  memref.store %none, %found[] : memref<i64>
+  scf.for %i = %c0 to %c8 step %c1 {
+    %v = memref.load %y[%i] : memref<8xi64>
+    %big = arith.cmpi sge, %v, %ten : i64
+    %old = memref.load %found[] : memref<i64>
+    %new = arith.select %big, %v, %old : i64
+    memref.store %new, %found[] : memref<i64>
+  }
+  %value = memref.load %found[] : memref<i64>
+  memref.dealloc %found : memref<i64>
+  %bad = arith.cmpi ne, %value, %none : i64
+  scf.if %bad {
+    func.call @modelc_shape_check_failed(%line, %line, %value, %ten, %kind) : (i64, i64, i64, i64, i64) -> ()
+  }
+  return
+}
+// CHECK-LABEL: func.func @data_check
+// CHECK:         %[[FOUND:.*]] = gpu.alloc () : memref<i64>
+// CHECK:         %[[DEV:.*]] = gpu.alloc () : memref<i64>
+// CHECK:         gpu.launch
+// CHECK:           scf.for
+// CHECK:             memref.store
+// CHECK-NEXT:      }
+// CHECK-NEXT:      %[[V:.*]] = memref.load %[[FOUND]][] : memref<i64>
+// CHECK-NEXT:      memref.store %[[V]], %[[DEV]][] : memref<i64>
+// CHECK-NEXT:      gpu.terminator
+// CHECK:         %[[HOST:.*]] = memref.alloc() : memref<i64>
+// CHECK-NEXT:    gpu.memcpy %[[HOST]], %[[DEV]]
+// CHECK-NEXT:    gpu.dealloc %[[DEV]]
+// CHECK-NEXT:    %[[READ:.*]] = memref.load %[[HOST]][] : memref<i64>
+// CHECK-NEXT:    memref.dealloc %[[HOST]]
+// CHECK:         %[[BAD:.*]] = arith.cmpi ne, %[[READ]]
+// CHECK:         scf.if %[[BAD]]
+// CHECK-NEXT:      func.call @modelc_shape_check_failed(%{{.*}}, %{{.*}}, %[[READ]],
