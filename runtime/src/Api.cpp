@@ -437,13 +437,22 @@ int32_t backward(modelc_model *model, const modelc_tensor *inputs, int32_t n_inp
   return lossBackward(*model, inputs, n_inputs, loss, error) ? 0 : fail(model, error);
 }
 
-/// step: the optimizer's update, on the CPU.
+/// step: the optimizer's update, on the CPU. For a model on a GPU it runs
+/// on the host's copy of the state: the parameters come down, are updated
+/// and go back up (its state stays on the host).
 int32_t optimizerStep(modelc_model *model, const char *function) {
-  if (!canTrain(model, function, /*onCpu=*/true))
+  if (!canTrain(model, function, /*onCpu=*/!libraryTrainsOnCuda()))
     return -1;
   if (!model->optimizer)
     return fail(model, format("%s: no optimizer yet (call set_optimizer first)", function));
+  std::string error;
+  if (model->device != kCpu && !syncStateToHost(*model, error))
+    return fail(model, format("%s: %s", function, error.c_str()));
   model->optimizer->step(*model);
+  if (model->device != kCpu)
+    for (size_t index : model->desc->parameters)
+      if (!writeStateEntry(*model, index, model->stateData[index], error))
+        return fail(model, format("%s: %s", function, error.c_str()));
   return 0;
 }
 
@@ -516,7 +525,7 @@ MODELC_RT_EXPORT int32_t modelc_rt_train_step(modelc_model *model,
     // The checks before zero_grad, so that refused inputs change nothing.
     // (A failed shape check of the generated code leaves the gradients
     // zeroed, as the script's zero_grad() would have.)
-    if (!canTrain(model, "train_step", /*onCpu=*/true))
+    if (!canTrain(model, "train_step", /*onCpu=*/!libraryTrainsOnCuda()))
       return -1;
     if (!model->optimizer)
       return fail(model, "train_step: no optimizer yet (call set_optimizer first)");

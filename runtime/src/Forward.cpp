@@ -263,14 +263,15 @@ bool runOnCpu(modelc_model &model, const modelc_tensor *inputs,
                    desc.outputs, inputs, desc.inputs.size(), copyOutputs, error);
 }
 
-/// Downloads result `view` (device memory, any non-negative strides) into
-/// output slot `j`, prepared for `nbytes`.
-bool downloadResult(modelc_model &model, size_t j, const ResultView &view,
-                    uint64_t nbytes, std::string &error) {
+} // namespace
+
+bool downloadView(const ResultView &view, size_t elementSize, void *dst,
+                  const std::string &name, std::string &error) {
+  uint64_t nbytes = elementSize;
+  for (int64_t size : view.sizes)
+    nbytes *= static_cast<uint64_t>(size);
   if (nbytes == 0)
     return true;
-  size_t elementSize = dtypeSize(model.desc->outputs[j].dtype);
-  char *dst = static_cast<char *>(model.outputs[j].data);
   uint64_t device = reinterpret_cast<uintptr_t>(view.data);
   // The elements the view spans, from its first one.
   uint64_t span = 1;
@@ -279,7 +280,7 @@ bool downloadResult(modelc_model &model, size_t j, const ResultView &view,
   for (size_t d = view.sizes.size(); d-- > 0;) {
     if (view.strides[d] < 0) {
       error = format("internal error: the generated code returned %s with a "
-                     "negative stride", model.desc->outputs[j].name.c_str());
+                     "negative stride", name.c_str());
       return false;
     }
     if (view.sizes[d] != 1 && view.strides[d] != expected)
@@ -293,8 +294,87 @@ bool downloadResult(modelc_model &model, size_t j, const ResultView &view,
   std::vector<char> staging(span * elementSize);
   if (!cuda::download(staging.data(), device, staging.size(), error))
     return false;
-  copyStrided(dst, staging.data(), elementSize, view.sizes, view.strides);
+  copyStrided(static_cast<char *>(dst), staging.data(), elementSize, view.sizes, view.strides);
   return true;
+}
+
+bool callOnCuda(modelc_model &model, GeneratedFunction function,
+                const std::vector<TensorDesc> &results, const std::vector<TensorDesc> &inputDescs,
+                const modelc_tensor *inputs, const char *name, const ResultConsumer &consume,
+                std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  int ordinal = model.device;
+  cuda::DeviceScope scope(ordinal);
+  std::string why;
+  // The inputs, in device memory for this call.
+  std::vector<uint64_t> staged;
+  auto releaseAll = [&staged](const std::vector<uint64_t> &more) {
+    for (uint64_t p : more)
+      cuda::release(p);
+    for (uint64_t p : staged)
+      cuda::release(p);
+  };
+  std::vector<void *> inputData;
+  for (size_t i = 0; i < inputDescs.size(); ++i) {
+    uint64_t nbytes = 0, ptr = 0;
+    computeNumBytes(shapeOf(inputs[i]), inputDescs[i].dtype, nbytes);
+    if (!cuda::allocate(nbytes, ptr, why) ||
+        (staged.push_back(ptr), !cuda::upload(ptr, inputs[i].data, nbytes, why))) {
+      error = format("%s: cannot copy input '%s' (%llu bytes) to %s: %s", name,
+                     inputDescs[i].name.c_str(), static_cast<unsigned long long>(nbytes),
+                     deviceName(ordinal), why.c_str());
+      releaseAll({});
+      return false;
+    }
+    inputData.push_back(reinterpret_cast<void *>(ptr));
+  }
+  // The buffers as they were, for a training call that fails a check of
+  // the generated code (which writes them at its end).
+  std::vector<std::vector<char>> before;
+  bool keepBuffers = model.training && desc.shapeChecks;
+  for (size_t i = 0; keepBuffers && i < desc.states.size(); ++i) {
+    before.emplace_back();
+    if (desc.states[i].kind == StateKind::Parameter)
+      continue;
+    before.back().resize(desc.states[i].nbytes);
+    if (!readStateEntry(model, i, before.back().data(), why)) {
+      error = format("%s: %s", name, why.c_str());
+      releaseAll({});
+      return false;
+    }
+  }
+  std::vector<void *> stateData;
+  for (uint64_t p : model.deviceState)
+    stateData.push_back(reinterpret_cast<void *>(p));
+  PackedCall call;
+  packCall(desc, results, stateData, ForwardInputs{inputData, inputs, &model.randomStream},
+           /*derivedData=*/nullptr, call);
+  cuda::beginGeneratedCall();
+  shapeCheck = ShapeCheckFailure();
+  function(call.args.data());
+  // What the generated code allocated and did not free: its results.
+  std::vector<uint64_t> allocations;
+  bool ok = cuda::endGeneratedCall(allocations, why) && cuda::synchronize(why);
+  if (!ok) {
+    error = format("%s: %s", name, why.c_str());
+  } else if (shapeCheckFailed(desc, error)) {
+    ok = false;
+    for (size_t i = 0; keepBuffers && i < desc.states.size(); ++i)
+      if (desc.states[i].kind != StateKind::Parameter)
+        writeStateEntry(model, i, before[i].data(), why);
+  } else {
+    ok = consume(call, error);
+  }
+  releaseAll(allocations);
+  return ok;
+}
+
+namespace {
+
+/// Downloads result `view` into output slot `j`, prepared for it.
+bool downloadResult(modelc_model &model, size_t j, const ResultView &view, std::string &error) {
+  return downloadView(view, dtypeSize(model.desc->outputs[j].dtype), model.outputs[j].data,
+                      model.desc->outputs[j].name, error);
 }
 
 bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
@@ -353,7 +433,7 @@ bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
     ResultView view = resultView(call, j);
     uint64_t nbytes;
     ok = prepareOutput(model, j, view.sizes, nbytes, error);
-    if (ok && !downloadResult(model, j, view, nbytes, why)) {
+    if (ok && !downloadResult(model, j, view, why)) {
       error = format("forward: cannot copy %s from %s: %s",
                      desc.outputs[j].name.c_str(), deviceName(ordinal),
                      why.c_str());

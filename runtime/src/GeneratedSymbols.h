@@ -32,6 +32,10 @@ modelc_generated_cuda_forward_train(void **args);
 /// every parameter in description order (frozen ones included). _train runs
 /// `loss` in training mode (buffers updated, dropout draws), _eval in eval.
 __attribute__((visibility("hidden"), weak)) void
+modelc_generated_cuda_loss_backward_train(void **args);
+__attribute__((visibility("hidden"), weak)) void
+modelc_generated_cuda_loss_backward_eval(void **args);
+__attribute__((visibility("hidden"), weak)) void
 modelc_generated_loss_backward_train(void **args);
 __attribute__((visibility("hidden"), weak)) void
 modelc_generated_loss_backward_eval(void **args);

@@ -1,7 +1,7 @@
 //===- Run.h - calling a generated function on a model's state -------------===//
 //
 // What forward and loss_backward share (Forward.cpp): checking the caller's
-// inputs against their description, and one CPU call of a generated
+// inputs against their description, and one CPU or CUDA call of a generated
 // function, from packing its arguments to freeing its results.
 //
 //===----------------------------------------------------------------------===//
@@ -37,6 +37,21 @@ using ResultConsumer = std::function<bool(const PackedCall &call, std::string &e
 bool callOnCpu(modelc_model &model, GeneratedFunction function,
                const std::vector<TensorDesc> &results, const modelc_tensor *inputs,
                size_t numInputs, const ResultConsumer &consume, std::string &error);
+
+/// One call of the CUDA `function` on a model on a GPU: the (checked)
+/// `inputs` (described by `inputDescs`) are copied to device memory for the
+/// call; then as callOnCpu, except that the results `consume` reads are
+/// device memory (downloadView), and that the derived values are none.
+/// `name` starts the messages.
+bool callOnCuda(modelc_model &model, GeneratedFunction function,
+                const std::vector<TensorDesc> &results, const std::vector<TensorDesc> &inputDescs,
+                const modelc_tensor *inputs, const char *name, const ResultConsumer &consume,
+                std::string &error);
+
+/// Copies `view` (device memory, any non-negative strides) of elements of
+/// `elementSize` bytes into `dst`, dense; `name` names it in messages.
+bool downloadView(const ResultView &view, size_t elementSize, void *dst,
+                  const std::string &name, std::string &error);
 
 /// Copies results 0..outputs-1 of a forward-like call into the model's
 /// output slots (get_output), checking them against the description.

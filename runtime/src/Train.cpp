@@ -12,6 +12,10 @@
 
 namespace modelc::rt {
 
+bool libraryTrainsOnCuda() {
+  return modelc_generated_cuda_loss_backward_train && modelc_generated_cuda_loss_backward_eval;
+}
+
 bool libraryTrains(const ModelDesc &desc) {
   return desc.hasLoss && cpuEntries(desc).lossBackwardTrain &&
          cpuEntries(desc).lossBackwardEval;
@@ -61,9 +65,12 @@ bool checkCanTrain(const modelc_model &model, const char *function, bool onCpu,
     }
   }
   if (onCpu && model.device != kCpu) {
-    error = format("%s: training on cuda is not supported yet (the model is on %s; "
-                   "move it to the cpu with to_device)", function,
-                   deviceName(model.device));
+    error = format("%s: the model is on %s, and %s; move it to the cpu with to_device",
+                   function, deviceName(model.device),
+                   libraryTrainsOnCuda()
+                       ? "this runs on the cpu only"
+                       : "this library's CUDA code has no training functions (it was "
+                         "compiled by an older modelc)");
     return false;
   }
   return true;
@@ -124,6 +131,46 @@ bool isContiguous(const std::vector<int64_t> &sizes, const std::vector<int64_t> 
   return true;
 }
 
+/// Stores `values` (numel of them) as parameter p's gradient, or adds them
+/// to it when it has one since zero_grad.
+void storeOrAddGradient(modelc_model &model, size_t p, const float *values, uint64_t numel) {
+  float *grad = gradientOf(model, p);
+  if (!model.hasGrad[p]) {
+    std::memcpy(grad, values, numel * sizeof(float));
+    model.hasGrad[p] = 1;
+    return;
+  }
+  for (uint64_t k = 0; k < numel; ++k)
+    grad[k] += values[k];
+}
+
+/// addGradients for results in device memory: all downloaded first (a
+/// failed copy changes no gradient), then stored or added on the host,
+/// where the optimizer runs.
+bool addGradientsFromDevice(modelc_model &model, const PackedCall &call, size_t first,
+                            std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  thread_local std::vector<float> values;
+  values.resize(model.gradBytes / sizeof(float));
+  for (size_t p = 0; p < desc.parameters.size(); ++p) {
+    const StateDesc &state = desc.states[desc.parameters[p]];
+    std::string why;
+    if (model.requiresGrad[p] &&
+        !downloadView(resultView(call, first + p), sizeof(float),
+                      values.data() + model.gradOffsets[p] / sizeof(float),
+                      "the gradient of " + state.name, why)) {
+      error = format("cannot copy the gradient of '%s' from %s: %s", state.name.c_str(),
+                     deviceName(model.device), why.c_str());
+      return false;
+    }
+  }
+  for (size_t p = 0; p < desc.parameters.size(); ++p)
+    if (model.requiresGrad[p])
+      storeOrAddGradient(model, p, values.data() + model.gradOffsets[p] / sizeof(float),
+                         desc.states[desc.parameters[p]].numel);
+  return true;
+}
+
 void addGradients(modelc_model &model, const PackedCall &call, size_t first) {
   const ModelDesc &desc = *model.desc;
   thread_local std::vector<float> scratch;
@@ -132,12 +179,12 @@ void addGradients(modelc_model &model, const PackedCall &call, size_t first) {
       continue;
     ResultView view = resultView(call, first + p);
     uint64_t numel = desc.states[desc.parameters[p]].numel;
-    float *grad = gradientOf(model, p);
-    bool stored = !model.hasGrad[p];
-    model.hasGrad[p] = 1;
     if (isContiguous(view.sizes, view.strides)) {
       // The common case: straight from the result, on the team.
       const float *result = reinterpret_cast<const float *>(view.data);
+      float *grad = gradientOf(model, p);
+      bool stored = !model.hasGrad[p];
+      model.hasGrad[p] = 1;
       if (stored)
         parallelFor(numel, [&](uint64_t begin, uint64_t end) {
           std::memcpy(grad + begin, result + begin, (end - begin) * sizeof(float));
@@ -149,16 +196,10 @@ void addGradients(modelc_model &model, const PackedCall &call, size_t first) {
         });
       continue;
     }
-    if (stored) {
-      copyStrided(reinterpret_cast<char *>(grad), view.data, sizeof(float), view.sizes,
-                  view.strides);
-      continue;
-    }
     scratch.resize(numel);
     copyStrided(reinterpret_cast<char *>(scratch.data()), view.data, sizeof(float), view.sizes,
                 view.strides);
-    for (uint64_t k = 0; k < numel; ++k)
-      grad[k] += scratch[k];
+    storeOrAddGradient(model, p, scratch.data(), numel);
   }
 }
 
@@ -166,11 +207,30 @@ void addGradients(modelc_model &model, const PackedCall &call, size_t first) {
 
 bool lossBackward(modelc_model &model, const modelc_tensor *inputs,
                   int32_t numInputs, float *loss, std::string &error) {
-  if (!checkCanTrain(model, "loss_backward", /*onCpu=*/true, error))
+  if (!checkCanTrain(model, "loss_backward", /*onCpu=*/!libraryTrainsOnCuda(), error))
     return false;
   const ModelDesc &desc = *model.desc;
   if (!checkInputs(desc.lossInputs, inputs, numInputs, "loss_backward", error))
     return false;
+  if (model.device != kCpu) {
+    // The joint function's kernels on the device; the loss and the
+    // gradients come back to the host, where the optimizer runs.
+    auto accumulate = [&model, &desc, loss](const PackedCall &call, std::string &why) {
+      float value;
+      if (!checkResults(call, desc.lossResults, why) ||
+          !downloadView(resultView(call, 0), sizeof value, &value, "the loss", why) ||
+          !addGradientsFromDevice(model, call, 1, why))
+        return false;
+      if (loss)
+        *loss = value;
+      return true;
+    };
+    return callOnCuda(model,
+                      model.training ? modelc_generated_cuda_loss_backward_train
+                                     : modelc_generated_cuda_loss_backward_eval,
+                      desc.lossResults, desc.lossInputs, inputs, "loss_backward", accumulate,
+                      error);
+  }
   auto accumulate = [&model, &desc, loss](const PackedCall &call, std::string &why) {
     if (!checkResults(call, desc.lossResults, why))
       return false;

@@ -19,6 +19,10 @@ namespace modelc::rt {
 /// generated code defines the loss_backward entries.
 bool libraryTrains(const ModelDesc &desc);
 
+/// Whether this library's CUDA code has the loss_backward entries: then a
+/// model on a GPU trains there (its optimizer on the host).
+bool libraryTrainsOnCuda();
+
 /// Allocates the (zero) gradients of a new model of a library that trains;
 /// nothing otherwise.
 bool initTraining(modelc_model &model, std::string &error);

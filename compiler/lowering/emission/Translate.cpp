@@ -137,7 +137,8 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, ModuleOp cudaMo
       g.setVisibility(llvm::GlobalValue::HiddenVisibility);
   for (StringRef fn : kCpuEntries)
     addPackedEntry(*m, fn);
-  for (StringRef fn : {"cuda_forward_eval", "cuda_forward_train"})
+  for (StringRef fn : {"cuda_forward_eval", "cuda_forward_train", "cuda_loss_backward_eval",
+                       "cuda_loss_backward_train"})
     addPackedEntry(*m, fn);
   if (variant) {
     std::unique_ptr<llvm::Module> code = translateVariant(variant, ctx, *variantCpu);

@@ -85,24 +85,17 @@ FailureOr<std::string> findCudaToolkit(StringRef explicitPath, std::string &erro
   return failure();
 }
 
-bool eraseTrainingFunctions(ModuleOp module) {
-  SmallVector<func::FuncOp> training;
-  for (auto fn : module.getOps<func::FuncOp>())
-    if (fn.getSymName().starts_with("modelc_loss_backward_") ||
-        fn.getSymName().starts_with("modelc_forward_backward_"))
-      training.push_back(fn);
-  for (func::FuncOp fn : training)
-    fn.erase();
-  return !training.empty();
-}
-
 void renameForCuda(ModuleOp module) {
-  // Training runs on the CPU copy for now (docs/CUDA.md).
-  eraseTrainingFunctions(module);
+  // y.backward(g) runs on the CPU copy only (docs/CUDA.md).
+  for (auto fn : llvm::make_early_inc_range(module.getOps<func::FuncOp>()))
+    if (fn.getSymName().starts_with("modelc_forward_backward_"))
+      fn.erase();
   for (auto fn : module.getOps<func::FuncOp>()) {
     StringRef name = fn.getSymName();
     if (name.consume_front("modelc_forward_"))
       fn.setSymName(("modelc_cuda_forward_" + name).str());
+    else if (name.consume_front("modelc_loss_backward_"))
+      fn.setSymName(("modelc_cuda_loss_backward_" + name).str());
   }
 }
 

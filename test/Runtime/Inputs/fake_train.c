@@ -17,7 +17,8 @@
  * once), that of the frozen temp is a constant (MLIR's 0xdeadbeef marker).
  * A batch of more than 100 rows fails a shape check after the buffer was
  * counted, as a size known only at run time may: the runtime must then
- * change nothing.
+ * change nothing. With -DFAKE_CUDA it also has CUDA entries
+ * (see below).
  */
 #include <stdint.h>
 
@@ -64,15 +65,19 @@ static void predict(void **args, const Memref2 *x, float *pred) {
     }
 }
 
-static void forward(void **args, int training) {
+static void forwardWith(void **args, int training, void *(*alloc)(uint64_t)) {
   Memref2 *x = (Memref2 *)args[5];
   int64_t n = x->sizes[0];
-  float *y = (float *)_mlir_memref_to_llvm_alloc((uint64_t)(n > 0 ? n : 1) * 2 * sizeof(float));
+  float *y = (float *)alloc((uint64_t)(n > 0 ? n : 1) * 2 * sizeof(float));
   predict(args, x, y);
   if (training)
     *(int64_t *)((Memref0 *)args[4])->aligned += 1;
   Memref2 out = {y, y, 0, {n, 2}, {2, 1}};
   *(Memref2 *)args[0] = out;
+}
+
+static void forward(void **args, int training) {
+  forwardWith(args, training, _mlir_memref_to_llvm_alloc);
 }
 
 HIDDEN void modelc_generated_forward_eval(void **args) { forward(args, 0); }
@@ -86,12 +91,12 @@ typedef struct {
   Memref0 dtemp;
 } LossResults;
 
-static void lossBackward(void **args, int training) {
+static void lossBackwardWith(void **args, int training, void *(*alloc)(uint64_t)) {
   Memref2 *x = (Memref2 *)args[5], *y = (Memref2 *)args[6];
   int64_t n = x->sizes[0];
   float t = *(const float *)((Memref0 *)args[3])->aligned;
   /* One block: the loss, the weight's gradient (6), the bias's (2). */
-  float *block = (float *)_mlir_memref_to_llvm_alloc(9 * sizeof(float));
+  float *block = (float *)alloc(9 * sizeof(float));
   float *dw = block + 1, *db = block + 7;
   float pred[2 * 100];
   const float *xs = (const float *)x->aligned, *ys = (const float *)y->aligned;
@@ -126,8 +131,51 @@ static void lossBackward(void **args, int training) {
   results->dtemp = z;
 }
 
+static void lossBackward(void **args, int training) {
+  lossBackwardWith(args, training, _mlir_memref_to_llvm_alloc);
+}
+
 HIDDEN void modelc_generated_loss_backward_eval(void **args) { lossBackward(args, 0); }
 HIDDEN void modelc_generated_loss_backward_train(void **args) { lossBackward(args, 1); }
+
+#ifdef FAKE_CUDA
+/*
+ * The CUDA entries of forward and loss_backward (with -DFAKE_CUDA, for the fake driver
+ * fake_libcuda.c, whose device memory is host memory): every pointer in
+ * args is device memory, and the results' block is allocated as the code
+ * of `modelc --target=cuda` allocates, through the runtime's mgpuMemAlloc.
+ * The arithmetic is the CPU entries', so that a model trained on the
+ * "device" must equal one trained on the CPU bit for bit.
+ */
+#include <stdbool.h>
+HIDDEN void *mgpuMemAlloc(uint64_t size, void *stream, bool hostShared);
+HIDDEN void *mgpuStreamCreate(void);
+HIDDEN void mgpuStreamSynchronize(void *stream);
+HIDDEN void mgpuStreamDestroy(void *stream);
+
+static void *stream;
+static void *deviceAlloc(uint64_t size) { return mgpuMemAlloc(size, stream, false); }
+
+static void cudaForward(void **args, int training) {
+  stream = mgpuStreamCreate();
+  forwardWith(args, training, deviceAlloc);
+  mgpuStreamSynchronize(stream);
+  mgpuStreamDestroy(stream);
+}
+
+HIDDEN void modelc_generated_cuda_forward_eval(void **args) { cudaForward(args, 0); }
+HIDDEN void modelc_generated_cuda_forward_train(void **args) { cudaForward(args, 1); }
+
+static void cudaLossBackward(void **args, int training) {
+  stream = mgpuStreamCreate();
+  lossBackwardWith(args, training, deviceAlloc);
+  mgpuStreamSynchronize(stream);
+  mgpuStreamDestroy(stream);
+}
+
+HIDDEN void modelc_generated_cuda_loss_backward_eval(void **args) { cudaLossBackward(args, 0); }
+HIDDEN void modelc_generated_cuda_loss_backward_train(void **args) { cudaLossBackward(args, 1); }
+#endif
 
 HIDDEN const unsigned char modelc_generated_weights[1] = {0};
 HIDDEN const uint64_t modelc_generated_weights_size = 0;
