@@ -91,7 +91,10 @@ if config.modelc_have_mpi.upper() in ("ON", "1", "TRUE", "YES") and shutil.which
 _venv_python = os.path.join(config.modelc_obj_root, "venv", "bin", "python")
 if os.access(_venv_python, os.X_OK):
     config.available_features.add("python")
-    config.substitutions.append(("%python", _venv_python))
+    # In place of lit's own %python (the interpreter lit runs on, which
+    # need not have pytest): lit applies the first substitution that matches.
+    config.substitutions = [(p, r) for p, r in config.substitutions if p != "%python"]
+    config.substitutions.insert(0, ("%python", _venv_python))
 
 # "cpu-avx512": this machine runs x86-64-v4 code (AVX-512 F, VL, BW, DQ,
 # CD), so that the AVX-512 kernels (modelc --cpu=x86-64-v4) can be run and
