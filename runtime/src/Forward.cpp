@@ -355,16 +355,17 @@ bool callOnCuda(modelc_model &model, GeneratedFunction function,
   // What the generated code allocated and did not free: its results.
   std::vector<uint64_t> allocations;
   bool ok = cuda::endGeneratedCall(allocations, why) && cuda::synchronize(why);
-  if (!ok) {
+  if (!ok)
     error = format("%s: %s", name, why.c_str());
-  } else if (shapeCheckFailed(desc, error)) {
+  else if (shapeCheckFailed(desc, error))
     ok = false;
-    for (size_t i = 0; keepBuffers && i < desc.states.size(); ++i)
-      if (desc.states[i].kind != StateKind::Parameter)
-        writeStateEntry(model, i, before[i].data(), why);
-  } else {
+  else
     ok = consume(call, error);
-  }
+  // After a failure, the buffers as they were (as far as the device still
+  // takes copies: after a failed launch it may not).
+  for (size_t i = 0; !ok && keepBuffers && i < desc.states.size(); ++i)
+    if (desc.states[i].kind != StateKind::Parameter)
+      writeStateEntry(model, i, before[i].data(), why);
   releaseAll(allocations);
   return ok;
 }
