@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lowering/gpu/LoopUtils.h"
 #include "lowering/gpu/Passes.h"
 
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -20,7 +21,8 @@ namespace modelc::lowering {
 namespace {
 
 /// A loop `for k { out[i] = out[i] + x(k) }` whose only memory traffic on
-/// `out` is that load and that store, at indices defined outside the loop,
+/// `out`'s buffer is that load and that store, at indices defined outside
+/// the loop,
 /// the addition allowed to reassociate (MdlToLinalg marks a reduction's
 /// combiner so).
 struct SerialSum {
@@ -50,13 +52,15 @@ std::optional<SerialSum> matchSerialSum(scf::ForOp loop) {
     if (!load || load->getBlock() != body || !load.getResult().hasOneUse() ||
         load.getMemRef() != out || load.getIndices() != store.getIndices())
       continue;
-    // No other access to `out` in the loop: the partial sum is all it sees.
+    // No other access to `out`'s buffer in the loop, through any view of
+    // it: the partial sum is all it sees.
+    Value buffer = viewSource(out);
     bool alone = true;
     body->walk([&](Operation *op) {
       if (op == load || op == store)
         return;
       for (Value operand : op->getOperands())
-        alone &= operand != out;
+        alone &= !isa<MemRefType>(operand.getType()) || viewSource(operand) != buffer;
     });
     if (!alone)
       return std::nullopt;

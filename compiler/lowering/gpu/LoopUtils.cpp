@@ -1,13 +1,20 @@
-//===- LoopUtils.cpp - Shared helpers for scf.parallel loops --------------===//
+//===- LoopUtils.cpp - Shared helpers of the GPU passes' loops -------------===//
 
 #include "lowering/gpu/LoopUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 using namespace mlir;
 
 namespace modelc::lowering {
+
+Value viewSource(Value v) {
+  while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
+    v = view.getViewSource();
+  return v;
+}
 
 SmallVector<Value> parallelTripCounts(OpBuilder &b, scf::ParallelOp loop) {
   Location loc = loop.getLoc();

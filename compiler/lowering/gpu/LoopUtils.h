@@ -1,7 +1,7 @@
-//===- LoopUtils.h - Shared helpers for scf.parallel loops -------*- C++ -*-===//
+//===- LoopUtils.h - Shared helpers of the GPU passes' loops ------*- C++ -*-===//
 //
 // Used by -mdl-map-to-gpu, which runs a parallel loop as GPU threads, or
-// serially inside one.
+// serially inside one, and by -mdl-chunk-serial-sums.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +12,9 @@
 #include "mlir/IR/Builders.h"
 
 namespace modelc::lowering {
+
+/// The memref `v` is a view of, through subviews, reshapes and casts.
+mlir::Value viewSource(mlir::Value v);
 
 /// ceil((upper - lower) / step) of each dimension of `loop`.
 llvm::SmallVector<mlir::Value> parallelTripCounts(mlir::OpBuilder &b, mlir::scf::ParallelOp loop);

@@ -27,13 +27,6 @@ namespace {
 /// warp size that keeps every SM busy for the tensor sizes of these models.
 constexpr int64_t kThreadsPerBlock = 256;
 
-/// The memref a value is a view of, through subviews, reshapes and casts.
-Value viewSource(Value v) {
-  while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
-    v = view.getViewSource();
-  return v;
-}
-
 /// A buffer of `index` holds a shape (a dynamic reshape's target sizes):
 /// host metadata, written and read by the host.
 bool isShapeBuffer(Value memref) {
