@@ -370,13 +370,25 @@ bool callOnCuda(modelc_model &model, GeneratedFunction function,
   return ok;
 }
 
-namespace {
-
-/// Downloads result `view` into output slot `j`, prepared for it.
-bool downloadResult(modelc_model &model, size_t j, const ResultView &view, std::string &error) {
-  return downloadView(view, dtypeSize(model.desc->outputs[j].dtype), model.outputs[j].data,
-                      model.desc->outputs[j].name, error);
+bool downloadOutputsOf(modelc_model &model, const PackedCall &call, std::string &error) {
+  const ModelDesc &desc = *model.desc;
+  for (size_t j = 0; j < desc.outputs.size(); ++j) {
+    ResultView view = resultView(call, j);
+    uint64_t nbytes;
+    std::string why;
+    if (!prepareOutput(model, j, view.sizes, nbytes, error))
+      return false;
+    if (!downloadView(view, dtypeSize(desc.outputs[j].dtype), model.outputs[j].data,
+                      desc.outputs[j].name, why)) {
+      error = format("cannot copy %s from %s: %s", desc.outputs[j].name.c_str(),
+                     deviceName(model.device), why.c_str());
+      return false;
+    }
+  }
+  return true;
 }
+
+namespace {
 
 bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
                std::string &error) {
@@ -430,16 +442,9 @@ bool runOnCuda(modelc_model &model, const modelc_tensor *inputs,
     error = "forward: " + why;
   else
     ok = !shapeCheckFailed(desc, error);
-  for (size_t j = 0; ok && j < desc.outputs.size(); ++j) {
-    ResultView view = resultView(call, j);
-    uint64_t nbytes;
-    ok = prepareOutput(model, j, view.sizes, nbytes, error);
-    if (ok && !downloadResult(model, j, view, why)) {
-      error = format("forward: cannot copy %s from %s: %s",
-                     desc.outputs[j].name.c_str(), deviceName(ordinal),
-                     why.c_str());
-      ok = false;
-    }
+  if (ok && !downloadOutputsOf(model, call, why)) {
+    error = "forward: " + why;
+    ok = false;
   }
   for (uint64_t p : allocations)
     cuda::release(p);

@@ -36,6 +36,10 @@ modelc_generated_cuda_loss_backward_train(void **args);
 __attribute__((visibility("hidden"), weak)) void
 modelc_generated_cuda_loss_backward_eval(void **args);
 __attribute__((visibility("hidden"), weak)) void
+modelc_generated_cuda_forward_backward_train(void **args);
+__attribute__((visibility("hidden"), weak)) void
+modelc_generated_cuda_forward_backward_eval(void **args);
+__attribute__((visibility("hidden"), weak)) void
 modelc_generated_loss_backward_train(void **args);
 __attribute__((visibility("hidden"), weak)) void
 modelc_generated_loss_backward_eval(void **args);

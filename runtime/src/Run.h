@@ -53,6 +53,10 @@ bool callOnCuda(modelc_model &model, GeneratedFunction function,
 bool downloadView(const ResultView &view, size_t elementSize, void *dst,
                   const std::string &name, std::string &error);
 
+/// downloadView of results 0..outputs-1 of a call on the device into the
+/// model's output slots (get_output), checking them against the description.
+bool downloadOutputsOf(modelc_model &model, const PackedCall &call, std::string &error);
+
 /// Copies results 0..outputs-1 of a forward-like call into the model's
 /// output slots (get_output), checking them against the description.
 bool copyOutputsOf(modelc_model &model, const PackedCall &call, std::string &error);

@@ -250,10 +250,13 @@ bool lossBackward(modelc_model &model, const modelc_tensor *inputs,
 bool forwardBackward(modelc_model &model, const modelc_tensor *inputs, int32_t numInputs,
                      const modelc_tensor *gradOutputs, int32_t numGradOutputs,
                      std::string &error) {
-  if (!checkCanTrain(model, "forward_backward", /*onCpu=*/true, error))
+  if (!checkCanTrain(model, "forward_backward", /*onCpu=*/!libraryTrainsOnCuda(), error))
     return false;
   const ModelDesc &desc = *model.desc;
-  if (!cpuEntries(desc).forwardBackwardTrain || !cpuEntries(desc).forwardBackwardEval) {
+  bool onCuda = model.device != kCpu;
+  if (onCuda ? !modelc_generated_cuda_forward_backward_train ||
+                   !modelc_generated_cuda_forward_backward_eval
+             : !cpuEntries(desc).forwardBackwardTrain || !cpuEntries(desc).forwardBackwardEval) {
     error = "forward_backward: this library has no forward_backward entries (compile the model "
             "with modelc --forward-backward)";
     return false;
@@ -267,6 +270,24 @@ bool forwardBackward(modelc_model &model, const modelc_tensor *inputs, int32_t n
   all.assign(inputs, inputs + numInputs);
   all.insert(all.end(), gradOutputs, gradOutputs + numGradOutputs);
   model.hasOutputs = false;
+  if (onCuda) {
+    // The cotangents are inputs too, copied to the device with forward's.
+    thread_local std::vector<TensorDesc> allDescs;
+    allDescs = desc.inputs;
+    allDescs.insert(allDescs.end(), desc.gradOutputs.begin(), desc.gradOutputs.end());
+    auto download = [&model, &desc](const PackedCall &call, std::string &why) {
+      return checkResults(call, desc.forwardBackwardResults, why) &&
+             downloadOutputsOf(model, call, why) &&
+             addGradientsFromDevice(model, call, desc.outputs.size(), why);
+    };
+    bool ok = callOnCuda(model,
+                         model.training ? modelc_generated_cuda_forward_backward_train
+                                        : modelc_generated_cuda_forward_backward_eval,
+                         desc.forwardBackwardResults, allDescs, all.data(), "forward_backward",
+                         download, error);
+    model.hasOutputs = ok;
+    return ok;
+  }
   auto consume = [&model, &desc](const PackedCall &call, std::string &why) {
     if (!checkResults(call, desc.forwardBackwardResults, why) ||
         !copyOutputsOf(model, call, why))

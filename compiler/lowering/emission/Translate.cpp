@@ -138,7 +138,8 @@ std::unique_ptr<llvm::Module> translateToLLVMIR(ModuleOp module, ModuleOp cudaMo
   for (StringRef fn : kCpuEntries)
     addPackedEntry(*m, fn);
   for (StringRef fn : {"cuda_forward_eval", "cuda_forward_train", "cuda_loss_backward_eval",
-                       "cuda_loss_backward_train"})
+                       "cuda_loss_backward_train", "cuda_forward_backward_eval",
+                       "cuda_forward_backward_train"})
     addPackedEntry(*m, fn);
   if (variant) {
     std::unique_ptr<llvm::Module> code = translateVariant(variant, ctx, *variantCpu);

@@ -86,10 +86,7 @@ FailureOr<std::string> findCudaToolkit(StringRef explicitPath, std::string &erro
 }
 
 void renameForCuda(ModuleOp module) {
-  // y.backward(g) runs on the CPU copy only (docs/CUDA.md).
-  for (auto fn : llvm::make_early_inc_range(module.getOps<func::FuncOp>()))
-    if (fn.getSymName().starts_with("modelc_forward_backward_"))
-      fn.erase();
+  // (modelc_forward_backward_* become modelc_cuda_forward_backward_*.)
   for (auto fn : module.getOps<func::FuncOp>()) {
     StringRef name = fn.getSymName();
     if (name.consume_front("modelc_forward_"))

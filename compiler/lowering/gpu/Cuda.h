@@ -32,9 +32,9 @@ llvm::StringRef lowestArch(llvm::ArrayRef<std::string> archs);
 /// The CUDA toolkit directory: `explicitPath`, $CUDA_HOME, $CUDA_PATH,
 /// $CUDA_ROOT, ptxas on PATH, /usr/local/cuda.
 mlir::FailureOr<std::string> findCudaToolkit(llvm::StringRef explicitPath, std::string &error);
-/// modelc_forward_* -> modelc_cuda_forward_*, modelc_loss_backward_* ->
-/// modelc_cuda_loss_backward_*: the entries of the GPU copy, which has no
-/// forward_backward functions (they run on the CPU copy).
+/// modelc_forward_* -> modelc_cuda_forward_* (forward_backward's too),
+/// modelc_loss_backward_* -> modelc_cuda_loss_backward_*: the entries of
+/// the GPU copy.
 void renameForCuda(mlir::ModuleOp module);
 /// Replaces each gpu.binary's PTX by a fatbinary of cubins (ptxas) and PTX.
 mlir::LogicalResult embedFatbinaries(mlir::ModuleOp module, const CudaOptions &options,

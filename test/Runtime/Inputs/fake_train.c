@@ -106,7 +106,8 @@ static void lossBackwardWith(void **args, int training, void *(*alloc)(uint64_t)
     modelc_shape_check_failed(9, 5, n, 100, 2);
     n = 0;
   }
-  predict(args, x, pred);
+  if (n > 0) /* (pred holds 100 rows) */
+    predict(args, x, pred);
   float loss = 0;
   for (int k = 0; k < 8; ++k)
     block[1 + k] = 0;
@@ -135,12 +136,57 @@ static void lossBackward(void **args, int training) {
   lossBackwardWith(args, training, _mlir_memref_to_llvm_alloc);
 }
 
+/* The results of forward_backward (modelc --forward-backward). */
+typedef struct {
+  Memref2 out;
+  Memref2 dweight;
+  Memref1 dbias;
+  Memref0 dtemp;
+} ForwardBackwardResults;
+
+/* forward on x, then the vector-Jacobian product with g (n x 2). */
+static void forwardBackwardWith(void **args, int training, void *(*alloc)(uint64_t)) {
+  Memref2 *x = (Memref2 *)args[5], *g = (Memref2 *)args[6];
+  int64_t n = x->sizes[0];
+  float t = *(const float *)((Memref0 *)args[3])->aligned;
+  float *out = (float *)alloc((uint64_t)(n > 0 ? n : 1) * 2 * sizeof(float));
+  float *grads = (float *)alloc(8 * sizeof(float));
+  const float *xs = (const float *)x->aligned, *gs = (const float *)g->aligned;
+  predict(args, x, out);
+  if (training)
+    *(int64_t *)((Memref0 *)args[4])->aligned += 1;
+  for (int k = 0; k < 8; ++k)
+    grads[k] = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < 2; ++j) {
+      for (int64_t k = 0; k < 3; ++k)
+        grads[j * 3 + k] += gs[i * 2 + j] / t * xs[i * 3 + k];
+      grads[6 + j] += gs[i * 2 + j] / t;
+    }
+  ForwardBackwardResults *results = (ForwardBackwardResults *)args[0];
+  Memref2 o = {out, out, 0, {n, 2}, {2, 1}};
+  Memref2 w = {grads, grads, 0, {2, 3}, {3, 1}};
+  Memref1 b = {grads, grads, 6, {2}, {1}};
+  Memref0 z = {(void *)0xdeadbeef, (void *)&kZero, 0};
+  results->out = o;
+  results->dweight = w;
+  results->dbias = b;
+  results->dtemp = z;
+}
+
+HIDDEN void modelc_generated_forward_backward_eval(void **args) {
+  forwardBackwardWith(args, 0, _mlir_memref_to_llvm_alloc);
+}
+HIDDEN void modelc_generated_forward_backward_train(void **args) {
+  forwardBackwardWith(args, 1, _mlir_memref_to_llvm_alloc);
+}
+
 HIDDEN void modelc_generated_loss_backward_eval(void **args) { lossBackward(args, 0); }
 HIDDEN void modelc_generated_loss_backward_train(void **args) { lossBackward(args, 1); }
 
 #ifdef FAKE_CUDA
 /*
- * The CUDA entries of forward and loss_backward (with -DFAKE_CUDA, for the fake driver
+ * The CUDA entries of forward, loss_backward and forward_backward (with -DFAKE_CUDA, for the fake driver
  * fake_libcuda.c, whose device memory is host memory): every pointer in
  * args is device memory, and the results' block is allocated as the code
  * of `modelc --target=cuda` allocates, through the runtime's mgpuMemAlloc.
@@ -175,6 +221,20 @@ static void cudaLossBackward(void **args, int training) {
 
 HIDDEN void modelc_generated_cuda_loss_backward_eval(void **args) { cudaLossBackward(args, 0); }
 HIDDEN void modelc_generated_cuda_loss_backward_train(void **args) { cudaLossBackward(args, 1); }
+
+static void cudaForwardBackward(void **args, int training) {
+  stream = mgpuStreamCreate();
+  forwardBackwardWith(args, training, deviceAlloc);
+  mgpuStreamSynchronize(stream);
+  mgpuStreamDestroy(stream);
+}
+
+HIDDEN void modelc_generated_cuda_forward_backward_eval(void **args) {
+  cudaForwardBackward(args, 0);
+}
+HIDDEN void modelc_generated_cuda_forward_backward_train(void **args) {
+  cudaForwardBackward(args, 1);
+}
 #endif
 
 HIDDEN const unsigned char modelc_generated_weights[1] = {0};
