@@ -438,16 +438,18 @@ int32_t backward(modelc_model *model, const modelc_tensor *inputs, int32_t n_inp
 }
 
 /// step: the optimizer's update, on the CPU. For a model on a GPU it runs
-/// on the host's copy of the state: the parameters come down, are updated
-/// and go back up (its state stays on the host).
+/// on the host's copy of the parameters: they come down, are updated and
+/// go back up (the optimizer's state stays on the host).
 int32_t optimizerStep(modelc_model *model, const char *function) {
   if (!canTrain(model, function, /*onCpu=*/!libraryTrainsOnCuda()))
     return -1;
   if (!model->optimizer)
     return fail(model, format("%s: no optimizer yet (call set_optimizer first)", function));
   std::string error;
-  if (model->device != kCpu && !syncStateToHost(*model, error))
-    return fail(model, format("%s: %s", function, error.c_str()));
+  if (model->device != kCpu)
+    for (size_t index : model->desc->parameters)
+      if (!readStateEntry(*model, index, model->stateData[index], error))
+        return fail(model, format("%s: %s", function, error.c_str()));
   model->optimizer->step(*model);
   if (model->device != kCpu)
     for (size_t index : model->desc->parameters)

@@ -7,7 +7,6 @@
 #include "lowering/gpu/LoopUtils.h"
 #include "lowering/gpu/Passes.h"
 
-#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace modelc::lowering {
@@ -86,16 +85,6 @@ SmallVector<scf::ForOp> perfectNest(scf::ForOp innermost, SerialSum sum) {
   return nest;
 }
 
-/// Iterations of one step of `loop`, when its bounds are constants.
-std::optional<int64_t> tripCount(scf::ForOp loop) {
-  auto lb = getConstantIntValue(loop.getLowerBound());
-  auto ub = getConstantIntValue(loop.getUpperBound());
-  auto step = getConstantIntValue(loop.getStep());
-  if (!lb || !ub || !step || *step <= 0)
-    return std::nullopt;
-  return std::max<int64_t>(0, (*ub - *lb + *step - 1) / *step);
-}
-
 /// for k0 { ... for kn { out[i] += x(k) } }  becomes
 ///   for c in [lb0, ub0) step chunk0 * step0 {
 ///     p = -0.0
@@ -105,8 +94,10 @@ std::optional<int64_t> tripCount(scf::ForOp loop) {
 /// where chunk0 iterations of k0 hold about `terms` terms (at least one).
 void chunk(ArrayRef<scf::ForOp> nest, SerialSum sum, int64_t terms) {
   int64_t inner = 1;
-  for (scf::ForOp loop : nest.drop_front())
-    inner *= tripCount(loop).value_or(terms);
+  for (scf::ForOp loop : nest.drop_front()) {
+    std::optional<APInt> trips = loop.getStaticTripCount();
+    inner *= trips ? static_cast<int64_t>(trips->getZExtValue()) : terms;
+  }
   int64_t chunkSteps = std::max<int64_t>(1, terms / std::max<int64_t>(1, inner));
   scf::ForOp first = nest.front();
   OpBuilder b(first);
